@@ -1,0 +1,185 @@
+"""The report on tiny synthetic runs: its numbers must be a direct count over the gate decisions."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from adafilter_jax import report
+from adafilter_jax.report.__main__ import main
+from adafilter_jax.report.runs import run_fractions
+
+# ResNet-like names and widths in forward order: stem, two stages, downsample in each first block
+LAYERS = {'conv1': 8,
+          'layer1_0/conv1': 4, 'layer1_0/conv2': 4, 'layer1_0/conv3': 16, 'layer1_0/downsample': 16,
+          'layer1_1/conv1': 4, 'layer1_1/conv2': 4, 'layer1_1/conv3': 16,
+          'layer2_0/conv1': 8, 'layer2_0/conv2': 8, 'layer2_0/conv3': 32, 'layer2_0/downsample': 32}
+N_EVAL = 23
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def _decisions(seed=0):
+  rng = np.random.default_rng(seed)
+  # the probability of fine-tuning grows with depth, as the paper's Fig. 4 shows
+  return {name: (rng.random((N_EVAL, c)) < 0.1 + 0.8 * i / len(LAYERS)).astype(np.int8)
+          for i, (name, c) in enumerate(LAYERS.items())}
+
+
+def _direct_count(decisions):
+  """Per layer: ones / (images * channels), counted element by element."""
+  out = {}
+  for name, d in decisions.items():
+    ones = total = 0
+    for row in d.tolist():
+      for v in row:
+        ones += v == 1
+        total += 1
+    out[name] = ones / total
+  return out
+
+
+def _write_run(workdir, *, method, acc, decisions=None, config=None):
+  workdir.mkdir(parents=True)
+  with open(workdir / 'metrics.jsonl', 'w') as f:
+    for e, a in enumerate(acc, 1):
+      f.write(json.dumps({'epoch': e, 'step': 10 * e, 'train_loss': 1.0 / e, 'train_top1': a,
+                          'eval_top1': a, 'eval_mean_class_acc': a - 0.01,
+                          'gate_fraction': {} if decisions is None else
+                          report.layer_fractions(decisions),
+                          'lr': {'net': 0.01}, 'images_per_sec': 100.0, 'epoch_time_s': 1.0}) + '\n')
+  (workdir / 'summary.json').write_text(json.dumps(
+      {'method': method, 'dataset': 'digits/target', 'config_name': 'tiny',
+       'final_eval_top1': acc[-1], 'best_eval_top1': max(acc), 'best_epoch': int(np.argmax(acc)) + 1,
+       'final_eval_mean_class_acc': acc[-1] - 0.01, 'epochs': len(acc), 'num_params': {'net': 1},
+       'wall_time_s': 3.0}))
+  if config is not None:
+    (workdir / 'config.json').write_text(json.dumps(config))
+  if decisions is not None:
+    # built by hand, not with report.gate_stats, so the report is checked against the contract
+    widths = np.array([d.shape[1] for d in decisions.values()])
+    per_img_layer = np.stack([d.sum(1) / d.shape[1] for d in decisions.values()], 1)
+    np.savez(workdir / 'gate_stats.npz',
+             layers=np.array(list(decisions)),
+             layer_fraction=np.array(list(_direct_count(decisions).values()), np.float32),
+             per_image_layer_fraction=per_img_layer.astype(np.float32),
+             per_image_fraction=((per_img_layer * widths).sum(1) / widths.sum()).astype(np.float32),
+             index=np.arange(100, 100 + N_EVAL), label=np.arange(N_EVAL) % 5,
+             pred=(np.arange(N_EVAL) * 7) % 5, epoch=np.array(len(acc)))
+
+
+def _md_layer_table(md_text):
+  """The per-layer rows '| layer | pct |' of the report's markdown."""
+  return {m.group(1): float(m.group(2))
+          for m in re.finditer(r'^\| ([\w/]+) \| ([0-9.]+) \|$', md_text, re.M)}
+
+
+def _assert_png(path):
+  assert path.is_file() and path.stat().st_size > 1000, path
+  assert path.read_bytes()[:8] == PNG_MAGIC
+  img = matplotlib.image.imread(path)
+  assert img.ndim == 3 and min(img.shape[:2]) > 100
+  assert img[..., :3].std() > 0  # not a blank canvas
+
+
+def test_layer_fractions_is_direct_count():
+  dec = _decisions()
+  got = report.layer_fractions(dec)
+  assert list(got) == list(LAYERS)  # forward order kept
+  for name, want in _direct_count(dec).items():
+    assert got[name] == pytest.approx(want, abs=1e-12)
+
+
+def test_gate_stats_matches_contract():
+  dec = _decisions(1)
+  s = report.gate_stats(dec, index=np.arange(N_EVAL), label=np.zeros(N_EVAL), pred=np.zeros(N_EVAL),
+                        epoch=3)
+  assert list(s['layers']) == list(LAYERS)
+  np.testing.assert_allclose(s['layer_fraction'], list(_direct_count(dec).values()))
+  assert s['per_image_layer_fraction'].shape == (N_EVAL, len(LAYERS))
+  for n in range(N_EVAL):
+    ones = sum(int(d[n].sum()) for d in dec.values())
+    assert s['per_image_fraction'][n] == pytest.approx(ones / sum(LAYERS.values()))
+  # per-layer over the eval set = mean over images, since each image has the same widths
+  np.testing.assert_allclose(s['per_image_layer_fraction'].mean(0), s['layer_fraction'])
+
+
+def test_report_on_tiny_runs(tmp_path):
+  dec = _decisions(2)
+  _write_run(tmp_path / 'ada', method='adafilter', acc=[0.40, 0.55, 0.61], decisions=dec)
+  _write_run(tmp_path / 'ft', method='finetune', acc=[0.30, 0.45, 0.52])
+  images = []
+
+  def loader(i):
+    images.append(i)
+    return np.full((16, 16, 3), i % 255, np.uint8)
+
+  md_path = report.write_report([tmp_path / 'ada', tmp_path / 'ft'], tmp_path / 'out', loader)
+  assert md_path == tmp_path / 'out' / 'report.md'
+  md = md_path.read_text()
+
+  # per-layer fractions printed = direct count over the decisions (printed as % with 2 decimals)
+  table = _md_layer_table(md)
+  want = _direct_count(dec)
+  assert list(table) == list(want)
+  for name in want:
+    assert table[name] == pytest.approx(100 * want[name], abs=0.005 + 1e-9)
+  run = report.load_run(tmp_path / 'ada')
+  for name, v in run_fractions(run).items():
+    assert v == pytest.approx(want[name], abs=1e-6)
+  assert 'Warning' not in md
+
+  # runs named with their final accuracies (percent) and overall fine-tuned fraction
+  assert re.search(r'^\| ada \| adafilter \| digits/target \| 61\.00 \| 61\.00 \| 60\.00 \| ', md, re.M)
+  assert re.search(r'^\| ft \| finetune \| digits/target \| 52\.00 \| 52\.00 \| 51\.00 \| – \|', md, re.M)
+  overall = sum(int(d.sum()) for d in dec.values()) / (N_EVAL * sum(LAYERS.values()))
+  assert f'| {100 * overall:.2f} |' in md
+  assert 'ft: no gate statistics' in md
+
+  for png in ('accuracy.png', 'gate_fraction_per_layer.png', 'gate_fraction_hist.png',
+              'gate_extremes.png'):
+    _assert_png(tmp_path / 'out' / png)
+    assert f']({png})' in md
+  # the extremes figure showed the most and fewest fine-tuning images, by eval index
+  frac = np.load(tmp_path / 'ada' / 'gate_stats.npz')['per_image_fraction']
+  most = 100 + int(np.argmax(frac))
+  fewest = 100 + int(np.argmin(frac))
+  assert most in images and fewest in images
+
+
+def test_plain_run_only_and_failing_loader(tmp_path):
+  _write_run(tmp_path / 'ft', method='finetune', acc=[0.5])
+  md = report.write_report([tmp_path / 'ft'], tmp_path / 'out').read_text()
+  _assert_png(tmp_path / 'out' / 'accuracy.png')
+  assert not (tmp_path / 'out' / 'gate_fraction_per_layer.png').exists()
+  assert '| ft | finetune |' in md and 'no gate statistics' in md
+
+  # images unavailable (dataset not prepared): text panels instead, no error
+  _write_run(tmp_path / 'ada', method='adafilter', acc=[0.5], decisions=_decisions(3),
+             config={'method': 'adafilter', 'data': {'name': 'no_such_dataset/x'}})
+
+  def broken(i):
+    raise FileNotFoundError('not prepared')
+
+  report.write_report([tmp_path / 'ada'], tmp_path / 'out2', broken)
+  _assert_png(tmp_path / 'out2' / 'gate_extremes.png')
+
+
+def test_missing_metrics_names_the_path(tmp_path, capsys):
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / 'empty' / 'metrics.jsonl'))):
+    report.write_report([tmp_path / 'empty'], tmp_path / 'out')
+  assert main([str(tmp_path / 'empty')]) == 1
+  assert str(tmp_path / 'empty' / 'metrics.jsonl') in capsys.readouterr().err
+
+
+def test_cli_default_out_and_torn_last_line(tmp_path, capsys):
+  _write_run(tmp_path / 'ada', method='adafilter', acc=[0.2, 0.3], decisions=_decisions(4))
+  with open(tmp_path / 'ada' / 'metrics.jsonl', 'a') as f:
+    f.write('{"epoch": 3, "eval_to')  # a run still writing its next epoch
+  assert main([str(tmp_path / 'ada')]) == 0
+  assert (tmp_path / 'ada' / 'report' / 'report.md').is_file()
+  assert str(tmp_path / 'ada' / 'report' / 'report.md') in capsys.readouterr().out
