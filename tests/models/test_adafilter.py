@@ -164,3 +164,29 @@ def test_f_channel_gets_gradient_only_from_examples_that_picked_it(gated_bn):
       ge = jax.grad(lambda w: jnp.sum(layer.apply({**v, 'params': {**params, 'conv_ft': {
           'kernel': w}}}, x, GateState(None, {}), False)[0][e] * dy[e]))(w)
       assert (np.abs(np.asarray(ge)[0, 0, :, c]).max() > 0) == bool(g[e, c])
+
+
+def test_selected_bn_stats_are_those_of_the_picking_examples():
+  """bn_stats='selected': each branch normalises with the statistics of its examples."""
+  rng = np.random.RandomState(1)
+  b, cout = 6, 4
+  g = rng.randint(0, 2, (b, cout)).astype(np.float32)
+  g[:, 0], g[:, 1] = 1, 0  # every example picks F / nobody picks F
+  x = rng.randn(b, 5, 5, 3).astype(np.float32)
+  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), bn_stats='selected')
+  v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
+  (y, _), upd = layer.apply(v, x, GateState(None, {}), True, mutable=['batch_stats'])
+  f = np.asarray(jax.lax.conv_general_dilated(
+      x, v['params']['conv_ft']['kernel'], (1, 1), ((1, 1), (1, 1)),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+  for c in range(cout):
+    pick = g[:, c] == 1
+    if pick.any():  # by hand: normalise F's channel over the picking examples only
+      fc = f[pick, ..., c]
+      want = (fc - fc.mean()) / np.sqrt(fc.var() + 1e-5)
+      np.testing.assert_allclose(np.asarray(y)[pick, ..., c], want, rtol=1e-4, atol=1e-4)
+      np.testing.assert_allclose(upd['batch_stats']['bn_ft']['mean'][c], 0.1 * fc.mean(),
+                                 rtol=1e-4, atol=1e-6)
+  assert np.all(np.isfinite(np.asarray(y)))
+  # Channel 1: nobody picked F, so F's running statistics did not move.
+  assert upd['batch_stats']['bn_ft']['mean'][1] == 0 and upd['batch_stats']['bn_ft']['var'][1] == 1
