@@ -1,0 +1,106 @@
+"""Per-image decode + augmentation in numpy/PIL (no TensorFlow), for grain workers.
+
+Train: random resized crop (torchvision's algorithm: scale (0.08, 1), ratio (3/4, 4/3),
+10 tries then a centre crop) + horizontal flip. Eval: resize the short side to
+`resize_size`, centre crop `image_size`. Both then normalise with mean/std.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+SCALE = (0.08, 1.0)
+RATIO = (3.0 / 4.0, 4.0 / 3.0)
+
+
+def open_image(data) -> Image.Image:
+  """Opens encoded bytes or an HxWx3 array lazily (JPEG pixels are not decoded yet)."""
+  if isinstance(data, np.ndarray):
+    return Image.fromarray(data)
+  return Image.open(io.BytesIO(data))
+
+
+def random_crop_box(width: int, height: int, rng: np.random.Generator):
+  """Returns (left, top, right, bottom) of a random-resized-crop window."""
+  area = width * height
+  log_ratio = (math.log(RATIO[0]), math.log(RATIO[1]))
+  for _ in range(10):
+    target_area = area * rng.uniform(*SCALE)
+    aspect = math.exp(rng.uniform(*log_ratio))
+    w = int(round(math.sqrt(target_area * aspect)))
+    h = int(round(math.sqrt(target_area / aspect)))
+    if 0 < w <= width and 0 < h <= height:
+      left = int(rng.integers(0, width - w + 1))
+      top = int(rng.integers(0, height - h + 1))
+      return left, top, left + w, top + h
+  in_ratio = width / height
+  if in_ratio < RATIO[0]:
+    w, h = width, int(round(width / RATIO[0]))
+  elif in_ratio > RATIO[1]:
+    h, w = height, int(round(height * RATIO[1]))
+  else:
+    w, h = width, height
+  left, top = (width - w) // 2, (height - h) // 2
+  return left, top, left + w, top + h
+
+
+def _draft(img: Image.Image, box, out_size: int):
+  """Lets libjpeg decode at 1/2, 1/4 or 1/8 scale when the crop stays >= out_size.
+
+  This is most of the pipeline's speed on large photos; the box is rescaled to the
+  reduced image. A no-op for non-JPEG images.
+  """
+  if img.format != 'JPEG':
+    return img, box
+  w0, h0 = img.size
+  cw, ch = box[2] - box[0], box[3] - box[1]
+  want = (max(1, math.ceil(w0 * out_size / cw)), max(1, math.ceil(h0 * out_size / ch)))
+  img.draft('RGB', want)
+  sx, sy = img.size[0] / w0, img.size[1] / h0
+  return img, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+  return img if img.mode == 'RGB' else img.convert('RGB')
+
+
+def train_image(data, image_size: int, rng: np.random.Generator) -> np.ndarray:
+  img = open_image(data)
+  box = random_crop_box(*img.size, rng)
+  img, box = _draft(img, box, image_size)
+  out = _to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box)
+  if rng.random() < 0.5:
+    out = out.transpose(Image.FLIP_LEFT_RIGHT)
+  return np.asarray(out, dtype=np.uint8)
+
+
+def eval_image(data, image_size: int, resize_size: int) -> np.ndarray:
+  img = open_image(data)
+  w, h = img.size
+  scale = resize_size / min(w, h)
+  # The centre crop in original coordinates, so resize+crop is a single resample.
+  cw, ch = image_size / scale, image_size / scale
+  box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
+  img, box = _draft(img, box, image_size)
+  out = _to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box)
+  return np.asarray(out, dtype=np.uint8)
+
+
+def normalize(image_u8: np.ndarray, mean, std) -> np.ndarray:
+  """(x/255 - mean) / std as float32, for an image [H,W,3] or a batch [B,H,W,3].
+
+  Broadcasting a length-3 channel axis makes numpy loop 3 elements at a time (~15x
+  slower); viewing each row as W*3 values against a tiled mean/std keeps loops long.
+  """
+  shape = image_u8.shape
+  w, c = shape[-2], shape[-1]
+  mean_row = np.tile(np.asarray(mean, np.float32) * 255.0, w)
+  inv_row = np.tile(1.0 / (np.asarray(std, np.float32) * 255.0), w)
+  out = image_u8.reshape(-1, w * c).astype(np.float32)
+  out -= mean_row
+  out *= inv_row
+  return out.reshape(shape)

@@ -1,0 +1,157 @@
+"""Each builder prepares from a fake download laid out like the real one (offline)."""
+
+import collections
+import os
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import data_fakes
+from adafilter_jax.data import prepare as prepare_lib
+from adafilter_jax.data.builders import caltech256
+from adafilter_jax.data.builders import common
+
+
+def _prepare(name, tmp_path, manual_dir, **kwargs):
+  data_dir = str(tmp_path / 'tfds')
+  (path,) = prepare_lib.prepare(name, data_dir=data_dir, manual_dir=str(manual_dir), **kwargs)
+  return tfds.builder_from_directory(path)
+
+
+def _read(builder, split):
+  src = builder.as_data_source(split)
+  return [src[i] for i in range(len(src))]
+
+
+def _file_names(builder, split):
+  return sorted(ex['file_name'].decode() for ex in _read(builder, split))
+
+
+@pytest.mark.parametrize('as_tar', [False, True])
+def test_caltech256_30(tmp_path, as_tar):
+  manual = data_fakes.caltech256(str(tmp_path / 'manual'), per_class=52, as_tar=as_tar)
+  b = _prepare('caltech256/30', tmp_path, manual)
+  assert b.info.splits['train'].num_examples == 3 * 30
+  assert b.info.splits['test'].num_examples == 3 * 20
+  assert b.info.features['label'].names == ['ak47', 'american-flag', 'backpack']
+  train = _read(b, 'train')
+  assert collections.Counter(ex['label'] for ex in train) == {0: 30, 1: 30, 2: 30}
+  assert all(ex['image'].ndim == 3 and ex['image'].shape[2] == 3 for ex in train)
+  names = _file_names(b, 'train') + _file_names(b, 'test')
+  assert len(set(names)) == len(names)  # train and test are disjoint
+  assert not any('clutter' in n for n in names)
+  # Labels follow the class folder.
+  for ex in train:
+    folder = ex['file_name'].decode().split('/')[0]
+    assert data_fakes.CALTECH_CLASSES.index(folder) == ex['label']
+
+
+def test_caltech256_split_is_deterministic_and_seeded(tmp_path):
+  manual = data_fakes.caltech256(str(tmp_path / 'manual'), per_class=30)
+  def split(run, seed):
+    cfg = caltech256.Caltech256Config(name=f's{seed}', num_train=5, num_eval=20, seed=seed)
+    b = caltech256.Caltech256(config=cfg, data_dir=str(tmp_path / f'run{run}'))
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual))
+    return _file_names(b, 'train'), _file_names(b, 'test')
+  first = split(0, seed=0)
+  assert split(1, seed=0) == first
+  other = split(2, seed=1)
+  assert other[0] != first[0]
+  assert len(other[0]) == len(first[0]) == 15 and len(other[1]) == 60
+
+
+def test_seeded_split_ignores_listing_order():
+  files = {'a': [f'{i}.jpg' for i in range(10)], 'b': [f'{i}.jpg' for i in range(12)]}
+  rev = {k: v[::-1] for k, v in files.items()}
+  s1 = common.seeded_per_class_split(files, num_train=3, num_eval=4, seed=7)
+  s2 = common.seeded_per_class_split(rev, num_train=3, num_eval=4, seed=7)
+  assert s1 == s2 and len(s1[0]) == 6 and len(s1[1]) == 8
+  with pytest.raises(ValueError, match='needs 15'):
+    common.seeded_per_class_split(files, num_train=10, num_eval=5, seed=0)
+
+
+def test_caltech256_missing_manual_file_says_what_and_where(tmp_path):
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(common.MissingManualFileError) as e:
+    _prepare('caltech256_30', tmp_path, tmp_path / 'empty')
+  msg = str(e.value)
+  assert '256_ObjectCategories.tar' in msg and 'data.caltech.edu' in msg
+  assert str(tmp_path / 'empty') in msg
+
+
+def test_mit_indoor67(tmp_path):
+  manual = data_fakes.mit_indoor67(str(tmp_path / 'manual'), train=4, test=2)
+  b = _prepare('mit_indoor', tmp_path, manual)
+  assert {s: v.num_examples for s, v in b.info.splits.items()} == {'train': 12, 'test': 6}
+  assert b.info.features['label'].names == data_fakes.MIT_CLASSES
+  for ex in _read(b, 'test'):
+    assert data_fakes.MIT_CLASSES[ex['label']] == ex['file_name'].decode().split('/')[0]
+
+
+def test_mit_indoor67_missing_list(tmp_path):
+  manual = data_fakes.mit_indoor67(str(tmp_path / 'manual'))
+  os.remove(os.path.join(manual, 'TestImages.txt'))
+  with pytest.raises(common.MissingManualFileError, match='TestImages.txt'):
+    _prepare('mit_indoor67', tmp_path, manual)
+
+
+def test_fgvc_aircraft(tmp_path):
+  manual = data_fakes.fgvc_aircraft(str(tmp_path / 'manual'), trainval=3, test=2)
+  b = _prepare('fgvc_aircraft', tmp_path, manual)
+  assert {s: v.num_examples for s, v in b.info.splits.items()} == {'trainval': 9, 'test': 6}
+  assert b.info.features['label'].names == data_fakes.AIRCRAFT_VARIANTS
+  ex = _read(b, 'test')[0]
+  assert ex['image'].shape == (50 - 20, 40, 3)  # the copyright banner is cropped
+
+
+def test_image_folder_split_layout(tmp_path):
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=3,
+                                   splits=['train', 'test'])
+  b = _prepare('image_folder/pets', tmp_path, manual)
+  assert b.name == 'image_folder' and b.builder_config.name == 'pets'
+  assert {s: v.num_examples for s, v in b.info.splits.items()} == {'train': 6, 'test': 6}
+  assert b.info.features['label'].names == ['cat', 'dog']
+
+
+def test_image_folder_class_layout_seeded(tmp_path):
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=10)
+  b = _prepare('image_folder/pets', tmp_path, manual,
+               image_folder_kwargs=dict(train_fraction=0.8, seed=3))
+  assert {s: v.num_examples for s, v in b.info.splits.items()} == {'train': 16, 'test': 4}
+  labels = collections.Counter(ex['label'] for ex in _read(b, 'train'))
+  assert labels == {0: 8, 1: 8}
+
+
+def test_corrupt_image_is_named_and_can_be_skipped(tmp_path, caplog):
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=4,
+                                   splits=['train', 'test'])
+  bad = os.path.join(manual, 'train', 'dog', 'broken.jpg')
+  data_fakes.write_corrupt(bad)
+  with pytest.raises(common.CorruptImageError) as e:
+    _prepare('image_folder/bad', tmp_path / 'a', manual)
+  assert bad in str(e.value) and '--skip_corrupt' in str(e.value)
+  b = _prepare('image_folder/bad', tmp_path / 'b', manual, skip_corrupt=True)
+  assert b.info.splits['train'].num_examples == 8
+  assert 'skipped 1 corrupt image' in caplog.text
+
+
+def test_digits_source_and_target(tmp_path):
+  data_dir = str(tmp_path / 'tfds')
+  src, tgt = (tfds.builder_from_directory(p) for p in prepare_lib.prepare('digits', data_dir=data_dir))
+  assert {s: v.num_examples for s, v in src.info.splits.items()} == {'train': 721, 'test': 180}
+  assert {s: v.num_examples for s, v in tgt.info.splits.items()} == {'train': 50, 'test': 846}
+  assert src.info.features['label'].names == ['0', '1', '2', '3', '4']
+  assert tgt.info.features['label'].names == ['5', '6', '7', '8', '9']
+  train = _read(tgt, 'train')
+  assert collections.Counter(ex['label'] for ex in train) == {k: 10 for k in range(5)}
+  img = train[0]['image']
+  assert img.shape == (32, 32, 3) and img.dtype == np.uint8 and img.max() > 200
+  assert np.array_equal(img[..., 0], img[..., 2])  # grey replicated
+  assert not set(_file_names(src, 'train')) & set(_file_names(tgt, 'train'))
+
+
+def test_catalog_builders_write_array_record(tmp_path):
+  from adafilter_jax.data.builders import catalog
+  b = catalog.builder('visual_domain_decathlon/aircraft', data_dir=str(tmp_path))
+  assert b.info.file_format.value == 'array_record'
