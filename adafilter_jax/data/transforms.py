@@ -51,16 +51,30 @@ def random_crop_box(width: int, height: int, rng: np.random.Generator):
 def _draft(img: Image.Image, box, out_size: int):
   """Lets libjpeg decode at 1/2, 1/4 or 1/8 scale when the crop stays >= out_size.
 
-  This is most of the pipeline's speed on large photos; the box is rescaled to the
-  reduced image. A no-op for non-JPEG images.
+  The largest DCT reduction s that keeps both sides of the crop window at least
+  `out_size` pixels (so the final resize still downsamples, never upsamples more than
+  the full decode would); returns the image (not decoded yet) and the window in its
+  reduced coordinates. Reduced pixel k covers full-size pixels [k*s, (k+1)*s), so the
+  window maps by 1/s exactly (the reduced size is rounded up, so size ratios would
+  not). The window itself is drawn from the full-size header beforehand, so the RNG
+  stream does not depend on this. A no-op for non-JPEG images.
+
+  Which images it helps: the crop's short side must be >= 2*out_size, e.g. >= 448 px
+  at 224 -- photos with a short side over ~450 (train, large crops) or >= 512 (eval
+  at 256/224). A 500x375 image never qualifies.
   """
   if img.format != 'JPEG':
     return img, box
   w0, h0 = img.size
   cw, ch = box[2] - box[0], box[3] - box[1]
   want = (max(1, math.ceil(w0 * out_size / cw)), max(1, math.ceil(h0 * out_size / ch)))
-  img.draft('RGB', want)
-  sx, sy = img.size[0] / w0, img.size[1] / h0
+  if want[0] * 2 > w0 or want[1] * 2 > h0:
+    return img, box  # no reduction possible: leave the decoder untouched
+  drafted = img.draft('RGB', want)
+  if drafted is None:
+    return img, box
+  _, (_, _, rw, rh) = drafted  # the full image's extent in reduced coordinates: w0/s, h0/s
+  sx, sy = rw / w0, rh / h0
   return img, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
 
 
@@ -68,24 +82,36 @@ def _to_rgb(img: Image.Image) -> Image.Image:
   return img if img.mode == 'RGB' else img.convert('RGB')
 
 
-def train_image(data, image_size: int, rng: np.random.Generator) -> np.ndarray:
+def train_image(data, image_size: int, rng: np.random.Generator,
+                fast_decode: bool = True) -> np.ndarray:
+  """Random resized crop to image_size (bilinear) + horizontal flip p=0.5, uint8 HxWx3.
+
+  The window is drawn from the full-size header (no pixels decoded), then the JPEG is
+  decoded at the smallest DCT scale the window allows (fast_decode). fast_decode=False
+  decodes at full size; both draw the same RNG values in the same order.
+  """
   img = open_image(data)
   box = random_crop_box(*img.size, rng)
-  img, box = _draft(img, box, image_size)
-  out = _to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box)
+  if fast_decode:
+    img, box = _draft(img, box, image_size)
+  out = np.asarray(_to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box),
+                   dtype=np.uint8)
   if rng.random() < 0.5:
-    out = out.transpose(Image.FLIP_LEFT_RIGHT)
-  return np.asarray(out, dtype=np.uint8)
+    # Same pixels as PIL's FLIP_LEFT_RIGHT; a view, copied once when batched.
+    out = out[:, ::-1]
+  return out
 
 
-def eval_image(data, image_size: int, resize_size: int) -> np.ndarray:
+def eval_image(data, image_size: int, resize_size: int, fast_decode: bool = True) -> np.ndarray:
+  """Resize the short side to resize_size, centre crop image_size, as one resample."""
   img = open_image(data)
   w, h = img.size
   scale = resize_size / min(w, h)
   # The centre crop in original coordinates, so resize+crop is a single resample.
   cw, ch = image_size / scale, image_size / scale
   box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
-  img, box = _draft(img, box, image_size)
+  if fast_decode:
+    img, box = _draft(img, box, image_size)
   out = _to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box)
   return np.asarray(out, dtype=np.uint8)
 
