@@ -21,6 +21,10 @@ def get_data_config() -> ml_collections.ConfigDict:
   c.eval_split = 'test'
   c.image_size = 224
   c.resize_size = 256
+  # Train augmentation: random resized crop over this (min, max) fraction of the image
+  # area (torchvision's default), then a horizontal flip if `flip`.
+  c.crop_scale = (0.08, 1.0)
+  c.flip = True
   # grain worker processes; 0 = decode and augment in the training process.
   c.num_workers = 0
   # Batches each worker keeps ready ahead of the trainer.

@@ -160,11 +160,14 @@ class _TrainOrder:
 class _Train:
   source: object
   image_size: int
+  crop_scale: tuple
+  flip: bool
 
   def __call__(self, item):
     record, rng_key = item
     ex = self.source[record]
-    image = transforms.train_image(ex['image'], self.image_size, np.random.default_rng(rng_key))
+    image = transforms.train_image(ex['image'], self.image_size, np.random.default_rng(rng_key),
+                                   scale=self.crop_scale, flip=self.flip)
     return {'image': image, 'label': np.int32(ex['label'])}
 
 
@@ -215,7 +218,7 @@ def make_train_iter(data_cfg, *, global_batch_size: int, seed: int, epoch_start:
   order = _TrainOrder(n, seed, global_batch_size, local_bs, process_index, epoch_start,
                       num_epochs if num_epochs is not None else 1_000_000)
   ds = (grain.MapDataset.source(order)
-        .map(_Train(source, data_cfg.image_size))
+        .map(_Train(source, data_cfg.image_size, tuple(data_cfg.crop_scale), data_cfg.flip))
         .batch(local_bs, drop_remainder=True))
   return iter(_to_iter(ds, data_cfg))
 

@@ -24,12 +24,13 @@ def open_image(data) -> Image.Image:
   return Image.open(io.BytesIO(data))
 
 
-def random_crop_box(width: int, height: int, rng: np.random.Generator):
-  """Returns (left, top, right, bottom) of a random-resized-crop window."""
+def random_crop_box(width: int, height: int, rng: np.random.Generator, scale=SCALE):
+  """Returns (left, top, right, bottom) of a random-resized-crop window covering a
+  `scale` = (min, max) fraction of the image area."""
   area = width * height
   log_ratio = (math.log(RATIO[0]), math.log(RATIO[1]))
   for _ in range(10):
-    target_area = area * rng.uniform(*SCALE)
+    target_area = area * rng.uniform(*scale)
     aspect = math.exp(rng.uniform(*log_ratio))
     w = int(round(math.sqrt(target_area * aspect)))
     h = int(round(math.sqrt(target_area / aspect)))
@@ -83,20 +84,23 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def train_image(data, image_size: int, rng: np.random.Generator,
-                fast_decode: bool = True) -> np.ndarray:
+                fast_decode: bool = True, scale=SCALE, flip: bool = True) -> np.ndarray:
   """Random resized crop to image_size (bilinear) + horizontal flip p=0.5, uint8 HxWx3.
+
+  `scale` is the crop's (min, max) area fraction and `flip` the flip switch: the ImageNet
+  defaults suit photos, not small images whose meaning changes under them (digits).
 
   The window is drawn from the full-size header (no pixels decoded), then the JPEG is
   decoded at the smallest DCT scale the window allows (fast_decode). fast_decode=False
   decodes at full size; both draw the same RNG values in the same order.
   """
   img = open_image(data)
-  box = random_crop_box(*img.size, rng)
+  box = random_crop_box(*img.size, rng, scale)
   if fast_decode:
     img, box = _draft(img, box, image_size)
   out = np.asarray(_to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box),
                    dtype=np.uint8)
-  if rng.random() < 0.5:
+  if flip and rng.random() < 0.5:
     # Same pixels as PIL's FLIP_LEFT_RIGHT; a view, copied once when batched.
     out = out[:, ::-1]
   return out

@@ -1,0 +1,58 @@
+"""Trains and evaluates one config: ``python main.py --config configs/caltech256_30.py``.
+
+Override any field with ``--config.key=value``; ``--workdir`` defaults to
+runs/<config name>, and rerunning the same command resumes from its checkpoint.
+Multi-host: call ``jax.distributed.initialize()`` first (set ``--distributed``).
+"""
+import logging as py_logging
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from adafilter_jax.train import Interrupted, train_and_evaluate
+from adafilter_jax.train import demo
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_config=True)
+flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and summary; runs/<config name> '
+                    'by default.')
+flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() (multi-host).')
+flags.mark_flags_as_required(['config'])
+
+
+class _QuietLibraries(py_logging.Filter):
+  """INFO from this project only: orbax and TFDS log every checkpoint step at INFO."""
+
+  here = os.path.dirname(os.path.abspath(__file__))
+
+  def filter(self, record):
+    return record.levelno >= py_logging.WARNING or record.pathname.startswith(self.here)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Too many command-line arguments.')
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  if FLAGS.distributed:
+    jax.distributed.initialize()
+  config = FLAGS.config
+  name = config.name or os.path.splitext(os.path.basename(
+      config_flags.get_config_filename(FLAGS['config'])))[0]
+  workdir = FLAGS.workdir or os.path.join('runs', name)
+  logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
+               jax.device_count(), jax.process_count())
+  run = demo.run if 'demo' in config else train_and_evaluate
+  try:
+    run(config, workdir)
+  except Interrupted as e:
+    logging.warning('%s', e)
+    sys.exit(128 + e.signum)
+
+
+if __name__ == '__main__':
+  app.run(main)
