@@ -4,14 +4,15 @@
    it in the converter's format (pretrained.save), as ImageNet weights would be.
 2. From it, train each of `config.demo.methods` on the target task (digits 5-9, a few
    images per class) with the same loop as every paper config.
-3. Print each method's target accuracy.
+3. Print each method's target accuracy, and write one report comparing them
+   (workdir/report: accuracy per epoch, what AdaFilter's gate learned).
 """
 import json
 import os
 
 from absl import logging
 
-from adafilter_jax import pretrained
+from adafilter_jax import pretrained, report
 from adafilter_jax.train import loop
 
 
@@ -38,9 +39,10 @@ def run(config, workdir: str) -> dict:
   if not os.path.isdir(weights):
     state = loop.train_and_evaluate(source_config(config), os.path.join(workdir, 'source'))
     pretrained.save({'params': state.params, 'batch_stats': state.batch_stats}, weights)
-  summaries = {}
+  summaries, run_dirs = {}, []
   for method in config.demo.methods:
     run_dir = os.path.join(workdir, method)
+    run_dirs.append(run_dir)
     loop.train_and_evaluate(target_config(config, method, weights), run_dir)
     with open(os.path.join(run_dir, 'summary.json')) as f:
       summaries[method] = json.load(f)
@@ -51,6 +53,7 @@ def run(config, workdir: str) -> dict:
            f'target task ({config.data.name}), from the source weights:']
   lines += [f'  {m:<12s} eval top-1 {s["final_eval_top1"]:.2%}  (best {s["best_eval_top1"]:.2%}'
             f' at epoch {s["best_epoch"]})' for m, s in summaries.items()]
+  lines.append(f'report: {report.write_report(run_dirs, os.path.join(workdir, "report"))}')
   print('\n'.join(lines), flush=True)
   logging.info('demo done: %s', workdir)
   return summaries
