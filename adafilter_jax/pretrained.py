@@ -7,6 +7,7 @@ the demo's source-task pretraining. `transfer` maps it into any model of this pr
 - a plain ResNet: leaf for leaf;
 - AdaFilter: ``<unit>/conv_ft`` and ``<unit>/conv_pre`` both from ``<unit>/conv`` (F = S =
   pretrained), ``bn_ft``/``bn_pre`` (or the single ``bn`` of the Eq. 6 ablation) from ``bn``;
+- SpotTune: both copies ``<block>/block_ft`` and ``<block>/block_pre`` from ``<block>``;
 - the new head ``fc`` and the gate keep their fresh initialisation, except a CNN gate's
   ResNet trunk (``gate/trunk``), which takes `gate_trunk` weights when given.
 """
@@ -23,6 +24,7 @@ Variables = Dict[str, Any]
 
 # A branch of a gated unit -> the plain unit's module it starts from.
 _BRANCH = re.compile(r'^(conv|bn)_(ft|pre)$')
+_BLOCK_COPY = ('block_ft', 'block_pre')  # SpotTune's two copies of a residual block
 _FRESH = ('fc', 'gate')  # new for the target task
 
 
@@ -56,7 +58,7 @@ def source_path(path: Tuple[str, ...]) -> Optional[Tuple[str, ...]]:
   """Where a model's leaf comes from in a plain ResNet, or None if it starts fresh."""
   if path[0] in _FRESH:
     return None
-  return tuple(_BRANCH.sub(r'\1', p) for p in path)
+  return tuple(_BRANCH.sub(r'\1', p) for p in path if p not in _BLOCK_COPY)
 
 
 def transfer(pretrained: Variables, variables: Variables,

@@ -22,6 +22,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.arch = 'resnet50'     # the paper's backbone (torchvision's ImageNet ResNet-50)
   c.model.width = 64            # stem channels; 64 = torchvision (tests and the demo shrink it)
   c.model.dtype = 'float32'     # compute dtype; params stay float32
+  # How convs are computed (docs/speed.md): 'xla' (lax.conv), or 'mixed' (1x1 convs as
+  # matmuls: faster backward on CPU), 'matmul', 'hybrid'. Same numbers, tested.
+  c.model.conv_impl = 'xla'
   # Directory of converted pretrained weights (python -m adafilter_jax.convert ...);
   # '' trains from scratch (the demo's source task).
   c.pretrained = 'weights/resnet50'
@@ -41,6 +44,11 @@ def get_config() -> ml_collections.ConfigDict:
   # Converted ImageNet weights of the CNN gate's trunk; '' trains it from scratch.
   c.adafilter.gate_pretrained = ''
   c.adafilter.random_p = 0.5    # the random policy's Bernoulli(p)
+  # Speed variants, each tested equal to the default (docs/speed.md): training with F
+  # and S as one conv ('concat'); test time with one conv per layer of gate-mixed,
+  # BN-folded kernels ('fused_all', or 'fused' for 1x1 layers only; 'fused_group').
+  c.adafilter.train_impl = 'two_branch'
+  c.adafilter.eval_impl = 'two_branch'
 
   c.data = get_data_config()
   # The dataset's class count is used; set this to assert it (a head size check).

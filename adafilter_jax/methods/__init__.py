@@ -60,7 +60,7 @@ class Method:
 def backbone_kwargs(config: ml_collections.ConfigDict, bn_axis_name: Optional[str]) -> dict:
   """What every method passes to the ResNet it builds, from ``config.model``."""
   return dict(width=config.model.width, dtype=jnp.dtype(config.model.dtype),
-              bn_axis_name=bn_axis_name)
+              bn_axis_name=bn_axis_name, conv_impl=config.model.conv_impl)
 
 
 _REGISTRY: Dict[str, Method] = {}

@@ -10,6 +10,15 @@ Since G multiplies F's output channel-wise, a channel of F receives gradient onl
 the examples whose gate picked it. S's kernel is a param behind `stop_gradient`: saved,
 loaded and converted like any other, never moved. A layer the gate does not cover
 (`gates.is_gated`) is a plain `ConvBN` with the same param names as the plain ResNet.
+
+Speed variants (docs/speed.md), same params, same outputs (tests/speed/):
+- eval_impl='fused_all' (eval only): per example the layer IS one conv with the mixed
+  kernel G*a_ft*F + (1-G)*a_pre*S and bias G*c_ft + (1-G)*c_pre (eval BN is the affine
+  map a*z + c), so one convolution per layer, the FLOPs of a plain ResNet;
+  'fused_group' computes it as one grouped conv instead of per-example matmuls;
+  'fused' takes that path only in the layers where it is faster on CPU (`_fuse`).
+- train_impl='concat' (train and eval): F and S as ONE conv over [F, S] concatenated
+  on the output axis, whose custom backward skips S's weight gradient.
 """
 from typing import Any, Optional
 
@@ -17,30 +26,43 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.models.layers import Conv, batch_norm, conv_bn
+from adafilter_jax.models import convs
+from adafilter_jax.models.layers import Conv, ConvBN, batch_norm, conv_bn
+
+TRAIN_IMPLS = ('two_branch', 'concat')
+EVAL_IMPLS = ('two_branch', 'fused', 'fused_all', 'fused_group')
+FUSE_MIN_PIXELS = 100  # 'fused': 1x1 layers with at least this many output pixels
 
 
-class GatedConvBN(nn.Module):
-  features: int
-  kernel_size: int
-  strides: int = 1
-  padding: int = 0
-  bn_axis_name: Optional[str] = None
-  dtype: Any = jnp.float32
+class GatedConvBN(ConvBN):
+  """A `ConvBN` (same fields) whose conv the shared gate splits into F and S."""
   gate: Any = None              # the model's shared gate module (gates.py)
   gated_bn: bool = True         # Eq. 5; False: one BN after the mix (Eq. 6)
   bn_stats: str = 'batch'       # gated BN's batch statistics: 'batch' | 'selected'
+  train_impl: str = 'two_branch'  # TRAIN_IMPLS
+  eval_impl: str = 'two_branch'   # EVAL_IMPLS
 
   @nn.compact
   def __call__(self, x, state, train: bool):
     name = '/'.join(self.path)
     if not self.gate.is_gated(name):
       return conv_bn(self, x, train), state
+    if self.train_impl not in TRAIN_IMPLS or self.eval_impl not in EVAL_IMPLS:
+      raise ValueError(f'train_impl must be in {TRAIN_IMPLS}, eval_impl in {EVAL_IMPLS}; '
+                       f'got {self.train_impl!r}, {self.eval_impl!r}')
     g, state = self.gate(x, state, name, self.features)
     conv = dict(features=self.features, kernel_size=self.kernel_size, strides=self.strides,
-                padding=self.padding, dtype=self.dtype)
-    f = Conv(**conv, name='conv_ft')(x)
-    s = Conv(**conv, frozen=True, name='conv_pre')(x)
+                padding=self.padding, dtype=self.dtype, impl=self.conv_impl)
+    conv_ft, conv_pre = Conv(**conv, name='conv_ft'), Conv(**conv, frozen=True, name='conv_pre')
+    if not train and self._fuse(x) and not self.is_initializing():
+      return self._fused(x, g, conv_ft(x, True), conv_pre(x, True)), state
+    if self.train_impl == 'concat':
+      f, s = jnp.split(convs.conv_pair(
+          x.astype(self.dtype), conv_ft(x, True).astype(self.dtype),
+          conv_pre(x, True).astype(self.dtype), self.strides, self.padding,
+          self.conv_impl), 2, axis=-1)
+    else:
+      f, s = conv_ft(x), conv_pre(x)
     g = g[:, None, None, :].astype(f.dtype)
     bn = lambda name: batch_norm(train, self.bn_axis_name, name, self.dtype)
     if not self.gated_bn:
@@ -51,6 +73,51 @@ class GatedConvBN(nn.Module):
     if self.bn_stats != 'batch':
       raise ValueError(f"bn_stats must be 'batch' or 'selected', got {self.bn_stats!r}")
     return g * bn('bn_ft')(f) + (1 - g) * bn('bn_pre')(s), state
+
+  def _fuse(self, x) -> bool:
+    """Whether this layer takes the one-conv eval path. 'fused' picks it where it is
+    faster on XLA:CPU (docs/speed.md): 1x1 convs on maps of >= FUSE_MIN_PIXELS output
+    pixels. On small maps the per-example kernels (B*Cin*Cout) cost more memory traffic
+    than the second conv saves, and kxk per-example convs need an im2col copy that is
+    slower than XLA's conv; those layers stay two-branch."""
+    if self.eval_impl in ('fused_all', 'fused_group'):
+      return True
+    if self.eval_impl != 'fused' or self.kernel_size != 1:
+      return False
+    ho = (x.shape[1] + 2 * self.padding - 1) // self.strides + 1
+    wo = (x.shape[2] + 2 * self.padding - 1) // self.strides + 1
+    return ho * wo >= FUSE_MIN_PIXELS
+
+  def _fused(self, x, g, wf, ws):
+    """Eval: y[b] = conv(x[b], W[b]) + c[b], W/c the gate-mixed, BN-folded kernel/bias."""
+    g = g.astype(jnp.float32)
+    if self.gated_bn:  # y = G (a_f F x + c_f) + (1 - G)(a_s S x + c_s)
+      (af, cf), (as_, cs) = _EvalBN(name='bn_ft')(), _EvalBN(name='bn_pre')()
+      kf, ks, bias = g * af, (1 - g) * as_, g * cf + (1 - g) * cs
+    else:  # y = a (G F x + (1 - G) S x) + c
+      a, c = _EvalBN(name='bn')()
+      kf, ks, bias = g * a, (1 - g) * a, jnp.broadcast_to(c, g.shape)
+    w = wf[None] * kf[:, None, None, None, :] + ws[None] * ks[:, None, None, None, :]
+    impl = 'group' if self.eval_impl == 'fused_group' else 'matmul'
+    y = convs.conv_per_example(x.astype(self.dtype), w.astype(self.dtype), self.strides,
+                               self.padding, impl)
+    return (y + bias[:, None, None, :].astype(y.dtype)).astype(self.dtype)
+
+
+class _EvalBN(nn.Module):
+  """A BN's eval affine map (a, c), y = a * x + c, read from the same variables (names,
+  shapes, inits) as `nn.BatchNorm` / `SelectedBatchNorm`, which share them."""
+  epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self):
+    c = self.get_variable('params', 'scale').shape[0]
+    scale = self.param('scale', nn.initializers.ones, (c,), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (c,), jnp.float32)
+    mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros(c, jnp.float32)).value
+    var = self.variable('batch_stats', 'var', lambda: jnp.ones(c, jnp.float32)).value
+    a = scale * jax.lax.rsqrt(var + self.epsilon)
+    return a, bias - mean * a
 
 
 class SelectedBatchNorm(nn.Module):

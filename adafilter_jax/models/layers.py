@@ -11,6 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from adafilter_jax.models import convs
+
 # torchvision's kaiming_normal_(mode='fan_out', nonlinearity='relu').
 conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
 
@@ -21,6 +23,11 @@ class Conv(nn.Module):
   `frozen=True` stops the gradient at the kernel: the kernel is still a param (it is
   saved with checkpoints and loaded like any other), but no optimizer can move it and
   XLA drops the weight-gradient convolution entirely.
+
+  `impl` picks how the convolution is computed (convs.py: 'xla' = lax.conv, the
+  default; 'matmul' / 'mixed' / 'hybrid' compute the same values with faster CPU
+  backward passes). `kernel_only=True` returns the kernel (AdaFilter's eval fast path
+  mixes kernels before convolving) without convolving.
   """
   features: int
   kernel_size: int
@@ -28,19 +35,19 @@ class Conv(nn.Module):
   padding: int = 0
   frozen: bool = False
   dtype: Any = jnp.float32
+  impl: str = 'xla'
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, kernel_only: bool = False):
     kernel = self.param('kernel', conv_init,
                         (self.kernel_size, self.kernel_size, x.shape[-1], self.features),
                         jnp.float32)
     if self.frozen:
       kernel = jax.lax.stop_gradient(kernel)
-    p = self.padding
-    return jax.lax.conv_general_dilated(
-        x.astype(self.dtype), kernel.astype(self.dtype),
-        window_strides=(self.strides, self.strides), padding=((p, p), (p, p)),
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    if kernel_only:
+      return kernel
+    return convs.conv(x.astype(self.dtype), kernel.astype(self.dtype), self.strides,
+                      self.padding, self.impl)
 
 
 def batch_norm(train: bool, axis_name: Optional[str] = None, name: Optional[str] = None,
@@ -64,6 +71,7 @@ class ConvBN(nn.Module):
   padding: int = 0
   bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
+  conv_impl: str = 'xla'        # convs.IMPLS
 
   @nn.compact
   def __call__(self, x, gate_state, train: bool):
@@ -74,5 +82,5 @@ def conv_bn(unit: nn.Module, x, train: bool):
   """The plain conv -> bn, built as children ``conv`` and ``bn`` of `unit` (called from
   inside its compact method), so every unit without a gate has the same param paths."""
   y = Conv(unit.features, unit.kernel_size, unit.strides, unit.padding, dtype=unit.dtype,
-           name='conv')(x)
+           impl=unit.conv_impl, name='conv')(x)
   return batch_norm(train, unit.bn_axis_name, 'bn', unit.dtype)(y)

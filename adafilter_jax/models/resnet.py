@@ -113,9 +113,12 @@ STAGES = {
 }
 
 
-def resnet(arch: str, num_classes: int, **kwargs) -> ResNet:
+def resnet(arch: str, num_classes: int, conv_impl: str = 'xla', **kwargs) -> ResNet:
+  """`conv_impl` (convs.IMPLS) is how every unit computes its convolutions."""
   if arch not in STAGES:
     raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(STAGES)}')
   stage_sizes, block_cls = STAGES[arch]
+  if conv_impl != 'xla':
+    kwargs['unit'] = functools.partial(kwargs.get('unit', ConvBN), conv_impl=conv_impl)
   return ResNet(stage_sizes=stage_sizes, block_cls=block_cls, num_classes=num_classes,
                 **kwargs)

@@ -63,8 +63,9 @@ class SpotTuneBlock(nn.Module):
   @nn.compact
   def __call__(self, x, state, train: bool):
     name = '/'.join(self.path)
-    ft = lambda: self.block_cls(self.planes, self.strides, self.unit, name=FT)
-    pre = lambda: _frozen(self.block_cls, self.is_initializing())(self.planes, self.strides, self.unit, name=PRE)
+    args = (self.planes, self.strides, self.unit)
+    ft = lambda: self.block_cls(*args, name=FT)
+    pre = lambda: _frozen(self.block_cls, self.is_initializing())(*args, name=PRE)
     if self.fixed is not None:
       y, state = (ft() if name in self.fixed else pre())(x, state, train)
       return y, state
@@ -105,9 +106,10 @@ class SpotTunePolicy(nn.Module):
 def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
                     tau: float = 5.0, fixed: Optional[Sequence[str]] = None,
                     bn_axis_name: Optional[str] = None, dtype: Any = jnp.float32,
-                    **kwargs) -> ResNet:
+                    conv_impl: str = 'xla', **kwargs) -> ResNet:
   """SpotTune on a torchvision ResNet; `fixed` (block names) gives the global-k model."""
   stage_sizes, block_cls = STAGES[arch]
+  unit = functools.partial(ConvBN if fixed is not None else _Unit, conv_impl=conv_impl)
   if fixed is not None:
     unknown = set(fixed) - set(block_names(arch))
     if unknown:
@@ -118,7 +120,7 @@ def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
       bn_axis_name=bn_axis_name, dtype=dtype)
   block = functools.partial(SpotTuneBlock, block_cls=block_cls, fixed=fixed)
   return ResNet(stage_sizes=stage_sizes, block_cls=block, num_classes=num_classes,
-                unit=ConvBN if fixed is not None else _Unit, gate=gate,
+                unit=unit, gate=gate,
                 bn_axis_name=bn_axis_name, dtype=dtype, **kwargs)
 
 

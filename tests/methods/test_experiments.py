@@ -1,0 +1,104 @@
+"""The experiments grid: one resumable workdir per run, the table over seeds."""
+import csv
+import json
+import os
+
+import jax
+from jax.experimental.compilation_cache import compilation_cache
+import numpy as np
+import pytest
+
+from adafilter_jax import experiments
+from tests.train import tiny as train_tiny
+
+
+def _fake_runner(calls):
+  def run(config, workdir):  # what train_and_evaluate leaves behind, in brief
+    calls.append(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    acc = {'finetune': 0.70, 'l2sp': 0.80}[config.method] + 0.01 * config.seed
+    with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+      json.dump({'final_eval_top1': acc, 'best_eval_top1': acc + 0.05, 'epochs':
+                 config.num_epochs, 'method': config.method, 'dataset': config.data.name}, f)
+  return run
+
+
+def test_grid_runs_each_cell_once_and_tabulates_mean_and_std(tmp_path):
+  root, calls = str(tmp_path), []
+  grid = (['caltech256_30', 'mit_indoor'], ['finetune', 'l2sp'], [0, 1])
+  status = experiments.run_grid(*grid, root, overrides=['num_epochs=2'],
+                                runner=_fake_runner(calls))
+  assert len(calls) == 8 and set(status.values()) == {'done'}
+  assert os.path.join(root, 'mit_indoor', 'l2sp', 'seed_1') in calls
+  # A second call finds every summary complete: nothing runs again.
+  status = experiments.run_grid(*grid, root, overrides=['num_epochs=2'],
+                                runner=_fake_runner(calls))
+  assert len(calls) == 8 and set(status.values()) == {'skipped'}
+  # More epochs asked for: the runs are unfinished, so they run (and resume) again.
+  experiments.run_grid(*grid[:2], [0], root, overrides=['num_epochs=3'],
+                       runner=_fake_runner(calls))
+  assert len(calls) == 12
+
+  md = experiments.write_table(root, *grid[:2])
+  assert '| l2sp | 80.50 ± 0.71 (79.33) | 80.50 ± 0.71 (76.41) |' in md
+  assert '| finetune | 70.50 ± 0.71 (78.09) |' in md
+  with open(os.path.join(root, 'table.csv')) as f:
+    rows = list(csv.DictReader(f))
+  row = next(r for r in rows if r['method'] == 'finetune' and r['dataset'] == 'mit_indoor')
+  assert row['n'] == '2' and row['seeds'] == '0 1' and float(row['paper']) == 76.42
+  np.testing.assert_allclose(float(row['mean']), 70.5)
+  np.testing.assert_allclose(float(row['std']), np.std([70.0, 71.0], ddof=1))
+
+
+def test_paper_numbers_in_one_place():
+  assert experiments.paper_top1('stanford_dogs', 'adafilter') == 82.44
+  assert experiments.paper_top1('aircraft', 'l2sp') == 56.52
+  assert experiments.paper_top1('omniglot', 'adafilter_standard_bn') == 87.27
+  assert experiments.paper_top1('caltech256_60', 'adafilter_cnn_gate') == 83.41
+  assert experiments.paper_top1('caltech256_30', 'spottune') is None
+
+
+def test_fixed_spottune_reads_its_blocks_off_the_global_k_run(tmp_path):
+  root = str(tmp_path)
+  workdir = experiments.workdir_for(root, 'caltech256_30', 'spottune_global_k', 0)
+  os.makedirs(workdir)
+  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+    json.dump({'final_eval_top1': 0.5, 'epochs': 40}, f)
+  names = ['layer1_0', 'layer2_0', 'layer3_0', 'layer4_0']
+  np.savez(os.path.join(workdir, 'gate_stats.npz'), layers=np.array(names),
+           layer_fraction=np.array([0.9, 0.1, 0.8, 0.95]))
+  config = experiments.make_config('caltech256_30', 'spottune_fixed', 0, root)
+  assert config.spottune.blocks == 'layer1_0,layer3_0,layer4_0'
+
+
+@pytest.fixture
+def compile_cache(tmp_path):
+  """The second seed of a method compiles the same programs: reuse them (CPU compiles
+  are most of a tiny run's time)."""
+  names = ('jax_compilation_cache_dir', 'jax_persistent_cache_min_compile_time_secs',
+           'jax_persistent_cache_min_entry_size_bytes')
+  saved = {n: getattr(jax.config, n) for n in names}
+  for n, v in zip(names, (str(tmp_path / 'xla_cache'), 0.0, 0)):
+    jax.config.update(n, v)
+  yield
+  for n, v in saved.items():
+    jax.config.update(n, v)
+  compilation_cache.reset_cache()  # forget the directory pytest is about to delete
+
+
+def test_two_methods_two_seeds_end_to_end(tmp_path, compile_cache):
+  """The real loop on the offline digits data: tiny model, 1 epoch."""
+  root = str(tmp_path / 'runs')
+  overrides = ['num_epochs=1', 'model.width=4', 'data.image_size=16',
+               'data.resize_size=16', f'data.data_dir={train_tiny.DATA_DIR}',
+               'optim.decay_epochs=(1,)', 'progress_bar=False', 'eval_batch_size=256']
+  assert experiments.main(['--datasets', 'demo', '--methods', 'finetune,l2sp',
+                           '--seeds', '0,1', '--root', root] +
+                          sum([['--set', o] for o in overrides], [])) == 0
+  for method in ('finetune', 'l2sp'):
+    for seed in (0, 1):
+      summary = experiments.read_summary(experiments.workdir_for(root, 'demo', method, seed))
+      assert summary['method'] == method and summary['epochs'] == 1
+  with open(os.path.join(root, 'table.md')) as f:
+    md = f.read()
+  assert '| finetune |' in md and '| l2sp |' in md and '±' in md

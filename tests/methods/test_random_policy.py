@@ -1,0 +1,26 @@
+"""Random policy: AdaFilter's model with a gate that ignores the input."""
+import jax
+import numpy as np
+
+from adafilter_jax import methods
+from tests.methods import tiny
+
+
+def test_gate_is_independent_of_the_input_about_half_ones_and_has_no_params():
+  config = tiny.config('random_policy')  # adafilter.gate stays 'lstm': the method decides
+  model = methods.get('random_policy').build_model(config, 5, None)
+  x = jax.random.normal(jax.random.key(0), (8, 16, 16, 3))
+  v = tiny.variables(model, x, train=False)
+  assert 'gate' not in v['params']
+  assert not any('gate' in k for k in v['params'])
+  apply = jax.jit(lambda x, key: model.apply(v, x, train=False, rngs={'gate': key})[1])
+  g = apply(x, jax.random.key(1))
+  assert len(g) == 20  # every conv of ResNet-18: stem, 16 in blocks, 3 projections
+  other = apply(-3 * x + 1, jax.random.key(1))  # another input, the same draw
+  for name in g:
+    np.testing.assert_array_equal(g[name], other[name])
+  flat = np.concatenate([np.ravel(a) for a in g.values()])
+  assert set(np.unique(flat)) <= {0.0, 1.0}
+  assert abs(flat.mean() - 0.5) < 0.05, flat.mean()  # ~2000 draws: 0.05 is > 4 sigma
+  fresh = apply(x, jax.random.key(2))
+  assert any(not np.array_equal(g[n], fresh[n]) for n in g)
