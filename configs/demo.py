@@ -5,11 +5,12 @@
 Runs offline (the images ship with scikit-learn; the `digits` dataset prepares itself on
 first use). It pretrains a small ResNet-18 (width 16) from scratch on the source task,
 then trains AdaFilter and standard fine-tuning on the target task from it, and prints
-both target accuracies. Measured (2 CPU cores shared with other jobs, seed 0): 7 min,
-of which ~3 min compiling; source 84.4%, target AdaFilter 40.7% (best 42.6%), standard
-fine-tuning 39.7% (best 42.2%). The train augmentation (random resized crop down to 8%
-of the image + horizontal flip, the ImageNet recipe) is harsh on 32x32 digits and
-caps these numbers; with 50 training images the gap between methods is noise-level.
+both target accuracies, and writes runs/demo/report/. Expected (seed 0, deterministic;
+4 min 10 s on 2 CPU cores shared with other jobs): source 98.33%, target AdaFilter
+75.77% (best 77.66%), standard fine-tuning 80.14% (best 80.85%). With 50 training
+images of 32 pixels this is not the paper's regime: the demo shows the machinery, not
+AdaFilter's advantage. Milder augmentation than the ImageNet recipe: a cropped or
+flipped digit changes class.
 """
 import ml_collections
 
