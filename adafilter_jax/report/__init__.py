@@ -15,11 +15,10 @@ from typing import Sequence
 import numpy as np
 
 from adafilter_jax.report import figures
-from adafilter_jax.report.runs import (ImageLoader, Run, acc_scale, gate_stats, layer_fractions,
-                                       load_run, loader_from_config, run_fractions)
+from adafilter_jax.report.runs import (ImageLoader, Run, acc_scale, load_run, loader_from_config,
+                                       run_fractions)
 
-__all__ = ['write_report', 'layer_fractions', 'gate_stats', 'load_run', 'loader_from_config', 'Run',
-           'ImageLoader']
+__all__ = ['write_report', 'load_run', 'loader_from_config', 'Run', 'ImageLoader']
 
 
 def _fmt(v, scale=1.0):

@@ -5,33 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 ImageLoader = Callable[[int], np.ndarray]
-
-
-def layer_fractions(decisions: Mapping[str, np.ndarray]) -> dict[str, float]:
-  """{layer: fraction of fine-tuned (1) decisions}, over every image and channel, order kept.
-
-  decisions[layer] is [N, C] (or [N, ..., C]) of 0/1 gate decisions gathered over the whole eval set.
-  Every image has the same C per layer, so this is also the mean over images of each image's fraction.
-  """
-  return {name: float(np.mean(np.asarray(d, np.float64))) for name, d in decisions.items()}
-
-
-def gate_stats(decisions: Mapping[str, np.ndarray], **extra) -> dict[str, np.ndarray]:
-  """The arrays of gate_stats.npz (layers, layer_fraction, per-image fractions) plus `extra`
-  (index, label, pred, epoch), so trainer and report agree on one definition."""
-  flat = [np.asarray(d, np.float64).reshape(len(d), -1) for d in decisions.values()]
-  return dict(
-      layers=np.array(list(decisions), dtype=str),
-      layer_fraction=np.array(list(layer_fractions(decisions).values())),
-      per_image_layer_fraction=np.stack([f.mean(1) for f in flat], 1),
-      # weighted by channels: a 2048-wide layer counts more than a 64-wide one
-      per_image_fraction=sum(f.sum(1) for f in flat) / sum(f.shape[1] for f in flat),
-      **{k: np.asarray(v) for k, v in extra.items()})
 
 
 @dataclasses.dataclass
