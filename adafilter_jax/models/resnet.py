@@ -78,10 +78,12 @@ class ResNet(nn.Module):
   gate: Optional[ModuleDef] = None
   bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
+  conv_impl: str = 'xla'        # how every unit computes its convs (convs.IMPLS)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype)
+    unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                             conv_impl=self.conv_impl)
     state = None
     if self.gate is not None:
       gate = self.gate(name='gate')
@@ -113,12 +115,9 @@ STAGES = {
 }
 
 
-def resnet(arch: str, num_classes: int, conv_impl: str = 'xla', **kwargs) -> ResNet:
-  """`conv_impl` (convs.IMPLS) is how every unit computes its convolutions."""
+def resnet(arch: str, num_classes: int, **kwargs) -> ResNet:
   if arch not in STAGES:
     raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(STAGES)}')
   stage_sizes, block_cls = STAGES[arch]
-  if conv_impl != 'xla':
-    kwargs['unit'] = functools.partial(kwargs.get('unit', ConvBN), conv_impl=conv_impl)
   return ResNet(stage_sizes=stage_sizes, block_cls=block_cls, num_classes=num_classes,
                 **kwargs)

@@ -106,10 +106,10 @@ class SpotTunePolicy(nn.Module):
 def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
                     tau: float = 5.0, fixed: Optional[Sequence[str]] = None,
                     bn_axis_name: Optional[str] = None, dtype: Any = jnp.float32,
-                    conv_impl: str = 'xla', **kwargs) -> ResNet:
+                    **kwargs) -> ResNet:
   """SpotTune on a torchvision ResNet; `fixed` (block names) gives the global-k model."""
   stage_sizes, block_cls = STAGES[arch]
-  unit = functools.partial(ConvBN if fixed is not None else _Unit, conv_impl=conv_impl)
+  unit = ConvBN if fixed is not None else _Unit
   if fixed is not None:
     unknown = set(fixed) - set(block_names(arch))
     if unknown:
