@@ -76,7 +76,8 @@ class JaxCase:
     variables = loop.init_variables(model, config, res, None)
     self.state = loop.create_state(method, model, variables, config, steps_per_epoch=100)
     rng = np.random.RandomState(0)
-    self.batch = {'image': jnp.asarray(rng.randn(batch, res, res, 3), jnp.float32),
+    # uint8 images, as the input pipeline delivers them (the steps normalise).
+    self.batch = {'image': jnp.asarray(rng.randint(0, 256, (batch, res, res, 3)), jnp.uint8),
                   'label': jnp.asarray(rng.randint(0, NUM_CLASSES, batch), jnp.int32)}
     self.key = jax.random.key(0)
     t = time.perf_counter()
@@ -86,7 +87,8 @@ class JaxCase:
     self.mem_train = _peak_bytes(self.train)
     t = time.perf_counter()
     self.eval = jax.jit(lambda s, x, k: s.apply_fn(
-        {'params': s.params, 'batch_stats': s.batch_stats}, x, train=False,
+        {'params': s.params, 'batch_stats': s.batch_stats},
+        steps.normalize(x, config.data), train=False,
         rngs={'gate': k})[0]).lower(self.state, self.batch['image'], self.key).compile()
     self.compile_eval = time.perf_counter() - t
     self.mem_eval = _peak_bytes(self.eval)

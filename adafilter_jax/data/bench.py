@@ -93,7 +93,7 @@ def main(argv):
                         image_folder_kwargs=dict(train_fraction=0.9))
     cfg.name, cfg.data_dir = 'image_folder/bench', os.path.join(tmp, 'tfds')
   cores = os.cpu_count()
-  print(f'train pipeline, {cfg.image_size}px random-resized-crop + flip + normalise, '
+  print(f'train pipeline, {cfg.image_size}px random-resized-crop + flip, uint8 batches, '
         f'batch {_BATCH.value}, {cores} CPU cores, dataset {cfg.name}'
         + ('' if _NAME.value else f' ({_PHOTO_SIZE.value} JPEGs)'))
   if _DECODE_REPS.value:

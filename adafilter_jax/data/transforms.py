@@ -2,7 +2,7 @@
 
 Train: random resized crop (torchvision's algorithm: scale (0.08, 1), ratio (3/4, 4/3),
 10 tries then a centre crop) + horizontal flip. Eval: resize the short side to
-`resize_size`, centre crop `image_size`. Both then normalise with mean/std.
+`resize_size`, centre crop `image_size`. Both return uint8; normalisation happens on the device.
 """
 
 from __future__ import annotations
@@ -118,19 +118,3 @@ def eval_image(data, image_size: int, resize_size: int, fast_decode: bool = True
     img, box = _draft(img, box, image_size)
   out = _to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box)
   return np.asarray(out, dtype=np.uint8)
-
-
-def normalize(image_u8: np.ndarray, mean, std) -> np.ndarray:
-  """(x/255 - mean) / std as float32, for an image [H,W,3] or a batch [B,H,W,3].
-
-  Broadcasting a length-3 channel axis makes numpy loop 3 elements at a time (~15x
-  slower); viewing each row as W*3 values against a tiled mean/std keeps loops long.
-  """
-  shape = image_u8.shape
-  w, c = shape[-2], shape[-1]
-  mean_row = np.tile(np.asarray(mean, np.float32) * 255.0, w)
-  inv_row = np.tile(1.0 / (np.asarray(std, np.float32) * 255.0), w)
-  out = image_u8.reshape(-1, w * c).astype(np.float32)
-  out -= mean_row
-  out *= inv_row
-  return out.reshape(shape)

@@ -181,7 +181,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                par.num_devices, config.parallel)
 
   train_fn = par.train_step(steps_lib.make_train_step(method, config, par.bn_axis_name))
-  eval_fn = par.eval_step(steps_lib.make_eval_step(par.bn_axis_name))
+  eval_fn = par.eval_step(steps_lib.make_eval_step(config, par.bn_axis_name))
   step = int(state.step)
   state, anchor = par.put_state(state), par.put_state(anchor)
   key = jax.random.key(config.seed)

@@ -9,6 +9,7 @@ import data_fakes
 from adafilter_jax.data import config as config_lib
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare as prepare_lib
+from adafilter_jax.train import steps
 
 
 @pytest.fixture(scope='module')
@@ -40,11 +41,16 @@ def test_train_batches_shape_and_normalisation(cfg):
   batches = list(it)
   assert len(batches) == 2
   b = batches[0]
-  assert b['image'].shape == (8, 32, 32, 3) and b['image'].dtype == np.float32
+  assert b['image'].shape == (8, 32, 32, 3) and b['image'].dtype == np.uint8
   assert b['label'].shape == (8,) and b['label'].dtype == np.int32
   # Fake images are flat colours (class*40, i*20, 100): the blue channel is 100 everywhere.
-  expected_blue = (100 / 255 - cfg.mean[2]) / cfg.std[2]
-  np.testing.assert_allclose(b['image'][..., 2], expected_blue, atol=1e-2)
+  np.testing.assert_array_equal(b['image'][..., 2], 100)
+  # The train step normalises on the device.
+  x = np.asarray(steps.normalize(b['image'], cfg))
+  assert x.dtype == np.float32
+  np.testing.assert_allclose(x[..., 2], (100 / 255 - cfg.mean[2]) / cfg.std[2], rtol=1e-6)
+  red = np.asarray(b['image'][..., 0], np.float64)
+  np.testing.assert_allclose(x[..., 0], (red / 255 - cfg.mean[0]) / cfg.std[0], rtol=1e-5)
 
 
 def test_train_at_224(cfg):
@@ -108,8 +114,7 @@ def test_eval_image_by_index(cfg):
   ex = pipeline.get_eval_example(cfg, int(b['index'][1]))
   assert ex['image'].dtype == np.uint8 and ex['image'].shape == (32, 32, 3)
   assert ex['label'] == b['label'][1]
-  renorm = (ex['image'] / 255.0 - np.asarray(cfg.mean)) / np.asarray(cfg.std)
-  np.testing.assert_allclose(renorm, b['image'][1], atol=1e-4)
+  np.testing.assert_array_equal(ex['image'], b['image'][1])
   assert pipeline.get_eval_image(cfg, 0, crop=False).shape == (40, 48, 3)
 
 

@@ -18,7 +18,7 @@ def main():
   config = tiny.config('adafilter')
   method = methods.get('adafilter')
   rng = np.random.default_rng(0)
-  batch = {'image': rng.normal(size=(8, 16, 16, 3)).astype(np.float32),
+  batch = {'image': rng.integers(0, 256, (8, 16, 16, 3)).astype(np.uint8),  # as the pipeline
            'label': rng.integers(0, 5, 8).astype(np.int32)}
   eval_batch = dict(batch, mask=np.array([True] * 7 + [False]), index=np.arange(8, dtype=np.int32))
   key = jax.random.key(0)
@@ -32,7 +32,7 @@ def main():
       variables = loop.init_variables(model, config, 16, None)
     state = loop.create_state(method, model, variables, config, 10)
     train_step = steps.make_train_step(method, config, axis)
-    eval_step = steps.make_eval_step(axis)
+    eval_step = steps.make_eval_step(config, axis)
     if name == 'single':  # plain jit on one device: the reference
       new, metrics = jax.jit(train_step)(state, batch, key, None)
       out = jax.device_get(jax.jit(eval_step)(new, eval_batch, key))

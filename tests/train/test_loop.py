@@ -85,7 +85,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
   def poisoned(*args, **kwargs):
     for batch in make(*args, **kwargs):
-      yield dict(batch, image=np.full_like(batch['image'], np.nan))
+      yield dict(batch, image=np.full(batch['image'].shape, np.nan, np.float32))
 
   monkeypatch.setattr(pipeline, 'make_train_iter', poisoned)
   with pytest.raises(NonFiniteLoss, match='last good checkpoint'):
