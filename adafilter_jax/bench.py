@@ -2,6 +2,7 @@
 
   PYTHONPATH=. python -m adafilter_jax.bench                      # the BENCHMARKS.md table
   PYTHONPATH=. python -m adafilter_jax.bench --res 112 --rounds 3 --variants ft,ada,ada_fast
+  PYTHONPATH=. python -m adafilter_jax.bench --layers   # per layer: plain vs each eval_impl
 
 The machine is shared and noisy, so variants are timed interleaved (round-robin), each
 round's time is the median of `--steps` steps, and the reported time is the median over
@@ -14,15 +15,19 @@ ResNet-50 of tests/models/torch_resnet.py, channels_last, SGD momentum, same sha
 """
 import argparse
 import datetime
+import functools
 import platform
 import statistics
 import time
+from typing import Optional
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods, models
+from adafilter_jax.models import gated, gates, layers
 from adafilter_jax.train import loop, steps
 
 NUM_CLASSES = 100
@@ -206,6 +211,61 @@ def table(results, batch, res):
   return '\n'.join(lines)
 
 
+# ResNet-50's distinct conv shapes at 224 px: (input map, Cin, Cout, kernel, stride).
+LAYERS = [(224, 3, 64, 7, 2), (56, 64, 64, 1, 1), (56, 64, 64, 3, 1), (56, 64, 256, 1, 1),
+          (56, 256, 64, 1, 1), (56, 256, 512, 1, 2), (56, 128, 128, 3, 2),
+          (28, 512, 128, 1, 1), (28, 128, 128, 3, 1), (28, 512, 1024, 1, 2),
+          (14, 1024, 256, 1, 1), (14, 256, 256, 3, 1), (14, 256, 1024, 1, 1),
+          (14, 1024, 2048, 1, 2), (7, 512, 512, 3, 1), (7, 512, 2048, 1, 1)]
+LAYER_IMPLS = ('two_branch', 'fused', 'fused_all', 'fused_map', 'fused_group')
+
+
+class _Unit(nn.Module):
+  """One unit in eval mode: a plain ConvBN, or a GatedConvBN with a random gate."""
+  eval_impl: Optional[str]  # None: the plain unit
+  features: int
+  kernel_size: int
+  strides: int
+
+  @nn.compact
+  def __call__(self, x):
+    kw = dict(features=self.features, kernel_size=self.kernel_size, strides=self.strides,
+              padding=self.kernel_size // 2)
+    if self.eval_impl is None:
+      return layers.ConvBN(**kw, name='unit')(x, None, False)[0]
+    gate = gates.RandomGate(name='gate')
+    unit = gated.GatedConvBN(**kw, gate=gate, eval_impl=self.eval_impl, name='unit')
+    return unit(x, gate.init_state(x, False), False)[0]
+
+
+def layer_table(batch, rounds):
+  """Per-layer eval forward ms of one unit: plain vs each AdaFilter eval_impl."""
+  cols = ('plain',) + LAYER_IMPLS
+  lines = [f'### eval forward of one unit, batch {batch}, ms (median of {rounds}, interleaved)',
+           '', '| layer | ' + ' | '.join(cols) + " | 'fused' picks | fused / plain |",
+           '|' + '---|' * (len(cols) + 3)]
+  for h, cin, cout, k, stride in LAYERS:
+    x = jax.random.normal(jax.random.key(0), (batch, h, h, cin))
+    fns = {}
+    for c in cols:
+      unit = _Unit(None if c == 'plain' else c, cout, k, stride)
+      v = unit.init({'params': jax.random.key(1), 'gate': jax.random.key(2)}, x)
+      fns[c] = jax.jit(functools.partial(unit.apply, v, rngs={'gate': jax.random.key(3)}))
+      jax.block_until_ready(fns[c](x))
+    times = {c: [] for c in cols}
+    for _ in range(rounds):
+      for c in cols:
+        times[c].append(_time(lambda: jax.block_until_ready(fns[c](x)), 1))
+    ms = {c: 1e3 * statistics.median(t) for c, t in times.items()}
+    probe = gated.GatedConvBN(features=cout, kernel_size=k, strides=stride, padding=k // 2,
+                              eval_impl='fused')
+    picks = probe._fuse(x) or 'two-branch'  # pylint: disable=protected-access
+    lines.append(f'| {k}x{k} {cin}->{cout} s{stride} @{h} | '
+                 + ' | '.join(f'{ms[c]:.1f}' for c in cols)
+                 + f" | {picks} | {ms['fused'] / ms['plain']:.2f} |")
+  return '\n'.join(lines)
+
+
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument('--variants', default=DEFAULT, help=f'comma list of {list(VARIANTS)} + torch')
@@ -213,6 +273,8 @@ def main(argv=None):
   p.add_argument('--batch', type=int, default=None, help='default 8 on CPU, 64 on a GPU')
   p.add_argument('--rounds', type=int, default=3)
   p.add_argument('--steps', type=int, default=2, help='steps per round (median taken)')
+  p.add_argument('--layers', action='store_true',
+                 help='instead: per-layer eval forward of plain vs every eval_impl')
   a = p.parse_args(argv)
   backend = jax.default_backend()
   batch = a.batch or (8 if backend == 'cpu' else 64)
@@ -222,6 +284,9 @@ def main(argv=None):
   print(f'# adafilter_jax.bench {datetime.date.today()} backend={backend} '
         f'devices={jax.devices()} cores={_cores()} python={platform.python_version()} '
         f'jax={jax.__version__}', flush=True)
+  if a.layers:
+    print(layer_table(batch, max(a.rounds, 5)), flush=True)
+    return
   for res in [int(r) for r in a.res.split(',')]:
     results = run(names, batch, res, a.rounds, a.steps, log=lambda s: print(s, flush=True))
     print(table(results, batch, res), flush=True)

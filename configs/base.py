@@ -46,7 +46,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.adafilter.random_p = 0.5    # the random policy's Bernoulli(p)
   # Speed variants, each tested equal to the default (docs/speed.md): training with F
   # and S as one conv ('concat'); test time with one conv per layer of gate-mixed,
-  # BN-folded kernels ('fused_all', or 'fused' for 1x1 layers only; 'fused_group').
+  # BN-folded kernels: 'fused' where it is faster on CPU, 'fused_all' | 'fused_map' |
+  # 'fused_group' everywhere, by per-example matmuls | batch-1 convs | a grouped conv.
   c.adafilter.train_impl = 'two_branch'
   c.adafilter.eval_impl = 'two_branch'
 

@@ -110,12 +110,16 @@ def conv_per_example(x, w, stride: int = 1, pad: int = 0, impl: str = 'matmul'):
   """y[b] = conv(x[b], w[b]): x [B, H, W, Cin], w [B, k, k, Cin, Cout].
 
   'matmul': im2col (or the 1x1 slice) then a batched dot, one matmul per example.
+  'map': a loop (`lax.map`) of batch-1 `lax.conv`s. On XLA:CPU a batch-1 conv runs
+    at nearly a batched conv's rate, so B of them cost about one plain conv.
   'group': one grouped conv (feature_group_count=B) over the batch folded into channels.
   """
   b, k, _, cin, cout = w.shape
   if impl == 'matmul':
     return jnp.einsum('bhwi,bio->bhwo', patches(x, k, stride, pad),
                       w.reshape(b, k * k * cin, cout))
+  if impl == 'map':
+    return jax.lax.map(lambda xw: conv_xla(xw[0][None], xw[1], stride, pad)[0], (x, w))
   if impl == 'group':
     _, h, wd, _ = x.shape
     xg = x.transpose(1, 2, 0, 3).reshape(1, h, wd, b * cin)
@@ -123,4 +127,4 @@ def conv_per_example(x, w, stride: int = 1, pad: int = 0, impl: str = 'matmul'):
     y = jax.lax.conv_general_dilated(xg, wg, (stride, stride), ((pad, pad), (pad, pad)),
                                      dimension_numbers=_DN, feature_group_count=b)
     return y.reshape(y.shape[1], y.shape[2], b, cout).transpose(2, 0, 1, 3)
-  raise ValueError(f"per-example conv impl must be 'matmul' or 'group', got {impl!r}")
+  raise ValueError(f"per-example conv impl must be 'matmul', 'map' or 'group', got {impl!r}")

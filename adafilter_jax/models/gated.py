@@ -14,10 +14,11 @@ loaded and converted like any other, never moved. A layer the gate does not cove
 Speed variants (docs/speed.md), same params, same outputs (tests/speed/):
 - eval_impl='fused_all' (eval only): per example the layer IS one conv with the mixed
   kernel G*a_ft*F + (1-G)*a_pre*S and bias G*c_ft + (1-G)*c_pre (eval BN is the affine
-  map a*z + c), so one convolution per layer, the FLOPs of a plain ResNet;
-  'fused_group' computes it as one grouped conv instead of per-example matmuls;
-  'fused' takes that path only in the layers where it is faster on CPU (`_fuse`).
-- train_impl='concat' (train and eval): F and S as ONE conv over [F, S] concatenated
+  map a*z + c), so one convolution per layer, the FLOPs of a plain ResNet, computed as
+  per-example matmuls; 'fused_map' computes it as a loop of batch-1 convs,
+  'fused_group' as one grouped conv; 'fused' takes it only in the layers where it is
+  faster on CPU, each with its fastest per-example conv (`_fuse`).
+- train_impl='concat' (training only): F and S as ONE conv over [F, S] concatenated
   on the output axis, whose custom backward skips S's weight gradient.
 """
 from typing import Any, Optional
@@ -30,8 +31,8 @@ from adafilter_jax.models import convs
 from adafilter_jax.models.layers import Conv, ConvBN, batch_norm, conv_bn
 
 TRAIN_IMPLS = ('two_branch', 'concat')
-EVAL_IMPLS = ('two_branch', 'fused', 'fused_all', 'fused_group')
-FUSE_MIN_PIXELS = 100  # 'fused': 1x1 layers with at least this many output pixels
+EVAL_IMPLS = ('two_branch', 'fused', 'fused_all', 'fused_map', 'fused_group')
+FUSE_MIN_PIXELS = 100  # 'fused': layers with at least this many output pixels
 
 
 class GatedConvBN(ConvBN):
@@ -54,9 +55,12 @@ class GatedConvBN(ConvBN):
     conv = dict(features=self.features, kernel_size=self.kernel_size, strides=self.strides,
                 padding=self.padding, dtype=self.dtype, impl=self.conv_impl)
     conv_ft, conv_pre = Conv(**conv, name='conv_ft'), Conv(**conv, frozen=True, name='conv_pre')
-    if not train and self._fuse(x) and not self.is_initializing():
-      return self._fused(x, g, conv_ft(x, True), conv_pre(x, True)), state
-    if self.train_impl == 'concat':
+    impl = None if train or self.is_initializing() else self._fuse(x)
+    if impl is not None:
+      return self._fused(x, g, conv_ft(x, True), conv_pre(x, True), impl), state
+    if self.train_impl == 'concat' and train:
+      # Training only: in eval there is no weight gradient to skip, and the kernel
+      # concatenation makes one conv over [F, S] slower than two (docs/speed.md).
       f, s = jnp.split(convs.conv_pair(
           x.astype(self.dtype), conv_ft(x, True).astype(self.dtype),
           conv_pre(x, True).astype(self.dtype), self.strides, self.padding,
@@ -74,21 +78,26 @@ class GatedConvBN(ConvBN):
       raise ValueError(f"bn_stats must be 'batch' or 'selected', got {self.bn_stats!r}")
     return g * bn('bn_ft')(f) + (1 - g) * bn('bn_pre')(s), state
 
-  def _fuse(self, x) -> bool:
-    """Whether this layer takes the one-conv eval path. 'fused' picks it where it is
-    faster on XLA:CPU (docs/speed.md): 1x1 convs on maps of >= FUSE_MIN_PIXELS output
-    pixels. On small maps the per-example kernels (B*Cin*Cout) cost more memory traffic
-    than the second conv saves, and kxk per-example convs need an im2col copy that is
-    slower than XLA's conv; those layers stay two-branch."""
-    if self.eval_impl in ('fused_all', 'fused_group'):
-      return True
-    if self.eval_impl != 'fused' or self.kernel_size != 1:
-      return False
-    ho = (x.shape[1] + 2 * self.padding - 1) // self.strides + 1
-    wo = (x.shape[2] + 2 * self.padding - 1) // self.strides + 1
-    return ho * wo >= FUSE_MIN_PIXELS
+  def _fuse(self, x) -> Optional[str]:
+    """The per-example conv impl of this layer's one-conv eval path, None for two-branch.
 
-  def _fused(self, x, g, wf, ws):
+    'fused' picks per layer what is fastest on XLA:CPU (docs/speed.md): on maps of
+    >= FUSE_MIN_PIXELS output pixels, 1x1 convs as per-example matmuls and kxk convs as
+    a loop of batch-1 convs; on smaller maps (ResNet-50's layer4 at 224 px) the B
+    per-example kernels cost more memory traffic than the second conv, so two-branch.
+    """
+    forced = {'fused_all': 'matmul', 'fused_map': 'map', 'fused_group': 'group'}
+    if self.eval_impl in forced:
+      return forced[self.eval_impl]
+    if self.eval_impl != 'fused':
+      return None
+    ho = (x.shape[1] + 2 * self.padding - self.kernel_size) // self.strides + 1
+    wo = (x.shape[2] + 2 * self.padding - self.kernel_size) // self.strides + 1
+    if ho * wo < FUSE_MIN_PIXELS:
+      return None
+    return 'matmul' if self.kernel_size == 1 else 'map'
+
+  def _fused(self, x, g, wf, ws, impl: str):
     """Eval: y[b] = conv(x[b], W[b]) + c[b], W/c the gate-mixed, BN-folded kernel/bias."""
     g = g.astype(jnp.float32)
     if self.gated_bn:  # y = G (a_f F x + c_f) + (1 - G)(a_s S x + c_s)
@@ -98,7 +107,6 @@ class GatedConvBN(ConvBN):
       a, c = _EvalBN(name='bn')()
       kf, ks, bias = g * a, (1 - g) * a, jnp.broadcast_to(c, g.shape)
     w = wf[None] * kf[:, None, None, None, :] + ws[None] * ks[:, None, None, None, :]
-    impl = 'group' if self.eval_impl == 'fused_group' else 'matmul'
     y = convs.conv_per_example(x.astype(self.dtype), w.astype(self.dtype), self.strides,
                                self.padding, impl)
     return (y + bias[:, None, None, :].astype(y.dtype)).astype(self.dtype)

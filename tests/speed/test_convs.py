@@ -50,7 +50,7 @@ def test_conv_pair_equals_two_convs_and_skips_s_gradient(impl, k, stride, pad, h
   np.testing.assert_array_equal(g_got[2], 0.0)
 
 
-@pytest.mark.parametrize('impl', ['matmul', 'group'])
+@pytest.mark.parametrize('impl', ['matmul', 'map', 'group'])
 @pytest.mark.parametrize('k,stride,pad,h', SHAPES)
 def test_conv_per_example_equals_a_conv_per_example(impl, k, stride, pad, h):
   x, _ = _data(k, h, b=3)

@@ -1,6 +1,6 @@
 """AdaFilter's speed variants give the reference two-branch model's outputs and grads.
 
-A tiny AdaFilter ResNet-50 (width 4, 32 px) with non-trivial BN statistics/affines and
+A tiny AdaFilter ResNet-50 (width 4, 48 px) with non-trivial BN statistics/affines and
 gates that really mix both branches (random policy, same rng for both models).
 """
 import jax
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from adafilter_jax import models
+from adafilter_jax.models import gated
 
-X = jax.random.normal(jax.random.PRNGKey(0), (3, 48, 48, 3))  # 'fused' fuses layer1's 1x1s
+# 48 px: 'fused' takes the one-conv path in the stem and layer1 only, so both forms run.
+X = jax.random.normal(jax.random.PRNGKey(0), (3, 48, 48, 3))
 RNGS = {'gate': jax.random.PRNGKey(3)}
 RTOL = 2e-4  # float32 through 53 layers; the variants reorder sums (folded BN, matmuls)
 
@@ -31,7 +33,7 @@ def _rel(a, b):
 
 @pytest.mark.parametrize('gated_bn,bn_stats', [(True, 'batch'), (True, 'selected'),
                                                 (False, 'batch')])
-@pytest.mark.parametrize('eval_impl', ['fused_all', 'fused_group'])
+@pytest.mark.parametrize('eval_impl', ['fused', 'fused_all', 'fused_map', 'fused_group'])
 def test_eval_fast_path_equals_two_branch(eval_impl, gated_bn, bn_stats):
   kw = dict(gated_bn=gated_bn, bn_stats=bn_stats)
   v = _variables(**kw)
@@ -97,3 +99,17 @@ def test_plain_resnet_conv_impl_equal():
   for impl in ['mixed', 'matmul', 'hybrid']:
     got = models.resnet('resnet50', 5, width=4, conv_impl=impl).apply(v, X)[0]
     assert _rel(got, ref) <= RTOL, impl
+
+
+@pytest.mark.parametrize('k,stride,pad,size,expected', [
+    (7, 2, 3, 224, 'map'),       # stem, 112x112 out
+    (1, 1, 0, 56, 'matmul'),     # layer1 1x1
+    (3, 1, 1, 56, 'map'),        # layer1 3x3
+    (3, 2, 1, 28, 'map'),        # layer3_0's strided 3x3, 14x14 out
+    (3, 1, 1, 7, None),          # layer4: two-branch
+    (1, 2, 0, 14, None),         # layer4_0's projection, 7x7 out
+])
+def test_fused_eval_picks_the_per_example_conv_by_layer(k, stride, pad, size, expected):
+  unit = gated.GatedConvBN(features=8, kernel_size=k, strides=stride, padding=pad,
+                            eval_impl='fused')
+  assert unit._fuse(jnp.zeros((2, size, size, 4))) == expected  # pylint: disable=protected-access
