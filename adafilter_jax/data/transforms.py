@@ -98,12 +98,12 @@ def train_image(data, image_size: int, rng: np.random.Generator,
   box = random_crop_box(*img.size, rng, scale)
   if fast_decode:
     img, box = _draft(img, box, image_size)
-  out = np.asarray(_to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box),
-                   dtype=np.uint8)
+  out = _to_rgb(img).resize((image_size, image_size), Image.BILINEAR, box=box)
   if flip and rng.random() < 0.5:
-    # Same pixels as PIL's FLIP_LEFT_RIGHT; a view, copied once when batched.
-    out = out[:, ::-1]
-  return out
+    # In PIL (~0.07 ms at 224 px): a numpy [:, ::-1] view costs ~0.4 ms when batching
+    # copies its 3-byte pixels against the stride.
+    out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+  return np.asarray(out, dtype=np.uint8)
 
 
 def eval_image(data, image_size: int, resize_size: int, fast_decode: bool = True) -> np.ndarray:
