@@ -1,7 +1,8 @@
 """Trains and evaluates one config: ``python main.py --config configs/caltech256_30.py``.
 
 Override any field with ``--config.key=value``; ``--workdir`` defaults to
-runs/<config name>, and rerunning the same command resumes from its checkpoint.
+runs/<config name>/<method>/seed_<seed> (the experiments grid's layout; the demo:
+runs/demo), and rerunning the same command resumes from its checkpoint.
 Multi-host: call ``jax.distributed.initialize()`` first (set ``--distributed``).
 """
 import logging as py_logging
@@ -14,13 +15,14 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from adafilter_jax import experiments
 from adafilter_jax.train import Interrupted, train_and_evaluate
 from adafilter_jax.train import demo
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_config=True)
-flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and summary; runs/<config name> '
-                    'by default.')
+flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and summary; by default '
+                    'runs/<config name>/<method>/seed_<seed> (the demo: runs/demo).')
 flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() (multi-host).')
 flags.mark_flags_as_required(['config'])
 
@@ -43,7 +45,14 @@ def main(argv):
   config = FLAGS.config
   name = config.name or os.path.splitext(os.path.basename(
       config_flags.get_config_filename(FLAGS['config'])))[0]
-  workdir = FLAGS.workdir or os.path.join('runs', name)
+  if FLAGS.workdir:
+    workdir = FLAGS.workdir
+  elif 'demo' in config:  # the demo runs its stages in subdirectories of its own
+    workdir = os.path.join('runs', name)
+  else:
+    # One directory per method and seed, so the baselines and seeds of a config never
+    # meet in one checkpoint directory.
+    workdir = experiments.workdir_for('runs', name, config.method, config.seed)
   logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
                jax.device_count(), jax.process_count())
   run = demo.run if 'demo' in config else train_and_evaluate

@@ -8,7 +8,7 @@ and the ImageNet weights converted (docs/training.md):
 Expected (Table 2, ResNet-50, top-1 %): AdaFilter 55.41. Standard
 fine-tuning, 52.59:
 
-  python main.py --config configs/aircraft.py --config.method=finetune --workdir runs/aircraft_finetune
+  python main.py --config configs/aircraft.py --config.method=finetune
 """
 from configs import base
 

@@ -3,8 +3,8 @@
 Not run on its own: a dataset config sets ``data.name`` and ``name``. Every choice the
 paper leaves open is a field here, with the METHOD.md default and where it comes from.
 Override anything from the command line, e.g.
-  python main.py --config configs/caltech256_30.py --config.method=finetune \
-      --workdir runs/caltech256_30_finetune
+  python main.py --config configs/caltech256_30.py --config.method=finetune
+(workdir runs/caltech256_30/finetune/seed_0 by default).
 """
 import ml_collections
 from ml_collections import config_dict
@@ -14,7 +14,7 @@ from adafilter_jax.data.config import get_data_config
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.name = ''                   # the config's name: default workdir runs/<name>, summaries
+  c.name = ''                   # the config's name: in the default workdir, summaries
   c.method = 'adafilter'        # adafilter_jax.methods: 'adafilter', 'finetune', ...
   c.seed = 0
 

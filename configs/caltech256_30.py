@@ -8,7 +8,7 @@ and the ImageNet weights converted (docs/training.md):
 Expected (Table 2, ResNet-50, top-1 %): AdaFilter 80.62. Standard
 fine-tuning, 78.09:
 
-  python main.py --config configs/caltech256_30.py --config.method=finetune --workdir runs/caltech256_30_finetune
+  python main.py --config configs/caltech256_30.py --config.method=finetune
 """
 from configs import base
 

@@ -8,7 +8,7 @@ and the ImageNet weights converted (docs/training.md):
 Expected (Table 2, ResNet-50, top-1 %): AdaFilter 84.31. Standard
 fine-tuning, 82.25:
 
-  python main.py --config configs/caltech256_60.py --config.method=finetune --workdir runs/caltech256_60_finetune
+  python main.py --config configs/caltech256_60.py --config.method=finetune
 """
 from configs import base
 

@@ -8,7 +8,7 @@ and the ImageNet weights converted (docs/training.md):
 Expected (Table 2, ResNet-50, top-1 %): AdaFilter 77.53. Standard
 fine-tuning, 76.42:
 
-  python main.py --config configs/mit_indoor.py --config.method=finetune --workdir runs/mit_indoor_finetune
+  python main.py --config configs/mit_indoor.py --config.method=finetune
 """
 from configs import base
 

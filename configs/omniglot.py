@@ -8,7 +8,7 @@ and the ImageNet weights converted (docs/training.md):
 Expected (Table 2, ResNet-50, top-1 %): AdaFilter 87.46. Standard
 fine-tuning, 87.06:
 
-  python main.py --config configs/omniglot.py --config.method=finetune --workdir runs/omniglot_finetune
+  python main.py --config configs/omniglot.py --config.method=finetune
 """
 from configs import base
 

@@ -8,7 +8,7 @@ and the ImageNet weights converted (docs/training.md):
 Expected (Table 2, ResNet-50, top-1 %): AdaFilter 82.44. Standard
 fine-tuning, 77.47:
 
-  python main.py --config configs/stanford_dogs.py --config.method=finetune --workdir runs/stanford_dogs_finetune
+  python main.py --config configs/stanford_dogs.py --config.method=finetune
 """
 from configs import base
 

@@ -8,7 +8,7 @@ and the ImageNet weights converted (docs/training.md):
 Expected (Table 2, ResNet-50, top-1 %): AdaFilter 76.99. Standard
 fine-tuning, 73.10:
 
-  python main.py --config configs/ucf101.py --config.method=finetune --workdir runs/ucf101_finetune
+  python main.py --config configs/ucf101.py --config.method=finetune
 """
 from configs import base
 
