@@ -29,12 +29,17 @@ def conv_xla(x, w, stride: int, pad: int):
                                       dimension_numbers=_DN)
 
 
+def out_size(n: int, k: int, stride: int, pad: int) -> int:
+  """Output length of a conv along an axis of length n (symmetric padding)."""
+  return (n + 2 * pad - k) // stride + 1
+
+
 def patches(x, k: int, stride: int, pad: int):
   """im2col: [B, Ho, Wo, k*k*C], channel order (i, j, c) = HWIO's reshape order."""
+  _, h, w, _ = x.shape
+  ho, wo = out_size(h, k, stride, pad), out_size(w, k, stride, pad)
   if pad:
     x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  _, h, w, _ = x.shape
-  ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
   cols = [x[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :]
           for i in range(k) for j in range(k)]
   return cols[0] if len(cols) == 1 else jnp.concatenate(cols, -1)

@@ -91,8 +91,8 @@ class GatedConvBN(ConvBN):
       return forced[self.eval_impl]
     if self.eval_impl != 'fused':
       return None
-    ho = (x.shape[1] + 2 * self.padding - self.kernel_size) // self.strides + 1
-    wo = (x.shape[2] + 2 * self.padding - self.kernel_size) // self.strides + 1
+    ho, wo = (convs.out_size(n, self.kernel_size, self.strides, self.padding)
+              for n in x.shape[1:3])
     if ho * wo < FUSE_MIN_PIXELS:
       return None
     return 'matmul' if self.kernel_size == 1 else 'map'
