@@ -45,9 +45,10 @@ def main(argv):
   config = FLAGS.config
   name = config.name or os.path.splitext(os.path.basename(
       config_flags.get_config_filename(FLAGS['config'])))[0]
+  is_demo = 'demo' in config  # the demo runs its stages in subdirectories of its own
   if FLAGS.workdir:
     workdir = FLAGS.workdir
-  elif 'demo' in config:  # the demo runs its stages in subdirectories of its own
+  elif is_demo:
     workdir = os.path.join('runs', name)
   else:
     # One directory per method and seed, so the baselines and seeds of a config never
@@ -55,7 +56,7 @@ def main(argv):
     workdir = experiments.workdir_for('runs', name, config.method, config.seed)
   logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
                jax.device_count(), jax.process_count())
-  run = demo.run if 'demo' in config else train_and_evaluate
+  run = demo.run if is_demo else train_and_evaluate
   try:
     run(config, workdir)
   except Interrupted as e:
