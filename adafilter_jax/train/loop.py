@@ -10,7 +10,6 @@ import os
 import signal
 import threading
 import time
-from typing import Optional
 
 from absl import logging
 import jax
@@ -19,12 +18,12 @@ import ml_collections
 import numpy as np
 
 from adafilter_jax import methods
-from adafilter_jax import pretrained as pretrained_lib
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import checkpoint as checkpoint_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import parallel as parallel_lib
+from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
 
 
@@ -47,44 +46,6 @@ def num_classes_for(config, info) -> int:
     raise ValueError(f'config.num_classes={config.num_classes} but {config.data.name} has '
                      f'{info.num_classes} classes: leave it unset or make them agree.')
   return info.num_classes
-
-
-def load_pretrained(config) -> Optional[dict]:
-  """The weights to start from: ``{'backbone', 'gate_trunk'}``, each None when its path
-  is '' (train from scratch). ``gate_trunk`` is the CNN gate's ResNet (Table 4)."""
-  trunk = config.adafilter.get('gate_pretrained', '') if config.adafilter.gate == 'cnn' else ''
-  if not config.pretrained and not trunk:
-    return None
-  return {'backbone': pretrained_lib.load(config.pretrained) if config.pretrained else None,
-          'gate_trunk': pretrained_lib.load(trunk) if trunk else None}
-
-
-def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
-  # An RngBitGenerator key: XLA compiles the init of a gated ResNet-50 several times
-  # faster than with threefry, and init values need no cross-backend reproducibility.
-  key = jax.random.key(config.seed, impl='rbg')
-  dummy = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
-  variables = jax.jit(lambda k: model.init({'params': k, 'gate': k}, dummy, train=False))(key)
-  variables = jax.device_get(variables)
-  if pretrained_vars is not None:
-    variables = pretrained_lib.transfer(pretrained_vars['backbone'] or {}, variables,
-                                        gate_trunk=pretrained_vars['gate_trunk'])
-  return variables
-
-
-def create_state(method, model, variables, config, steps_per_epoch):
-  labels = method.labels(variables['params'])
-  tx = optimizer_lib.make(config.optim, labels, steps_per_epoch,
-                          weight_decay=method.regularizer is None)
-  return steps_lib.TrainState.create(apply_fn=model.apply, params=variables['params'],
-                                     tx=tx, batch_stats=variables['batch_stats'])
-
-
-def count_params(method, params) -> dict:
-  counts = {g: 0 for g in methods.GROUPS}
-  for label, leaf in zip(jax.tree.leaves(method.labels(params)), jax.tree.leaves(params)):
-    counts[label] += int(np.size(leaf))
-  return counts
 
 
 class _Signals:
@@ -154,28 +115,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       if saved.get(key) != meta[key]:
         raise ValueError(f'{workdir} holds a checkpoint with {key}={saved.get(key)!r}, this '
                          f'run has {meta[key]!r}: use another --workdir.')
-  pretrained_vars = load_pretrained(config) if not resume or method.regularizer else None
+  pretrained_vars = (state_lib.load_pretrained(config)
+                     if not resume or method.regularizer else None)
   model = method.build_model(config, num_classes, par.bn_axis_name)
 
   # -- state: fresh (pretrained backbone + new head/gate) or restored
   size = config.data.image_size
   if resume:
     abstract = jax.eval_shape(
-        lambda: create_state(method, model, _abstract_variables(model, size), config, spe))
+        lambda: state_lib.create_state(method, model, state_lib.abstract_variables(model, size),
+                                       config, spe))
     template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
     state, meta = ckpts.restore(template)
     logging.info('Resuming from step %d (epoch %d) in %s.', state.step, meta['epoch'], workdir)
-    anchor = (init_variables(model, config, size, pretrained_vars)['params']
+    anchor = (state_lib.init_variables(model, config, size, pretrained_vars)['params']
               if method.regularizer else None)
   else:
-    variables = init_variables(model, config, size, pretrained_vars)
-    state = create_state(method, model, variables, config, spe)
+    variables = state_lib.init_variables(model, config, size, pretrained_vars)
+    state = state_lib.create_state(method, model, variables, config, spe)
     anchor = variables['params'] if method.regularizer else None
   del pretrained_vars
   layers = steps_lib.gate_layers(model, {'params': state.params,
                                          'batch_stats': state.batch_stats},
                                  (1, size, size, 3))
-  num_params = count_params(method, state.params)
+  num_params = state_lib.count_params(method, state.params)
   logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
                config.method, config.data.name, num_classes, spe, num_params,
                par.num_devices, config.parallel)
@@ -255,12 +218,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       'epochs': meta['epoch'], 'num_params': num_params, 'wall_time_s': meta['wall_time_s']})
   _write_report(workdir)
   return par.get_state(state)
-
-
-def _abstract_variables(model, image_size):
-  dummy = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
-  key = jax.random.key(0)
-  return model.init({'params': key, 'gate': key}, dummy, train=False)
 
 
 def _write_report(workdir: str):

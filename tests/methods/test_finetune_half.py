@@ -5,7 +5,7 @@ import numpy as np
 
 from adafilter_jax import methods
 from adafilter_jax.methods import finetune_half
-from adafilter_jax.train import loop
+from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
 from tests.methods import tiny
 
@@ -32,7 +32,7 @@ def test_frozen_parameters_unchanged_after_training_steps():
   model = method.build_model(config, 5, None)
   x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
   variables = tiny.variables(model, x, train=False)
-  state = loop.create_state(method, model, variables, config, steps_per_epoch=10)
+  state = state_lib.create_state(method, model, variables, config, steps_per_epoch=10)
   step = jax.jit(steps.make_train_step(method, config, None))
   batch = {'image': x, 'label': jnp.array([0, 1, 2, 3])}
   for i in range(2):

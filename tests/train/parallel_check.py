@@ -5,11 +5,11 @@ import json
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods
-from adafilter_jax.train import loop, parallel, steps
+from adafilter_jax.train import parallel, steps
+from adafilter_jax.train import state as state_lib
 from tests.train import tiny
 
 
@@ -29,8 +29,8 @@ def main():
     axis = par.bn_axis_name
     model = method.build_model(config, 5, axis)
     if variables is None:
-      variables = loop.init_variables(model, config, 16, None)
-    state = loop.create_state(method, model, variables, config, 10)
+      variables = state_lib.init_variables(model, config, 16, None)
+    state = state_lib.create_state(method, model, variables, config, 10)
     train_step = steps.make_train_step(method, config, axis)
     eval_step = steps.make_eval_step(config, axis)
     if name == 'single':  # plain jit on one device: the reference

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from adafilter_jax.data import pipeline
-from adafilter_jax.train import Interrupted, NonFiniteLoss, checkpoint, loop, train_and_evaluate
+from adafilter_jax.train import Interrupted, NonFiniteLoss, checkpoint, train_and_evaluate
+from adafilter_jax.train import state as state_lib
 from tests.train import tiny
 
 
@@ -105,7 +106,7 @@ def test_clear_errors_before_compiling(tmp_path, monkeypatch, overrides, error, 
   def no_compile(*args, **kwargs):
     raise AssertionError('compiled before the error')
 
-  monkeypatch.setattr(loop, 'init_variables', no_compile)
+  monkeypatch.setattr(state_lib, 'init_variables', no_compile)
   config = tiny.config()
   config.update(overrides)
   with pytest.raises(error, match=match):
