@@ -13,7 +13,7 @@ decisions are exactly 0/1, shape [batch, channels], 1 = use the fine-tuned filte
 Per-layer modules are named by the layer's index in forward order (``embed_3``), the
 order is checked against the layer names, and `LAYER_SETS` say which convs are gated.
 """
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple
 
 import flax.linen as nn
 import jax

@@ -5,7 +5,7 @@ A *unit* is a convolution followed by its batch norm, called as
 `gate_state` through untouched; AdaFilter's `GatedConvBN` (gated.py) reads and
 advances it. ResNet blocks are written once against that signature.
 """
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax

@@ -11,7 +11,7 @@ the plain network and AdaFilter (whose units are gated, see gated.py). A model r
 and is empty for a plain ResNet.
 """
 import functools
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp

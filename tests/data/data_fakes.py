@@ -1,6 +1,5 @@
 """Tiny fake datasets laid out exactly like the real downloads (generated, offline)."""
 
-import io
 import os
 import tarfile
 import zlib

@@ -99,6 +99,7 @@ def test_policy_is_stochastic_in_training_and_argmax_at_test(gated):
                 static_argnums=1)
   (l0, g0), (l1, g1) = run(jax.random.key(0), False), run(jax.random.key(1), False)
   np.testing.assert_array_equal(l0, l1)
+  jax.tree.map(np.testing.assert_array_equal, g0, g1)  # eval gates: no sampling
   assert list(g0) == spottune.block_names(ARCH)  # forward order, one entry per block
   assert all(g.shape == (4, 1) for g in g0.values())
   logits = _policy_logits(model, v, x)

@@ -1,7 +1,6 @@
 """The optimizer, read back from its own state: group rates, frozen groups, schedule."""
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
