@@ -45,9 +45,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.adafilter.gate_pretrained = ''
   c.adafilter.random_p = 0.5    # the random policy's Bernoulli(p)
   # Speed variants, each tested equal to the default (docs/speed.md): training with F
-  # and S as one conv ('concat'); test time with one conv per layer of gate-mixed,
-  # BN-folded kernels: 'fused' where it is faster on CPU, 'fused_all' | 'fused_map' |
-  # 'fused_group' everywhere, by per-example matmuls | batch-1 convs | a grouped conv.
+  # and S as one conv ('concat'), or with S(x), the BNs and the mix recomputed in the
+  # backward for memory ('remat'; not measured on a GPU yet, and XLA:CPU undoes it);
+  # test time with one conv per layer of gate-mixed, BN-folded kernels: 'fused' where
+  # it is faster on CPU, 'fused_all' | 'fused_map' | 'fused_group' everywhere, by
+  # per-example matmuls | batch-1 convs | a grouped conv.
   c.adafilter.train_impl = 'two_branch'
   c.adafilter.eval_impl = 'two_branch'
 

@@ -24,8 +24,8 @@ def adafilter_resnet(arch: str, num_classes: int, *, gate: str = 'lstm',
   embed/hidden sizes, the CNN gate's trunk, the random policy's probability.
 
   Speed variants (docs/speed.md), each tested equal to the default: train_impl
-  ('two_branch' | 'concat'), eval_impl ('two_branch' | 'fused' | 'fused_all' |
-  'fused_group'), and `ResNet`'s conv_impl (convs.IMPLS) for every conv."""
+  ('two_branch' | 'concat' | 'remat'), eval_impl ('two_branch' | 'fused' | 'fused_all'
+  | 'fused_map' | 'fused_group'), and `ResNet`'s conv_impl (convs.IMPLS) for every conv."""
   if gate not in gates_lib.GATES:
     raise ValueError(f'unknown gate {gate!r}; expected one of {sorted(gates_lib.GATES)}')
   options = {

@@ -20,6 +20,8 @@ Speed variants (docs/speed.md), same params, same outputs (tests/speed/):
   faster on CPU, each with its fastest per-example conv (`_fuse`).
 - train_impl='concat' (training only): F and S as ONE conv over [F, S] concatenated
   on the output axis, whose custom backward skips S's weight gradient.
+- train_impl='remat' (training, gated BN with batch statistics): the backward keeps
+  x, F(x) and G and recomputes S(x), both BNs and the mix, for memory.
 """
 from typing import Any, Optional
 
@@ -30,7 +32,7 @@ import jax.numpy as jnp
 from adafilter_jax.models import convs
 from adafilter_jax.models.layers import Conv, ConvBN, batch_norm, conv_bn
 
-TRAIN_IMPLS = ('two_branch', 'concat')
+TRAIN_IMPLS = ('two_branch', 'concat', 'remat')
 EVAL_IMPLS = ('two_branch', 'fused', 'fused_all', 'fused_map', 'fused_group')
 FUSE_MIN_PIXELS = 100  # 'fused': layers with at least this many output pixels
 
@@ -54,6 +56,11 @@ class GatedConvBN(ConvBN):
     g, state = self.gate(x, state, name, self.features)
     conv = dict(features=self.features, kernel_size=self.kernel_size, strides=self.strides,
                 padding=self.padding, dtype=self.dtype, impl=self.conv_impl)
+    if self.train_impl == 'remat' and train and self._remat_applies():
+      # S(x) is not saved for the backward: recomputed there with the BNs and the mix.
+      f = Conv(**conv, name='conv_ft')(x)
+      return nn.remat(lambda unit, x, f, g: _frozen_branch_and_mix(unit, x, f, g, conv))(
+          self, x, f, g[:, None, None, :].astype(f.dtype)), state
     conv_ft, conv_pre = Conv(**conv, name='conv_ft'), Conv(**conv, frozen=True, name='conv_pre')
     impl = None if train or self.is_initializing() else self._fuse(x)
     if impl is not None:
@@ -68,15 +75,18 @@ class GatedConvBN(ConvBN):
     else:
       f, s = conv_ft(x), conv_pre(x)
     g = g[:, None, None, :].astype(f.dtype)
-    bn = lambda name: batch_norm(train, self.bn_axis_name, name, self.dtype)
     if not self.gated_bn:
-      return bn('bn')(g * f + (1 - g) * s), state
+      return batch_norm(train, self.bn_axis_name, 'bn', self.dtype)(g * f + (1 - g) * s), state
     if self.bn_stats == 'selected':
       sel = lambda name: SelectedBatchNorm(not train, self.bn_axis_name, self.dtype, name=name)
       return g * sel('bn_ft')(f, g) + (1 - g) * sel('bn_pre')(s, 1 - g), state
     if self.bn_stats != 'batch':
       raise ValueError(f"bn_stats must be 'batch' or 'selected', got {self.bn_stats!r}")
-    return g * bn('bn_ft')(f) + (1 - g) * bn('bn_pre')(s), state
+    return _gated_bn(self, f, s, g, train), state
+
+  def _remat_applies(self) -> bool:
+    """'remat' is written for the default gated BN; other forms train as two-branch."""
+    return self.gated_bn and self.bn_stats == 'batch' and not self.is_initializing()
 
   def _fuse(self, x) -> Optional[str]:
     """The per-example conv impl of this layer's one-conv eval path, None for two-branch.
@@ -110,6 +120,18 @@ class GatedConvBN(ConvBN):
     y = convs.conv_per_example(x.astype(self.dtype), w.astype(self.dtype), self.strides,
                                self.padding, impl)
     return (y + bias[:, None, None, :].astype(y.dtype)).astype(self.dtype)
+
+
+def _gated_bn(unit, f, s, g, train: bool):
+  """Eq. 5: G * bn_ft(F x) + (1 - G) * bn_pre(S x), the BNs children of `unit`."""
+  bn = lambda name: batch_norm(train, unit.bn_axis_name, name, unit.dtype)
+  return g * bn('bn_ft')(f) + (1 - g) * bn('bn_pre')(s)
+
+
+def _frozen_branch_and_mix(unit, x, f, g, conv):
+  """What train_impl='remat' recomputes in the backward: S(x) and the gated BN, so that
+  only x, F(x) and G are saved (as a plain unit saves x and its conv output)."""
+  return _gated_bn(unit, f, Conv(**conv, frozen=True, name='conv_pre')(x), g, True)
 
 
 class _EvalBN(nn.Module):

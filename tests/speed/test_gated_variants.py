@@ -62,7 +62,7 @@ def test_eval_fast_path_with_the_lstm_gate():
 
 
 @pytest.mark.parametrize('kw', [dict(train_impl='concat'), dict(conv_impl='mixed'),
-                                dict(conv_impl='matmul'),
+                                dict(conv_impl='matmul'), dict(train_impl='remat'),
                                 dict(train_impl='concat', conv_impl='mixed')])
 def test_train_variants_equal_reference_in_value_grad_and_stats(kw):
   v = _variables()
@@ -87,6 +87,28 @@ def test_train_variants_equal_reference_in_value_grad_and_stats(kw):
       np.testing.assert_array_equal(a, 0.0)  # S never gets a gradient
   for a, b in zip(jax.tree_util.tree_leaves(s_got), jax.tree_util.tree_leaves(s_ref)):
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-5)
+
+
+def _residual_bytes(model, v):
+  """Bytes JAX keeps from the forward for the backward: the leaves of the vjp closure."""
+  def logits(params):
+    return model.apply({**v, 'params': params}, X, train=True, rngs=RNGS,
+                       mutable=['batch_stats'])[0][0]
+  return sum(a.nbytes for a in jax.tree_util.tree_leaves(jax.vjp(logits, v['params'])[1]))
+
+
+def test_remat_does_not_keep_the_frozen_branch_for_the_backward():
+  v = _variables()
+  kw = dict(width=4, gate='random')
+  two_branch = _residual_bytes(models.adafilter_resnet('resnet50', 5, **kw), v)
+  remat = _residual_bytes(models.adafilter_resnet('resnet50', 5, train_impl='remat', **kw), v)
+  # S(x) has F(x)'s shape in every gated layer: at least that much is no longer kept.
+  _, inter = models.adafilter_resnet('resnet50', 5, **kw).apply(
+      v, X, train=True, rngs=RNGS, mutable=['batch_stats', 'intermediates'],
+      capture_intermediates=lambda mdl, _: mdl.name == 'conv_ft')
+  conv_out = sum(a.nbytes for a in jax.tree_util.tree_leaves(inter['intermediates']))
+  assert conv_out > 0
+  assert two_branch - remat >= conv_out
 
 
 def test_plain_resnet_conv_impl_equal():
