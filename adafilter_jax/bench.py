@@ -23,6 +23,7 @@ same device (bf16: autocast); its memory is torch's peak allocation over one ste
 import argparse
 import datetime
 import functools
+import math
 import platform
 import statistics
 import time
@@ -165,10 +166,10 @@ class TorchCase:
     self.modes = modes
     self.compile_train = self.compile_eval = 0.0
     self.mem_train = self.mem_eval = float('nan')
-    for mode in modes:  # first runs allocate (and autotune, on a GPU): measured here
-      step = getattr(self, f'{mode}_step')
-      step()
-      if self.cuda:
+    if self.cuda:  # peak allocation of one step, once a first one allocated and autotuned
+      for mode in modes:
+        step = getattr(self, f'{mode}_step')
+        step()
         torch.cuda.reset_peak_memory_stats()
         step()
         setattr(self, f'mem_{mode}', float(torch.cuda.max_memory_allocated()))
@@ -237,7 +238,7 @@ def run(specs, batch, res, dtype, parallel, rounds, steps_, log=print):
 
 def _best(results, prefix, mode):
   """The fastest variant whose name starts with `prefix` in `mode`, or None."""
-  timed = [n for n in results if n.startswith(prefix) and results[n][mode] == results[n][mode]]
+  timed = [n for n in results if n.startswith(prefix) and not math.isnan(results[n][mode])]
   return min(timed, key=lambda n: results[n][mode], default=None)
 
 
@@ -245,7 +246,7 @@ def table(results, batch, res, dtype='float32', parallel='jit'):
   lines = [f'### batch {batch}, {res} px, {dtype}, {parallel}', '',
            '| variant | train img/s | eval img/s | train step s | eval s | compile train+eval s'
            ' | peak mem train MiB | peak mem eval MiB |', '|---|---|---|---|---|---|---|---|']
-  num = lambda v, spec: '–' if v != v else format(v, spec)  # nan: not timed / not known
+  num = lambda v, spec: '–' if math.isnan(v) else format(v, spec)  # not timed / not known
   for n, r in results.items():
     lines.append(f"| {n} | {num(batch / r['train'], '.2f')} | {num(batch / r['eval'], '.2f')} | "
                  f"{num(r['train'], '.4f')} | {num(r['eval'], '.4f')} | "
@@ -265,7 +266,7 @@ def table(results, batch, res, dtype='float32', parallel='jit'):
         if mode in r['rounds'] and mode in base['rounds']:
           per = statistics.median(a / b for a, b in zip(r['rounds'][mode], base['rounds'][mode]))
           parts.append(f'{mode} {r[mode] / base[mode]:.2f}x ({per:.2f}x)')
-      if r['mem_train'] == r['mem_train']:
+      if not math.isnan(r['mem_train']):
         parts.append(f"train memory {r['mem_train'] / base['mem_train']:.2f}x")
       lines.append(f'- {n}: ' + ', '.join(parts))
     lines.append('')

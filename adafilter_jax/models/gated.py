@@ -56,12 +56,13 @@ class GatedConvBN(ConvBN):
     g, state = self.gate(x, state, name, self.features)
     conv = dict(features=self.features, kernel_size=self.kernel_size, strides=self.strides,
                 padding=self.padding, dtype=self.dtype, impl=self.conv_impl)
+    conv_ft = Conv(**conv, name='conv_ft')
     if self.train_impl == 'remat' and train and self._remat_applies():
       # S(x) is not saved for the backward: recomputed there with the BNs and the mix.
-      f = Conv(**conv, name='conv_ft')(x)
+      f = conv_ft(x)
       return nn.remat(lambda unit, x, f, g: _frozen_branch_and_mix(unit, x, f, g, conv))(
           self, x, f, g[:, None, None, :].astype(f.dtype)), state
-    conv_ft, conv_pre = Conv(**conv, name='conv_ft'), Conv(**conv, frozen=True, name='conv_pre')
+    conv_pre = Conv(**conv, frozen=True, name='conv_pre')
     impl = None if train or self.is_initializing() else self._fuse(x)
     if impl is not None:
       return self._fused(x, g, conv_ft(x, True), conv_pre(x, True), impl), state
