@@ -10,9 +10,10 @@ Param paths follow resnet.py's (``conv1``, ``layer1_0/conv1``, ``layer3_3/conv2`
 plus ``head_bn``; blocks are written against the unit signature of layers.py, so the
 plain `ConvBN` and AdaFilter's gated unit both run in it, with the model's shared gate.
 
-`frozen` names modules (``conv1``, ``layer2_1``, ``head_bn``...) that run with their
-params behind `stop_gradient` and their BN in inference mode: a frozen module's weights
-AND running statistics stay exactly as loaded (the baselines of methods/ rely on it).
+`frozen` names modules (the stem ``conv1``, blocks ``layer2_1``...) held as `Frozen`
+copies (``<name>/block_pre``): params behind `stop_gradient`, BN in inference mode, so a
+frozen module's weights AND running statistics stay exactly as loaded (methods/ rely
+on it: the feature extractor, last-k and stochastic fine-tuning, SpotTune's stage 1).
 """
 import functools
 from typing import Any, Callable, Optional, Sequence
@@ -58,6 +59,9 @@ def block_names(stage_sizes: Sequence[int] = STAGE_SIZES) -> list:
   return [f'layer{i + 1}_{j}' for i, n in enumerate(stage_sizes) for j in range(n)]
 
 
+PRE = 'block_pre'  # as SpotTune's frozen copy: pretrained.transfer and the labels know it
+
+
 def _frozen(module_def: Callable, initializing: bool) -> Callable:
   """`module_def` (a Module class, or partials of one) with its params behind
   stop_gradient: they still exist (saved, loaded) but no gradient reaches them."""
@@ -70,11 +74,23 @@ def _frozen(module_def: Callable, initializing: bool) -> Callable:
   return functools.partial(cls, *args, **kwargs)
 
 
+class Frozen(nn.Module):
+  """A unit or block held frozen as ``<name>/block_pre``: params behind stop_gradient
+  and BN in inference mode, so weights and running statistics stay as loaded. Its
+  param path puts it in the optimizer's 'frozen' group (methods label by path)."""
+  module_def: Any
+
+  @nn.compact
+  def __call__(self, x, state, train: bool):
+    del train  # a frozen module never updates its statistics
+    return _frozen(self.module_def, self.is_initializing())(name=PRE)(x, state, False)
+
+
 class ResNet26(nn.Module):
   """Attributes as resnet.ResNet's, plus:
     stage_blocks: one block definition per stage (SpotTune wraps stages 2-3 only);
       None: `Block26` everywhere.
-    frozen: module names run frozen (params and BN statistics), see the module doc.
+    frozen: the stem and blocks held frozen (params and BN statistics), see above.
   """
   num_classes: Optional[int]
   stage_sizes: Sequence[int] = STAGE_SIZES
@@ -87,17 +103,14 @@ class ResNet26(nn.Module):
   dtype: Any = jnp.float32
   conv_impl: str = 'xla'
 
-  def _module(self, module_def, name, train):
-    """`module_def` named `name`, and the `train` flag it runs with."""
-    if name in self.frozen:
-      return _frozen(module_def, self.is_initializing())(name=name), False
-    return module_def(name=name), train
+  def _module(self, module_def, name):
+    return Frozen(module_def, name=name) if name in self.frozen else module_def(name=name)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
                              conv_impl=self.conv_impl)
-    unknown = set(self.frozen) - {'conv1', 'head_bn', *block_names(self.stage_sizes)}
+    unknown = set(self.frozen) - {'conv1', *block_names(self.stage_sizes)}
     if unknown:
       raise ValueError(f'frozen names no module of ResNet26: {sorted(unknown)}')
     state = None
@@ -105,20 +118,17 @@ class ResNet26(nn.Module):
       gate = self.gate(name='gate')
       unit = functools.partial(unit, gate=gate)
       state = gate.init_state(x, train)
-    stem, t = self._module(functools.partial(unit, self.width, 3, 1, 1), 'conv1', train)
-    x, state = stem(x, state, t)
+    x, state = self._module(functools.partial(unit, self.width, 3, 1, 1), 'conv1')(
+        x, state, train)
     blocks = self.stage_blocks or (Block26,) * len(self.stage_sizes)
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
         block_def = functools.partial(blocks[i], self.width * 2**(i + 1), 2 if j == 0 else 1,
                                       unit)
-        block, t = self._module(block_def, f'layer{i + 1}_{j}', train)
-        x, state = block(x, state, t)
+        x, state = self._module(block_def, f'layer{i + 1}_{j}')(x, state, train)
       self.sow('intermediates', f'layer{i + 1}', x)
-    # A frozen head BN keeps its statistics; its scale and bias are the optimizer's
-    # 'frozen' group (methods label it), as a BN has no compute to save by stop_gradient.
-    bn = batch_norm(train and 'head_bn' not in self.frozen, self.bn_axis_name, 'head_bn',
-                    self.dtype)
+    # The head (BN -> ReLU -> pool -> fc) always trains.
+    bn = batch_norm(train, self.bn_axis_name, 'head_bn', self.dtype)
     x = jnp.mean(nn.relu(bn(x)), axis=(1, 2))
     if self.num_classes is None:  # a trunk (the policy net's): pooled features
       return x, {}
