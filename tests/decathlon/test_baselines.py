@@ -22,14 +22,16 @@ def _config(method, arch='resnet26', **overrides):
   return c
 
 
-def _train(config, steps_n=2):
-  """(variables before, params after, batch_stats after) of `steps_n` SGD steps."""
+def _train(config, steps_n=2, jit=False):
+  """(variables before, params after, batch_stats after) of `steps_n` SGD steps; eager
+  unless `jit` (a plain tiny ResNet runs faster eagerly than it compiles)."""
   method = methods.get(config.method)
   model = method.build_model(config, 5, None)
   x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
   variables = tiny.variables(model, x, train=False)
   state = state_lib.create_state(method, model, variables, config, steps_per_epoch=10)
-  step = jax.jit(steps.make_train_step(method, config, None))
+  step = steps.make_train_step(method, config, None)
+  step = jax.jit(step) if jit else step
   batch = {'image': x, 'label': jnp.array([0, 1, 2, 3])}
   for i in range(steps_n):
     state, _ = step(state, batch, jax.random.key(i), None)
