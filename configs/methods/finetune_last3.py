@@ -3,17 +3,6 @@ every earlier block frozen; SpotTune's schedule (spottune_schedule.py).
 
   python main.py --config configs/methods/finetune_last3.py:cubs
 """
-import ml_collections
+from configs.methods.spottune_schedule import last_k_recipe
 
-from configs.methods import on_dataset
-from configs.methods.spottune_schedule import apply_schedule
-
-
-def apply(c):
-  c.method = 'finetune_last_k'
-  c.last_k = ml_collections.ConfigDict(dict(k=3))
-  return apply_schedule(c)
-
-
-def get_config(dataset: str = 'cubs'):
-  return on_dataset(dataset, 'finetune_last3')
+apply, get_config = last_k_recipe(3)
