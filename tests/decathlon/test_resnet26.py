@@ -70,3 +70,15 @@ def test_a_foreign_state_dict_is_refused_naming_the_keys():
   del sd['layer3.3.conv2.1.bns.0.running_var']
   with pytest.raises(ValueError, match=r'(?s)parallel_conv.*layer3_3/conv2/bn/var'):
     convert_resnet26.to_flax(sd)
+
+
+def test_training_mode_uses_batch_statistics_like_torch():
+  ref, model, variables = _pair(num_classes=6, width=8, seed=2)
+  ref.train()
+  x = np.random.RandomState(1).randn(4, 3, 32, 32).astype(np.float32)
+  with torch.no_grad():
+    want = ref(torch.from_numpy(x)).numpy()
+  (got, _), _ = model.apply(variables, jnp.asarray(x.transpose(0, 2, 3, 1)), train=True,
+                            mutable=['batch_stats'])
+  err = np.max(np.abs(np.asarray(got) - want)) / np.max(np.abs(want))
+  assert err <= 1e-4, err
