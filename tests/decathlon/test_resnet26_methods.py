@@ -80,3 +80,16 @@ def test_converted_weights_reach_every_method():
     assert kernels, method
     for v in kernels.values():  # F = S = the pretrained kernel, in every copy
       np.testing.assert_array_equal(v, source['params']['layer2_1']['conv1']['conv']['kernel'])
+
+
+def test_global_k_fixed_model_on_resnet26():
+  config = _spottune_config('spottune_fixed')
+  config.spottune.blocks = 'layer2_3,layer3_0,layer3_3'
+  model = methods.get('spottune_fixed').build_model(config, 5, None)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.ones((1, 16, 16, 3)))['params']
+  assert 'gate' not in shapes
+  assert set(shapes['layer3_0']) == {'block_ft'} and set(shapes['layer3_1']) == {'block_pre'}
+  assert set(shapes['layer1_2']) == {'block_pre'}  # stage 1: frozen, never a choice
+  config.spottune.blocks = 'layer1_0'
+  with np.testing.assert_raises_regex(ValueError, 'not gated blocks of resnet26'):
+    methods.get('spottune_fixed').build_model(config, 5, None)
