@@ -64,25 +64,37 @@ def _to_flax_layout(path: Tuple[str, ...], value: np.ndarray) -> np.ndarray:
   return value
 
 
+def flatten(state_dict: Mapping[str, np.ndarray], key_fn) -> Tuple[Dict[str, dict], list]:
+  """({collection: {path: array in flax layout}}, the keys `key_fn` raised KeyError on);
+  `key_fn` maps a state_dict key to (collection, path)."""
+  flat, unexpected = {'params': {}, 'batch_stats': {}}, []
+  for key, value in state_dict.items():
+    if key.endswith('num_batches_tracked'):
+      continue
+    try:
+      col, path = key_fn(key)
+    except KeyError:
+      unexpected.append(key)
+      continue
+    flat[col][path] = _to_flax_layout(path, np.asarray(value, np.float32))
+  return flat, unexpected
+
+
 def torchvision_to_flax(state_dict: Mapping[str, np.ndarray], arch: str) -> Dict[str, dict]:
   """Maps a torchvision ResNet state_dict onto ``resnet(arch)``'s variables, checked.
 
   Every key of the state_dict must have a place in the model and every leaf of the
   model a key, with matching shapes; otherwise a ValueError lists all offenders.
   """
-  flat = {'params': {}, 'batch_stats': {}}
-  unexpected = []
-  for key, value in state_dict.items():
-    if key.endswith('num_batches_tracked'):
-      continue
-    try:
-      col, path = flax_key(key)
-    except KeyError:
-      unexpected.append(key)
-      continue
-    flat[col][path] = _to_flax_layout(path, np.asarray(value, np.float32))
+  flat, unexpected = flatten(state_dict, flax_key)
   num_classes = flat['params'].get(('fc', 'bias'), np.zeros(1000)).shape[0]
-  model = models.resnet(arch, num_classes)
+  return checked(flat, unexpected, models.resnet(arch, num_classes), arch)
+
+
+def checked(flat: Dict[str, dict], unexpected, model, arch: str) -> Dict[str, dict]:
+  """`flat` ({collection: {path: array}}) unflattened, once every leaf of `model` has
+  a value of its shape and every value a leaf; otherwise a ValueError lists all
+  offenders (`unexpected`: state_dict keys that had no place)."""
   expected = jax.eval_shape(model.init, jax.random.PRNGKey(0),
                             jnp.zeros((1, 64, 64, 3), jnp.float32))
   problems = [f'unexpected key: {k}' for k in unexpected]

@@ -208,6 +208,10 @@ def main(argv=None):
     status = run_grid(args.datasets, args.methods, args.seeds, args.root, args.overrides)
   md = write_table(args.root, args.datasets, args.methods, args.metric)
   print(md)
+  from adafilter_jax import decathlon  # pylint: disable=g-import-not-at-top
+  if decathlon.collect([args.root], args.metric):  # Decathlon domains: Table 3, with S
+    print(decathlon.write_table([args.root], os.path.join(args.root, 'decathlon.md'),
+                                args.metric))
   failed = {k: v for k, v in status.items() if v.startswith('failed')}
   for workdir, why in failed.items():
     print(f'{workdir}: {why}')

@@ -116,6 +116,9 @@ STAGES = {
 
 
 def resnet(arch: str, num_classes: int, **kwargs) -> ResNet:
+  if arch == 'resnet26':  # the Visual Decathlon's: another stem, shortcut and head
+    from adafilter_jax.models.resnet26 import resnet26  # pylint: disable=g-import-not-at-top
+    return resnet26(num_classes, **kwargs)
   if arch not in STAGES:
     raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(STAGES)}')
   stage_sizes, block_cls = STAGES[arch]

@@ -107,7 +107,12 @@ def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
                     tau: float = 5.0, fixed: Optional[Sequence[str]] = None,
                     bn_axis_name: Optional[str] = None, dtype: Any = jnp.float32,
                     **kwargs) -> ResNet:
-  """SpotTune on a torchvision ResNet; `fixed` (block names) gives the global-k model."""
+  """SpotTune on a torchvision ResNet (or the Decathlon's 'resnet26': spottune26.py);
+  `fixed` (block names) gives the global-k model."""
+  if arch == 'resnet26':
+    from adafilter_jax.models.spottune26 import spottune_resnet26  # pylint: disable=g-import-not-at-top
+    return spottune_resnet26(num_classes, policy_width=policy_width, tau=tau, fixed=fixed,
+                             bn_axis_name=bn_axis_name, dtype=dtype, **kwargs)
   stage_sizes, block_cls = STAGES[arch]
   unit = ConvBN if fixed is not None else _Unit
   if fixed is not None:

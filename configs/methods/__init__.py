@@ -12,7 +12,10 @@ import importlib
 
 RECIPES = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter',
            'adafilter_standard_bn', 'adafilter_cnn_gate',
-           'spottune', 'spottune_global_k', 'spottune_fixed')
+           'spottune', 'spottune_global_k', 'spottune_fixed',
+           # SpotTune's other Table 2 / Table 3 baselines
+           'feature_extractor', 'finetune_last1', 'finetune_last2', 'finetune_last3',
+           'stochastic_ft', 'spottune_all_ft')
 
 
 def recipe(name: str):
@@ -23,7 +26,10 @@ def recipe(name: str):
 
 def on_dataset(dataset: str, name: str):
   """The dataset's config (configs/<dataset>.py) with recipe `name` applied."""
-  config = importlib.import_module(f'configs.{dataset}').get_config()
+  module = importlib.import_module(f'configs.{dataset}')
+  config = module.get_config()
   recipe(name).apply(config)
+  if hasattr(module, 'after_recipe'):  # a setting whose schedule every method follows
+    module.after_recipe(config)         # (configs/decathlon)
   config.name = f'{dataset}_{name}'
   return config

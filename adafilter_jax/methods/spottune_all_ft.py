@@ -1,0 +1,33 @@
+"""SpotTune trained as usual, tested with every image routed through all fine-tuned
+blocks (SpotTune Table 2's baseline): the policy net is used in training only.
+Settings: ``config.spottune`` (tau, policy_width), as for ``spottune``."""
+import functools
+
+from adafilter_jax.methods import Method, backbone_kwargs, register
+from adafilter_jax.methods import spottune as spottune_method
+from adafilter_jax.models import spottune as spottune_lib
+from adafilter_jax.models import spottune26
+from adafilter_jax.models.resnet import BasicBlock, ResNet
+
+
+def build_model(config, num_classes, bn_axis_name=None):
+  if 'spottune' not in config:
+    raise ValueError('spottune_all_ft needs config.spottune (use the recipe '
+                     'configs/methods/spottune_all_ft.py)')
+  c, arch = config.spottune, config.model.arch
+  kwargs = backbone_kwargs(config, bn_axis_name)
+  if arch == 'resnet26':
+    return spottune26.spottune_resnet26(num_classes, policy_width=c.policy_width, tau=c.tau,
+                                        all_finetuned=True, **kwargs)
+  model = spottune_lib.spottune_resnet(arch, num_classes, policy_width=c.policy_width,
+                                       tau=c.tau, **kwargs)
+  trunk = functools.partial(ResNet, stage_sizes=(1, 1, 1, 1), block_cls=BasicBlock, num_classes=None,
+                            width=c.policy_width, bn_axis_name=bn_axis_name,
+                            dtype=kwargs['dtype'])
+  policy = functools.partial(spottune26.Policy, num_blocks=len(spottune_lib.block_names(arch)),
+                             trunk=trunk, tau=c.tau, all_finetuned=True)
+  return model.clone(gate=policy)
+
+
+SPOTTUNE_ALL_FT = register(Method(name='spottune_all_ft', build_model=build_model,
+                                  label=spottune_method.label))

@@ -1,0 +1,141 @@
+"""The Visual Decathlon's ResNet-26 (Rebuffi et al. 2017; SpotTune's own backbone), NHWC.
+
+  stem    conv3x3 3->32 + BN (no ReLU)                                   64 px
+  stage i 4 BasicBlocks, widths 64 / 128 / 256, stride 2 in the FIRST block of
+          EVERY stage (64 -> 32 -> 16 -> 8); the shortcut of a block that changes
+          shape has no parameters: AvgPool(2), then zero channels up to the new width
+  head    BN -> ReLU -> global average pool -> Linear(256, C)
+
+Param paths follow resnet.py's (``conv1``, ``layer1_0/conv1``, ``layer3_3/conv2``, ``fc``)
+plus ``head_bn``; blocks are written against the unit signature of layers.py, so the
+plain `ConvBN` and AdaFilter's gated unit both run in it, with the model's shared gate.
+
+`frozen` names modules (the stem ``conv1``, blocks ``layer2_1``...) held as `Frozen`
+copies (``<name>/block_pre``): params behind `stop_gradient`, BN in inference mode, so a
+frozen module's weights AND running statistics stay exactly as loaded (methods/ rely
+on it: the feature extractor, last-k and stochastic fine-tuning, SpotTune's stage 1).
+"""
+import functools
+from typing import Any, Callable, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from adafilter_jax.models.layers import ConvBN, batch_norm
+
+ModuleDef = Any
+STAGE_SIZES = (4, 4, 4)
+
+
+def shortcut(x, planes: int, strides: int):
+  """The parameter-free shortcut: AvgPool(strides), then zero channels up to `planes`."""
+  if strides != 1:
+    x = nn.avg_pool(x, (strides, strides), strides=(strides, strides))
+  pad = planes - x.shape[-1]
+  if pad < 0:
+    raise ValueError(f'a shortcut cannot shrink {x.shape[-1]} channels to {planes}')
+  return jnp.pad(x, ((0, 0),) * (x.ndim - 1) + ((0, pad),))
+
+
+class Block26(nn.Module):
+  """conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, + shortcut, ReLU."""
+  planes: int
+  strides: int
+  unit: ModuleDef
+
+  @nn.compact
+  def __call__(self, x, state, train: bool):
+    y, state = self.unit(self.planes, 3, self.strides, 1, name='conv1')(x, state, train)
+    y, state = self.unit(self.planes, 3, 1, 1, name='conv2')(nn.relu(y), state, train)
+    residual = x
+    if self.strides != 1 or x.shape[-1] != self.planes:
+      residual = shortcut(x, self.planes, self.strides)
+    return nn.relu(y + residual), state
+
+
+def block_names(stage_sizes: Sequence[int] = STAGE_SIZES) -> list:
+  """The residual blocks in forward order."""
+  return [f'layer{i + 1}_{j}' for i, n in enumerate(stage_sizes) for j in range(n)]
+
+
+PRE = 'block_pre'  # as SpotTune's frozen copy: pretrained.transfer and the labels know it
+
+
+def _frozen(module_def: Callable, initializing: bool) -> Callable:
+  """`module_def` (a Module class, or partials of one) with its params behind
+  stop_gradient: they still exist (saved, loaded) but no gradient reaches them."""
+  args, kwargs = (), {}
+  while isinstance(module_def, functools.partial):
+    args, kwargs = module_def.args + args, {**module_def.keywords, **kwargs}
+    module_def = module_def.func
+  cls = nn.map_variables(module_def, 'params', trans_in_fn=jax.lax.stop_gradient,
+                         init=initializing)
+  return functools.partial(cls, *args, **kwargs)
+
+
+class Frozen(nn.Module):
+  """A unit or block held frozen as ``<name>/block_pre``: params behind stop_gradient
+  and BN in inference mode, so weights and running statistics stay as loaded. Its
+  param path puts it in the optimizer's 'frozen' group (methods label by path)."""
+  module_def: Any
+
+  @nn.compact
+  def __call__(self, x, state, train: bool):
+    del train  # a frozen module never updates its statistics
+    return _frozen(self.module_def, self.is_initializing())(name=PRE)(x, state, False)
+
+
+class ResNet26(nn.Module):
+  """Attributes as resnet.ResNet's, plus:
+    stage_blocks: one block definition per stage (SpotTune wraps stages 2-3 only);
+      None: `Block26` everywhere.
+    frozen: the stem and blocks held frozen (params and BN statistics), see above.
+  """
+  num_classes: Optional[int]
+  stage_sizes: Sequence[int] = STAGE_SIZES
+  width: int = 32               # the stem; the stages are 2x, 4x, 8x it
+  unit: ModuleDef = ConvBN
+  gate: Optional[ModuleDef] = None
+  stage_blocks: Optional[Sequence[ModuleDef]] = None
+  frozen: Sequence[str] = ()
+  bn_axis_name: Optional[str] = None
+  dtype: Any = jnp.float32
+  conv_impl: str = 'xla'
+
+  def _module(self, module_def, name):
+    return Frozen(module_def, name=name) if name in self.frozen else module_def(name=name)
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                             conv_impl=self.conv_impl)
+    unknown = set(self.frozen) - {'conv1', *block_names(self.stage_sizes)}
+    if unknown:
+      raise ValueError(f'frozen names no module of ResNet26: {sorted(unknown)}')
+    state = None
+    if self.gate is not None:
+      gate = self.gate(name='gate')
+      unit = functools.partial(unit, gate=gate)
+      state = gate.init_state(x, train)
+    x, state = self._module(functools.partial(unit, self.width, 3, 1, 1), 'conv1')(
+        x, state, train)
+    blocks = self.stage_blocks or (Block26,) * len(self.stage_sizes)
+    for i, num_blocks in enumerate(self.stage_sizes):
+      for j in range(num_blocks):
+        block_def = functools.partial(blocks[i], self.width * 2**(i + 1), 2 if j == 0 else 1,
+                                      unit)
+        x, state = self._module(block_def, f'layer{i + 1}_{j}')(x, state, train)
+      self.sow('intermediates', f'layer{i + 1}', x)
+    # The head (BN -> ReLU -> pool -> fc) always trains.
+    bn = batch_norm(train, self.bn_axis_name, 'head_bn', self.dtype)
+    x = jnp.mean(nn.relu(bn(x)), axis=(1, 2))
+    if self.num_classes is None:  # a trunk (the policy net's): pooled features
+      return x, {}
+    logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc')(x)
+    gates = {} if state is None else dict(state.decisions)
+    return logits.astype(jnp.float32), gates
+
+
+def resnet26(num_classes: Optional[int], **kwargs) -> ResNet26:
+  return ResNet26(num_classes=num_classes, **kwargs)

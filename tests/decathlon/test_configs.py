@@ -1,0 +1,45 @@
+"""The Decathlon configs: one per domain, SpotTune's Decathlon recipe for every method."""
+import pytest
+
+from adafilter_jax import decathlon
+from adafilter_jax.data import datasets
+from configs import decathlon as decathlon_configs
+from configs import methods as recipes
+
+
+@pytest.mark.parametrize('domain', decathlon.DOMAINS)
+def test_every_domain_has_a_config_on_the_decathlon_split(domain):
+  module = domain.replace('-', '_')
+  config = recipes.on_dataset(f'decathlon.{module}', 'spottune')
+  assert decathlon.domain_of(config.data.name) == domain
+  spec = datasets.resolve(config.data.name)
+  assert (spec.train_split, spec.eval_split) == ('train', 'validation')
+  assert config.data.resize_size == 72 and config.data.image_size in (64, 72)
+  assert config.model.arch == 'resnet26' and config.model.width == 32
+  # SpotTune's Table 3 column of this domain (independently: the published row)
+  assert config.paper_top1.spottune == decathlon.PAPER_TABLE3['SpotTune'][1][
+      decathlon.DOMAINS.index(domain)]
+
+
+@pytest.mark.parametrize('recipe', ['spottune', 'finetune', 'feature_extractor',
+                                    'finetune_last2', 'adafilter'])
+def test_every_method_follows_the_decathlon_schedule(recipe):
+  config = recipes.on_dataset('decathlon.dtd', recipe)
+  assert (config.batch_size, config.num_epochs, config.optim.lr) == (128, 110, 0.1)
+  assert tuple(config.optim.decay_epochs) == (40, 60, 80)
+  assert config.optim.gate_lr == 0.01
+  assert config.optim.weight_decay == 0.0  # the official code's for DTD
+  assert tuple(config.data.mean) == decathlon_configs.DOMAINS['dtd'][0]
+
+
+def test_the_random_crop_and_its_exceptions():
+  crop = recipes.on_dataset('decathlon.aircraft', 'finetune').data
+  assert (crop.image_size, crop.flip) == (64, False)
+  assert tuple(crop.crop_scale) == pytest.approx(((64 / 72)**2,) * 2)
+  whole = recipes.on_dataset('decathlon.svhn', 'finetune').data
+  assert (whole.image_size, tuple(whole.crop_scale)) == (72, (1.0, 1.0))
+
+
+def test_unknown_domain_is_named():
+  with pytest.raises(ValueError, match='caltech'):
+    decathlon_configs.domain_config('caltech')
