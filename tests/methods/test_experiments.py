@@ -50,14 +50,6 @@ def test_grid_runs_each_cell_once_and_tabulates_mean_and_std(tmp_path):
   np.testing.assert_allclose(float(row['std']), np.std([70.0, 71.0], ddof=1))
 
 
-def test_paper_numbers_in_one_place():
-  assert experiments.paper_top1('stanford_dogs', 'adafilter') == 82.44
-  assert experiments.paper_top1('aircraft', 'l2sp') == 56.52
-  assert experiments.paper_top1('omniglot', 'adafilter_standard_bn') == 87.27
-  assert experiments.paper_top1('caltech256_60', 'adafilter_cnn_gate') == 83.41
-  assert experiments.paper_top1('caltech256_30', 'spottune') is None
-
-
 def test_fixed_spottune_reads_its_blocks_off_the_global_k_run(tmp_path):
   root = str(tmp_path)
   workdir = experiments.workdir_for(root, 'caltech256_30', 'spottune_global_k', 0)
