@@ -9,7 +9,8 @@ A method here is a recipe of configs/methods/ (ablations included), run on the d
 config (configs/<dataset>.py) in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
 summary.json reports all its epochs is skipped; an unfinished one resumes from its
 checkpoint (the loop does that). ``spottune_fixed`` takes its blocks from the same
-dataset and seed's ``spottune_global_k`` run, which must come first. Writes
+dataset and seed's ``spottune_global_k`` run, which must come first: the k blocks its
+policy fine-tunes most on the training split (global_k.py). Writes
 ``<root>/table.md`` and ``<root>/table.csv``.
 """
 import argparse
@@ -42,18 +43,18 @@ def read_summary(workdir: str) -> Optional[dict]:
     return json.load(f)
 
 
-def global_k_blocks(root: str, dataset: str, seed: int, k: int) -> str:
-  """The global-k policy of a finished spottune_global_k run: its k most fine-tuned
-  blocks over the last evaluation (gate_stats.npz), comma-separated."""
-  from adafilter_jax.models import spottune  # deferred: only this recipe needs a model
+def global_k_blocks(root: str, dataset: str, seed: int, overrides: Sequence[str] = (),
+                    configs_dir: str = 'configs') -> str:
+  """The global-k policy of the same dataset and seed's finished spottune_global_k run:
+  its k blocks most fine-tuned on the training split (global_k.py), comma-separated."""
+  from adafilter_jax import global_k  # deferred: only this recipe needs a model
   workdir = workdir_for(root, dataset, 'spottune_global_k', seed)
-  path = os.path.join(workdir, 'gate_stats.npz')
-  if read_summary(workdir) is None or not os.path.isfile(path):
+  config = make_config(dataset, 'spottune_global_k', seed, root, overrides, configs_dir)
+  summary = read_summary(workdir)
+  if summary is None or summary.get('epochs', -1) < config.num_epochs:
     raise FileNotFoundError(f'spottune_fixed needs the finished spottune_global_k run '
                             f'{workdir}: put spottune_global_k before it in --methods.')
-  with np.load(path) as z:
-    fractions = dict(zip([str(s) for s in z['layers']], z['layer_fraction'].tolist()))
-  return ','.join(spottune.global_policy(fractions, k))
+  return global_k.blocks(config, workdir, config.spottune.k)
 
 
 def recipes(configs_dir: str = 'configs') -> List[str]:
@@ -71,7 +72,7 @@ def make_config(dataset: str, method: str, seed: int, root: str,
     raise ValueError(f'no recipe {path}; known: {recipes(configs_dir)}')
   config = configs_lib.load(f'{path}:{dataset}', [f'seed={seed}', *overrides])
   if method == 'spottune_fixed' and not config.spottune.blocks:
-    blocks = global_k_blocks(root, dataset, seed, config.spottune.k)
+    blocks = global_k_blocks(root, dataset, seed, overrides, configs_dir)
     config = configs_lib.override(config, [f'spottune.blocks={blocks}'])
   return config
 
