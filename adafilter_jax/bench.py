@@ -17,8 +17,9 @@ gate rng, softmax CE; the eval step with its gate fractions), placed and compile
 train/parallel.py for `--parallel` with the state donated. `name:train` / `name:eval`
 times one of the two (an eval_impl does not change the train step). Peak memory is XLA's
 own account of the compiled step (arguments + outputs + temporaries - aliased), not a
-process RSS. The torch peer is torchvision's ResNet-50 (torch_peer.py), channels_last, SGD momentum, same shapes, eager, on the
-same device (bf16: autocast); its memory is torch's peak allocation over one step.
+process RSS. The torch peer is torchvision's ResNet-50 (torch_peer.py), channels_last,
+SGD momentum, same shapes, eager, on the same device (bf16: autocast); its memory is
+torch's peak allocation over one step.
 """
 import argparse
 import datetime

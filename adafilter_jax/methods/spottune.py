@@ -6,8 +6,12 @@
 - ``spottune_global_k``: the same model trained with l_c + lambda_k*l_k + lambda_e*l_e,
   which pushes every image towards fine-tuning the same k blocks (Eqs. 5-7).
 - ``spottune_fixed``: the global-k result: ``config.spottune.blocks`` fine-tuned for
-  every image, every other block frozen, no policy net (`global_policy` reads the blocks
-  off a global-k run's gate statistics, `fixed_params` carries its weights over).
+  every image, every other block frozen, no policy net (global_k.py picks the blocks the
+  global-k run's policy uses most on the training split; `fixed_params` carries its
+  weights over).
+
+Each reads its settings from ``config.spottune``, which only the recipes
+(configs/methods/spottune*.py) write.
 """
 from typing import Optional
 
