@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from adafilter_jax import configs_lib
+from adafilter_jax import config_files
 from adafilter_jax import methods
 from adafilter_jax.models import gated, gates, layers
 from adafilter_jax.train import parallel as parallel_lib
@@ -82,7 +82,7 @@ def make_config(name, dtype='float32', parallel='jit', configs_dir='configs'):
   by path, as main.py reads it) with the variant's overrides, from scratch."""
   recipe, overrides = VARIANTS[name]
   path = os.path.join(configs_dir, 'methods', f'{recipe}.py')
-  return configs_lib.load(path, ['pretrained=', f'model.dtype={dtype}',
+  return config_files.load(path, ['pretrained=', f'model.dtype={dtype}',
                                  f'parallel={parallel}', *overrides])
 
 

@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from absl import logging
 import numpy as np
 
-from adafilter_jax import configs_lib
+from adafilter_jax import config_files
 from adafilter_jax import paper
 
 # AdaFilter's Table 2, the default grid.
@@ -70,10 +70,10 @@ def make_config(dataset: str, method: str, seed: int, root: str,
   path = os.path.join(configs_dir, 'methods', f'{method}.py')
   if not os.path.isfile(path):
     raise ValueError(f'no recipe {path}; known: {recipes(configs_dir)}')
-  config = configs_lib.load(f'{path}:{dataset}', [f'seed={seed}', *overrides])
+  config = config_files.load(f'{path}:{dataset}', [f'seed={seed}', *overrides])
   if method == 'spottune_fixed' and not config.spottune.blocks:
     blocks = global_k_blocks(root, dataset, seed, overrides, configs_dir)
-    config = configs_lib.override(config, [f'spottune.blocks={blocks}'])
+    config = config_files.override(config, [f'spottune.blocks={blocks}'])
   return config
 
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adafilter_jax import configs_lib
+from adafilter_jax import config_files
 from adafilter_jax import methods
 from adafilter_jax import paper
 from adafilter_jax import pretrained
@@ -78,7 +78,7 @@ def test_a_method_without_its_settings_block_fails_before_training(method, block
 
 
 def test_overrides_parse_as_main_py_parses_them():
-  c = configs_lib.load('configs/methods/l2sp.py:mit_indoor', [
+  c = config_files.load('configs/methods/l2sp.py:mit_indoor', [
       'num_epochs=3', 'optim.decay_epochs=(1, 2)', 'optim.head_lr=0.5', 'pretrained=',
       'l2sp.alpha=1', 'adafilter.gated_bn=False'])
   assert c.name == 'mit_indoor_l2sp' and c.data.name == 'mit_indoor'  # get_config(arg)
@@ -87,16 +87,16 @@ def test_overrides_parse_as_main_py_parses_them():
   assert c.l2sp.alpha == 1.0 and isinstance(c.l2sp.alpha, float)  # the field's type
   with pytest.raises(AttributeError):
     c.new_key = 1  # locked, as main.py's
-  again = configs_lib.override(c, ['seed=4'])
+  again = config_files.override(c, ['seed=4'])
   assert again.seed == 4 and c.seed == 0  # a copy
   with pytest.raises(ValueError, match='conv_imp'):
-    configs_lib.override(c, ['model.conv_imp=mixed'])  # a key the config lacks
+    config_files.override(c, ['model.conv_imp=mixed'])  # a key the config lacks
   with pytest.raises(ValueError, match='num_epochs=abc'):
-    configs_lib.override(c, ['num_epochs=abc'])
+    config_files.override(c, ['num_epochs=abc'])
   with pytest.raises(ValueError, match='not key=value'):
-    configs_lib.override(c, ['num_epochs'])
+    config_files.override(c, ['num_epochs'])
   with pytest.raises(FileNotFoundError, match='configs/methods/l2sb.py'):
-    configs_lib.load('configs/methods/l2sb.py:mit_indoor')
+    config_files.load('configs/methods/l2sb.py:mit_indoor')
 
 
 def test_the_package_imports_neither_configs_nor_tests():
