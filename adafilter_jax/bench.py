@@ -105,11 +105,11 @@ class JaxCase:
   def __init__(self, name, modes, batch, res, dtype, parallel, configs_dir='configs'):
     config = make_config(name, dtype, parallel, configs_dir)
     method = methods.get(config.method)
-    par = parallel_lib.Parallel(parallel)
-    par.check_batch(batch, '--batch')
-    model = method.build_model(config, NUM_CLASSES, par.bn_axis_name)
+    strategy = parallel_lib.Parallel(parallel)
+    strategy.check_batch(batch, '--batch')
+    model = method.build_model(config, NUM_CLASSES, strategy.bn_axis_name)
     variables = state_lib.init_variables(model, config, res, None)
-    self.state = par.put_state(
+    self.state = strategy.put_state(
         state_lib.create_state(method, model, variables, config, steps_per_epoch=100))
     rng = np.random.RandomState(0)
     # uint8 images, as the input pipeline delivers them (the steps normalise); kept on
@@ -117,18 +117,18 @@ class JaxCase:
     host = {'image': rng.randint(0, 256, (batch, res, res, 3)).astype(np.uint8),
             'label': rng.randint(0, NUM_CLASSES, batch).astype(np.int32),
             'mask': np.ones(batch, bool), 'index': np.arange(batch, dtype=np.int32)}
-    self.batch = jax.device_put(par.put_batch(host),
-                                par.stacked if parallel == 'pmap' else par.sharded)
+    self.batch = jax.device_put(strategy.put_batch(host),
+                                strategy.stacked if parallel == 'pmap' else strategy.sharded)
     self.key = jax.random.key(0)
     self.modes = modes
     self.compile_train = self.compile_eval = 0.0
     self.mem_train = self.mem_eval = float('nan')
     if 'train' in modes:
-      train = par.train_step(steps.make_train_step(method, config, par.bn_axis_name))
+      train = strategy.train_step(steps.make_train_step(method, config, strategy.bn_axis_name))
       self.train, self.compile_train, self.mem_train = _compile(
           train, self.state, self.batch, self.key, None)
     if 'eval' in modes:
-      evaluate = par.eval_step(steps.make_eval_step(config, par.bn_axis_name))
+      evaluate = strategy.eval_step(steps.make_eval_step(config, strategy.bn_axis_name))
       self.eval, self.compile_eval, self.mem_eval = _compile(
           evaluate, self.state, self.batch, self.key)
 
@@ -337,42 +337,42 @@ def layer_table(batch, rounds):
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument('--variants', default=None,
-                 help=f'comma list of {list(VARIANTS)} and torch, each optionally :train or '
-                 f':eval; default {DEFAULT} on CPU, {GPU_DEFAULT} on a GPU')
-  p.add_argument('--res', default='224,112', help='comma list of resolutions')
-  p.add_argument('--batch', type=int, default=None, help='default 8 on CPU, 64 on a GPU')
-  p.add_argument('--dtype', default='float32', help='comma list: float32, bfloat16')
-  p.add_argument('--parallel', default='jit',
-                 help='comma list of train/parallel.py strategies: jit, pmap')
-  p.add_argument('--rounds', type=int, default=3)
-  p.add_argument('--steps', type=int, default=None,
-                 help='steps per round (median taken); default 2 on CPU, 10 on a GPU')
-  p.add_argument('--configs_dir', default='configs',
-                 help='the folder of the config files (the variants\' recipes)')
-  p.add_argument('--layers', action='store_true',
-                 help='instead: per-layer eval forward of plain vs every eval_impl')
-  a = p.parse_args(argv)
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--variants', default=None,
+                       help=f'comma list of {list(VARIANTS)} and torch, each optionally :train or '
+                       f':eval; default {DEFAULT} on CPU, {GPU_DEFAULT} on a GPU')
+  parser.add_argument('--res', default='224,112', help='comma list of resolutions')
+  parser.add_argument('--batch', type=int, default=None, help='default 8 on CPU, 64 on a GPU')
+  parser.add_argument('--dtype', default='float32', help='comma list: float32, bfloat16')
+  parser.add_argument('--parallel', default='jit',
+                       help='comma list of train/parallel.py strategies: jit, pmap')
+  parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--steps', type=int, default=None,
+                       help='steps per round (median taken); default 2 on CPU, 10 on a GPU')
+  parser.add_argument('--configs_dir', default='configs',
+                       help='the folder of the config files (the variants\' recipes)')
+  parser.add_argument('--layers', action='store_true',
+                       help='instead: per-layer eval forward of plain vs every eval_impl')
+  args = parser.parse_args(argv)
   cpu = jax.default_backend() == 'cpu'
-  batch = a.batch or (8 if cpu else 64)
-  steps_ = a.steps or (2 if cpu else 10)
-  specs = [v for v in (a.variants or (DEFAULT if cpu else GPU_DEFAULT)).split(',') if v]
+  batch = args.batch or (8 if cpu else 64)
+  steps_ = args.steps or (2 if cpu else 10)
+  specs = [v for v in (args.variants or (DEFAULT if cpu else GPU_DEFAULT)).split(',') if v]
   for spec in specs:
     parse_variant(spec)  # a typo fails now, not after the first compiles
   print(f'# adafilter_jax.bench {datetime.date.today()} backend={jax.default_backend()} '
         f'devices={jax.devices()} cores={_cores()} python={platform.python_version()} '
         f'jax={jax.__version__}', flush=True)
-  if a.layers:
-    print(layer_table(batch, max(a.rounds, 5)), flush=True)
+  if args.layers:
+    print(layer_table(batch, max(args.rounds, 5)), flush=True)
     return
-  for res in [int(r) for r in a.res.split(',')]:
-    for dtype in a.dtype.split(','):
-      for i, parallel in enumerate(a.parallel.split(',')):
+  for res in [int(r) for r in args.res.split(',')]:
+    for dtype in args.dtype.split(','):
+      for i, parallel in enumerate(args.parallel.split(',')):
         # torch has no parallel strategy: it runs beside the first one only.
         run_specs = [v for v in specs if i == 0 or not v.startswith('torch')]
-        results = run(run_specs, batch, res, dtype, parallel, a.rounds, steps_,
-                      log=lambda s: print(s, flush=True), configs_dir=a.configs_dir)
+        results = run(run_specs, batch, res, dtype, parallel, args.rounds, steps_,
+                      log=lambda s: print(s, flush=True), configs_dir=args.configs_dir)
         print(table(results, batch, res, dtype, parallel), flush=True)
 
 

@@ -171,21 +171,21 @@ def write_table(root: str, datasets, methods, metric: str = 'final_eval_top1') -
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
-  p.add_argument('--datasets', type=split, required=True,
-                 help='comma-separated names of configs/<dataset>.py')
-  p.add_argument('--methods', type=split, default=list(TABLE2),
-                 help='comma-separated recipes of configs/methods/ (default: Table 2)')
-  p.add_argument('--configs_dir', default='configs', help='the folder of the config files')
-  p.add_argument('--seeds', type=lambda s: [int(x) for x in split(s)], default=[0, 1, 2])
-  p.add_argument('--root', default='runs/experiments')
-  p.add_argument('--set', dest='overrides', action='append', default=[],
-                 help='config override key=value, applied to every run (repeatable)')
-  p.add_argument('--metric', default='final_eval_top1', choices=['final_eval_top1',
-                                                                 'best_eval_top1'])
-  p.add_argument('--collect_only', action='store_true', help='only write the table')
-  args = p.parse_args(argv)
+  parser.add_argument('--datasets', type=split, required=True,
+                       help='comma-separated names of configs/<dataset>.py')
+  parser.add_argument('--methods', type=split, default=list(TABLE2),
+                       help='comma-separated recipes of configs/methods/ (default: Table 2)')
+  parser.add_argument('--configs_dir', default='configs', help='the folder of the config files')
+  parser.add_argument('--seeds', type=lambda s: [int(x) for x in split(s)], default=[0, 1, 2])
+  parser.add_argument('--root', default='runs/experiments')
+  parser.add_argument('--set', dest='overrides', action='append', default=[],
+                       help='config override key=value, applied to every run (repeatable)')
+  parser.add_argument('--metric', default='final_eval_top1', choices=['final_eval_top1',
+                                                                       'best_eval_top1'])
+  parser.add_argument('--collect_only', action='store_true', help='only write the table')
+  args = parser.parse_args(argv)
   logging.set_verbosity(logging.INFO)
   status = {}
   if not args.collect_only:

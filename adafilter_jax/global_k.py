@@ -40,16 +40,17 @@ def _final_state(config, workdir, model):
 
 def measure(config, workdir) -> Dict[str, float]:
   """{block: fraction of the training images whose policy fine-tunes it}, forward order."""
-  par = parallel_lib.Parallel(config.parallel)
+  strategy = parallel_lib.Parallel(config.parallel)
   info = pipeline.load_dataset_info(config.data)
-  model = methods.get(config.method).build_model(config, info.num_classes, par.bn_axis_name)
-  state = par.put_state(_final_state(config, workdir, model))
-  eval_step = par.eval_step(steps_lib.make_eval_step(config, par.bn_axis_name))
+  method = methods.get(config.method)
+  model = method.build_model(config, info.num_classes, strategy.bn_axis_name)
+  state = strategy.put_state(_final_state(config, workdir, model))
+  eval_step = strategy.eval_step(steps_lib.make_eval_step(config, strategy.bn_axis_name))
   train_split, _ = pipeline.splits(config.data)
   total, count = 0.0, 0
   for batch in pipeline.make_eval_iter(config.data, global_batch_size=config.eval_batch_size,
                                        split=train_split):
-    out = par.get_outputs(eval_step(state, par.put_batch(batch), jax.random.key(0)))
+    out = strategy.get_outputs(eval_step(state, strategy.put_batch(batch), jax.random.key(0)))
     keep = out['mask'].astype(bool)
     total = total + out['layer_fraction'][keep].sum(0)
     count += int(keep.sum())
