@@ -9,21 +9,23 @@
 
 The machine is shared and noisy, so variants are timed interleaved (round-robin), each
 round's time is the median of `--steps` steps, and the reported time is the median over
-rounds; ratios are taken between variants of the same run. Each variant is a config
-override (VARIANTS) built by its method as `main.py` builds it; the steps are the
+rounds; ratios are taken between variants of the same run. Each variant is a recipe of
+configs/methods/ with config overrides (VARIANTS), built by its method as `main.py`
+builds it; the steps are the
 project's real ones (train/steps.py: SGD momentum with per-group rates, BN stats update,
 gate rng, softmax CE; the eval step with its gate fractions), placed and compiled by
 train/parallel.py for `--parallel` with the state donated. `name:train` / `name:eval`
 times one of the two (an eval_impl does not change the train step). Peak memory is XLA's
 own account of the compiled step (arguments + outputs + temporaries - aliased), not a
-process RSS. The torch peer is the torchvision-layout ResNet-50 of
-tests/models/torch_resnet.py, channels_last, SGD momentum, same shapes, eager, on the
-same device (bf16: autocast); its memory is torch's peak allocation over one step.
+process RSS. The torch peer is torchvision's ResNet-50 (torch_peer.py), channels_last,
+SGD momentum, same shapes, eager, on the same device (bf16: autocast); its memory is
+torch's peak allocation over one step.
 """
 import argparse
 import datetime
 import functools
 import math
+import os
 import platform
 import statistics
 import time
@@ -33,6 +35,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
+from adafilter_jax import config_files
 from adafilter_jax import methods
 from adafilter_jax.models import gated, gates, layers
 from adafilter_jax.train import parallel as parallel_lib
@@ -41,21 +44,22 @@ from adafilter_jax.train import steps
 
 NUM_CLASSES = 100
 
-# name -> (method, config overrides). 'ft' = plain fine-tuning (all params train).
+# name -> (recipe of configs/methods/, config overrides as main.py's --config.key=value
+# takes them). 'ft' = plain fine-tuning (all params train).
 VARIANTS = {
-    'ft': ('finetune', {}),
-    'ft_mixed': ('finetune', {'model.conv_impl': 'mixed'}),
-    'ft_matmul': ('finetune', {'model.conv_impl': 'matmul'}),
-    'ada': ('adafilter', {}),
-    'ada_fused': ('adafilter', {'adafilter.eval_impl': 'fused'}),
-    'ada_fused_group': ('adafilter', {'adafilter.eval_impl': 'fused_group'}),
-    'ada_fused_all': ('adafilter', {'adafilter.eval_impl': 'fused_all'}),
-    'ada_concat': ('adafilter', {'adafilter.train_impl': 'concat'}),
-    'ada_remat': ('adafilter', {'adafilter.train_impl': 'remat'}),
+    'ft': ('finetune', []),
+    'ft_mixed': ('finetune', ['model.conv_impl=mixed']),
+    'ft_matmul': ('finetune', ['model.conv_impl=matmul']),
+    'ada': ('adafilter', []),
+    'ada_fused': ('adafilter', ['adafilter.eval_impl=fused']),
+    'ada_fused_group': ('adafilter', ['adafilter.eval_impl=fused_group']),
+    'ada_fused_all': ('adafilter', ['adafilter.eval_impl=fused_all']),
+    'ada_concat': ('adafilter', ['adafilter.train_impl=concat']),
+    'ada_remat': ('adafilter', ['adafilter.train_impl=remat']),
     # The fastest on CPU (BENCHMARKS.md).
-    'ada_fast': ('adafilter', {'adafilter.train_impl': 'concat', 'adafilter.eval_impl': 'fused',
-                               'model.conv_impl': 'mixed'}),
-    'spottune': ('spottune', {}),
+    'ada_fast': ('adafilter', ['adafilter.train_impl=concat', 'adafilter.eval_impl=fused',
+                               'model.conv_impl=mixed']),
+    'spottune': ('spottune', []),
 }
 MODES = ('train', 'eval')
 DEFAULT = 'ft,ft_mixed,ada,ada_fast,spottune,torch'
@@ -73,19 +77,13 @@ def parse_variant(spec):
   return name, (mode,) if mode else MODES
 
 
-def make_config(name, dtype='float32', parallel='jit'):
-  from configs.base import get_config  # the project's recipe: rates, momentum, decay
-  method, overrides = VARIANTS[name]
-  c = get_config()
-  c.method = method
-  c.pretrained = ''
-  c.model.dtype = dtype
-  c.parallel = parallel
-  c.lock()  # an override of a key the recipe does not have is a typo: fail
-  for path, value in overrides.items():
-    group, field = path.split('.')
-    c[group][field] = value
-  return c
+def make_config(name, dtype='float32', parallel='jit', configs_dir='configs'):
+  """The config of variant `name`: its recipe (the paper's rates, momentum, decay; read
+  by path, as main.py reads it) with the variant's overrides, from scratch."""
+  recipe, overrides = VARIANTS[name]
+  path = os.path.join(configs_dir, 'methods', f'{recipe}.py')
+  return config_files.load(path, ['pretrained=', f'model.dtype={dtype}',
+                                 f'parallel={parallel}', *overrides])
 
 
 def _peak_bytes(compiled):
@@ -104,14 +102,14 @@ def _compile(fn, *args):
 
 class JaxCase:
 
-  def __init__(self, name, modes, batch, res, dtype, parallel):
-    config = make_config(name, dtype, parallel)
+  def __init__(self, name, modes, batch, res, dtype, parallel, configs_dir='configs'):
+    config = make_config(name, dtype, parallel, configs_dir)
     method = methods.get(config.method)
-    par = parallel_lib.Parallel(parallel)
-    par.check_batch(batch, '--batch')
-    model = method.build_model(config, NUM_CLASSES, par.bn_axis_name)
+    strategy = parallel_lib.Parallel(parallel)
+    strategy.check_batch(batch, '--batch')
+    model = method.build_model(config, NUM_CLASSES, strategy.bn_axis_name)
     variables = state_lib.init_variables(model, config, res, None)
-    self.state = par.put_state(
+    self.state = strategy.put_state(
         state_lib.create_state(method, model, variables, config, steps_per_epoch=100))
     rng = np.random.RandomState(0)
     # uint8 images, as the input pipeline delivers them (the steps normalise); kept on
@@ -119,18 +117,18 @@ class JaxCase:
     host = {'image': rng.randint(0, 256, (batch, res, res, 3)).astype(np.uint8),
             'label': rng.randint(0, NUM_CLASSES, batch).astype(np.int32),
             'mask': np.ones(batch, bool), 'index': np.arange(batch, dtype=np.int32)}
-    self.batch = jax.device_put(par.put_batch(host),
-                                par.stacked if parallel == 'pmap' else par.sharded)
+    self.batch = jax.device_put(strategy.put_batch(host),
+                                strategy.stacked if parallel == 'pmap' else strategy.sharded)
     self.key = jax.random.key(0)
     self.modes = modes
     self.compile_train = self.compile_eval = 0.0
     self.mem_train = self.mem_eval = float('nan')
     if 'train' in modes:
-      train = par.train_step(steps.make_train_step(method, config, par.bn_axis_name))
+      train = strategy.train_step(steps.make_train_step(method, config, strategy.bn_axis_name))
       self.train, self.compile_train, self.mem_train = _compile(
           train, self.state, self.batch, self.key, None)
     if 'eval' in modes:
-      evaluate = par.eval_step(steps.make_eval_step(config, par.bn_axis_name))
+      evaluate = strategy.eval_step(steps.make_eval_step(config, strategy.bn_axis_name))
       self.eval, self.compile_eval, self.mem_eval = _compile(
           evaluate, self.state, self.batch, self.key)
 
@@ -147,7 +145,7 @@ class TorchCase:
   def __init__(self, modes, batch, res, dtype):
     import contextlib
     import torch
-    from tests.models.torch_resnet import torch_resnet
+    from adafilter_jax import torch_peer
     self.torch = torch
     self.cuda = jax.default_backend() == 'gpu' and torch.cuda.is_available()
     device = 'cuda' if self.cuda else 'cpu'
@@ -157,8 +155,7 @@ class TorchCase:
       torch.set_num_threads(_cores())
     self.autocast = (functools.partial(torch.autocast, device, dtype=torch.bfloat16)
                      if dtype == 'bfloat16' else contextlib.nullcontext)
-    self.net = torch_resnet('resnet50', NUM_CLASSES).to(device,
-                                                        memory_format=torch.channels_last)
+    self.net = torch_peer.resnet50(NUM_CLASSES).to(device, memory_format=torch.channels_last)
     self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     self.x = torch.randn(batch, 3, res, res, device=device).to(
         memory_format=torch.channels_last)
@@ -182,7 +179,7 @@ class TorchCase:
     self.net.train()
     self.opt.zero_grad(set_to_none=True)
     with self.autocast():
-      logits, _ = self.net(self.x)
+      logits = self.net(self.x)
       loss = self.torch.nn.functional.cross_entropy(logits.float(), self.y)
     loss.backward()
     self.opt.step()
@@ -196,7 +193,6 @@ class TorchCase:
 
 
 def _cores():
-  import os
   return len(os.sched_getaffinity(0))
 
 
@@ -209,14 +205,14 @@ def _time(fn, steps_):
   return statistics.median(ts)
 
 
-def run(specs, batch, res, dtype, parallel, rounds, steps_, log=print):
+def run(specs, batch, res, dtype, parallel, rounds, steps_, log=print, configs_dir='configs'):
   """{name: {'train', 'eval' (median s, nan if not timed), 'rounds', compile, memory}}."""
   cases = {}
   for spec in specs:
     name, modes = parse_variant(spec)
     t = time.perf_counter()
     cases[name] = (TorchCase(modes, batch, res, dtype) if name == 'torch' else
-                   JaxCase(name, modes, batch, res, dtype, parallel))
+                   JaxCase(name, modes, batch, res, dtype, parallel, configs_dir))
     log(f'  built {spec} in {time.perf_counter() - t:.0f}s')
   for c in cases.values():  # warm-up (first runs allocate)
     for mode in c.modes:
@@ -341,40 +337,42 @@ def layer_table(batch, rounds):
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument('--variants', default=None,
-                 help=f'comma list of {list(VARIANTS)} and torch, each optionally :train or '
-                 f':eval; default {DEFAULT} on CPU, {GPU_DEFAULT} on a GPU')
-  p.add_argument('--res', default='224,112', help='comma list of resolutions')
-  p.add_argument('--batch', type=int, default=None, help='default 8 on CPU, 64 on a GPU')
-  p.add_argument('--dtype', default='float32', help='comma list: float32, bfloat16')
-  p.add_argument('--parallel', default='jit',
-                 help='comma list of train/parallel.py strategies: jit, pmap')
-  p.add_argument('--rounds', type=int, default=3)
-  p.add_argument('--steps', type=int, default=None,
-                 help='steps per round (median taken); default 2 on CPU, 10 on a GPU')
-  p.add_argument('--layers', action='store_true',
-                 help='instead: per-layer eval forward of plain vs every eval_impl')
-  a = p.parse_args(argv)
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--variants', default=None,
+                       help=f'comma list of {list(VARIANTS)} and torch, each optionally :train or '
+                       f':eval; default {DEFAULT} on CPU, {GPU_DEFAULT} on a GPU')
+  parser.add_argument('--res', default='224,112', help='comma list of resolutions')
+  parser.add_argument('--batch', type=int, default=None, help='default 8 on CPU, 64 on a GPU')
+  parser.add_argument('--dtype', default='float32', help='comma list: float32, bfloat16')
+  parser.add_argument('--parallel', default='jit',
+                       help='comma list of train/parallel.py strategies: jit, pmap')
+  parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--steps', type=int, default=None,
+                       help='steps per round (median taken); default 2 on CPU, 10 on a GPU')
+  parser.add_argument('--configs_dir', default='configs',
+                       help='the folder of the config files (the variants\' recipes)')
+  parser.add_argument('--layers', action='store_true',
+                       help='instead: per-layer eval forward of plain vs every eval_impl')
+  args = parser.parse_args(argv)
   cpu = jax.default_backend() == 'cpu'
-  batch = a.batch or (8 if cpu else 64)
-  steps_ = a.steps or (2 if cpu else 10)
-  specs = [v for v in (a.variants or (DEFAULT if cpu else GPU_DEFAULT)).split(',') if v]
+  batch = args.batch or (8 if cpu else 64)
+  steps_ = args.steps or (2 if cpu else 10)
+  specs = [v for v in (args.variants or (DEFAULT if cpu else GPU_DEFAULT)).split(',') if v]
   for spec in specs:
     parse_variant(spec)  # a typo fails now, not after the first compiles
   print(f'# adafilter_jax.bench {datetime.date.today()} backend={jax.default_backend()} '
         f'devices={jax.devices()} cores={_cores()} python={platform.python_version()} '
         f'jax={jax.__version__}', flush=True)
-  if a.layers:
-    print(layer_table(batch, max(a.rounds, 5)), flush=True)
+  if args.layers:
+    print(layer_table(batch, max(args.rounds, 5)), flush=True)
     return
-  for res in [int(r) for r in a.res.split(',')]:
-    for dtype in a.dtype.split(','):
-      for i, parallel in enumerate(a.parallel.split(',')):
+  for res in [int(r) for r in args.res.split(',')]:
+    for dtype in args.dtype.split(','):
+      for i, parallel in enumerate(args.parallel.split(',')):
         # torch has no parallel strategy: it runs beside the first one only.
         run_specs = [v for v in specs if i == 0 or not v.startswith('torch')]
-        results = run(run_specs, batch, res, dtype, parallel, a.rounds, steps_,
-                      log=lambda s: print(s, flush=True))
+        results = run(run_specs, batch, res, dtype, parallel, args.rounds, steps_,
+                      log=lambda s: print(s, flush=True), configs_dir=args.configs_dir)
         print(table(results, batch, res, dtype, parallel), flush=True)
 
 

@@ -9,12 +9,13 @@ A method here is a recipe of configs/methods/ (ablations included), run on the d
 config (configs/<dataset>.py) in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
 summary.json reports all its epochs is skipped; an unfinished one resumes from its
 checkpoint (the loop does that). ``spottune_fixed`` takes its blocks from the same
-dataset and seed's ``spottune_global_k`` run, which must come first. Writes
+dataset and seed's ``spottune_global_k`` run, which must come first: the k blocks its
+policy fine-tunes most on the training split (global_k.py). Writes
 ``<root>/table.md`` and ``<root>/table.csv``.
 """
 import argparse
-import ast
 import csv
+import functools
 import io
 import json
 import os
@@ -23,27 +24,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 from absl import logging
 import numpy as np
 
-from configs import base as base_config
-from configs import methods as recipes
+from adafilter_jax import config_files
+from adafilter_jax import paper
 
-# Tables 3 and 4 (ResNet-50, top-1 %); Table 2 is base_config.PAPER_TOP1. Their AdaFilter
-# row repeats Table 2 except Caltech-30 (80.06 there, 80.62 in Table 2).
-_ABLATIONS = {
-    'adafilter_standard_bn': dict(stanford_dogs=82.02, aircraft=54.33, omniglot=87.27,
-                                  ucf101=76.02, mit_indoor=77.01, caltech256_30=79.84,
-                                  caltech256_60=83.84),
-    'adafilter_cnn_gate': dict(stanford_dogs=83.05, aircraft=54.63, omniglot=87.04,
-                               ucf101=76.33, mit_indoor=77.46, caltech256_30=80.25,
-                               caltech256_60=83.41),
-}
-
-
-def paper_top1(dataset: str, method: str) -> Optional[float]:
-  """The paper's top-1 (%) for a recipe on a dataset, or None (SpotTune's Table 2 uses
-  other datasets; docs/methods.md has them)."""
-  if method in _ABLATIONS:
-    return _ABLATIONS[method].get(dataset)
-  return base_config.PAPER_TOP1.get(dataset, {}).get(method)
+# AdaFilter's Table 2, the default grid.
+TABLE2 = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter')
 
 
 def workdir_for(root: str, dataset: str, method: str, seed: int) -> str:
@@ -58,39 +43,37 @@ def read_summary(workdir: str) -> Optional[dict]:
     return json.load(f)
 
 
-def set_overrides(config, overrides: Sequence[str]):
-  """``key.sub=value`` strings (value a Python literal, else a string) onto `config`."""
-  for item in overrides:
-    key, _, text = item.partition('=')
-    try:
-      value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-      value = text
-    config.update_from_flattened_dict({key.strip(): value})
-  return config
-
-
-def global_k_blocks(root: str, dataset: str, seed: int, k: int) -> str:
-  """The global-k policy of a finished spottune_global_k run: its k most fine-tuned
-  blocks over the last evaluation (gate_stats.npz), comma-separated."""
-  from adafilter_jax.models import spottune  # deferred: only this recipe needs a model
+def global_k_blocks(root: str, dataset: str, seed: int, overrides: Sequence[str] = (),
+                    configs_dir: str = 'configs') -> str:
+  """The global-k policy of the same dataset and seed's finished spottune_global_k run:
+  its k blocks most fine-tuned on the training split (global_k.py), comma-separated."""
+  from adafilter_jax import global_k  # deferred: only this recipe needs a model
   workdir = workdir_for(root, dataset, 'spottune_global_k', seed)
-  path = os.path.join(workdir, 'gate_stats.npz')
-  if read_summary(workdir) is None or not os.path.isfile(path):
+  config = make_config(dataset, 'spottune_global_k', seed, root, overrides, configs_dir)
+  summary = read_summary(workdir)
+  if summary is None or summary.get('epochs', -1) < config.num_epochs:
     raise FileNotFoundError(f'spottune_fixed needs the finished spottune_global_k run '
                             f'{workdir}: put spottune_global_k before it in --methods.')
-  with np.load(path) as z:
-    fractions = dict(zip([str(s) for s in z['layers']], z['layer_fraction'].tolist()))
-  return ','.join(spottune.global_policy(fractions, k))
+  return global_k.blocks(config, workdir, config.spottune.k)
+
+
+def recipes(configs_dir: str = 'configs') -> List[str]:
+  """The recipes of ``<configs_dir>/methods/``."""
+  folder = os.path.join(configs_dir, 'methods')
+  return sorted(f[:-3] for f in os.listdir(folder) if f.endswith('.py') and f[0] != '_')
 
 
 def make_config(dataset: str, method: str, seed: int, root: str,
-                overrides: Sequence[str] = ()):
-  config = recipes.on_dataset(dataset, method)
-  config.seed = seed
-  set_overrides(config, overrides)
+                overrides: Sequence[str] = (), configs_dir: str = 'configs'):
+  """Recipe `method` (configs/methods/<method>.py) on `dataset`, with `overrides`
+  (``key=value``, as main.py's ``--config.key=value``)."""
+  path = os.path.join(configs_dir, 'methods', f'{method}.py')
+  if not os.path.isfile(path):
+    raise ValueError(f'no recipe {path}; known: {recipes(configs_dir)}')
+  config = config_files.load(f'{path}:{dataset}', [f'seed={seed}', *overrides])
   if method == 'spottune_fixed' and not config.spottune.blocks:
-    config.spottune.blocks = global_k_blocks(root, dataset, seed, config.spottune.k)
+    blocks = global_k_blocks(root, dataset, seed, overrides, configs_dir)
+    config = config_files.override(config, [f'spottune.blocks={blocks}'])
   return config
 
 
@@ -141,7 +124,7 @@ def collect(root: str, datasets: Sequence[str], methods: Sequence[str],
           method=method, dataset=dataset, n=len(accs), seeds=seeds,
           mean=float(np.mean(accs)) if accs else None,
           std=float(np.std(accs, ddof=1)) if len(accs) > 1 else (0.0 if accs else None),
-          paper=paper_top1(dataset, method)))
+          paper=paper.top1(dataset, method)))
   return rows
 
 
@@ -188,24 +171,27 @@ def write_table(root: str, datasets, methods, metric: str = 'final_eval_top1') -
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
-  p.add_argument('--datasets', type=split, required=True,
-                 help='comma-separated keys of configs/<dataset>.py')
-  p.add_argument('--methods', type=split, default=list(recipes.RECIPES[:5]),
-                 help=f'comma-separated recipes of configs/methods/: {recipes.RECIPES}')
-  p.add_argument('--seeds', type=lambda s: [int(x) for x in split(s)], default=[0, 1, 2])
-  p.add_argument('--root', default='runs/experiments')
-  p.add_argument('--set', dest='overrides', action='append', default=[],
-                 help='config override key=value, applied to every run (repeatable)')
-  p.add_argument('--metric', default='final_eval_top1', choices=['final_eval_top1',
-                                                                 'best_eval_top1'])
-  p.add_argument('--collect_only', action='store_true', help='only write the table')
-  args = p.parse_args(argv)
+  parser.add_argument('--datasets', type=split, required=True,
+                       help='comma-separated names of configs/<dataset>.py')
+  parser.add_argument('--methods', type=split, default=list(TABLE2),
+                       help='comma-separated recipes of configs/methods/ (default: Table 2)')
+  parser.add_argument('--configs_dir', default='configs', help='the folder of the config files')
+  parser.add_argument('--seeds', type=lambda s: [int(x) for x in split(s)], default=[0, 1, 2])
+  parser.add_argument('--root', default='runs/experiments')
+  parser.add_argument('--set', dest='overrides', action='append', default=[],
+                       help='config override key=value, applied to every run (repeatable)')
+  parser.add_argument('--metric', default='final_eval_top1', choices=['final_eval_top1',
+                                                                       'best_eval_top1'])
+  parser.add_argument('--collect_only', action='store_true', help='only write the table')
+  args = parser.parse_args(argv)
   logging.set_verbosity(logging.INFO)
   status = {}
   if not args.collect_only:
-    status = run_grid(args.datasets, args.methods, args.seeds, args.root, args.overrides)
+    make = functools.partial(make_config, configs_dir=args.configs_dir)
+    status = run_grid(args.datasets, args.methods, args.seeds, args.root, args.overrides,
+                      make=make)
   md = write_table(args.root, args.datasets, args.methods, args.metric)
   print(md)
   from adafilter_jax import decathlon  # pylint: disable=g-import-not-at-top

@@ -14,4 +14,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('aircraft', 'aircraft', base.PAPER_TOP1['aircraft'])
+  return base.for_dataset('aircraft', 'aircraft')

@@ -1,7 +1,7 @@
-"""The paper's recipe (METHOD.md), shared by every dataset config.
+"""The paper's recipe (docs/method.md), shared by every dataset config.
 
 Not run on its own: a dataset config sets ``data.name`` and ``name``. Every choice the
-paper leaves open is a field here, with the METHOD.md default and where it comes from.
+paper leaves open is a field here, with the default of docs/method.md and where it comes from.
 Override anything from the command line, e.g.
   python main.py --config configs/caltech256_30.py --config.method=finetune
 (workdir runs/caltech256_30/finetune/seed_0 by default).
@@ -9,6 +9,7 @@ Override anything from the command line, e.g.
 import ml_collections
 from ml_collections import config_dict
 
+from adafilter_jax import paper
 from adafilter_jax.data.config import get_data_config
 
 
@@ -63,43 +64,24 @@ def get_config() -> ml_collections.ConfigDict:
   c.optim = ml_collections.ConfigDict()
   c.optim.lr = 0.01             # the network's rate (paper)
   c.optim.gate_lr = 0.1         # the gate's: 10x (paper)
-  c.optim.head_lr = config_dict.placeholder(float)  # None: the network's (METHOD.md)
+  c.optim.head_lr = config_dict.placeholder(float)  # None: the network's (docs/method.md)
   c.optim.momentum = 0.9        # paper
-  c.optim.weight_decay = 1e-4   # METHOD.md: conv/dense kernels of network and head only
+  c.optim.weight_decay = 1e-4   # docs/method.md: conv/dense kernels of network and head only
   c.optim.decay_epochs = (30, 60, 90)  # paper: three decays
   c.optim.decay_factor = 0.1    # not in the paper: the usual reading
 
   c.parallel = 'pmap'           # 'pmap' over local devices, or 'jit' (mesh + NamedSharding)
   c.log_every_steps = 10        # how often the loss is fetched (NaN check, progress bar)
   c.progress_bar = True
-  # Top-1 (%) of Table 2 for this dataset, per method, for the report to compare against.
+  # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/paper.py), for reports.
   c.paper_top1 = ml_collections.ConfigDict()
   return c
 
 
-def for_dataset(name: str, data_name: str, paper: dict) -> ml_collections.ConfigDict:
+def for_dataset(name: str, data_name: str) -> ml_collections.ConfigDict:
   """The recipe on one of the paper's datasets (a key of adafilter_jax.data.datasets)."""
   c = get_config()
   c.name = name
   c.data.name = data_name
-  c.paper_top1 = ml_collections.ConfigDict(paper)
+  c.paper_top1 = ml_collections.ConfigDict(paper.on_dataset(name))
   return c
-
-
-# Table 2 (ResNet-50, top-1 %), per dataset key.
-PAPER_TOP1 = {
-    'stanford_dogs': dict(finetune=77.47, finetune_half=79.61, random_policy=81.84,
-                          l2sp=79.69, adafilter=82.44),
-    'ucf101': dict(finetune=73.10, finetune_half=76.43, random_policy=75.15, l2sp=74.33,
-                   adafilter=76.99),
-    'aircraft': dict(finetune=52.59, finetune_half=53.61, random_policy=54.15, l2sp=56.52,
-                     adafilter=55.41),
-    'caltech256_30': dict(finetune=78.09, finetune_half=78.86, random_policy=79.90,
-                          l2sp=79.33, adafilter=80.62),
-    'caltech256_60': dict(finetune=82.25, finetune_half=82.55, random_policy=83.35,
-                          l2sp=82.89, adafilter=84.31),
-    'mit_indoor': dict(finetune=76.42, finetune_half=76.94, random_policy=76.71, l2sp=76.41,
-                       adafilter=77.53),
-    'omniglot': dict(finetune=87.06, finetune_half=87.29, random_policy=85.78, l2sp=86.92,
-                     adafilter=87.46),
-}

@@ -14,4 +14,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('omniglot', 'omniglot', base.PAPER_TOP1['omniglot'])
+  return base.for_dataset('omniglot', 'omniglot')

@@ -14,4 +14,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('ucf101', 'ucf101', base.PAPER_TOP1['ucf101'])
+  return base.for_dataset('ucf101', 'ucf101')

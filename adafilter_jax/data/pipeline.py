@@ -258,8 +258,10 @@ def num_eval_batches(num_eval: int, global_batch_size: int) -> int:
 
 
 def make_eval_iter(data_cfg, *, global_batch_size: int, process_index: int | None = None,
-                   process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
-  """One pass over the eval split: {'image' u8, 'label', 'mask' bool, 'index' i32} per batch.
+                   process_count: int | None = None,
+                   split: str | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """One pass over the eval split (or `split`), transformed for evaluation:
+  {'image' u8, 'label', 'mask' bool, 'index' i32} per batch.
 
   Every host yields num_eval_batches() batches of global_batch_size/process_count;
   padding has mask False and index -1, so summing over mask counts each image once.
@@ -268,7 +270,7 @@ def make_eval_iter(data_cfg, *, global_batch_size: int, process_index: int | Non
   process_count = jax.process_count() if process_count is None else process_count
   local_bs = _local_batch(global_batch_size, process_count)
   _, eval_split = splits(data_cfg)
-  source = _source(data_cfg, eval_split)
+  source = _source(data_cfg, eval_split if split is None else split)
   order = _EvalOrder(len(source), global_batch_size, local_bs, process_index)
   ds = (grain.MapDataset.source(order)
         .map(_Eval(source, data_cfg.image_size, data_cfg.resize_size))

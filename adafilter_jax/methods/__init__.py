@@ -41,14 +41,19 @@ class Method:
     label: param path -> one of GROUPS.
     regularizer: optional (params, pretrained_params, config) -> scalar added to the
       loss (L2-SP); methods with one use no weight decay.
-    aux_loss: optional (gates, config) -> scalar added to the loss (SpotTune global-k).
+    needs_pretrained_params: the training loop keeps the pretrained params on the
+      devices (even when it resumes) and hands them to `regularizer`.
+    aux_loss: optional (gates, config, axis_name) -> scalar added to the loss (SpotTune
+      global-k); `axis_name` is the pmap axis (None under jit or one device), over
+      which a loss of batch statistics must reduce to be the global batch's loss.
   """
   name: str
   build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
   label: Callable[[Path], str] = default_label
   regularizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict], jax.Array]] = None
-  aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict],
-                              jax.Array]] = None
+  needs_pretrained_params: bool = False
+  aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict,
+                               Optional[str]], jax.Array]] = None
 
   def labels(self, params) -> Any:
     """A pytree of group names matching `params`, for `optax.partition`."""
@@ -61,6 +66,18 @@ def backbone_kwargs(config: ml_collections.ConfigDict, bn_axis_name: Optional[st
   """What every method passes to the ResNet it builds, from ``config.model``."""
   return dict(width=config.model.width, dtype=jnp.dtype(config.model.dtype),
               bn_axis_name=bn_axis_name, conv_impl=config.model.conv_impl)
+
+
+def settings(config: ml_collections.ConfigDict, block: str,
+             recipe: str) -> ml_collections.ConfigDict:
+  """``config.<block>``: a method's own settings, written by its recipe only (no defaults
+  here, so that the saved config is the whole truth of a run)."""
+  if block not in config:
+    raise ValueError(
+        f'config.method={config.method!r} reads config.{block}, which this config does not '
+        f'have: start from its recipe, python main.py --config '
+        f'configs/methods/{recipe}.py:<dataset>, which sets it.')
+  return config[block]
 
 
 _REGISTRY: Dict[str, Method] = {}
@@ -78,11 +95,6 @@ def get(name: str) -> Method:
   if name not in _REGISTRY:
     raise ValueError(f'unknown method {name!r} (config.method); known: {sorted(_REGISTRY)}')
   return _REGISTRY[name]
-
-
-def names():
-  _load_all()
-  return sorted(_REGISTRY)
 
 
 def _load_all():

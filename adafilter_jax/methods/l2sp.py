@@ -4,23 +4,22 @@
   + beta/2 * ||w||^2 over the new head's kernel,
 
 so fine-tuning is pulled back to the starting point rather than to zero. Biases and BN
-parameters are not regularised (as the weight decay it replaces).
+parameters are not regularised (as the weight decay it replaces). alpha and beta are
+``config.l2sp``, which the recipe configs/methods/l2sp.py sets.
 """
 import flax
 import jax.numpy as jnp
-import ml_collections
 
-from adafilter_jax.methods import Method, register
-from adafilter_jax.methods.finetune import build_model
+from adafilter_jax.methods import Method, finetune, register, settings
 
 
-def default_config() -> ml_collections.ConfigDict:
-  """``config.l2sp``: the L2-SP authors' values."""
-  return ml_collections.ConfigDict(dict(alpha=0.1, beta=0.01))
+def build_model(config, num_classes, bn_axis_name=None):
+  settings(config, 'l2sp', 'l2sp')  # a missing block fails here, before anything trains
+  return finetune.build_model(config, num_classes, bn_axis_name)
 
 
 def regularizer(params, pretrained_params, config):
-  c = config.l2sp if 'l2sp' in config else default_config()
+  c = settings(config, 'l2sp', 'l2sp')
   flat = flax.traverse_util.flatten_dict(params)
   start = flax.traverse_util.flatten_dict(pretrained_params)
   sq = lambda a: jnp.sum(jnp.square(a.astype(jnp.float32)))
@@ -30,4 +29,5 @@ def regularizer(params, pretrained_params, config):
   return c.alpha / 2 * sp + c.beta / 2 * head
 
 
-L2SP = register(Method(name='l2sp', build_model=build_model, regularizer=regularizer))
+L2SP = register(Method(name='l2sp', build_model=build_model, regularizer=regularizer,
+                       needs_pretrained_params=True))

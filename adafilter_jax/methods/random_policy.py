@@ -2,14 +2,19 @@
 afresh per example and channel, independent of the input, never learned.
 
 It isolates what the learned gate adds: same two filter copies, same gated BN, no
-gate parameters (the gate draws from the 'gate' rng stream in every apply).
+gate parameters (the gate draws from the 'gate' rng stream in every apply). p is
+``config.adafilter.random_p``; the config must say ``adafilter.gate='random'`` (the
+recipe configs/methods/random_policy.py does), so that the saved config is what ran.
 """
 from adafilter_jax.methods import Method, adafilter, register
 
 
 def build_model(config, num_classes, bn_axis_name=None):
-  config = config.copy_and_resolve_references()
-  config.adafilter.gate = 'random'
+  if config.adafilter.gate != 'random':
+    raise ValueError(
+        f"random_policy is AdaFilter with config.adafilter.gate='random', this config has "
+        f"{config.adafilter.gate!r}: start from its recipe, python main.py --config "
+        f"configs/methods/random_policy.py:<dataset>, or set --config.adafilter.gate=random.")
   return adafilter.build_model(config, num_classes, bn_axis_name)
 
 

@@ -3,8 +3,10 @@ pretrained block or a fine-tuned copy of it, chosen by a policy network on the i
 
 Every residual block of resnet.py becomes a `SpotTuneBlock` holding two copies of the
 same block, ``block_ft`` (trainable) and ``block_pre`` (frozen: its params sit behind
-`stop_gradient`), both starting from the pretrained block. The output is the chosen
-copy's whole output, residual and ReLU included (the official code's reading of Eq. 2):
+`stop_gradient` and its BNs always use and keep the pretrained running statistics, so it
+is the pretrained block in training as at test time), both starting from the pretrained
+block. The output is the chosen copy's whole output, residual and ReLU included (the
+official code's reading of Eq. 2):
 
   x_l = I_l(x) * block_ft(x_{l-1}) + (1 - I_l(x)) * block_pre(x_{l-1})
 
@@ -47,7 +49,8 @@ class _Unit(ConvBN):
 
 def _frozen(block_cls, initializing: bool):
   # stop_gradient on read: the params still exist (saved, loaded, transferred) but no
-  # optimizer can move them and XLA drops their weight gradients.
+  # optimizer can move them and XLA drops their weight gradients. The caller runs it in
+  # eval mode: its BN normalises with, and keeps, the pretrained running statistics.
   return nn.map_variables(block_cls, 'params', trans_in_fn=jax.lax.stop_gradient,
                           init=initializing)
 
@@ -67,10 +70,11 @@ class SpotTuneBlock(nn.Module):
     ft = lambda: self.block_cls(*args, name=FT)
     pre = lambda: _frozen(self.block_cls, self.is_initializing())(*args, name=PRE)
     if self.fixed is not None:
-      y, state = (ft() if name in self.fixed else pre())(x, state, train)
-      return y, state
+      if name in self.fixed:
+        return ft()(x, state, train)
+      return pre()(x, state, False)
     y_ft, state = ft()(x, state, train)
-    y_pre, state = pre()(x, state, train)
+    y_pre, state = pre()(x, state, False)
     decisions, taken = state.carry, state.decisions
     if name in taken:
       raise ValueError(f'policy stepped twice for block {name!r}')

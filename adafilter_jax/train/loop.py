@@ -116,7 +116,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         raise ValueError(f'{workdir} holds a checkpoint with {key}={saved.get(key)!r}, this '
                          f'run has {meta[key]!r}: use another --workdir.')
   pretrained_vars = (state_lib.load_pretrained(config)
-                     if not resume or method.regularizer else None)
+                     if not resume or method.needs_pretrained_params else None)
   model = method.build_model(config, num_classes, par.bn_axis_name)
 
   # -- state: fresh (pretrained backbone + new head/gate) or restored
@@ -129,11 +129,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     state, meta = ckpts.restore(template)
     logging.info('Resuming from step %d (epoch %d) in %s.', state.step, meta['epoch'], workdir)
     anchor = (state_lib.init_variables(model, config, size, pretrained_vars)['params']
-              if method.regularizer else None)
+              if method.needs_pretrained_params else None)
   else:
     variables = state_lib.init_variables(model, config, size, pretrained_vars)
     state = state_lib.create_state(method, model, variables, config, spe)
-    anchor = variables['params'] if method.regularizer else None
+    anchor = variables['params'] if method.needs_pretrained_params else None
   del pretrained_vars
   layers = steps_lib.gate_layers(model, {'params': state.params,
                                          'batch_stats': state.batch_stats},

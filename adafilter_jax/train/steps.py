@@ -49,7 +49,7 @@ def make_train_step(method, config, axis_name: Optional[str]) -> Callable:
     if method.regularizer is not None:
       loss = loss + method.regularizer(params, anchor, config)
     if method.aux_loss is not None:
-      loss = loss + method.aux_loss(gates, config)
+      loss = loss + method.aux_loss(gates, config, axis_name)
     top1 = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
     return loss, ({'loss': loss, 'ce': ce, 'top1': top1}, new_vars['batch_stats'])
 

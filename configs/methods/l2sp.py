@@ -3,13 +3,14 @@ the head (alpha 0.1, beta 0.01), instead of weight decay.
 
   python main.py --config configs/methods/l2sp.py:caltech256_30
 """
-from adafilter_jax.methods import l2sp
+import ml_collections
+
 from configs.methods import on_dataset
 
 
 def apply(c):
   c.method = 'l2sp'
-  c.l2sp = l2sp.default_config()
+  c.l2sp = ml_collections.ConfigDict(dict(alpha=0.1, beta=0.01))  # the L2-SP authors'
   c.optim.weight_decay = 0.0  # replaced by the regularizer (the loop drops it anyway)
   return c
 

@@ -7,7 +7,7 @@ from configs.methods import on_dataset
 
 def apply(c):
   c.method = 'random_policy'
-  c.adafilter.gate = 'random'  # what the method builds; set here so the saved config says so
+  c.adafilter.gate = 'random'  # the method checks it (never overrides the config)
   c.adafilter.random_p = 0.5
   return c
 

@@ -1,11 +1,17 @@
 """Every recipe of configs/methods/ loads on a dataset config, names a registered method
 and builds its model; the recipes carry the papers' settings."""
+import ast
+import os
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adafilter_jax import config_files
 from adafilter_jax import methods
+from adafilter_jax import paper
 from adafilter_jax import pretrained
 from adafilter_jax import models
 from configs import methods as recipes
@@ -59,3 +65,67 @@ def test_cnn_gate_trunk_takes_plain_resnet18_weights():
   backbone = tiny.variables(models.resnet('resnet18', 5, width=4), x, seed=3, train=False)
   out = pretrained.transfer(backbone, v, gate_trunk=trunk)
   jax.tree.map(np.testing.assert_array_equal, out['params']['gate']['trunk'], trunk['params'])
+
+
+@pytest.mark.parametrize('method,block', [('spottune', 'spottune'),
+                                          ('spottune_global_k', 'spottune'),
+                                          ('spottune_fixed', 'spottune'), ('l2sp', 'l2sp')])
+def test_a_method_without_its_settings_block_fails_before_training(method, block):
+  from configs import base
+  config = base.get_config()  # no recipe applied: no settings block
+  config.method = method
+  with pytest.raises(ValueError, match=rf'reads config\.{block}.*configs/methods/{method}\.py'):
+    methods.get(method).build_model(config, 5, None)
+
+
+def test_overrides_parse_as_main_py_parses_them():
+  c = config_files.load('configs/methods/l2sp.py:mit_indoor', [
+      'num_epochs=3', 'optim.decay_epochs=(1, 2)', 'optim.head_lr=0.5', 'pretrained=',
+      'l2sp.alpha=1', 'adafilter.gated_bn=False'])
+  assert c.name == 'mit_indoor_l2sp' and c.data.name == 'mit_indoor'  # get_config(arg)
+  assert c.num_epochs == 3 and tuple(c.optim.decay_epochs) == (1, 2)
+  assert c.optim.head_lr == 0.5 and c.pretrained == '' and c.adafilter.gated_bn is False
+  assert c.l2sp.alpha == 1.0 and isinstance(c.l2sp.alpha, float)  # the field's type
+  with pytest.raises(AttributeError):
+    c.new_key = 1  # locked, as main.py's
+  again = config_files.override(c, ['seed=4'])
+  assert again.seed == 4 and c.seed == 0  # a copy
+  with pytest.raises(ValueError, match='conv_imp'):
+    config_files.override(c, ['model.conv_imp=mixed'])  # a key the config lacks
+  with pytest.raises(ValueError, match='num_epochs=abc'):
+    config_files.override(c, ['num_epochs=abc'])
+  with pytest.raises(ValueError, match='not key=value'):
+    config_files.override(c, ['num_epochs'])
+  with pytest.raises(FileNotFoundError, match='configs/methods/l2sb.py'):
+    config_files.load('configs/methods/l2sb.py:mit_indoor')
+
+
+def test_the_package_imports_neither_configs_nor_tests():
+  root = os.path.join(os.path.dirname(methods.__file__), '..')
+  found = []
+  for folder, _, files in os.walk(root):
+    for f in files:
+      if f.endswith('.py'):
+        path = os.path.join(folder, f)
+        for node in ast.walk(ast.parse(open(path).read())):
+          names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                   [node.module or ''] if isinstance(node, ast.ImportFrom) else [])
+          found += [(path, n) for n in names if n.split('.')[0] in ('configs', 'tests')]
+  assert not found
+
+
+def test_the_paper_table_is_the_one_in_docs():
+  """adafilter_jax/paper.py against the tables transcribed in docs/method.md and
+  docs/methods.md (Tables 2-4 of the paper)."""
+  rows = {'standard fine-tuning': 'finetune', 'fine-tuning half': 'finetune_half',
+          'random policy': 'random_policy', 'L2-SP': 'l2sp', 'AdaFilter': 'adafilter',
+          'standard BN (Eq. 6)': 'adafilter_standard_bn', 'CNN gate': 'adafilter_cnn_gate'}
+  seen = set()
+  for doc in ('docs/method.md', 'docs/methods.md'):
+    for line in open(doc):
+      cells = [c.strip() for c in line.strip().strip('|').split('|')]
+      if cells[0] in rows and len(cells) == 8:
+        recipe = rows[cells[0]]
+        assert [paper.top1(d, recipe) for d in paper.DATASETS] == [float(c) for c in cells[1:]]
+        seen.add(recipe)
+  assert seen == set(paper.ADAFILTER)

@@ -50,25 +50,51 @@ def test_grid_runs_each_cell_once_and_tabulates_mean_and_std(tmp_path):
   np.testing.assert_allclose(float(row['std']), np.std([70.0, 71.0], ddof=1))
 
 
-def test_paper_numbers_in_one_place():
-  assert experiments.paper_top1('stanford_dogs', 'adafilter') == 82.44
-  assert experiments.paper_top1('aircraft', 'l2sp') == 56.52
-  assert experiments.paper_top1('omniglot', 'adafilter_standard_bn') == 87.27
-  assert experiments.paper_top1('caltech256_60', 'adafilter_cnn_gate') == 83.41
-  assert experiments.paper_top1('caltech256_30', 'spottune') is None
-
-
-def test_fixed_spottune_reads_its_blocks_off_the_global_k_run(tmp_path):
+def test_fixed_spottune_takes_the_global_k_blocks_from_the_training_split(tmp_path):
+  """A finished global-k run (its checkpoint; a random policy) on the digits data: the
+  fixed model's blocks are the k most fine-tuned over the TRAINING images, computed here
+  by the model itself on every training image, not the eval split's gate_stats.npz."""
+  from adafilter_jax import methods
+  from adafilter_jax.data import pipeline
+  from adafilter_jax.train import checkpoint as checkpoint_lib
+  from adafilter_jax.train import state as state_lib
+  from adafilter_jax.train import steps
+  from tests.methods import tiny
   root = str(tmp_path)
-  workdir = experiments.workdir_for(root, 'caltech256_30', 'spottune_global_k', 0)
-  os.makedirs(workdir)
+  overrides = ['model.width=4', 'spottune.policy_width=4', 'data.image_size=16',
+               'data.resize_size=16', f'data.data_dir={train_tiny.DATA_DIR}', 'num_epochs=1',
+               'eval_batch_size=32', 'parallel=jit']
+  config = experiments.make_config('demo', 'spottune_global_k', 0, root, overrides)
+  workdir = experiments.workdir_for(root, 'demo', 'spottune_global_k', 0)
+  method = methods.get(config.method)
+  model = method.build_model(config, 5, None)
+  variables = tiny.variables(model, np.zeros((1, 16, 16, 3), np.float32), seed=3, train=False)
+  ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
+  ckpts.save(5, state_lib.create_state(method, model, variables, config, 5), {'epoch': 1})
+  ckpts.close()
   with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-    json.dump({'final_eval_top1': 0.5, 'epochs': 40}, f)
-  names = ['layer1_0', 'layer2_0', 'layer3_0', 'layer4_0']
+    json.dump({'final_eval_top1': 0.5, 'epochs': 1}, f)
+
+  train_split, _ = pipeline.splits(config.data)
+  images = np.concatenate([b['image'][b['mask']] for b in pipeline.make_eval_iter(
+      config.data, global_batch_size=32, split=train_split)])
+  assert len(images) == pipeline.load_dataset_info(config.data).num_train
+  _, gates = jax.jit(lambda x: model.apply(variables, steps.normalize(x, config.data),
+                                           train=False))(images)
+  names = list(gates)
+  train_usage = np.array([np.mean(gates[n]) for n in names])
+  k = config.spottune.k
+  expected = [names[i] for i in sorted(np.argsort(-train_usage, kind='stable')[:k])]
+  # The eval split's statistics would pick the k least used training blocks.
   np.savez(os.path.join(workdir, 'gate_stats.npz'), layers=np.array(names),
-           layer_fraction=np.array([0.9, 0.1, 0.8, 0.95]))
-  config = experiments.make_config('caltech256_30', 'spottune_fixed', 0, root)
-  assert config.spottune.blocks == 'layer1_0,layer3_0,layer4_0'
+           layer_fraction=1.0 - train_usage)
+
+  fixed = experiments.make_config('demo', 'spottune_fixed', 0, root, overrides)
+  assert fixed.spottune.blocks == ','.join(expected), train_usage
+  with open(os.path.join(workdir, 'train_policy_usage.json')) as f:
+    kept = json.load(f)
+  assert list(kept) == names
+  np.testing.assert_allclose(list(kept.values()), train_usage, rtol=1e-6)
 
 
 @pytest.fixture

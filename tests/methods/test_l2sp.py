@@ -5,13 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods
-from adafilter_jax.methods import l2sp
 from tests.methods import tiny
 
 
 def test_regularizer_gradient_equals_hand_computation():
   config = tiny.config('l2sp')
-  config.l2sp = l2sp.default_config()
   config.l2sp.alpha, config.l2sp.beta = 0.3, 0.07
   method = methods.get('l2sp')
   model = method.build_model(config, 5, None)

@@ -21,7 +21,6 @@ ARCH, WIDTH, SIZE = 'resnet18', 4, 16
 
 def _config(**spottune_overrides):
   c = tiny.config('spottune', ARCH, WIDTH)
-  c.spottune = spottune_method.default_config()
   c.spottune.policy_width = WIDTH
   c.spottune.update(spottune_overrides)
   return c
@@ -192,3 +191,51 @@ def test_both_copies_start_from_the_pretrained_block(gated):
       jax.tree.map(np.testing.assert_array_equal, out['batch_stats'][name][copy],
                    source['batch_stats'][name])
   jax.tree.map(np.testing.assert_array_equal, out['params']['gate'], v['params']['gate'])
+
+
+def test_frozen_blocks_keep_their_bn_statistics_through_training_steps():
+  """The frozen copy is the pretrained block: params and BN running statistics unchanged
+  after a real optimizer step (it normalises with the pretrained statistics), while the
+  fine-tuned copy's statistics move. (spottune_fixed builds its frozen blocks the same
+  way, `SpotTuneBlock`'s `pre`.)"""
+  from adafilter_jax.train import state as state_lib
+  from adafilter_jax.train import steps
+  method = 'spottune_global_k'
+  config = _config()
+  config.method = method
+  model = methods.get(method).build_model(config, 5, None)
+  x = _images(8)
+  variables = tiny.variables(model, x, train=False)
+  state = state_lib.create_state(methods.get(method), model, variables, config, 10)
+  step = jax.jit(steps.make_train_step(methods.get(method), config, None))
+  batch = {'image': 50 * x + 100, 'label': jnp.arange(8) % 5}  # uint8-like range
+  state, _ = step(state, batch, jax.random.key(0), None)
+  copies = set()
+  for name in spottune.block_names(ARCH):
+    for copy, stats in state.batch_stats[name].items():
+      before = variables['batch_stats'][name][copy]
+      same = jax.tree.leaves(jax.tree.map(np.array_equal, before, stats))
+      assert all(same) if copy == spottune.PRE else not any(same), (name, copy)
+      copies.add(copy)
+      if copy == spottune.PRE:
+        jax.tree.map(np.testing.assert_array_equal, variables['params'][name][copy],
+                     state.params[name][copy])
+  assert copies == {spottune.FT, spottune.PRE}
+
+
+def test_global_k_loss_under_pmap_is_the_global_batch_loss():
+  """v_l is a fraction of the global batch, so pmap on 2 devices equals one device
+  (XLA_FLAGS must be set before jax is imported: a subprocess)."""
+  import json
+  import os
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
+             JAX_PLATFORMS='cpu', PYTHONPATH=root)
+  proc = subprocess.run([sys.executable, '-m', 'tests.methods.global_k_pmap_check'],
+                        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  diff = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert diff['grad_norm'] > 1e-2, diff  # a gradient that could differ
+  assert diff['value'] < 1e-6 and diff['grad'] < 1e-6, diff  # float32 sums in another order

@@ -7,11 +7,13 @@ import ml_collections
 import numpy as np
 
 from configs import base
+from configs import methods as recipes
 
 
 def config(method: str, arch='resnet18', width=4, **overrides) -> ml_collections.ConfigDict:
+  """The base config with recipe `method` applied (its settings block), shrunk."""
   c = base.get_config()
-  c.method = method
+  recipes.recipe(method).apply(c)
   c.model.arch, c.model.width = arch, width
   c.adafilter.embed_dim = c.adafilter.hidden_dim = 8
   c.update_from_flattened_dict(overrides)

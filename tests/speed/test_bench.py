@@ -14,24 +14,39 @@ def test_variant_spec_modes():
     bench.parse_variant('ada:test')
 
 
-def test_variant_config_is_the_base_recipe_with_its_overrides():
-  from configs.base import get_config
-  base = get_config()
+def test_variant_config_is_its_recipe_with_its_overrides():
+  from configs.methods import adafilter, spottune
   c = bench.make_config('ada_fast', dtype='bfloat16', parallel='pmap')
+  recipe = adafilter.get_config()
   assert c.method == 'adafilter'
   assert (c.adafilter.train_impl, c.adafilter.eval_impl, c.model.conv_impl) == (
       'concat', 'fused', 'mixed')
   assert (c.model.dtype, c.parallel, c.pretrained) == ('bfloat16', 'pmap', '')
-  assert c.optim.to_dict() == base.optim.to_dict()  # the paper's rates, unchanged
-  assert bench.make_config('spottune').method == 'spottune'
-  for name, (method, _) in bench.VARIANTS.items():  # each builds (unknown keys would fail)
-    assert bench.make_config(name).method == method
+  assert c.optim.to_dict() == recipe.optim.to_dict()  # the paper's rates, unchanged
+  assert bench.make_config('spottune').spottune.to_dict() == (
+      spottune.get_config().spottune.to_dict())  # its settings block, from its recipe
+  for name, (recipe_name, _) in bench.VARIANTS.items():  # each builds (unknown keys would fail)
+    assert bench.make_config(name).method == recipe_name
 
 
 def test_unknown_override_key_fails(monkeypatch):
-  monkeypatch.setitem(bench.VARIANTS, 'typo', ('adafilter', {'adafilter.eval_imp': 'fused'}))
-  with pytest.raises(KeyError, match='eval_imp'):
+  monkeypatch.setitem(bench.VARIANTS, 'typo', ('adafilter', ['adafilter.eval_imp=fused']))
+  with pytest.raises(ValueError, match='eval_imp'):
     bench.make_config('typo')
+
+
+def test_torch_peer_is_torchvisions_resnet50():
+  """Against the tests' independent torchvision-layout reference: the same number of
+  parameters in each kind of layer, and logits of the right shape."""
+  torch = pytest.importorskip('torch')
+  from adafilter_jax import torch_peer
+  from tests.models.torch_resnet import torch_resnet
+  count = lambda net, kind: sorted(p.numel() for m in net.modules() if isinstance(m, kind)
+                                   for p in m.parameters())
+  peer, ref = torch_peer.resnet50(10), torch_resnet('resnet50', 10)
+  for kind in (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Linear):
+    assert count(peer, kind) == count(ref, kind), kind
+  assert peer(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
 def test_table_ratios_are_taken_within_rounds():

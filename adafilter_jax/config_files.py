@@ -1,0 +1,53 @@
+"""Config files by path, and ``key=value`` overrides, exactly as ``main.py`` takes them.
+
+One parser for the whole project: `load` goes through ml_collections' `config_flags`,
+the machinery behind ``python main.py --config path[:arg] --config.key=value``, so an
+override means the same thing everywhere (a value parsed as the type of the field it
+replaces, a tuple as a Python literal) and a key the config does not have is an error.
+The package never imports the top-level ``configs/`` package: files are read by path.
+"""
+import os
+from typing import Sequence
+
+from absl import flags
+import ml_collections
+from ml_collections import config_flags
+
+
+def _parse(define, argv: Sequence[str], overrides: Sequence[str],
+           what: str) -> ml_collections.ConfigDict:
+  values = flags.FlagValues()
+  argv = ['config', *argv] + [f'--config.{_check(item, what)}' for item in overrides]
+  try:
+    define(values, argv)  # config_flags finds the overrides to define in `argv`
+    values(argv)
+  except (flags.Error, AttributeError, KeyError) as e:  # an unknown key, a wrong type
+    raise ValueError(f'{what}: bad override in {list(overrides)}: {e}') from e
+  return values.config
+
+
+def _check(item: str, what: str) -> str:
+  if '=' not in item or not item.partition('=')[0].strip():
+    raise ValueError(f'{what}: override {item!r} is not key=value')
+  return item
+
+
+def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """The config of file ``path[:arg]`` (its ``get_config([arg])``), locked, with
+  `overrides` (``'key.sub=value'`` strings) applied."""
+  path = spec.split(':', 1)[0]
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'config file {path!r} (from {spec!r}) does not exist; run from '
+                            'the repository root or give its path')
+  define = lambda values, argv: config_flags.DEFINE_config_file(
+      'config', None, flag_values=values, lock_config=True, sys_argv=argv)
+  return _parse(define, [f'--config={spec}'], overrides, spec)
+
+
+def override(config: ml_collections.ConfigDict, overrides: Sequence[str],
+             what: str = 'config') -> ml_collections.ConfigDict:
+  """A copy of `config` with `overrides` applied, as `load` applies them."""
+  define = lambda values, argv: config_flags.DEFINE_config_dict(
+      'config', config.copy_and_resolve_references(), flag_values=values, lock_config=True,
+      sys_argv=argv)
+  return _parse(define, [], overrides, what)
