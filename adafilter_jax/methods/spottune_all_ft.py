@@ -3,7 +3,7 @@ blocks (SpotTune Table 2's baseline): the policy net is used in training only.
 Settings: ``config.spottune`` (tau, policy_width), as for ``spottune``."""
 import functools
 
-from adafilter_jax.methods import Method, backbone_kwargs, register
+from adafilter_jax.methods import Method, backbone_kwargs, register, settings
 from adafilter_jax.methods import spottune as spottune_method
 from adafilter_jax.models import spottune as spottune_lib
 from adafilter_jax.models import spottune26
@@ -11,10 +11,7 @@ from adafilter_jax.models.resnet import BasicBlock, ResNet
 
 
 def build_model(config, num_classes, bn_axis_name=None):
-  if 'spottune' not in config:
-    raise ValueError('spottune_all_ft needs config.spottune (use the recipe '
-                     'configs/methods/spottune_all_ft.py)')
-  c, arch = config.spottune, config.model.arch
+  c, arch = settings(config, 'spottune', config.method), config.model.arch
   kwargs = backbone_kwargs(config, bn_axis_name)
   if arch == 'resnet26':
     return spottune26.spottune_resnet26(num_classes, policy_width=c.policy_width, tau=c.tau,

@@ -22,8 +22,8 @@ train + validation and submits test predictions).
 import ml_collections
 
 from adafilter_jax import decathlon
-from adafilter_jax.methods import spottune
 from configs import base
+from configs.methods import spottune as spottune_recipe
 
 # domain: (mean, std, weight decay, random 64 crop in training)
 DOMAINS = {
@@ -66,10 +66,9 @@ def domain_config(domain: str) -> ml_collections.ConfigDict:
   mean, std, weight_decay, crop = DOMAINS[domain]
   c = base.get_config()
   c.name = f'decathlon_{domain.replace("-", "_")}'
-  c.method = 'spottune'
+  spottune_recipe.apply(c)  # the method and its settings; the schedule is replaced below
   c.model.arch, c.model.width = 'resnet26', 32
   c.pretrained = 'weights/resnet26'  # python -m adafilter_jax.convert_resnet26 (docs/decathlon.md)
-  c.spottune = spottune.default_config()
   c.spottune.policy_width = 32  # the policy ResNet's stem; its stages are 64/128/256
   c.data.name = c.name
   c.data.mean, c.data.std = mean, std

@@ -11,13 +11,17 @@ from adafilter_jax.methods import stochastic_ft
 from adafilter_jax.models import resnet26
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
+from configs import methods as recipes
 from tests.methods import tiny
 
 BLOCKS = resnet26.block_names()
 
 
 def _config(method, arch='resnet26', **overrides):
-  c = tiny.config(method, arch=arch, **overrides)
+  """Recipe `method`'s config where one has that name; else finetune's with `method` set
+  and no settings block (the tests add the block they need)."""
+  c = tiny.config(method if method in recipes.RECIPES else 'finetune', arch=arch, **overrides)
+  c.method = method
   c.optim.lr = c.optim.gate_lr = 0.1
   return c
 

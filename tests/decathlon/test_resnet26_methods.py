@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods, pretrained
-from adafilter_jax.methods import spottune as spottune_method
 from adafilter_jax.models import resnet26
 from tests.decathlon.test_baselines import _config, _moved_everywhere, _train, _unchanged
 from tests.methods import tiny
@@ -16,7 +15,6 @@ GATED = [b for b in resnet26.block_names() if not b.startswith('layer1')]
 
 def _spottune_config(method):
   c = _config(method)
-  c.spottune = spottune_method.default_config()
   c.spottune.policy_width = 4
   return c
 
@@ -71,7 +69,7 @@ def test_converted_weights_reach_every_method():
   x = jnp.ones((1, 16, 16, 3))
   source = tiny.variables(plain, x, train=False, seed=1)
   for method in ('finetune', 'feature_extractor', 'spottune', 'adafilter'):
-    config = _spottune_config(method)
+    config = _spottune_config(method) if method == 'spottune' else _config(method)
     model = methods.get(method).build_model(config, 5, None)
     variables = pretrained.transfer(source, tiny.variables(model, x, train=False))
     flat = jax.tree_util.tree_leaves_with_path(variables['params'])
