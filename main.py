@@ -75,6 +75,9 @@ def main(argv):
 
 def run():
   """The `adafilter-train` console command (pyproject.toml)."""
+  # absl's --help lists the flags of the module named by argv[0]: under a console script
+  # that is the script's path, where no flag is defined.
+  sys.argv[0] = __name__
   app.run(main)
 
 

@@ -28,6 +28,7 @@ ResNet in models/resnet.py, which `pretrained.transfer` then maps into any model
 import hashlib
 import os
 import re
+import sys
 from typing import Dict, Mapping, Tuple
 import urllib.request
 
@@ -197,6 +198,9 @@ def main(argv):
 
 def run():
   """The `adafilter-convert` console command (pyproject.toml)."""
+  # absl's --help lists the flags of the module named by argv[0]: under a console script
+  # that is the script's path, where no flag is defined.
+  sys.argv[0] = __name__
   app.run(main)
 
 

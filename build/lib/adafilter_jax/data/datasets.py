@@ -1,0 +1,68 @@
+"""The paper's datasets: one place for TFDS names, splits and Table 1 counts.
+
+Configs and docs refer to datasets by these keys (or directly by TFDS name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  key: str
+  tfds_name: str           # name/config as prepared under data_dir
+  train_split: str
+  eval_split: str
+  num_train: int | None    # Table 1 counts (None: not in the paper)
+  num_eval: int | None
+  num_classes: int
+  manual: bool             # needs files the user downloads by hand
+  note: str = ''
+
+
+_SPECS = [
+    DatasetSpec('caltech256_30', 'caltech256/30', 'train', 'test', 7680, 5120, 256, True,
+                '30 seeded train images per class, 20 eval, clutter excluded.'),
+    DatasetSpec('caltech256_60', 'caltech256/60', 'train', 'test', 15360, 5120, 256, True,
+                '60 seeded train images per class, 20 eval, clutter excluded.'),
+    DatasetSpec('stanford_dogs', 'stanford_dogs', 'train', 'test', 12000, 8580, 120, False,
+                "TFDS catalog; its official train/test lists match Table 1."),
+    DatasetSpec('aircraft', 'visual_domain_decathlon/aircraft', 'train', 'validation',
+                3334, 3333, 100, False,
+                'Visual Decathlon version (train / val) matches Table 1.'),
+    DatasetSpec('fgvc_aircraft', 'fgvc_aircraft/variant', 'trainval', 'test', 6667, 3333, 100, True,
+                'Original FGVC-Aircraft 2013b variants; NOT the Table 1 counts (more train data).'),
+    DatasetSpec('mit_indoor', 'mit_indoor67', 'train', 'test', 5360, 1340, 67, True,
+                'Official TrainImages.txt / TestImages.txt.'),
+    DatasetSpec('ucf101', 'visual_domain_decathlon/ucf101', 'train', 'validation',
+                7629, 1908, 101, False, 'Visual Decathlon dynamic images (train / val).'),
+    DatasetSpec('omniglot', 'visual_domain_decathlon/omniglot', 'train', 'validation',
+                19476, 6492, 1623, False, 'Visual Decathlon version (train / val).'),
+    DatasetSpec('digits_source', 'digits/source', 'train', 'test', 721, 180, 5, False,
+                'Offline demo source task: sklearn digits 0-4, seeded 80/20 per class.'),
+    DatasetSpec('digits_target', 'digits/target', 'train', 'test', 50, 846, 5, False,
+                'Offline demo target task: digits 5-9 as 0-4, 10 train images per class.'),
+]
+
+DATASETS: dict[str, DatasetSpec] = {s.key: s for s in _SPECS}
+
+# Builders this package defines (TF-free); anything else is a TFDS catalog builder.
+OWN_BUILDERS = ('caltech256', 'mit_indoor67', 'fgvc_aircraft', 'digits', 'image_folder')
+# Builders that need no manual download and are prepared on first use.
+AUTO_PREPARE = ('digits',)
+
+
+def resolve(name: str) -> DatasetSpec | None:
+  """Returns the spec for a registry key or a TFDS name, or None for other datasets."""
+  if name in DATASETS:
+    return DATASETS[name]
+  for spec in _SPECS:
+    if spec.tfds_name == name:
+      return spec
+  return None
+
+
+def tfds_name(name: str) -> str:
+  spec = resolve(name)
+  return spec.tfds_name if spec else name

@@ -1,0 +1,99 @@
+r"""Prepares a dataset as TFDS ArrayRecord files (no TensorFlow), once per data_dir.
+
+  python -m adafilter_jax.data.prepare NAME --manual_dir DIR [--data_dir DIR]
+
+NAME: a registry key (caltech256_30, mit_indoor, ...; see adafilter_jax.data.datasets),
+a TFDS name with config (caltech256/30, digits/target; caltech256 = both configs), or
+image_folder/<your name> for your own images in --manual_dir.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow_datasets as tfds
+
+from adafilter_jax.data import datasets
+
+def _builder(name: str, data_dir: str | None, *, skip_corrupt: bool, allow_download: bool,
+             image_folder_kwargs: dict | None = None):
+  base, _, config = name.partition('/')
+  if base in datasets.OWN_BUILDERS:
+    from adafilter_jax.data import builders  # pylint: disable=g-import-not-at-top
+    kwargs = dict(data_dir=data_dir, skip_corrupt=skip_corrupt, allow_download=allow_download)
+    if base == 'image_folder':
+      cfg = builders.image_folder.ImageFolderConfig(name=config or 'default',
+                                                    **(image_folder_kwargs or {}))
+      return builders.ImageFolder(config=cfg, **kwargs)
+    cls = {'caltech256': builders.Caltech256, 'digits': builders.Digits,
+           'mit_indoor67': builders.MitIndoor67,
+           'fgvc_aircraft': builders.FgvcAircraft}[base]
+    return cls(config=config or None, **kwargs)
+  from adafilter_jax.data.builders import catalog  # pylint: disable=g-import-not-at-top
+  return catalog.builder(name, data_dir=data_dir)
+
+
+def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None,
+            skip_corrupt: bool = False, allow_download: bool = False,
+            image_folder_kwargs: dict | None = None) -> list[str]:
+  """Prepares `name` (all configs of a bare multi-config name); returns the dataset dirs."""
+  name = datasets.tfds_name(name)
+  data_dir = os.path.expanduser(
+      data_dir or os.environ.get('TFDS_DATA_DIR') or '~/tensorflow_datasets')
+  names = [name]
+  if name == 'caltech256':
+    names = ['caltech256/30', 'caltech256/60']
+  elif name == 'digits':
+    names = ['digits/source', 'digits/target']
+  paths = []
+  for n in names:
+    builder = _builder(n, data_dir, skip_corrupt=skip_corrupt, allow_download=allow_download,
+                       image_folder_kwargs=image_folder_kwargs)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=manual_dir, download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
+    splits = {s: v.num_examples for s, v in builder.info.splits.items()}
+    logging.info('%s prepared in %s: %s', n, builder.data_dir, splits)
+    print(f'{n}: {splits} -> {builder.data_dir}')
+    paths.append(os.fspath(builder.data_dir))
+  return paths
+
+
+def define_flags():
+  # Defined only when run as a command, so importing prepare adds no global flags.
+  flags.DEFINE_string('manual_dir', None, 'Folder with the downloaded files.')
+  flags.DEFINE_string(
+      'data_dir', None, 'Where prepared datasets go; default $TFDS_DATA_DIR or ~/tensorflow_datasets.')
+  flags.DEFINE_bool(
+      'skip_corrupt', False, 'Skip undecodable images (counted in the log) instead of failing.')
+  flags.DEFINE_bool(
+      'download', False, 'Download official archives missing from --manual_dir (needs a network).')
+  flags.DEFINE_integer('seed', 0, 'image_folder: seed of the per-class split.')
+  flags.DEFINE_float(
+      'train_fraction', 0.8, 'image_folder (one folder of classes): train share per class.')
+  flags.DEFINE_integer(
+      'train_per_class', None, 'image_folder: train images per class (overrides the fraction).')
+
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise app.UsageError('Usage: python -m adafilter_jax.data.prepare NAME --manual_dir DIR')
+  f = flags.FLAGS
+  from adafilter_jax.data.builders import common  # pylint: disable=g-import-not-at-top
+  try:
+    prepare(argv[1], data_dir=f.data_dir, manual_dir=f.manual_dir,
+            skip_corrupt=f.skip_corrupt, allow_download=f.download,
+            image_folder_kwargs=dict(seed=f.seed, train_fraction=f.train_fraction,
+                                     train_per_class=f.train_per_class))
+  except (common.MissingManualFileError, common.CorruptImageError) as e:
+    # The message is the whole story (what, where, how); a traceback would bury it.
+    sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

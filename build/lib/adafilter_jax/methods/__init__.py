@@ -1,0 +1,92 @@
+"""Methods: how a pretrained ResNet is turned into a model for the target task, which
+parameters train at which rate, and what is added to the loss.
+
+Every method is one small module that registers a `Method`; `config.method` picks one.
+The training loop only ever talks to the `Method`, so adding a baseline never touches it.
+"""
+import dataclasses
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+# Param groups, each with its own optimizer (train/optimizer.py): the backbone, the new
+# head, the gate (10x the backbone's rate in the paper), and parameters never updated.
+GROUPS = ('network', 'head', 'gate', 'frozen')
+
+Path = Tuple[str, ...]
+
+
+def default_label(path: Path) -> str:
+  """The group of one param, from its path in the params tree."""
+  if path[0] == 'gate':
+    return 'gate'
+  if path[0] == 'fc':
+    return 'head'
+  if 'conv_pre' in path:  # AdaFilter's frozen copy S (also stop_gradient in the model)
+    return 'frozen'
+  return 'network'
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """A fine-tuning method.
+
+  Attributes:
+    name: the key of `config.method`.
+    build_model: (config, num_classes, bn_axis_name) -> a linen model returning
+      (logits, gates); `bn_axis_name` is the pmap axis (None under jit or one device).
+    label: param path -> one of GROUPS.
+    regularizer: optional (params, pretrained_params, config) -> scalar added to the
+      loss (L2-SP); methods with one use no weight decay.
+    aux_loss: optional (gates, config) -> scalar added to the loss (SpotTune global-k).
+  """
+  name: str
+  build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
+  label: Callable[[Path], str] = default_label
+  regularizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict], jax.Array]] = None
+  aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict],
+                              jax.Array]] = None
+
+  def labels(self, params) -> Any:
+    """A pytree of group names matching `params`, for `optax.partition`."""
+    flat = {path: self.label(tuple(str(getattr(k, 'key', k)) for k in path))
+            for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
+    return jax.tree_util.tree_map_with_path(lambda path, _: flat[path], params)
+
+
+def backbone_kwargs(config: ml_collections.ConfigDict, bn_axis_name: Optional[str]) -> dict:
+  """What every method passes to the ResNet it builds, from ``config.model``."""
+  return dict(width=config.model.width, dtype=jnp.dtype(config.model.dtype),
+              bn_axis_name=bn_axis_name, conv_impl=config.model.conv_impl)
+
+
+_REGISTRY: Dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+  if method.name in _REGISTRY:
+    raise ValueError(f'method {method.name!r} registered twice')
+  _REGISTRY[method.name] = method
+  return method
+
+
+def get(name: str) -> Method:
+  _load_all()
+  if name not in _REGISTRY:
+    raise ValueError(f'unknown method {name!r} (config.method); known: {sorted(_REGISTRY)}')
+  return _REGISTRY[name]
+
+
+def names():
+  _load_all()
+  return sorted(_REGISTRY)
+
+
+def _load_all():
+  # Each method module registers itself on import; importing them here (not at the top)
+  # keeps this file free of a cycle with the modules that import `register`.
+  from adafilter_jax.methods import adafilter, finetune  # noqa: F401
+  from adafilter_jax.methods import finetune_half, l2sp, random_policy, spottune  # noqa: F401

@@ -1,0 +1,33 @@
+"""L2-SP (Li et al., ICML 2018), the AdaFilter Table 2 baseline: instead of weight decay,
+
+  alpha/2 * ||w - w0||^2 over the pretrained conv/dense kernels (w0 = pretrained)
+  + beta/2 * ||w||^2 over the new head's kernel,
+
+so fine-tuning is pulled back to the starting point rather than to zero. Biases and BN
+parameters are not regularised (as the weight decay it replaces).
+"""
+import flax
+import jax.numpy as jnp
+import ml_collections
+
+from adafilter_jax.methods import Method, register
+from adafilter_jax.methods.finetune import build_model
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """``config.l2sp``: the L2-SP authors' values."""
+  return ml_collections.ConfigDict(dict(alpha=0.1, beta=0.01))
+
+
+def regularizer(params, pretrained_params, config):
+  c = config.l2sp if 'l2sp' in config else default_config()
+  flat = flax.traverse_util.flatten_dict(params)
+  start = flax.traverse_util.flatten_dict(pretrained_params)
+  sq = lambda a: jnp.sum(jnp.square(a.astype(jnp.float32)))
+  kernels = [p for p in flat if p[-1] == 'kernel']
+  sp = sum(sq(flat[p] - start[p]) for p in kernels if p[0] != 'fc')
+  head = sum(sq(flat[p]) for p in kernels if p[0] == 'fc')
+  return c.alpha / 2 * sp + c.beta / 2 * head
+
+
+L2SP = register(Method(name='l2sp', build_model=build_model, regularizer=regularizer))

@@ -1,0 +1,105 @@
+"""Gates: per example and per output channel, which copy of a conv's filters to use.
+
+A gate is a linen module shared by all gated units of a model (resnet.py). The model
+calls ``init_state(images, train)`` once, then every gated unit, in forward order, calls
+``gate(x, state, layer)`` with its own input and gets ``(decisions, state)``:
+decisions are exactly 0/1, shape [batch, channels], 1 = use the fine-tuned filter.
+
+- `LSTMGate` (the paper): GAP(x_i) -> per-layer embedding -> ONE LSTM cell stepped
+  through the layers -> per-layer linear head -> sigmoid -> threshold 0.5 (+ STE).
+- `CNNGate` (Table 4 ablation): a ResNet-18 on the input image, one FC head per layer.
+- `RandomGate` (the random-policy baseline): G ~ Bernoulli(p), independent of the input.
+
+Per-layer modules are named by the layer's index in forward order (``embed_3``), the
+order is checked against the layer names, and `LAYER_SETS` say which convs are gated.
+"""
+from typing import Any, Dict, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from adafilter_jax.models.ste import binary_ste
+
+
+class GateState(NamedTuple):
+  carry: Any                      # the recurrent state, or the CNN gate's image features
+  decisions: Dict[str, jax.Array]  # layer name -> [batch, channels], in forward order
+
+
+def is_gated(layers: str, name: str) -> bool:
+  """Which convs are gated: 'all'; 'blocks' (not the stem, not the projections);
+  or comma-separated layer-name prefixes, e.g. 'layer3,layer4'."""
+  if layers == 'all':
+    return True
+  if layers == 'blocks':
+    return name != 'conv1' and not name.endswith('downsample')
+  return any(name.startswith(p.strip()) for p in layers.split(',') if p.strip())
+
+
+class _Gate(nn.Module):
+  """What all gates share: layer selection, the 0/1 decision, recording it."""
+  layers: str = 'all'
+  through_sigmoid: bool = False   # STE backward: identity to the logit (Eq. 2) or via sigmoid'
+
+  def is_gated(self, name: str) -> bool:
+    return is_gated(self.layers, name)
+
+  def _decide(self, logits, state: GateState, name: str, carry) -> tuple:
+    if name in state.decisions:
+      raise ValueError(f'gate stepped twice for layer {name!r}')
+    g = binary_ste(logits.astype(jnp.float32), self.through_sigmoid)
+    return g, GateState(carry, {**state.decisions, name: g})
+
+
+class LSTMGate(_Gate):
+  embed_dim: int = 128
+  hidden_dim: int = 128
+
+  def init_state(self, images, train: bool) -> GateState:
+    zeros = jnp.zeros((images.shape[0], self.hidden_dim), jnp.float32)
+    return GateState((zeros, zeros), {})
+
+  @nn.compact
+  def __call__(self, x, state: GateState, name: str, features: int):
+    i = len(state.decisions)
+    e = nn.Dense(self.embed_dim, name=f'embed_{i}')(jnp.mean(x.astype(jnp.float32), (1, 2)))
+    carry, h = nn.OptimizedLSTMCell(self.hidden_dim, name='lstm')(state.carry, e)
+    logits = nn.Dense(features, name=f'head_{i}')(h)
+    return self._decide(logits, state, name, carry)
+
+
+class CNNGate(_Gate):
+  """Table 4's ablation: decisions for every layer from one ResNet-18 look at the image."""
+  arch: str = 'resnet18'
+  width: int = 64
+
+  def init_state(self, images, train: bool) -> GateState:
+    return GateState((images, train), {})
+
+  @nn.compact
+  def __call__(self, x, state: GateState, name: str, features: int):
+    from adafilter_jax.models.resnet import resnet  # deferred: resnet builds gated models
+    i = len(state.decisions)
+    carry = state.carry
+    if i == 0:  # first gated layer: look at the image once, keep the pooled features
+      images, train = carry
+      trunk = resnet(self.arch, num_classes=None, width=self.width, name='trunk')
+      carry, _ = trunk(images, train)
+    logits = nn.Dense(features, name=f'head_{i}')(carry)
+    return self._decide(logits, state, name, carry)
+
+
+class RandomGate(_Gate):
+  """The random-policy baseline: no parameters, fresh Bernoulli(p) per example/channel."""
+  p: float = 0.5
+
+  def init_state(self, images, train: bool) -> GateState:
+    return GateState(None, {})
+
+  def __call__(self, x, state: GateState, name: str, features: int):
+    g = jax.random.bernoulli(self.make_rng('gate'), self.p, (x.shape[0], features))
+    return self._decide(jnp.where(g, 1.0, -1.0), state, name, None)
+
+
+GATES = {'lstm': LSTMGate, 'cnn': CNNGate, 'random': RandomGate}

@@ -1,0 +1,123 @@
+"""torchvision's ResNet (v1.5: the stride sits on the 3x3 conv) in Flax linen, NHWC.
+
+Param paths mirror torchvision's state_dict so the converter is a table, not a search:
+``conv1`` + ``bn1`` -> unit ``conv1``; ``layer2.0.conv3`` + ``bn3`` -> unit ``layer2_0/conv3``;
+``layer2.0.downsample.{0,1}`` -> unit ``layer2_0/downsample``; ``fc`` -> ``fc``.
+Inside a unit: ``conv/kernel`` and ``bn/{scale,bias}`` (``batch_stats``: ``bn/{mean,var}``).
+
+Blocks are written once against the unit signature of layers.py, so the same code runs
+the plain network and AdaFilter (whose units are gated, see gated.py). A model returns
+``(logits, gates)``: ``gates`` maps each gated layer to its [batch, channels] decisions,
+and is empty for a plain ResNet.
+"""
+import functools
+from typing import Any, Optional, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from adafilter_jax.models.layers import ConvBN
+
+ModuleDef = Any
+
+
+class BasicBlock(nn.Module):
+  planes: int
+  strides: int
+  unit: ModuleDef
+  expansion = 1
+
+  @nn.compact
+  def __call__(self, x, state, train: bool):
+    residual = x
+    y, state = self.unit(self.planes, 3, self.strides, 1, name='conv1')(x, state, train)
+    y, state = self.unit(self.planes, 3, 1, 1, name='conv2')(nn.relu(y), state, train)
+    if self.strides != 1 or x.shape[-1] != self.planes:
+      residual, state = self.unit(self.planes, 1, self.strides, 0, name='downsample')(
+          x, state, train)
+    return nn.relu(y + residual), state
+
+
+class Bottleneck(nn.Module):
+  planes: int
+  strides: int
+  unit: ModuleDef
+  expansion = 4
+
+  @nn.compact
+  def __call__(self, x, state, train: bool):
+    residual = x
+    out = self.planes * self.expansion
+    y, state = self.unit(self.planes, 1, 1, 0, name='conv1')(x, state, train)
+    y, state = self.unit(self.planes, 3, self.strides, 1, name='conv2')(nn.relu(y), state, train)
+    y, state = self.unit(out, 1, 1, 0, name='conv3')(nn.relu(y), state, train)
+    # Forward order of the gate: conv1, conv2, conv3, then the projection.
+    if self.strides != 1 or x.shape[-1] != out:
+      residual, state = self.unit(out, 1, self.strides, 0, name='downsample')(x, state, train)
+    return nn.relu(y + residual), state
+
+
+class ResNet(nn.Module):
+  """A torchvision ResNet; with `gate` set, every unit may consult that shared gate.
+
+  Attributes:
+    stage_sizes: blocks per stage, e.g. (3, 4, 6, 3) for ResNet-50.
+    block_cls: `BasicBlock` or `Bottleneck`.
+    num_classes: size of the new linear head ``fc``; None for a headless trunk.
+    width: channels of the stem (64 in torchvision; tests use tiny widths).
+    unit: the conv+bn module used everywhere (`ConvBN`, or a gated unit).
+    gate: a gate module definition (gates.py); built once as ``gate`` and shared by all
+      units, which is how one recurrent cell is stepped through every layer in forward
+      order by plain Python calls.
+  """
+  stage_sizes: Sequence[int]
+  block_cls: ModuleDef
+  num_classes: Optional[int]
+  width: int = 64
+  unit: ModuleDef = ConvBN
+  gate: Optional[ModuleDef] = None
+  bn_axis_name: Optional[str] = None
+  dtype: Any = jnp.float32
+  conv_impl: str = 'xla'        # how every unit computes its convs (convs.IMPLS)
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                             conv_impl=self.conv_impl)
+    state = None
+    if self.gate is not None:
+      gate = self.gate(name='gate')
+      unit = functools.partial(unit, gate=gate)
+      state = gate.init_state(x, train)
+    x, state = unit(self.width, 7, 2, 3, name='conv1')(x, state, train)
+    x = nn.max_pool(nn.relu(x), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    self.sow('intermediates', 'stem', x)
+    for i, num_blocks in enumerate(self.stage_sizes):
+      for j in range(num_blocks):
+        block = self.block_cls(self.width * 2**i, 2 if (i > 0 and j == 0) else 1, unit,
+                               name=f'layer{i + 1}_{j}')
+        x, state = block(x, state, train)
+      self.sow('intermediates', f'layer{i + 1}', x)
+    x = jnp.mean(x, axis=(1, 2))
+    if self.num_classes is None:  # a trunk (the CNN gate's): pooled features, no head
+      return x, {}
+    logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc')(x)
+    gates = {} if state is None else dict(state.decisions)
+    return logits.astype(jnp.float32), gates
+
+
+STAGES = {
+    'resnet18': ((2, 2, 2, 2), BasicBlock),
+    'resnet34': ((3, 4, 6, 3), BasicBlock),
+    'resnet50': ((3, 4, 6, 3), Bottleneck),
+    'resnet101': ((3, 4, 23, 3), Bottleneck),
+    'resnet152': ((3, 8, 36, 3), Bottleneck),
+}
+
+
+def resnet(arch: str, num_classes: int, **kwargs) -> ResNet:
+  if arch not in STAGES:
+    raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(STAGES)}')
+  stage_sizes, block_cls = STAGES[arch]
+  return ResNet(stage_sizes=stage_sizes, block_cls=block_cls, num_classes=num_classes,
+                **kwargs)

@@ -1,0 +1,102 @@
+"""Pretrained weights: save/load the converter's checkpoints and put them into a model.
+
+The on-disk format is an orbax checkpoint of ``{'params', 'batch_stats'}`` of a *plain*
+torchvision-layout ResNet (resnet.py), whatever wrote it: the converter (convert.py) or
+the demo's source-task pretraining. `transfer` maps it into any model of this project:
+
+- a plain ResNet: leaf for leaf;
+- AdaFilter: ``<unit>/conv_ft`` and ``<unit>/conv_pre`` both from ``<unit>/conv`` (F = S =
+  pretrained), ``bn_ft``/``bn_pre`` (or the single ``bn`` of the Eq. 6 ablation) from ``bn``;
+- SpotTune: both copies ``<block>/block_ft`` and ``<block>/block_pre`` from ``<block>``;
+- the new head ``fc`` and the gate keep their fresh initialisation, except a CNN gate's
+  ResNet trunk (``gate/trunk``), which takes `gate_trunk` weights when given.
+"""
+import os
+import re
+from typing import Any, Dict, Optional, Tuple
+
+import flax
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+Variables = Dict[str, Any]
+
+# A branch of a gated unit -> the plain unit's module it starts from.
+_BRANCH = re.compile(r'^(conv|bn)_(ft|pre)$')
+_BLOCK_COPY = ('block_ft', 'block_pre')  # SpotTune's two copies of a residual block
+_FRESH = ('fc', 'gate')  # new for the target task
+
+
+def save(variables: Variables, path: str) -> str:
+  """Writes ``{'params', 'batch_stats'}`` as an orbax checkpoint at `path` (a directory)."""
+  path = os.path.abspath(path)
+  tree = {k: jax.device_get(variables[k]) for k in ('params', 'batch_stats')}
+  with ocp.StandardCheckpointer() as ckptr:
+    ckptr.save(path, tree, force=True)
+  return path
+
+
+def load(path: str) -> Variables:
+  """Reads a checkpoint written by `save` (or `python -m adafilter_jax.convert`)."""
+  path = os.path.abspath(path)
+  if not os.path.isdir(path):
+    raise FileNotFoundError(
+        f'no pretrained weights at {path}. Convert torchvision\'s ImageNet ResNet-50 '
+        f'first (see weights/README.md):\n'
+        f'  python -m adafilter_jax.convert weights/resnet50-19c8e357.pth {path} '
+        f'--arch resnet50')
+  with ocp.StandardCheckpointer() as ckptr:
+    tree = ckptr.restore(path)
+  missing = {'params', 'batch_stats'} - set(tree)
+  if missing:
+    raise ValueError(f'{path} is not a converted ResNet checkpoint: no {sorted(missing)}')
+  return {k: tree[k] for k in ('params', 'batch_stats')}
+
+
+def source_path(path: Tuple[str, ...]) -> Optional[Tuple[str, ...]]:
+  """Where a model's leaf comes from in a plain ResNet, or None if it starts fresh."""
+  if path[0] in _FRESH:
+    return None
+  return tuple(_BRANCH.sub(r'\1', p) for p in path if p not in _BLOCK_COPY)
+
+
+def transfer(pretrained: Variables, variables: Variables,
+             gate_trunk: Optional[Variables] = None) -> Variables:
+  """Returns `variables` with every backbone leaf taken from `pretrained`.
+
+  Raises ValueError listing every leaf of the model that has no counterpart, every
+  counterpart of another shape, and every pretrained leaf that nothing used (a sign
+  the weights belong to another architecture).
+  """
+  out, missing, shapes, used = {}, [], [], set()
+  for col in ('params', 'batch_stats'):
+    src = flax.traverse_util.flatten_dict(pretrained.get(col, {}))
+    trunk = flax.traverse_util.flatten_dict((gate_trunk or {}).get(col, {}))
+    flat = flax.traverse_util.flatten_dict(variables.get(col, {}))
+    for path, value in flat.items():
+      if path[:2] == ('gate', 'trunk') and gate_trunk is not None:
+        table, key, tag = trunk, path[2:], 'gate_trunk'
+      else:
+        table, key, tag = src, source_path(path), 'pretrained'
+        if key is None:
+          continue
+      name = f'{col}/{"/".join(path)}'
+      if key not in table:
+        missing.append(f'{name} (from {tag} {"/".join(key)})')
+      elif np.shape(table[key]) != np.shape(value):
+        shapes.append(f'{name}: model {np.shape(value)} vs {tag} {np.shape(table[key])}')
+      else:
+        flat[path] = np.asarray(table[key], dtype=np.asarray(value).dtype)
+        if tag == 'pretrained':
+          used.add((col,) + key)
+    out[col] = flax.traverse_util.unflatten_dict(flat)
+  unused = [f'{c}/{"/".join(k)}' for c in ('params', 'batch_stats')
+            for k in flax.traverse_util.flatten_dict(pretrained.get(c, {}))
+            if (c,) + k not in used and k[0] not in _FRESH]
+  problems = ([f'missing in pretrained: {m}' for m in missing] +
+              [f'shape mismatch: {s}' for s in shapes] +
+              [f'unused pretrained weight: {u}' for u in unused])
+  if problems:
+    raise ValueError('pretrained weights do not fit the model:\n  ' + '\n  '.join(problems))
+  return {**variables, **out}

@@ -1,0 +1,78 @@
+"""Reading a run directory, and the gate statistics shared with the trainer (no plotting here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+ImageLoader = Callable[[int], np.ndarray]
+
+
+@dataclasses.dataclass
+class Run:
+  name: str
+  path: Path
+  metrics: list[dict]
+  summary: dict
+  gates: dict | None  # gate_stats.npz contents; None for plain models
+
+  @property
+  def label(self) -> str:
+    return f"{self.name} ({self.summary.get('method', '?')})"
+
+
+def load_run(workdir: str | Path, name: str | None = None) -> Run:
+  path = Path(workdir)
+  mfile = path / 'metrics.jsonl'
+  if not mfile.is_file():
+    raise FileNotFoundError(f'{mfile}: no metrics.jsonl; is {path} a run directory?')
+  lines = [l for l in mfile.read_text().splitlines() if l.strip()]
+  metrics = []
+  for i, line in enumerate(lines):
+    try:
+      metrics.append(json.loads(line))
+    except json.JSONDecodeError:
+      if i < len(lines) - 1:  # a torn last line is a run still writing; anything else is corrupt
+        raise ValueError(f'{mfile}:{i + 1}: not JSON')
+  summary = {}
+  if (path / 'config.json').is_file():  # names for a run that has no summary.json yet
+    cfg = json.loads((path / 'config.json').read_text())
+    summary = {'method': cfg.get('method'), 'dataset': (cfg.get('data') or {}).get('name')}
+    summary = {k: v for k, v in summary.items() if isinstance(v, str)}
+  if (path / 'summary.json').is_file():
+    summary.update(json.loads((path / 'summary.json').read_text()))
+  gates = None
+  if (path / 'gate_stats.npz').is_file():
+    with np.load(path / 'gate_stats.npz') as z:
+      gates = {k: z[k] for k in z.files}
+    gates['layers'] = [str(s) for s in gates['layers']]
+  return Run(name or path.resolve().name, path, metrics, summary, gates)
+
+
+def acc_scale(runs: Sequence[Run]) -> float:
+  # The trainer logs accuracies as fractions; tolerate percent so an old run still plots sanely.
+  vals = [m['eval_top1'] for r in runs for m in r.metrics if 'eval_top1' in m]
+  return 100.0 if all(v <= 1.0 for v in vals) else 1.0
+
+
+def run_fractions(run: Run) -> dict[str, float]:
+  """Per-layer fractions over the whole eval set, recomputed from the per-image arrays."""
+  return dict(zip(run.gates['layers'], run.gates['per_image_layer_fraction'].mean(0).tolist()))
+
+
+def loader_from_config(workdir: str | Path) -> ImageLoader | None:
+  """Eval images of the run's dataset from WORKDIR/config.json, or None if they can't be had."""
+  try:
+    saved = json.loads((Path(workdir) / 'config.json').read_text())['data']
+    # imported only now: the data stack (tfds, grain) is slow to import and absent data is common
+    from adafilter_jax.data import pipeline
+    from adafilter_jax.data.config import get_data_config
+    cfg = get_data_config()  # defaults under the saved values, for configs saved by older code
+    cfg.update(saved)
+    return lambda i: pipeline.get_eval_image(cfg, i)
+  except Exception:  # noqa: BLE001 -- images are a nicety; the text panel stands in
+    return None

@@ -1,0 +1,135 @@
+"""What a run writes to its workdir, and the progress bar.
+
+- ``metrics.jsonl``: one JSON object per epoch (train loss/top-1, eval top-1 and mean
+  per-class accuracy, per-layer fraction of fine-tuned filters, learning rates, speed).
+- ``gate_stats.npz``: the latest eval's per-image gate decisions (gated models only).
+- ``summary.json``: the run's outcome, written at the end; ``config.json``: the config.
+Only process 0 writes; every host computes the same numbers.
+"""
+import json
+import os
+import time
+from typing import Dict, List, Optional
+
+import jax
+import numpy as np
+import tqdm
+
+METRICS = 'metrics.jsonl'
+GATE_STATS = 'gate_stats.npz'
+SUMMARY = 'summary.json'
+CONFIG = 'config.json'
+
+
+def accuracies(pred: np.ndarray, label: np.ndarray, num_classes: int):
+  """(top-1, mean per-class accuracy); the mean is over the classes present in `label`."""
+  correct = (pred == label).astype(np.float64)
+  count = np.bincount(label, minlength=num_classes)
+  hits = np.bincount(label, weights=correct, minlength=num_classes)
+  present = count > 0
+  return float(correct.mean()), float(np.mean(hits[present] / count[present]))
+
+
+def gate_fraction(outputs: Dict[str, np.ndarray], layers: List[str]) -> Dict[str, float]:
+  """Per gated layer (forward order), the fraction of fine-tuned filters over the eval set."""
+  if not layers:
+    return {}
+  return dict(zip(layers, map(float, outputs['layer_fraction'].mean(0))))
+
+
+class Writer:
+  """Appends the per-epoch records and writes the gate statistics and the summary."""
+
+  def __init__(self, workdir: str, resume_epoch: int = 0):
+    self.workdir = workdir
+    self.enabled = jax.process_index() == 0
+    if self.enabled:
+      os.makedirs(workdir, exist_ok=True)
+      self._truncate(resume_epoch)
+
+  def _path(self, name):
+    return os.path.join(self.workdir, name)
+
+  def _truncate(self, epoch: int):
+    # Epochs after the restored checkpoint will be run again: drop their old records.
+    path = self._path(METRICS)
+    if not os.path.exists(path):
+      return
+    with open(path) as f:
+      keep = [line for line in f if line.strip() and json.loads(line)['epoch'] <= epoch]
+    with open(path, 'w') as f:
+      f.writelines(keep)
+
+  def records(self) -> List[dict]:
+    path = self._path(METRICS)
+    if not os.path.exists(path):
+      return []
+    with open(path) as f:
+      return [json.loads(line) for line in f if line.strip()]
+
+  def config(self, config):
+    # The report reads the dataset back from here (docs/report.md).
+    if self.enabled:
+      with open(self._path(CONFIG), 'w') as f:
+        f.write(config.to_json_best_effort(indent=2))
+
+  def epoch(self, record: dict):
+    if self.enabled:
+      with open(self._path(METRICS), 'a') as f:
+        f.write(json.dumps(record) + '\n')
+
+  def gate_stats(self, outputs: Dict[str, np.ndarray], layers: List[str], epoch: int):
+    if not (self.enabled and layers):
+      return
+    tmp = self._path(GATE_STATS + '.tmp.npz')
+    np.savez(tmp, layers=np.asarray(layers), epoch=epoch,
+             layer_fraction=outputs['layer_fraction'].mean(0),
+             per_image_layer_fraction=outputs['layer_fraction'],
+             per_image_fraction=outputs['fraction'], index=outputs['index'],
+             label=outputs['label'], pred=outputs['pred'])
+    os.replace(tmp, self._path(GATE_STATS))  # a reader never sees half a file
+
+  def summary(self, summary: dict):
+    if self.enabled:
+      with open(self._path(SUMMARY), 'w') as f:
+        json.dump(summary, f, indent=2)
+
+
+class Progress:
+  """A per-epoch bar with images/s and the whole run's ETA (process 0 only)."""
+
+  def __init__(self, total_steps: int, batch_size: int, enabled: bool = True):
+    self.total_steps, self.batch_size = total_steps, batch_size
+    self.enabled = enabled and jax.process_index() == 0
+    self.bar: Optional[tqdm.tqdm] = None
+
+  def start_epoch(self, epoch: int, num_epochs: int, steps: int, done: int):
+    self.t0, self.done0 = time.time(), 0
+    if self.enabled:
+      self.bar = tqdm.tqdm(total=steps, initial=done, desc=f'epoch {epoch}/{num_epochs}',
+                           unit='step', leave=False, dynamic_ncols=True)
+
+  def update(self, step: int, loss: Optional[float] = None):
+    """`step`: global steps done; called every step, cheap."""
+    self.done0 += 1
+    self.last_step = step
+    if self.bar is not None:
+      self.bar.update(1)
+      rate = self.done0 / max(time.time() - self.t0, 1e-9)
+      post = {'img/s': f'{rate * self.batch_size:.1f}',
+              'eta': _hms((self.total_steps - step) / rate)}
+      if loss is not None:
+        post['loss'] = f'{loss:.4f}'
+      self.bar.set_postfix(post, refresh=False)
+
+  def end_epoch(self) -> tuple:
+    """(images/s, seconds) of the epoch's training steps."""
+    dt = time.time() - self.t0
+    if self.bar is not None:
+      self.bar.close()
+    return self.done0 * self.batch_size / max(dt, 1e-9), dt
+
+
+def _hms(seconds: float) -> str:
+  s = int(seconds)
+  return f'{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}'

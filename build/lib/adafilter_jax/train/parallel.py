@@ -1,0 +1,99 @@
+"""Data parallelism over all local devices: `pmap` (the default) or `jit` over a mesh.
+
+Both run the same step functions (steps.py) on the same global batch and give the same
+numbers: pmap averages gradients, metrics and BN statistics over the device axis
+explicitly; jit shards the batch over a 1-D mesh and lets XLA insert the reductions.
+Multi-host: call `jax.distributed.initialize()` before anything else; each host feeds
+its own slice of the global batch (the data pipeline shards by process index) and both
+strategies assemble the global batch from the local ones.
+"""
+from typing import Any, Callable, Optional
+
+from flax import jax_utils
+import jax
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import numpy as np
+
+PMAP_AXIS = 'batch'
+MESH_AXIS = 'data'
+STRATEGIES = ('pmap', 'jit')
+
+
+class Parallel:
+  """Places the train state and batches, compiles the steps, brings outputs back."""
+
+  def __init__(self, strategy: str):
+    if strategy not in STRATEGIES:
+      raise ValueError(f'unknown config.parallel {strategy!r}; expected one of {STRATEGIES}')
+    self.strategy = strategy
+    self.num_devices = jax.device_count()
+    self.local_devices = jax.local_devices()
+    if strategy == 'jit':
+      mesh = Mesh(np.asarray(jax.devices()), (MESH_AXIS,))
+      self.replicated = NamedSharding(mesh, P())
+      self.sharded = NamedSharding(mesh, P(MESH_AXIS))
+    else:
+      # What pmap's outputs carry (jax >= 0.10 runs pmap as a sharded jit). Inputs placed
+      # any other way (jax_utils.replicate's '_device_put_sharded' mesh) make the second
+      # step, fed the first step's outputs, compile the whole step again.
+      self.stacked = NamedSharding(Mesh(np.asarray(self.local_devices), (PMAP_AXIS,)),
+                                   P(PMAP_AXIS))
+
+  @property
+  def bn_axis_name(self) -> Optional[str]:
+    """What the model's BN must average over: the pmap axis, or nothing under jit."""
+    return PMAP_AXIS if self.strategy == 'pmap' else None
+
+  def check_batch(self, global_batch_size: int, what: str = 'config.batch_size'):
+    if global_batch_size % self.num_devices:
+      raise ValueError(f'{what}={global_batch_size} is not divisible by the '
+                       f'{self.num_devices} devices.')
+
+  def put_state(self, tree):
+    """A host tree (numpy or single-device arrays) -> on every device."""
+    if self.strategy == 'pmap':
+      n = len(self.local_devices)
+      return jax.tree.map(
+          lambda x: jax.device_put(np.broadcast_to(x, (n,) + np.shape(x)), self.stacked),
+          jax.device_get(tree))
+    return jax.device_put(tree, self.replicated)
+
+  def get_state(self, tree):
+    """The device tree -> one host (numpy) copy."""
+    if self.strategy == 'pmap':
+      tree = jax_utils.unreplicate(tree)
+    return jax.device_get(tree)
+
+  def put_batch(self, batch):
+    """A host-local numpy batch -> the global batch, split over the devices."""
+    if self.strategy == 'pmap':
+      n = len(self.local_devices)
+      return jax.tree.map(lambda x: x.reshape((n, -1) + x.shape[1:]), batch)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(self.sharded, x), batch)
+
+  def get_outputs(self, tree):
+    """Per-example device outputs -> numpy, the global batch on every host."""
+    if self.strategy == 'pmap':
+      tree = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), tree)
+    if jax.process_count() > 1:
+      return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+  def train_step(self, fn: Callable) -> Callable:
+    """(state, batch, key, anchor) -> (state, metrics); the state is donated."""
+    if self.strategy == 'pmap':
+      return jax.pmap(fn, axis_name=PMAP_AXIS, in_axes=(0, 0, None, 0), donate_argnums=(0,))
+    return jax.jit(fn, out_shardings=(self.replicated, self.replicated), donate_argnums=(0,))
+
+  def eval_step(self, fn: Callable) -> Callable:
+    if self.strategy == 'pmap':
+      return jax.pmap(fn, axis_name=PMAP_AXIS, in_axes=(0, 0, None))
+    return jax.jit(fn, out_shardings=self.sharded)
+
+  def metrics(self, tree) -> Any:
+    """Device-averaged scalars -> host floats (they are equal on every device)."""
+    if self.strategy == 'pmap':
+      tree = jax_utils.unreplicate(tree)
+    return jax.tree.map(float, jax.device_get(tree))

@@ -1,0 +1,56 @@
+"""The train state: the model's variables (fresh, or from converted pretrained weights)
+and the per-group optimizer; the loop, the benchmark and the tests all build it here."""
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from adafilter_jax import methods
+from adafilter_jax import pretrained as pretrained_lib
+from adafilter_jax.train import optimizer as optimizer_lib
+from adafilter_jax.train import steps as steps_lib
+
+
+def load_pretrained(config) -> Optional[dict]:
+  """The weights to start from: ``{'backbone', 'gate_trunk'}``, each None when its path
+  is '' (train from scratch). ``gate_trunk`` is the CNN gate's ResNet (Table 4)."""
+  trunk = config.adafilter.get('gate_pretrained', '') if config.adafilter.gate == 'cnn' else ''
+  if not config.pretrained and not trunk:
+    return None
+  return {'backbone': pretrained_lib.load(config.pretrained) if config.pretrained else None,
+          'gate_trunk': pretrained_lib.load(trunk) if trunk else None}
+
+
+def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
+  # An RngBitGenerator key: XLA compiles the init of a gated ResNet-50 several times
+  # faster than with threefry, and init values need no cross-backend reproducibility.
+  key = jax.random.key(config.seed, impl='rbg')
+  dummy = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
+  variables = jax.jit(lambda k: model.init({'params': k, 'gate': k}, dummy, train=False))(key)
+  variables = jax.device_get(variables)
+  if pretrained_vars is not None:
+    variables = pretrained_lib.transfer(pretrained_vars['backbone'] or {}, variables,
+                                        gate_trunk=pretrained_vars['gate_trunk'])
+  return variables
+
+
+def create_state(method, model, variables, config, steps_per_epoch):
+  labels = method.labels(variables['params'])
+  tx = optimizer_lib.make(config.optim, labels, steps_per_epoch,
+                          weight_decay=method.regularizer is None)
+  return steps_lib.TrainState.create(apply_fn=model.apply, params=variables['params'],
+                                     tx=tx, batch_stats=variables['batch_stats'])
+
+
+def count_params(method, params) -> dict:
+  counts = {g: 0 for g in methods.GROUPS}
+  for label, leaf in zip(jax.tree.leaves(method.labels(params)), jax.tree.leaves(params)):
+    counts[label] += int(np.size(leaf))
+  return counts
+
+
+def abstract_variables(model, image_size):
+  dummy = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
+  key = jax.random.key(0)
+  return model.init({'params': key, 'gate': key}, dummy, train=False)

@@ -1,0 +1,105 @@
+"""The paper's recipe (METHOD.md), shared by every dataset config.
+
+Not run on its own: a dataset config sets ``data.name`` and ``name``. Every choice the
+paper leaves open is a field here, with the METHOD.md default and where it comes from.
+Override anything from the command line, e.g.
+  python main.py --config configs/caltech256_30.py --config.method=finetune
+(workdir runs/caltech256_30/finetune/seed_0 by default).
+"""
+import ml_collections
+from ml_collections import config_dict
+
+from adafilter_jax.data.config import get_data_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.name = ''                   # the config's name: in the default workdir, summaries
+  c.method = 'adafilter'        # adafilter_jax.methods: 'adafilter', 'finetune', ...
+  c.seed = 0
+
+  c.model = ml_collections.ConfigDict()
+  c.model.arch = 'resnet50'     # the paper's backbone (torchvision's ImageNet ResNet-50)
+  c.model.width = 64            # stem channels; 64 = torchvision (tests and the demo shrink it)
+  c.model.dtype = 'float32'     # compute dtype; params stay float32
+  # How convs are computed (docs/speed.md): 'xla' (lax.conv), or 'mixed' (1x1 convs as
+  # matmuls: faster backward on CPU), 'matmul', 'hybrid'. Same numbers, tested.
+  c.model.conv_impl = 'xla'
+  # Directory of converted pretrained weights (python -m adafilter_jax.convert ...);
+  # '' trains from scratch (the demo's source task).
+  c.pretrained = 'weights/resnet50'
+
+  c.adafilter = ml_collections.ConfigDict()
+  c.adafilter.gate = 'lstm'     # the paper's recurrent gate; 'cnn' = Table 4, 'random' = Table 2
+  c.adafilter.layers = 'all'    # every conv, stem and projections included; 'blocks' / prefixes
+  c.adafilter.gated_bn = True   # Eq. 5, one BN per branch; False = Eq. 6 (Table 3)
+  # Gated BN's batch statistics: over the whole batch, or 'selected' (only the examples
+  # whose gate picked the branch).
+  c.adafilter.bn_stats = 'batch'
+  c.adafilter.ste_through_sigmoid = False  # Eq. 2: identity to the pre-sigmoid logit
+  c.adafilter.embed_dim = 128   # not in the paper
+  c.adafilter.hidden_dim = 128  # not in the paper
+  c.adafilter.gate_arch = 'resnet18'  # the CNN gate's trunk (Table 4)
+  c.adafilter.gate_width = 64
+  # Converted ImageNet weights of the CNN gate's trunk; '' trains it from scratch.
+  c.adafilter.gate_pretrained = ''
+  c.adafilter.random_p = 0.5    # the random policy's Bernoulli(p)
+  # Speed variants, each tested equal to the default (docs/speed.md): training with F
+  # and S as one conv ('concat'), or with S(x), the BNs and the mix recomputed in the
+  # backward for memory ('remat'; not measured on a GPU yet, and XLA:CPU undoes it);
+  # test time with one conv per layer of gate-mixed, BN-folded kernels: 'fused' where
+  # it is faster on CPU, 'fused_all' | 'fused_map' | 'fused_group' everywhere, by
+  # per-example matmuls | batch-1 convs | a grouped conv.
+  c.adafilter.train_impl = 'two_branch'
+  c.adafilter.eval_impl = 'two_branch'
+
+  c.data = get_data_config()
+  # The dataset's class count is used; set this to assert it (a head size check).
+  c.num_classes = config_dict.placeholder(int)
+
+  c.batch_size = 64             # global, over all devices and hosts (paper: 64)
+  c.eval_batch_size = 64
+  c.num_epochs = 110            # paper: 110
+  c.optim = ml_collections.ConfigDict()
+  c.optim.lr = 0.01             # the network's rate (paper)
+  c.optim.gate_lr = 0.1         # the gate's: 10x (paper)
+  c.optim.head_lr = config_dict.placeholder(float)  # None: the network's (METHOD.md)
+  c.optim.momentum = 0.9        # paper
+  c.optim.weight_decay = 1e-4   # METHOD.md: conv/dense kernels of network and head only
+  c.optim.decay_epochs = (30, 60, 90)  # paper: three decays
+  c.optim.decay_factor = 0.1    # not in the paper: the usual reading
+
+  c.parallel = 'pmap'           # 'pmap' over local devices, or 'jit' (mesh + NamedSharding)
+  c.log_every_steps = 10        # how often the loss is fetched (NaN check, progress bar)
+  c.progress_bar = True
+  # Top-1 (%) of Table 2 for this dataset, per method, for the report to compare against.
+  c.paper_top1 = ml_collections.ConfigDict()
+  return c
+
+
+def for_dataset(name: str, data_name: str, paper: dict) -> ml_collections.ConfigDict:
+  """The recipe on one of the paper's datasets (a key of adafilter_jax.data.datasets)."""
+  c = get_config()
+  c.name = name
+  c.data.name = data_name
+  c.paper_top1 = ml_collections.ConfigDict(paper)
+  return c
+
+
+# Table 2 (ResNet-50, top-1 %), per dataset key.
+PAPER_TOP1 = {
+    'stanford_dogs': dict(finetune=77.47, finetune_half=79.61, random_policy=81.84,
+                          l2sp=79.69, adafilter=82.44),
+    'ucf101': dict(finetune=73.10, finetune_half=76.43, random_policy=75.15, l2sp=74.33,
+                   adafilter=76.99),
+    'aircraft': dict(finetune=52.59, finetune_half=53.61, random_policy=54.15, l2sp=56.52,
+                     adafilter=55.41),
+    'caltech256_30': dict(finetune=78.09, finetune_half=78.86, random_policy=79.90,
+                          l2sp=79.33, adafilter=80.62),
+    'caltech256_60': dict(finetune=82.25, finetune_half=82.55, random_policy=83.35,
+                          l2sp=82.89, adafilter=84.31),
+    'mit_indoor': dict(finetune=76.42, finetune_half=76.94, random_policy=76.71, l2sp=76.41,
+                       adafilter=77.53),
+    'omniglot': dict(finetune=87.06, finetune_half=87.29, random_policy=85.78, l2sp=86.92,
+                     adafilter=87.46),
+}

@@ -1,0 +1,29 @@
+"""One recipe per method or ablation, each applied on top of any dataset config.
+
+A recipe module has `apply(config)` (the method's settings) and
+`get_config(dataset)`, so main.py takes it with the dataset as the config argument:
+
+  python main.py --config configs/methods/l2sp.py:caltech256_30
+
+and the experiments grid (python -m adafilter_jax.experiments) applies the same recipe
+to every dataset. RECIPES lists them in the order of the paper's tables.
+"""
+import importlib
+
+RECIPES = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter',
+           'adafilter_standard_bn', 'adafilter_cnn_gate',
+           'spottune', 'spottune_global_k', 'spottune_fixed')
+
+
+def recipe(name: str):
+  if name not in RECIPES:
+    raise ValueError(f'unknown recipe {name!r}; known: {list(RECIPES)}')
+  return importlib.import_module(f'configs.methods.{name}')
+
+
+def on_dataset(dataset: str, name: str):
+  """The dataset's config (configs/<dataset>.py) with recipe `name` applied."""
+  config = importlib.import_module(f'configs.{dataset}').get_config()
+  recipe(name).apply(config)
+  config.name = f'{dataset}_{name}'
+  return config

@@ -1,0 +1,19 @@
+"""SpotTune global-k, step 1: SpotTune's recipe with l_c + lambda_k*(sum_l v_l - k)^2 +
+lambda_e*sum_l -v_l log v_l, which drives every image to fine-tune the same k blocks
+(k = 3 as in the paper; the lambdas are ours, methods/spottune.py). Step 2 is
+configs/methods/spottune_fixed.py.
+
+  python main.py --config configs/methods/spottune_global_k.py:caltech256_30
+"""
+from configs.methods import on_dataset
+from configs.methods import spottune
+
+
+def apply(c):
+  spottune.apply(c)
+  c.method = 'spottune_global_k'
+  return c
+
+
+def get_config(dataset: str = 'caltech256_30'):
+  return on_dataset(dataset, 'spottune_global_k')

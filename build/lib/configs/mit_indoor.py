@@ -1,0 +1,17 @@
+"""AdaFilter on MIT Indoor-67 (5360 train / 1340 eval, 67 classes).
+
+The paper's recipe (configs/base.py) on this dataset. Run, once the data is prepared
+and the ImageNet weights converted (docs/training.md):
+
+  python main.py --config configs/mit_indoor.py
+
+Expected (Table 2, ResNet-50, top-1 %): AdaFilter 77.53. Standard
+fine-tuning, 76.42:
+
+  python main.py --config configs/mit_indoor.py --config.method=finetune
+"""
+from configs import base
+
+
+def get_config():
+  return base.for_dataset('mit_indoor', 'mit_indoor', base.PAPER_TOP1['mit_indoor'])
