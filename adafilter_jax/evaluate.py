@@ -21,30 +21,12 @@ import jax
 import optax
 
 from adafilter_jax import inference
-from adafilter_jax.data import datasets
 from adafilter_jax.data import pipeline
+from adafilter_jax.data import validation
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import steps as steps_lib
 from adafilter_jax.train.loop import evaluate as evaluate_pass
-
-# The held-out part of the train split (config.data.val_fraction); not 'validation',
-# which is a real split of some TFDS datasets (the Decathlon's eval split).
-HELDOUT = 'heldout'
-
-
-def split_config(config, split: Optional[str]):
-  """`config` whose eval iterator reads `split` (None: the run's own eval split)."""
-  c = config.copy_and_resolve_references()
-  if split is None or split == pipeline.splits(c.data)[1]:
-    return c, pipeline.splits(c.data)[1]
-  with c.unlocked():
-    # A registry key fixes its own splits: name the TFDS dataset so eval_split counts.
-    c.data.train_split = pipeline.splits(c.data)[0]
-    c.data.name = datasets.tfds_name(c.data.name)
-    c.data.eval_split = split
-  return c, split
-
 
 def eval_key(config, epoch: int):
   """The key the training loop evaluated epoch `epoch` (1-based) with: the random-policy
@@ -58,7 +40,7 @@ def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = N
   """Evaluates `workdir`'s `which` checkpoint on `split`; returns the metrics record."""
   workdir = os.path.abspath(workdir)
   r = inference.restore(workdir, which, config)
-  cfg, split = split_config(r.config, split)
+  cfg, split = validation.config_for_split(r.config, split)
   num_classes = r.meta['num_classes']
   pipeline.load_dataset_info(cfg.data)  # an unprepared dataset or unknown split fails here
   par = parallel_lib.Parallel(cfg.parallel)
