@@ -20,6 +20,7 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import validation
+from adafilter_jax.train import backend as backend_lib
 from adafilter_jax.train import checkpoint as checkpoint_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
@@ -156,6 +157,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   progress = metrics_lib.Progress(config.num_epochs * spe, config.batch_size,
                                   enabled=config.progress_bar)
   start_epoch = step // spe
+  cpu_warning = backend_lib.CpuWarning(config, config.num_epochs * spe)
   # The split that chooses the checkpoint: the eval split (the paper's protocol), or the
   # images held out of the train split (config.data.val_fraction), the eval split then
   # evaluated once, at the end.
@@ -184,6 +186,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             loss = par.metrics(m)['loss']
             _check_finite(loss, step, workdir)
           progress.update(step, loss)
+          cpu_warning.step(step, state)
           if signals.signum is not None:
             progress.end_epoch()
             meta['wall_time_s'] += time.time() - t_start
