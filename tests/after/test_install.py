@@ -22,7 +22,8 @@ def _venv(path):
                          'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
                         capture_output=True, text=True, check=True).stdout.strip()
   with open(os.path.join(site, 'deps.pth'), 'w') as f:
-    f.write(sysconfig.get_paths()['purelib'] + '\n')
+    # addsitedir, not a bare path: this interpreter's own .pth files count too
+    f.write(f'import site; site.addsitedir({sysconfig.get_paths()["purelib"]!r})\n')
 
 
 def _pip_install(venv, *args):
