@@ -69,6 +69,16 @@ def test_interrupted_run_uses_the_checkpoint_asked_for(tmp_path, monkeypatch):
   assert evaluate.evaluate_workdir(workdir, 'latest')['eval_top1'] == _records(workdir)[1]['eval_top1']
 
 
+def test_random_policy_draws_the_recorded_samples(tmp_path):
+  """The random gate samples at test time too: the re-evaluation uses the epoch's key."""
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(tiny.config('random_policy', epochs=1), workdir)
+  (record,) = _records(workdir)
+  again = evaluate.evaluate_workdir(workdir, 'best')
+  assert again['eval_top1'] == record['eval_top1']
+  assert again['gate_fraction'] == record['gate_fraction']
+
+
 def test_named_split_and_errors(finetune_run, tmp_path):
   workdir, _, _ = finetune_run
   rec = evaluate.evaluate_workdir(workdir, 'latest', split='train', out_dir=str(tmp_path / 'e'))
