@@ -28,6 +28,7 @@ from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import steps as steps_lib
 from adafilter_jax.train.loop import evaluate as evaluate_pass
 
+
 def eval_key(config, epoch: int):
   """The key the training loop evaluated epoch `epoch` (1-based) with: the random-policy
   gate then draws the same samples, so a re-evaluation repeats the recorded accuracy."""

@@ -13,7 +13,7 @@ import argparse
 import csv
 import os
 import sys
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tqdm
@@ -66,20 +66,22 @@ def load_model(source: str, which: str = 'best'):
   return _Workdir(source, which)
 
 
-def _batches(model, paths, batch_size) -> Iterator[Tuple[List[str], np.ndarray]]:
-  """Readable images in batches of `batch_size`; unreadable ones named and skipped."""
-  names, images = [], []
+def _batches(model, paths, batch_size) -> Iterator[Tuple[List[str], np.ndarray, int]]:
+  """(names, images, files tried) in batches of `batch_size` readable images; unreadable
+  ones named and skipped."""
+  names, images, tried = [], [], 0
   for path in paths:
+    tried += 1
     try:
       images.append(model.preprocess_one(path))
       names.append(path)
     except Exception as e:  # pylint: disable=broad-except  (PIL raises several kinds)
       tqdm.tqdm.write(f'skipped {path}: cannot read it as an image ({e})', file=sys.stderr)
     if len(images) == batch_size:
-      yield names, np.stack(images)
-      names, images = [], []
-  if images:
-    yield names, np.stack(images)
+      yield names, np.stack(images), tried
+      names, images, tried = [], [], 0
+  if tried:  # the last images, or only unreadable files since the last batch
+    yield names, np.stack(images) if images else None, tried
 
 
 def predict(model, paths: Sequence[str], batch_size: int = 32, top_k: int = 5,
@@ -88,15 +90,18 @@ def predict(model, paths: Sequence[str], batch_size: int = 32, top_k: int = 5,
   top_k = min(top_k, len(model.classes))
   stages = model.meta.get('stages', [])
   with tqdm.tqdm(total=len(paths), unit='img', disable=not progress) as bar:
-    for names, images in _batches(model, paths, batch_size):
+    for names, images, tried in _batches(model, paths, batch_size):
       n = len(names)
+      if not n:
+        bar.update(tried)
+        continue
       # Pad the last batch: one compiled shape for every batch.
       padded = np.concatenate([images, np.zeros((batch_size - n,) + images.shape[1:],
                                                 np.uint8)]) if n < batch_size else images
       out = {k: v[:n] for k, v in model(padded).items()}
       for i, name in enumerate(names):
         yield _row(name, out, i, model.classes, top_k, stages)
-      bar.update(n)
+      bar.update(tried)
 
 
 def _row(name, out, i, classes, top_k, stages) -> Dict[str, object]:

@@ -1,7 +1,6 @@
 """Predict: a folder with a corrupt file among the images -> a CSV row per good image that
 matches the model's own outputs, the bad file named and skipped; the same from an export."""
 import csv
-import os
 
 import numpy as np
 import pytest
