@@ -1,7 +1,7 @@
 """Exports a trained model's inference function with `jax.export` (StableHLO, no TensorFlow).
 
   python -m adafilter_jax.export runs/demo/adafilter exported/adafilter [--form fused]
-      [--checkpoint latest] [--platforms cpu,cuda]
+      [--checkpoint latest] [--platforms cpu,cuda,tpu]
 
 Writes ``model.jax`` (the serialized `jax.export.Exported`: uint8 images with a symbolic
 batch size -> logits and, for a gated model, the fine-tuned fraction per image and per
@@ -28,6 +28,9 @@ from adafilter_jax import inference
 from adafilter_jax import serving
 
 FORMS = {'two_branch': 'two_branch', 'fused': 'fused_all'}  # form -> eval_impl
+# Lowered for both by default: one file runs on the CPU and on an NVIDIA GPU, wherever
+# it was exported.
+PLATFORMS = ('cpu', 'cuda')
 
 
 def export_workdir(workdir: str, out_dir: str, which: str = 'best', form: str = 'two_branch',
@@ -42,7 +45,7 @@ def export_workdir(workdir: str, out_dir: str, which: str = 'best', form: str = 
   fn = jax.jit(lambda weights, images: infer(jax.tree.unflatten(treedef, weights), images))
   size = r.config.data.image_size
   (batch,) = jax.export.symbolic_shape('b')
-  exported = jax.export.export(fn, platforms=platforms)(
+  exported = jax.export.export(fn, platforms=tuple(platforms or PLATFORMS))(
       [jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype) for x in leaves],
       jax.ShapeDtypeStruct((batch, size, size, 3), jnp.uint8))
   meta = {
@@ -85,7 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   p.add_argument('--checkpoint', choices=inference.CHECKPOINTS, default='best')
   p.add_argument('--form', choices=sorted(FORMS), default='two_branch')
   p.add_argument('--platforms', default=None,
-                 help='comma-separated, e.g. cpu,cuda (default: this machine\'s backend)')
+                 help='comma-separated lowering platforms (default: cpu,cuda)')
   args = p.parse_args(argv)
   logging.set_verbosity(logging.INFO)
   platforms = args.platforms.split(',') if args.platforms else None

@@ -63,6 +63,7 @@ def test_exported_models_match_the_model(finetune_run, adafilter_run, tmp_path):
   with open(os.path.join(dirs[-1], 'model.json')) as f:
     meta = json.load(f)
   assert meta['stages'] == ['stem', 'layer4'] and meta['form'] == 'fused'
+  assert meta['platforms'] == ['cpu', 'cuda']  # lowered for a GPU too, here without one
   assert (meta['image_size'], meta['resize_size']) == (16, 16)
 
 
