@@ -24,6 +24,11 @@ config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_co
 flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and summary; by default '
                     'runs/<config name>/<method>/seed_<seed> (the demo: runs/demo).')
 flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() (multi-host).')
+flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train (and evaluate every epoch), or '
+                  'eval: evaluate the workdir\'s checkpoint again (adafilter_jax/evaluate.py).')
+flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'], '--mode=eval: which checkpoint.')
+flags.DEFINE_string('split', None, "--mode=eval: a prepared split, or 'heldout' "
+                    '(default: the eval split).')
 flags.mark_flags_as_required(['config'])
 
 
@@ -56,6 +61,10 @@ def main(argv):
     workdir = experiments.workdir_for('runs', name, config.method, config.seed)
   logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
                jax.device_count(), jax.process_count())
+  if FLAGS.mode == 'eval':
+    from adafilter_jax import evaluate  # pylint: disable=g-import-not-at-top
+    print(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint, FLAGS.split, config))
+    return
   run = demo.run if is_demo else train_and_evaluate
   try:
     run(config, workdir)
@@ -64,5 +73,13 @@ def main(argv):
     sys.exit(128 + e.signum)
 
 
-if __name__ == '__main__':
+def run():
+  """The `adafilter-train` console command (pyproject.toml)."""
+  # absl's --help lists the flags of the module named by argv[0]: under a console script
+  # that is the script's path, where no flag is defined.
+  sys.argv[0] = __name__
   app.run(main)
+
+
+if __name__ == '__main__':
+  run()

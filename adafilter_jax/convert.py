@@ -1,6 +1,14 @@
-r"""Converts torchvision ResNet weights (a ``state_dict`` .pth) into this project's format.
+r"""Converts torchvision ResNet weights (a ``state_dict`` .pth or .safetensors) into this
+project's format.
 
   python -m adafilter_jax.convert weights/resnet50-19c8e357.pth weights/resnet50 --arch resnet50
+  python -m adafilter_jax.convert weights/resnet50.safetensors weights/resnet50   # no torch
+  python -m adafilter_jax.convert --download resnet50 weights/resnet50           # network
+
+A ``.safetensors`` file with torchvision's keys (timm's ``resnet50.tv_in1k``, or any
+``save_file`` of a torchvision state_dict) is read with the `safetensors` package alone;
+a ``.pth`` needs torch. ``--download`` fetches torchvision's file into ``--download_dir``
+and checks the SHA-256 prefix in its published name before anything is converted.
 
 The result is an orbax checkpoint of ``{'params', 'batch_stats'}`` of the plain Flax
 ResNet in models/resnet.py, which `pretrained.transfer` then maps into any model
@@ -17,8 +25,12 @@ ResNet in models/resnet.py, which `pretrained.transfer` then maps into any model
   fc.weight [O,I], fc.bias            fc/kernel [I,O], fc/bias
   *.num_batches_tracked               (dropped: flax's BN needs no step count)
 """
+import hashlib
+import os
 import re
+import sys
 from typing import Dict, Mapping, Tuple
+import urllib.request
 
 import flax
 import jax
@@ -124,19 +136,85 @@ def load_torch_state_dict(path: str) -> Dict[str, np.ndarray]:
   return {k: v.numpy() for k, v in sd.items()}
 
 
+def load_safetensors_state_dict(path: str) -> Dict[str, np.ndarray]:
+  """A torchvision-keyed .safetensors file -> numpy arrays, without torch."""
+  from safetensors import SafetensorError  # pylint: disable=g-import-not-at-top
+  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+  try:
+    return load_file(path)
+  except SafetensorError as e:
+    raise ValueError(f'{path} is not a complete .safetensors file ({e}): a truncated or '
+                     'corrupt download? Download it again.') from e
+
+
+def load_state_dict(path: str) -> Dict[str, np.ndarray]:
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path}: no such file (see weights/README.md for the download).')
+  if path.endswith('.safetensors'):
+    return load_safetensors_state_dict(path)
+  return load_torch_state_dict(path)
+
+
+# torchvision's ImageNet weights; the 8 hex digits in a name begin the file's SHA-256.
+URLS = {'resnet50': 'https://download.pytorch.org/models/resnet50-19c8e357.pth',
+        'resnet18': 'https://download.pytorch.org/models/resnet18-5c106cde.pth'}
+
+
+def download(url: str, directory: str) -> str:
+  """Fetches `url` into `directory`, checking the SHA-256 prefix its name carries
+  (``<name>-<hex>.<ext>``); a mismatch leaves nothing behind and names both hashes."""
+  name = os.path.basename(url)
+  m = re.search(r'-([0-9a-f]{8,64})\.[a-z]+$', name)
+  if not m:
+    raise ValueError(f'{url}: no SHA-256 prefix in the file name to check it against.')
+  os.makedirs(directory, exist_ok=True)
+  dest = os.path.join(directory, name)
+  part, digest = dest + '.part', hashlib.sha256()
+  try:
+    with urllib.request.urlopen(url) as r, open(part, 'wb') as f:
+      for chunk in iter(lambda: r.read(1 << 20), b''):
+        digest.update(chunk)
+        f.write(chunk)
+    if not digest.hexdigest().startswith(m[1]):
+      raise ValueError(f'{name}: SHA-256 {digest.hexdigest()} does not start with the '
+                       f'published {m[1]}: a corrupt or truncated download; deleted.')
+    os.replace(part, dest)
+  finally:
+    if os.path.exists(part):
+      os.remove(part)
+  return dest
+
+
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('arch', 'resnet50', sorted(models.STAGES), 'torchvision architecture.')
+flags.DEFINE_enum('download', None, sorted(URLS), "Fetch torchvision's file for this arch "
+                  '(SHA-256 checked) instead of reading SRC; sets --arch.')
+flags.DEFINE_string('download_dir', 'weights', 'Where --download puts the file.')
 
 
 def main(argv):
+  if FLAGS.download:
+    if len(argv) != 2:
+      raise app.UsageError('usage: python -m adafilter_jax.convert --download resnet50 DST')
+    FLAGS.arch = FLAGS.download
+    argv = [argv[0], download(URLS[FLAGS.download], FLAGS.download_dir), argv[1]]
   if len(argv) != 3:
-    raise app.UsageError('usage: python -m adafilter_jax.convert SRC.pth DST [--arch resnet50]')
+    raise app.UsageError('usage: python -m adafilter_jax.convert SRC.{pth,safetensors} DST '
+                         '[--arch resnet50]')
   src, dst = argv[1:]
-  variables = torchvision_to_flax(load_torch_state_dict(src), FLAGS.arch)
+  variables = torchvision_to_flax(load_state_dict(src), FLAGS.arch)
   out = pretrained.save(variables, dst)
   n = sum(np.size(x) for x in jax.tree_util.tree_leaves(variables['params']))
   print(f'wrote {FLAGS.arch} ({n:,} params) to {out}')
 
 
-if __name__ == '__main__':
+def run():
+  """The `adafilter-convert` console command (pyproject.toml)."""
+  # absl's --help lists the flags of the module named by argv[0]: under a console script
+  # that is the script's path, where no flag is defined.
+  sys.argv[0] = __name__
   app.run(main)
+
+
+if __name__ == '__main__':
+  run()

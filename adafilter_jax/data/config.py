@@ -31,6 +31,11 @@ def get_data_config() -> ml_collections.ConfigDict:
   c.prefetch_batches = 2
   # Undecodable images: False = fail naming the file, True = skip them (counted in the log).
   c.skip_corrupt = False
+  # For a user's own data (data/validation.py): hold this fraction of each class's train
+  # images out (seeded by val_seed), choose the checkpoint on them, and evaluate the eval
+  # split once, at the end. 0 = the paper's protocol: choose on the eval split (Table 2).
+  c.val_fraction = 0.0
+  c.val_seed = 0
   c.mean = IMAGENET_MEAN
   c.std = IMAGENET_STD
   return c

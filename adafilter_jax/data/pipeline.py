@@ -21,6 +21,7 @@ import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
 from adafilter_jax.data import transforms
+from adafilter_jax.data import validation
 
 
 class DatasetNotPreparedError(FileNotFoundError):
@@ -95,11 +96,18 @@ def get_builder(data_cfg) -> tfds.core.DatasetBuilder:
 
 
 def _source(data_cfg, split: str):
+  """The data source of `split`; with config.data.val_fraction the train split is the
+  part left to train on and validation.HELDOUT the part held out of it."""
   builder = get_builder(data_cfg)
-  if split not in builder.info.splits:
+  train_split = splits(data_cfg)[0]
+  base = train_split if split == validation.HELDOUT else split
+  if base not in builder.info.splits:
     raise ValueError(f'{builder.name}: no split {split!r}; has {list(builder.info.splits)}.')
   # Raw image bytes: decoding in our transform lets libjpeg shrink while decoding.
-  return builder.as_data_source(split, decoders={'image': tfds.decode.SkipDecoding()})
+  source = builder.as_data_source(base, decoders={'image': tfds.decode.SkipDecoding()})
+  if not data_cfg.get('val_fraction') or base != train_split:
+    return source
+  return validation.part(source, data_cfg, (builder.data_dir, base), split == validation.HELDOUT)
 
 
 def load_dataset_info(data_cfg) -> DatasetInfo:
@@ -109,8 +117,9 @@ def load_dataset_info(data_cfg) -> DatasetInfo:
     if s not in builder.info.splits:
       raise ValueError(f'{builder.name}: no split {s!r}; has {list(builder.info.splits)}.')
   names = tuple(builder.info.features['label'].names)
+  validation.check_fraction(data_cfg.get('val_fraction', 0.0))
   return DatasetInfo(num_classes=len(names), class_names=names,
-                     num_train=builder.info.splits[train].num_examples,
+                     num_train=len(_source(data_cfg, train)),
                      num_eval=builder.info.splits[evaluation].num_examples)
 
 

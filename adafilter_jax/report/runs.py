@@ -53,6 +53,26 @@ def load_run(workdir: str | Path, name: str | None = None) -> Run:
   return Run(name or path.resolve().name, path, metrics, summary, gates)
 
 
+def find_runs(path: str | Path) -> list[Path]:
+  """`path` if it is a run directory, else the run directories below it (sorted; a run's
+  own subdirectories, such as its eval/ re-evaluations, are not searched)."""
+  path = Path(path)
+  if not path.is_dir():
+    raise FileNotFoundError(f'{path}: no such directory')
+  found = _runs_below(path)
+  if not found:
+    raise FileNotFoundError(f'{path / "metrics.jsonl"}: no metrics.jsonl in {path} or below; '
+                            f'is {path} a run directory?')
+  return found
+
+
+def _runs_below(path: Path) -> list[Path]:
+  if (path / 'metrics.jsonl').is_file():
+    return [path]
+  return [run for sub in sorted(p for p in path.iterdir() if p.is_dir())
+          for run in _runs_below(sub)]
+
+
 def acc_scale(runs: Sequence[Run]) -> float:
   # The trainer logs accuracies as fractions; tolerate percent so an old run still plots sanely.
   vals = [m['eval_top1'] for r in runs for m in r.metrics if 'eval_top1' in m]

@@ -19,6 +19,8 @@ import numpy as np
 
 from adafilter_jax import methods
 from adafilter_jax.data import pipeline
+from adafilter_jax.data import validation
+from adafilter_jax.train import backend as backend_lib
 from adafilter_jax.train import checkpoint as checkpoint_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
@@ -155,6 +157,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   progress = metrics_lib.Progress(config.num_epochs * spe, config.batch_size,
                                   enabled=config.progress_bar)
   start_epoch = step // spe
+  cpu_warning = backend_lib.CpuWarning(config, config.num_epochs * spe)
+  # The split that chooses the checkpoint: the eval split (the paper's protocol), or the
+  # images held out of the train split (config.data.val_fraction), the eval split then
+  # evaluated once, at the end.
+  select_cfg, select_split = validation.config_for_split(
+      config, validation.HELDOUT if config.data.val_fraction else None)
   train_iter = pipeline.make_train_iter(
       config.data, global_batch_size=config.batch_size, seed=config.seed,
       epoch_start=start_epoch, num_epochs=max(config.num_epochs - start_epoch, 0))
@@ -178,6 +186,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
             loss = par.metrics(m)['loss']
             _check_finite(loss, step, workdir)
           progress.update(step, loss)
+          cpu_warning.step(step, state)
           if signals.signum is not None:
             progress.end_epoch()
             meta['wall_time_s'] += time.time() - t_start
@@ -186,7 +195,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         images_per_sec, _ = progress.end_epoch()
         train = {k: v / n for k, v in par.metrics(sums).items()}
 
-        outputs = evaluate(par, eval_fn, state, config, jax.random.fold_in(eval_key, epoch))
+        outputs = evaluate(par, eval_fn, state, select_cfg, jax.random.fold_in(eval_key, epoch))
         top1, mean_class = metrics_lib.accuracies(outputs['pred'], outputs['label'], num_classes)
         if top1 > meta['best_eval_top1']:
           meta['best_eval_top1'], meta['best_epoch'] = top1, epoch + 1
@@ -198,6 +207,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         record = {
             'epoch': epoch + 1, 'step': step, 'train_loss': train['loss'],
             'train_top1': train['top1'], 'eval_top1': top1, 'eval_mean_class_acc': mean_class,
+            'eval_split': select_split,
             'gate_fraction': metrics_lib.gate_fraction(outputs, layers),
             'lr': optimizer_lib.current_lrs(host_state.opt_state),
             'images_per_sec': images_per_sec, 'epoch_time_s': time.time() - t_epoch}
@@ -210,14 +220,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     ckpts.close()
 
   meta['wall_time_s'] += time.time() - t_start
+  test = _test_once(config, workdir) if config.data.val_fraction else {}
   last = record or (writer.records() or [{}])[-1]
   writer.summary({
       'method': config.method, 'dataset': config.data.name, 'config_name': config.name,
       'final_eval_top1': last.get('eval_top1'), 'best_eval_top1': meta['best_eval_top1'],
       'best_epoch': meta['best_epoch'], 'final_eval_mean_class_acc': last.get('eval_mean_class_acc'),
-      'epochs': meta['epoch'], 'num_params': num_params, 'wall_time_s': meta['wall_time_s']})
+      'epochs': meta['epoch'], 'num_params': num_params, 'wall_time_s': meta['wall_time_s'],
+      'eval_split': select_split, **test})
   _write_report(workdir)
   return par.get_state(state)
+
+
+def _test_once(config, workdir: str) -> dict:
+  """The eval split, once, with the checkpoint chosen on the held-out images."""
+  from adafilter_jax import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+  rec = evaluate_lib.evaluate_workdir(workdir, 'best', None, config)
+  logging.info('test (%s), best validation checkpoint of epoch %d: top-1 %.4f', rec['split'],
+               rec['epoch'], rec['eval_top1'])
+  return {'test_top1': rec['eval_top1'], 'test_mean_class_acc': rec['eval_mean_class_acc'],
+          'test_split': rec['split'], 'test_epoch': rec['epoch']}
 
 
 def _write_report(workdir: str):

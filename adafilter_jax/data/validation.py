@@ -1,0 +1,81 @@
+"""A validation split held out of the train split, for a user's own data.
+
+With ``config.data.val_fraction = f > 0`` each class gives round(f * its count) of its
+train images (at least one, never all), drawn with ``config.data.val_seed``: the training
+stream reads only the rest, the checkpoint is chosen on the held-out images (the split
+named HELDOUT), and the eval split is evaluated once, at the end, with the chosen
+checkpoint. The default f = 0 is the paper's protocol (Table 2: the best eval-split
+accuracy over the epochs).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from adafilter_jax.data import datasets
+
+HELDOUT = 'heldout'  # not 'validation': a real split name of some TFDS datasets (Decathlon)
+
+
+def check_fraction(fraction: float):
+  if not 0.0 <= fraction < 1.0:
+    raise ValueError(f'config.data.val_fraction={fraction}: must be in [0, 1).')
+
+
+def heldout_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+  """Sorted indices of the held-out examples: per class round(fraction * n_c), >= 1, < n_c."""
+  check_fraction(fraction)
+  labels = np.asarray(labels)
+  picked = []
+  for c in np.unique(labels):
+    members = np.flatnonzero(labels == c)
+    k = min(max(int(round(fraction * len(members))), 1), len(members) - 1) if fraction else 0
+    # One stream per class: a class's choice does not depend on the other classes.
+    picked.append(np.random.default_rng([seed, int(c)]).permutation(members)[:k])
+  return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+
+
+class Subset:
+  """A view of a data source through a list of its indices (what grain reads)."""
+
+  def __init__(self, source, indices: np.ndarray):
+    self.source, self.indices = source, np.asarray(indices)
+
+  def __len__(self):
+    return len(self.indices)
+
+  def __getitem__(self, i):
+    return self.source[int(self.indices[i])]
+
+
+# (dataset directory, split, fraction, seed) -> held-out indices: labels are read once.
+_HELDOUT: dict = {}
+
+
+def part(source, data_cfg, key, heldout: bool) -> Subset:
+  """The held-out images of the train split's `source` (identified by `key`), or the
+  ones left to train on."""
+  fraction, seed = float(data_cfg.val_fraction), int(data_cfg.val_seed)
+  if (key, fraction, seed) not in _HELDOUT:
+    labels = np.asarray([source[i]['label'] for i in range(len(source))])
+    _HELDOUT[key, fraction, seed] = heldout_indices(labels, fraction, seed)
+  held = _HELDOUT[key, fraction, seed]
+  if heldout:
+    return Subset(source, held)
+  return Subset(source, np.setdiff1d(np.arange(len(source)), held))
+
+
+def config_for_split(config, split):
+  """(a copy of `config` whose eval iterator reads `split`, its name); None: the eval split.
+
+  A registry key fixes its own splits, so another split names the TFDS dataset and both
+  splits explicitly."""
+  from adafilter_jax.data import pipeline  # pylint: disable=g-import-not-at-top  (a cycle)
+  c = config.copy_and_resolve_references()
+  train_split, eval_split = pipeline.splits(c.data)
+  if split is None or split == eval_split:
+    return c, eval_split
+  with c.unlocked():
+    c.data.train_split = train_split
+    c.data.name = datasets.tfds_name(c.data.name)
+    c.data.eval_split = split
+  return c, split

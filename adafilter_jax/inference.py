@@ -1,0 +1,132 @@
+"""A trained model back from its workdir, and its inference function.
+
+Shared by `evaluate` (the eval split again), `predict` (new images) and `export`
+(StableHLO): each restores the run's config (``config.json``), builds the model through
+the method registry, restores the best or the latest checkpoint, and runs one function
+from uint8 images to logits and, for a gated model, the per-image fraction of
+fine-tuned filters overall and per stage.
+"""
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from adafilter_jax import methods
+from adafilter_jax.train import checkpoint as checkpoint_lib
+from adafilter_jax.train import state as state_lib
+from adafilter_jax.train import steps as steps_lib
+
+CHECKPOINTS = ('best', 'latest')
+
+
+@dataclasses.dataclass
+class Restored:
+  """What a workdir holds, ready for inference."""
+  config: ml_collections.ConfigDict
+  model: Any
+  variables: Dict[str, Any]   # {'params', 'batch_stats'} on the host
+  meta: Dict[str, Any]        # the checkpoint's record: epoch, best so far, head size
+  step: int
+  layers: List[str]           # gated layers in forward order ([] for a plain model)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run was trained with, from ``workdir/config.json``."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path} not found: is {workdir} the workdir of a training run?')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def checkpoint_step(ckpts: checkpoint_lib.Checkpoints, which: str, workdir: str) -> int:
+  """The step of the `which` ('best' | 'latest') checkpoint; a clear error if none."""
+  if which not in CHECKPOINTS:
+    raise ValueError(f'checkpoint must be one of {CHECKPOINTS}, got {which!r}')
+  step = ckpts.best_step() if which == 'best' else ckpts.latest_step()
+  if step is None:
+    # An interrupted first epoch leaves only a checkpoint without eval metrics.
+    hint = " (none finished an epoch yet: use 'latest')" if which == 'best' else ''
+    raise FileNotFoundError(f'no {which} checkpoint in {workdir}/checkpoints{hint}.')
+  return step
+
+
+def restore(workdir: str, which: str = 'best',
+            config: Optional[ml_collections.ConfigDict] = None, **model_overrides) -> Restored:
+  """The model and variables of `workdir`'s `which` checkpoint.
+
+  `config` defaults to the run's own; `model_overrides` set ``config.adafilter`` fields
+  that change how the same variables are computed (``eval_impl='fused_all'``).
+  """
+  workdir = os.path.abspath(workdir)
+  config = (config or load_config(workdir)).copy_and_resolve_references()
+  with config.unlocked():
+    config.adafilter.update(model_overrides)
+  ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
+  try:
+    step = checkpoint_step(ckpts, which, workdir)
+    meta = ckpts.restore_meta(step)
+    method = methods.get(config.method)
+    model = method.build_model(config, meta['num_classes'], None)
+    size = config.data.image_size
+    # The optimizer's state is part of the checkpoint: restore it whole, keep the model.
+    abstract = jax.eval_shape(lambda: state_lib.create_state(
+        method, model, state_lib.abstract_variables(model, size), config, 1))
+    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
+    state, meta = ckpts.restore(template, step)
+  finally:
+    ckpts.close()
+  variables = {'params': state.params, 'batch_stats': state.batch_stats}
+  layers = steps_lib.gate_layers(model, variables, (1, size, size, 3))
+  logging.info('restored the %s checkpoint (step %d, epoch %d) of %s', which, step,
+               meta['epoch'], workdir)
+  return Restored(config, model, variables, meta, step, layers)
+
+
+def stages(layers: Sequence[str]) -> List[Tuple[str, List[str]]]:
+  """Gated layers grouped by ResNet stage, in forward order: 'stem' (conv1), 'layer1'..."""
+  out: Dict[str, List[str]] = {}
+  for name in layers:
+    head = name.split('/')[0]
+    out.setdefault(head.split('_')[0] if head.startswith('layer') else 'stem', []).append(name)
+  return list(out.items())
+
+
+def make_infer_fn(model, data_config, layers: Sequence[str]):
+  """(variables, uint8 images [B,H,W,3]) -> {'logits' [B,K]} and, for a gated model,
+  'fraction' [B] (fine-tuned filters over all gated layers) and 'stage_fraction' [B,S]
+  (per stage of `stages(layers)`), each the share of filters whose gate picked F."""
+  groups = stages(layers)
+
+  def infer(variables, images):
+    # The random-policy gate samples at test time too: a fixed key keeps it reproducible.
+    logits, gates = model.apply(variables, steps_lib.normalize(images, data_config),
+                                train=False, rngs={'gate': jax.random.key(0)})
+    out = {'logits': logits}
+    if layers:
+      cat = lambda names: jnp.concatenate([gates[n].astype(jnp.float32) for n in names], -1)
+      out['fraction'] = cat(layers).mean(-1)
+      out['stage_fraction'] = jnp.stack([cat(names).mean(-1) for _, names in groups], -1)
+    return out
+
+  return infer
+
+
+def class_names(config, num_classes: int) -> List[str]:
+  """The dataset's class names, or '0'..'K-1' when its metadata cannot be read here."""
+  try:
+    from adafilter_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+    names = list(pipeline.load_dataset_info(config.data).class_names)
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning('class names of %s not found (%r): using class indices.',
+                    config.data.name, e)
+    return [str(i) for i in range(num_classes)]
+  if len(names) != num_classes:
+    raise ValueError(f'{config.data.name} has {len(names)} classes, the model {num_classes}.')
+  return names

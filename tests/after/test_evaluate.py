@@ -1,0 +1,103 @@
+"""Evaluate: a finished run's checkpoint gives exactly the accuracy the run recorded; an
+interrupted run's 'best' and 'latest' are the checkpoints asked for; training files stay."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from adafilter_jax import evaluate
+from adafilter_jax.train import Interrupted, train_and_evaluate
+from tests.train import test_loop, tiny
+
+
+def _records(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def _digest(workdir):
+  """Every file of the run but eval/: what evaluating must leave alone."""
+  out = {}
+  for root, dirs, files in os.walk(workdir):
+    dirs[:] = [d for d in dirs if os.path.join(root, d) != os.path.join(workdir, 'eval')]
+    for f in files:
+      with open(os.path.join(root, f), 'rb') as fh:
+        out[os.path.relpath(os.path.join(root, f), workdir)] = hashlib.sha256(fh.read()).hexdigest()
+  return out
+
+
+def test_finished_adafilter_run_repeats_recorded_accuracy(adafilter_run):
+  workdir, _, _ = adafilter_run
+  before = _digest(workdir)
+  records = _records(workdir)
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    summary = json.load(f)
+  best = evaluate.evaluate_workdir(workdir, 'best')
+  assert best['eval_top1'] == summary['best_eval_top1']
+  assert best['epoch'] == summary['best_epoch']
+  latest = evaluate.evaluate_workdir(workdir, 'latest')
+  assert latest['eval_top1'] == records[-1]['eval_top1']
+  assert latest['eval_mean_class_acc'] == records[-1]['eval_mean_class_acc']
+  assert latest['num_images'] == 846
+  # The gate statistics of the last epoch, image by image, in a directory of their own.
+  out = os.path.join(workdir, 'eval', f'latest_step{latest["step"]}_test')
+  run_stats, eval_stats = (np.load(os.path.join(d, 'gate_stats.npz')) for d in (workdir, out))
+  for k in ('per_image_layer_fraction', 'per_image_fraction', 'index', 'pred'):
+    np.testing.assert_array_equal(eval_stats[k], run_stats[k], err_msg=k)
+  assert os.path.isfile(os.path.join(out, 'report', 'report.md'))
+  assert _digest(workdir) == before
+
+
+def test_interrupted_run_uses_the_checkpoint_asked_for(tmp_path, monkeypatch):
+  config = tiny.config('finetune', epochs=2)
+  workdir = str(tmp_path / 'run')
+  with monkeypatch.context() as m:
+    test_loop._interrupt_after(m, 7)  # epoch 1 done (step 5), stopped at step 8
+    with pytest.raises(Interrupted):
+      train_and_evaluate(config, workdir)
+  (epoch1,) = _records(workdir)
+  best = evaluate.evaluate_workdir(workdir, 'best')
+  assert (best['step'], best['eval_top1']) == (5, epoch1['eval_top1'])
+  latest = evaluate.evaluate_workdir(workdir, 'latest')
+  assert latest['step'] == 8 and latest['checkpoint'] == 'latest'
+  # The resumed run's epoch 2 starts from this very state: its accuracy is evaluated anew.
+  train_and_evaluate(config, workdir)
+  assert evaluate.evaluate_workdir(workdir, 'latest')['eval_top1'] == _records(workdir)[1]['eval_top1']
+
+
+def test_random_policy_draws_the_recorded_samples(tmp_path):
+  """The random gate samples at test time too: the re-evaluation uses the epoch's key."""
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(tiny.config('random_policy', epochs=1), workdir)
+  (record,) = _records(workdir)
+  again = evaluate.evaluate_workdir(workdir, 'best')
+  assert again['eval_top1'] == record['eval_top1']
+  assert again['gate_fraction'] == record['gate_fraction']
+
+
+def test_named_split_and_errors(finetune_run, tmp_path):
+  workdir, _, _ = finetune_run
+  rec = evaluate.evaluate_workdir(workdir, 'latest', split='train', out_dir=str(tmp_path / 'e'))
+  assert rec['split'] == 'train' and rec['num_images'] == 50
+  with pytest.raises(ValueError, match="no split 'nope'"):
+    evaluate.evaluate_workdir(workdir, split='nope')
+  with pytest.raises(FileNotFoundError, match='config.json'):
+    evaluate.evaluate_workdir(str(tmp_path))
+
+
+def test_main_mode_eval(finetune_run, tmp_path):
+  workdir, _, _ = finetune_run
+  overrides = [f'--config.{k}={v}' for k, v in (
+      ('method', 'finetune'), ('pretrained', ''), ('model.arch', 'resnet18'), ('model.width', 8),
+      ('data.name', 'digits_target'), ('data.data_dir', tiny.DATA_DIR),
+      ('data.image_size', 16), ('data.resize_size', 16), ('eval_batch_size', 128))]
+  out = subprocess.run(
+      [sys.executable, 'main.py', '--config', 'configs/base.py', '--mode=eval',
+       '--checkpoint=latest', f'--workdir={workdir}'] + overrides,
+      capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f"'eval_top1': {_records(workdir)[-1]['eval_top1']}" in out.stdout
