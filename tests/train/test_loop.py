@@ -111,3 +111,32 @@ def test_clear_errors_before_compiling(tmp_path, monkeypatch, overrides, error, 
   config.update(overrides)
   with pytest.raises(error, match=match):
     train_and_evaluate(config, str(tmp_path / 'run'))
+
+
+def _summary(workdir):
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    return json.load(f)
+
+
+def test_interrupt_in_the_last_step_of_an_epoch_still_evaluates_it(tmp_path, monkeypatch):
+  """The signal arrives while the epoch's last batch trains: the checkpoint is at the
+  epoch's end, but its eval has not run. The resumed run must run it, and end like an
+  uninterrupted run (the last epoch of the run, the worst case: nothing follows it)."""
+  config = tiny.config('finetune', epochs=2)
+  whole_dir = str(tmp_path / 'whole')
+  train_and_evaluate(config, whole_dir)
+
+  workdir = str(tmp_path / 'resumed')
+  with monkeypatch.context() as m:
+    _interrupt_after(m, 9)  # batch 9 is the last of epoch 2 (5 steps an epoch)
+    with pytest.raises(Interrupted):
+      train_and_evaluate(config, workdir)
+  resumed = train_and_evaluate(config, workdir)
+
+  assert int(resumed.step) == 10
+  a, b = _records(workdir), _records(whole_dir)
+  assert [r['epoch'] for r in a] == [1, 2]
+  assert [r['eval_top1'] for r in a] == [r['eval_top1'] for r in b]
+  sa, sb = _summary(workdir), _summary(whole_dir)
+  for key in ('epochs', 'final_eval_top1', 'best_eval_top1', 'best_epoch'):
+    assert sa[key] == sb[key], key
