@@ -123,8 +123,7 @@ def _config_args(argv) -> list:
   return out
 
 
-def _start(run_dir: str, fault: str = '') -> subprocess.CompletedProcess:
-  config_args = _config_args(sys.argv[1:])
+def _start(config_args: list, run_dir: str, fault: str = '') -> subprocess.CompletedProcess:
   env = dict(os.environ)
   # Every start compiles the same steps: the persistent cache makes restarts cheap.
   env.setdefault('JAX_COMPILATION_CACHE_DIR',
@@ -139,7 +138,7 @@ def _expected_exit(signum: int) -> tuple:
   return (-signal.SIGKILL,) if signum == signal.SIGKILL else (128 + signum, -signum)
 
 
-def _episode(run_dir: str, rng, kills: dict, log: list):
+def _episode(config_args: list, run_dir: str, rng, kills: dict, log: list):
   """Kills the job in `run_dir` until a start runs to the end (or the cap is reached)."""
   for attempt in range(MAX_KILLS_PER_EPISODE + 1):
     fault = ''
@@ -149,7 +148,7 @@ def _episode(run_dir: str, rng, kills: dict, log: list):
       occurrences, max_delay = PHASES[phase]
       fault = (f'{name},{phase},{rng.integers(occurrences)},'
                f'{rng.uniform(0, max_delay):.4f}')
-    proc = _start(run_dir, fault)
+    proc = _start(config_args, run_dir, fault)
     if proc.returncode == 0:
       log.append(f'{run_dir}: {fault or "no fault"} -> finished')
       return
@@ -192,16 +191,17 @@ def compare(reference: str, run_dir: str) -> list:
   return diffs
 
 
-def parent(root: str, kills_per_kind: int, seed: int) -> dict:
+def parent(config_args: list, root: str, kills_per_kind: int, seed: int) -> dict:
+  """`config_args`: the child's --config and --config.key=value arguments."""
   reference = os.path.join(root, 'reference')
-  proc = _start(reference)
+  proc = _start(config_args, reference)
   if proc.returncode:
     raise RuntimeError(f'the reference run failed:\n{proc.stderr[-3000:]}')
   rng = np.random.default_rng(seed)
   kills, log, diffs, episode = {'SIGKILL': 0, 'SIGTERM': 0}, [], [], 0
   while min(kills.values()) < kills_per_kind:
     run_dir = os.path.join(root, f'episode_{episode}')
-    _episode(run_dir, rng, kills, log)
+    _episode(config_args, run_dir, rng, kills, log)
     logging.info('%s', log[-1])
     diffs += compare(reference, run_dir)
     episode += 1
@@ -216,7 +216,8 @@ def main(argv):
   root = FLAGS.workdir or tempfile.mkdtemp(prefix='adafilter_faults_')
   if os.path.isdir(root) and os.listdir(root):
     raise app.UsageError(f'--workdir {root} is not empty.')
-  result = parent(os.path.abspath(root), FLAGS.kills_per_kind, FLAGS.seed)
+  result = parent(_config_args(sys.argv[1:]), os.path.abspath(root), FLAGS.kills_per_kind,
+                  FLAGS.seed)
   print(json.dumps({'kills_survived': result['kills_survived'],
                     'episodes': result['episodes'],
                     'differences': len(result['differences']), 'workdir': root}))
