@@ -20,6 +20,7 @@ from configs import base
 def get_config():
   c = base.get_config()
   c.name = 'demo'
+  c.job = 'demo'  # main.py runs adafilter_jax.train.demo.run: the stages below
   c.pretrained = ''  # set by the demo to its own source-task weights
   c.model.arch = 'resnet18'
   c.model.width = 16

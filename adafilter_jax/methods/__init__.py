@@ -42,6 +42,8 @@ class Method:
     regularizer: optional (params, pretrained_params, config) -> scalar added to the
       loss (L2-SP); methods with one use no weight decay.
     aux_loss: optional (gates, config) -> scalar added to the loss (SpotTune global-k).
+    run: optional (config, workdir) -> Any, the method's whole job in place of
+      `train.train_and_evaluate` (a method that trains in rounds); main.py calls it.
   """
   name: str
   build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
@@ -49,6 +51,7 @@ class Method:
   regularizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict], jax.Array]] = None
   aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict],
                               jax.Array]] = None
+  run: Optional[Callable[[ml_collections.ConfigDict, str], Any]] = None
 
   def labels(self, params) -> Any:
     """A pytree of group names matching `params`, for `optax.partition`."""

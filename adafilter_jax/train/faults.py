@@ -37,14 +37,20 @@ from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import parallel as parallel_lib
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'The job to kill (tiny: configs/tiny.py).')
-flags.DEFINE_integer('kills_per_kind', 20, 'Stop once this many SIGKILLs and SIGTERMs '
-                     'each have landed.')
-flags.DEFINE_integer('seed', 0, 'Seeds the kinds, phases and moments of the kills.')
-flags.DEFINE_string('workdir', None, 'Where the runs go (a new temporary directory by '
-                    'default); must be empty or absent.')
-flags.DEFINE_string('fault', None, 'Child only: "SIGNAL,phase,occurrence,delay_s".')
-flags.DEFINE_string('run_dir', None, 'Child only: the job\'s workdir.')
+
+
+def define_flags():
+  # Defined only when run as a command, so importing faults adds no global flags.
+  config_flags.DEFINE_config_file('config', None, 'The job to kill (configs/tiny.py).')
+  flags.DEFINE_integer('kills_per_kind', 20, 'Stop once this many SIGKILLs and SIGTERMs '
+                       'each have landed.')
+  flags.DEFINE_integer('seed', 0, 'Seeds the kinds, phases and moments of the kills.')
+  flags.DEFINE_string('workdir', None, 'Where the runs go (a new temporary directory by '
+                      'default); must be empty or absent.')
+  flags.DEFINE_string('fault', None, 'Child only: "SIGNAL,phase,occurrence,delay_s".')
+  flags.DEFINE_string('run_dir', None, 'Child only: the job\'s workdir.')
+  flags.mark_flags_as_required(['config'])
+
 
 WALL_TIME_FIELDS = {metrics_lib.METRICS: ('images_per_sec', 'epoch_time_s'),
                     metrics_lib.SUMMARY: ('wall_time_s',)}
@@ -227,5 +233,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['config'])
+  define_flags()
   app.run(main)
