@@ -110,7 +110,7 @@ class _Job:
   config: ml_collections.ConfigDict
   workdir: str
   method: methods.Method
-  par: parallel_lib.Parallel
+  parallel: parallel_lib.Parallel
   num_classes: int
   steps_per_epoch: int
   ckpts: checkpoint_lib.Checkpoints
@@ -155,9 +155,9 @@ def _prepare(config, workdir: str, clock: _Clock) -> _Job:
   """Every check that needs no compiled code; fails with a message naming the problem."""
   workdir = os.path.abspath(workdir)
   method = methods.get(config.method)
-  par = parallel_lib.Parallel(config.parallel)
-  par.check_batch(config.batch_size)
-  par.check_batch(config.eval_batch_size, 'config.eval_batch_size')
+  parallel = parallel_lib.Parallel(config.parallel)
+  parallel.check_batch(config.batch_size)
+  parallel.check_batch(config.eval_batch_size, 'config.eval_batch_size')
   info = pipeline.load_dataset_info(config.data)
   num_classes = num_classes_for(config, info)
   steps_per_epoch = pipeline.steps_per_epoch(info.num_train, config.batch_size)
@@ -169,8 +169,8 @@ def _prepare(config, workdir: str, clock: _Clock) -> _Job:
   ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
   if ckpts.latest_step() is not None:
     _check_identity(ckpts.restore_meta(), identity, workdir)
-  return _Job(config, workdir, method, par, num_classes, steps_per_epoch, ckpts, identity,
-              clock)
+  return _Job(config, workdir, method, parallel, num_classes, steps_per_epoch, ckpts,
+              identity, clock)
 
 
 def _restore_or_init(job: _Job, model) -> _Run:
@@ -212,7 +212,7 @@ def _check_finite(loss: float, step: int, workdir: str):
 
 def _save(job: _Job, run: _Run, metrics: Optional[dict] = None):
   run.meta['wall_time_s'] = job.clock.total()
-  job.ckpts.save(run.step, job.par.get_state(run.state), run.meta, metrics)
+  job.ckpts.save(run.step, job.parallel.get_state(run.state), run.meta, metrics)
 
 
 def _train_epoch(job: _Job, run: _Run, epoch: int, batches, signals, progress) -> List[dict]:
@@ -220,38 +220,42 @@ def _train_epoch(job: _Job, run: _Run, epoch: int, batches, signals, progress) -
 
   On a signal, saves the state with the epoch's metrics so far, and raises Interrupted.
   """
-  config, par, spe = job.config, job.par, job.steps_per_epoch
-  done = run.step - epoch * spe  # > 0 only in the epoch a checkpoint was saved in
-  if 0 < done < spe:
+  config, parallel, steps_per_epoch = job.config, job.parallel, job.steps_per_epoch
+  # Steps of this epoch already trained: > 0 only when resuming inside it, and
+  # steps_per_epoch when an interrupt in its last step left only its eval to do.
+  done = run.step - epoch * steps_per_epoch
+  if 0 < done < steps_per_epoch:
     for _ in range(done):
       next(batches)  # replay the data order up to the checkpoint
-  progress.start_epoch(epoch + 1, config.num_epochs, spe, done)
+  progress.start_epoch(epoch + 1, config.num_epochs, steps_per_epoch, done)
   # Per step on the device: fetching them only at the end keeps the steps asynchronous.
-  new = []
-  for i in range(done, spe):
-    run.state, m = job.train_fn(run.state, par.put_batch(next(batches)), job.train_key,
+  new = []  # this process's steps; run.meta['epoch_steps'] holds the earlier ones
+  for i in range(done, steps_per_epoch):
+    run.state, m = job.train_fn(run.state, parallel.put_batch(next(batches)), job.train_key,
                                 run.anchor)
     run.step += 1
     new.append(m)
     loss = None
-    if run.step % config.log_every_steps == 0 or signals.signum is not None or i == spe - 1:
-      loss = par.metrics(m)['loss']
+    last = i == steps_per_epoch - 1
+    if run.step % config.log_every_steps == 0 or signals.signum is not None or last:
+      loss = parallel.metrics(m)['loss']
       _check_finite(loss, run.step, job.workdir)
     progress.update(run.step, loss)
     if signals.signum is not None:
       progress.end_epoch()
-      run.meta['epoch_steps'] += par.metrics(new)
+      run.meta['epoch_steps'] += parallel.metrics(new)
       _save(job, run)
       raise Interrupted(signals.signum, run.step)
-  return run.meta['epoch_steps'] + par.metrics(new)
+  return run.meta['epoch_steps'] + parallel.metrics(new)
 
 
-def evaluate(par, eval_fn, state, config, key):
+def evaluate(parallel, eval_fn, state, config, key):
   """One pass over the eval split -> per-example numpy outputs (padding removed)."""
   outs = []
   it = pipeline.make_eval_iter(config.data, global_batch_size=config.eval_batch_size)
   for i, batch in enumerate(it):
-    outs.append(par.get_outputs(eval_fn(state, par.put_batch(batch), jax.random.fold_in(key, i))))
+    key_i = jax.random.fold_in(key, i)
+    outs.append(parallel.get_outputs(eval_fn(state, parallel.put_batch(batch), key_i)))
   outs = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
   keep = outs.pop('mask').astype(bool)
   return {k: v[keep] for k, v in outs.items()}
@@ -261,7 +265,7 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
                          images_per_sec: float) -> dict:
   """Evaluates, appends the epoch's record, then checkpoints (in that order: see
   `metrics.Writer._truncate`); -> the record."""
-  outputs = evaluate(job.par, job.eval_fn, run.state, job.config,
+  outputs = evaluate(job.parallel, job.eval_fn, run.state, job.config,
                      jax.random.fold_in(job.eval_key, epoch))
   top1, mean_class = metrics_lib.accuracies(outputs['pred'], outputs['label'], job.num_classes)
   meta = run.meta
@@ -273,7 +277,7 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
       'epoch': epoch + 1, 'step': run.step, 'train_loss': train['loss'],
       'train_top1': train['top1'], 'eval_top1': top1, 'eval_mean_class_acc': mean_class,
       'gate_fraction': metrics_lib.gate_fraction(outputs, job.gate_layers),
-      'lr': optimizer_lib.current_lrs(job.par.get_state(run.state).opt_state),
+      'lr': optimizer_lib.current_lrs(job.parallel.get_state(run.state).opt_state),
       'images_per_sec': images_per_sec, 'epoch_time_s': job.clock.epoch()}
   job.writer.epoch(record)
   job.writer.gate_stats(outputs, job.gate_layers, epoch + 1)
@@ -286,10 +290,10 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
 
 def _run_epochs(job: _Job, run: _Run):
   """Every epoch not yet evaluated: train it (or what is left of it), evaluate it."""
-  config, spe = job.config, job.steps_per_epoch
-  progress = metrics_lib.Progress(config.num_epochs * spe, config.batch_size,
+  config, steps_per_epoch = job.config, job.steps_per_epoch
+  progress = metrics_lib.Progress(config.num_epochs * steps_per_epoch, config.batch_size,
                                   enabled=config.progress_bar)
-  data_epoch = run.step // spe  # == meta['epoch'] + 1 when only an eval is pending
+  data_epoch = run.step // steps_per_epoch  # == meta['epoch'] + 1 when only an eval is pending
   batches = pipeline.make_train_iter(
       config.data, global_batch_size=config.batch_size, seed=config.seed,
       epoch_start=data_epoch, num_epochs=max(config.num_epochs - data_epoch, 0))
@@ -305,30 +309,31 @@ def _run_epochs(job: _Job, run: _Run):
 
 def _build(job: _Job, run: _Run, model):
   """Compiles nothing yet: wraps the steps, finds the gated layers, opens the files."""
-  config, par = job.config, job.par
+  config, parallel = job.config, job.parallel
   size = config.data.image_size
   job.gate_layers = steps_lib.gate_layers(
       model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
       (1, size, size, 3))
-  job.train_fn = par.train_step(steps_lib.make_train_step(job.method, config, par.bn_axis_name))
-  job.eval_fn = par.eval_step(steps_lib.make_eval_step(config, par.bn_axis_name))
+  axis = parallel.bn_axis_name
+  job.train_fn = parallel.train_step(steps_lib.make_train_step(job.method, config, axis))
+  job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, axis))
   key = jax.random.key(config.seed)
   job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
   job.writer = metrics_lib.Writer(job.workdir, resume_epoch=run.meta['epoch'])
   job.writer.config(config)
-  run.state, run.anchor = par.put_state(run.state), par.put_state(run.anchor)
+  run.state, run.anchor = parallel.put_state(run.state), parallel.put_state(run.anchor)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains `config.method` on `config.data` in `workdir`; returns the final host state."""
   clock = _Clock()
   job = _prepare(config, workdir, clock)
-  model = job.method.build_model(config, job.num_classes, job.par.bn_axis_name)
+  model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
   run = _restore_or_init(job, model)
   num_params = state_lib.count_params(job.method, run.state.params)
   logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
                config.method, config.data.name, job.num_classes, job.steps_per_epoch,
-               num_params, job.par.num_devices, config.parallel)
+               num_params, job.parallel.num_devices, config.parallel)
   _build(job, run, model)
   _run_epochs(job, run)
   last = (job.writer.records() or [{}])[-1]
@@ -339,7 +344,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       'final_eval_mean_class_acc': last.get('eval_mean_class_acc'),
       'epochs': run.meta['epoch'], 'num_params': num_params, 'wall_time_s': clock.total()})
   _write_report(job.workdir)
-  return job.par.get_state(run.state)
+  return job.parallel.get_state(run.state)
 
 
 def _write_report(workdir: str):
