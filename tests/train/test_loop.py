@@ -102,7 +102,14 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
   jax.tree.map(np.testing.assert_array_equal, resumed.opt_state, whole.opt_state)
   a, b = _records(workdir), _records(str(tmp_path / 'whole'))
   assert [r['epoch'] for r in a] == [1, 2]
-  assert [r['eval_top1'] for r in a] == [r['eval_top1'] for r in b]
+  # Every field but wall time: the interrupted epoch's train loss too, averaged over
+  # the steps before the interrupt (kept in the checkpoint) and after.
+  assert _without_wall_time(a) == _without_wall_time(b)
+
+
+def _without_wall_time(records):
+  return [{k: v for k, v in r.items() if k not in ('images_per_sec', 'epoch_time_s')}
+          for r in records]
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
@@ -162,7 +169,7 @@ def test_interrupt_in_the_last_step_of_an_epoch_still_evaluates_it(tmp_path, mon
   assert int(resumed.step) == 10
   a, b = _records(workdir), _records(whole_dir)
   assert [r['epoch'] for r in a] == [1, 2]
-  assert [r['eval_top1'] for r in a] == [r['eval_top1'] for r in b]
+  assert _without_wall_time(a) == _without_wall_time(b)
   sa, sb = _summary(workdir), _summary(whole_dir)
   for key in ('epochs', 'final_eval_top1', 'best_eval_top1', 'best_epoch'):
     assert sa[key] == sb[key], key
