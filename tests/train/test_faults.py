@@ -17,10 +17,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.fixture(scope='module')
-def killed_and_resumed(tmp_path_factory, request):
+def killed_and_resumed(tmp_path_factory):
   root = str(tmp_path_factory.mktemp('faults'))
-  cwd = os.getcwd()
+  cwd, env = os.getcwd(), dict(os.environ)
   os.chdir(ROOT)  # the child loads configs/tiny.py by path
+  # The children compile what this session's tests compile: share their cache.
   os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', jax.config.jax_compilation_cache_dir or '')
   try:
     result = faults.parent(['--config=configs/tiny.py', '--config.num_epochs=2',
@@ -28,6 +29,8 @@ def killed_and_resumed(tmp_path_factory, request):
                            kills_per_kind=1, seed=0)
   finally:
     os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
   return root, result
 
 
