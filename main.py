@@ -2,7 +2,10 @@
 
 Override any field with ``--config.key=value``; ``--workdir`` defaults to
 runs/<config name>/<method>/seed_<seed> (the experiments grid's layout; the demo:
-runs/demo), and rerunning the same command resumes from its checkpoint.
+runs/demo), and rerunning the same command resumes from its checkpoint. What runs is
+the config's job: ``config.job='demo'`` (configs/demo.py) runs the demo's stages; any
+other config trains its method, with the method's own runner if it has one
+(``Method.run``), else ``train_and_evaluate``.
 Multi-host: call ``jax.distributed.initialize()`` first (set ``--distributed``).
 """
 import logging as py_logging
@@ -16,6 +19,7 @@ import jax
 from ml_collections import config_flags
 
 from adafilter_jax import experiments
+from adafilter_jax import methods
 from adafilter_jax.train import Interrupted, train_and_evaluate
 from adafilter_jax.train import demo
 
@@ -30,6 +34,7 @@ flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'], '--mode=eval: which 
 flags.DEFINE_string('split', None, "--mode=eval: a prepared split, or 'heldout' "
                     '(default: the eval split).')
 flags.mark_flags_as_required(['config'])
+JOBS = ('train', 'demo')
 
 
 class _QuietLibraries(py_logging.Filter):
@@ -41,6 +46,20 @@ class _QuietLibraries(py_logging.Filter):
     return record.levelno >= py_logging.WARNING or record.pathname.startswith(self.here)
 
 
+def job_for(config, name: str):
+  """(the function to run, its default workdir) for `config`: the demo's stages, or
+  the config's method (its own runner if it has one, else the training loop)."""
+  job = config.get('job', 'train')  # only configs with a job of their own set it
+  if job not in JOBS:
+    raise app.UsageError(f'unknown config.job {job!r}; expected one of {JOBS}.')
+  if job == 'demo':  # the demo runs its stages in subdirectories of its own
+    return demo.run, os.path.join('runs', name)
+  # One directory per method and seed, so the baselines and seeds of a config never
+  # meet in one checkpoint directory.
+  workdir = experiments.workdir_for('runs', name, config.method, config.seed)
+  return methods.get(config.method).run or train_and_evaluate, workdir
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
@@ -50,22 +69,14 @@ def main(argv):
   config = FLAGS.config
   name = config.name or os.path.splitext(os.path.basename(
       config_flags.get_config_filename(FLAGS['config'])))[0]
-  is_demo = 'demo' in config  # the demo runs its stages in subdirectories of its own
-  if FLAGS.workdir:
-    workdir = FLAGS.workdir
-  elif is_demo:
-    workdir = os.path.join('runs', name)
-  else:
-    # One directory per method and seed, so the baselines and seeds of a config never
-    # meet in one checkpoint directory.
-    workdir = experiments.workdir_for('runs', name, config.method, config.seed)
+  run, workdir = job_for(config, name)
+  workdir = FLAGS.workdir or workdir
   logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
                jax.device_count(), jax.process_count())
   if FLAGS.mode == 'eval':
     from adafilter_jax import evaluate  # pylint: disable=g-import-not-at-top
     print(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint, FLAGS.split, config))
     return
-  run = demo.run if is_demo else train_and_evaluate
   try:
     run(config, workdir)
   except Interrupted as e:

@@ -46,6 +46,8 @@ class Method:
     aux_loss: optional (gates, config, axis_name) -> scalar added to the loss (SpotTune
       global-k); `axis_name` is the pmap axis (None under jit or one device), over
       which a loss of batch statistics must reduce to be the global batch's loss.
+    run: optional (config, workdir) -> Any, the method's whole job in place of
+      `train.train_and_evaluate` (a method that trains in rounds); main.py calls it.
   """
   name: str
   build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
@@ -54,6 +56,7 @@ class Method:
   needs_pretrained_params: bool = False
   aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict,
                                Optional[str]], jax.Array]] = None
+  run: Optional[Callable[[ml_collections.ConfigDict, str], Any]] = None
 
   def labels(self, params) -> Any:
     """A pytree of group names matching `params`, for `optax.partition`."""

@@ -1,26 +1,39 @@
 """Checkpoints with Orbax: one after every epoch, the latest and the best kept.
 
 A checkpoint holds the train state (step, params, batch_stats, optimizer state) and a
-small JSON record (epoch, best so far, the head size). The step alone says where the
-run was, so a resumed run replays the exact data order and gate keys from there on.
-Checkpoints written on an interrupt are mid-epoch and carry no eval metrics: the
-latest-one policy keeps them, the best-one policy ignores them.
+small JSON record (`meta`: epochs evaluated, best so far, the run's identity). The step
+says where the data order and the gate keys are; `meta['epoch']` says how many epochs
+have been evaluated. They disagree in one case: an interrupt during an epoch's last
+step saves the end of that epoch before its evaluation, and the resumed run evaluates
+it. Checkpoints written on an interrupt carry no eval metrics: the latest-one policy
+keeps them, the best-one policy ignores them.
+
+A checkpoint that cannot be read (a half-written or damaged step directory) is moved
+to `<directory>.unreadable/` with a warning, and the previous one is used: any saved
+checkpoint is a consistent point to resume from.
 """
 import os
+import shutil
 from typing import Any, Optional, Tuple
 
+from absl import logging
+import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 METRIC = 'eval_top1'
 
 
+class Unreadable(RuntimeError):
+  """No checkpoint of the directory could be read."""
+
+
 class Checkpoints:
 
   def __init__(self, directory: str):
-    directory = os.path.abspath(directory)
+    self.directory = os.path.abspath(directory)
     self.manager = ocp.CheckpointManager(
-        directory,
+        self.directory,
         item_names=('state', 'meta'),
         options=ocp.CheckpointManagerOptions(
             best_fn=lambda m: m[METRIC], best_mode='max',
@@ -34,25 +47,55 @@ class Checkpoints:
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
 
-  def best_step(self) -> Optional[int]:
-    return self.manager.best_step()
-
   def save(self, step: int, state, meta: dict, metrics: Optional[dict] = None):
+    if step in self.manager.all_steps():
+      # The end-of-epoch state an interrupt saved before its evaluation, now evaluated:
+      # the same state, replaced with the meta (and metric) of an evaluated epoch.
+      self.manager.wait_until_finished()
+      self.manager.delete(step)
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
         metrics=metrics, force=True)
 
-  def restore(self, template, step: Optional[int] = None) -> Tuple[Any, dict]:
-    """The state at `step` (the latest by default), shaped like `template`."""
-    step = self.latest_step() if step is None else step
-    out = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(template), meta=ocp.args.JsonRestore()))
-    return out['state'], dict(out['meta'])
+  def restore(self, template) -> Tuple[Any, dict]:
+    """The newest readable (state shaped like `template`, meta)."""
+    return self._newest_readable(lambda step: self._read(step, template))
 
-  def restore_meta(self, step: Optional[int] = None) -> dict:
-    step = self.latest_step() if step is None else step
-    out = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-    return dict(out['meta'])
+  def restore_meta(self) -> dict:
+    """The newest readable checkpoint's meta (cheap: no arrays are read)."""
+    return self._newest_readable(lambda step: self._read(step, None)[1])
+
+  def _read(self, step: int, template):
+    args = {'meta': ocp.args.JsonRestore()}
+    if template is not None:
+      args['state'] = ocp.args.StandardRestore(template)
+    out = self.manager.restore(step, args=ocp.args.Composite(**args))
+    return out.get('state'), dict(out['meta'])
+
+  def _newest_readable(self, read):
+    skipped = []
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        return read(step)
+      except Exception as e:  # pylint: disable=broad-except
+        # Orbax raises whatever the storage layer raised (ValueError, FileNotFoundError,
+        # KeyError, ...): any failure to read a step means the same thing here.
+        skipped.append(f'{step} ({type(e).__name__}: {str(e)[:200]})')
+        self._set_aside(step, e)
+    raise Unreadable(f'no readable checkpoint in {self.directory}; skipped: '
+                     f'{"; ".join(skipped)}. Move the workdir away to start afresh.')
+
+  def _set_aside(self, step: int, error: Exception):
+    source = os.path.join(self.directory, str(step))
+    target = os.path.join(self.directory + '.unreadable', str(step))
+    logging.warning('checkpoint %s is unreadable (%s: %s): skipped, moved to %s; '
+                    'resuming from the one before it.', source, type(error).__name__,
+                    str(error)[:200], target)
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.rmtree(target, ignore_errors=True)
+      shutil.move(source, target)
+    self.manager.reload()
 
   def close(self):
     self.manager.wait_until_finished()

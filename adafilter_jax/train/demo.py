@@ -12,7 +12,7 @@ import os
 
 from absl import logging
 
-from adafilter_jax import pretrained, report
+from adafilter_jax import methods, pretrained, report
 from adafilter_jax.train import loop
 
 
@@ -35,6 +35,8 @@ def target_config(config, method: str, weights: str):
 
 def run(config, workdir: str) -> dict:
   """Runs the three stages in workdir/{source,<method>...}; returns method -> summary."""
+  for method in config.demo.methods:  # a misspelt name fails now, not after the source stage
+    methods.get(method)
   weights = os.path.join(workdir, 'source_weights')
   if not os.path.isdir(weights):
     state = loop.train_and_evaluate(source_config(config), os.path.join(workdir, 'source'))

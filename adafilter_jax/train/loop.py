@@ -1,19 +1,28 @@
 """`train_and_evaluate(config, workdir)`: the whole job, as `main.py` runs it.
 
-Everything that can be wrong with a run (unknown method, dataset not prepared, head
-size, missing pretrained weights, batch vs devices, a workdir of another run) fails
-here before anything is compiled. A workdir holding a checkpoint resumes from it: the
-state's step fixes the epoch, the position in the epoch's data order and the gate
-keys, so an interrupted run ends where an uninterrupted one would.
+Three steps: restore or initialise the state, then per epoch train (replaying the
+data order up to a mid-epoch checkpoint, saving and stopping on SIGTERM/SIGINT),
+evaluate and record. Everything that can be wrong with a run (unknown method, dataset
+not prepared, head size, missing pretrained weights, batch vs devices, a workdir that
+cannot be written or holds another run) fails before anything is compiled.
+
+A workdir holding a checkpoint resumes from it: the state's step fixes the position in
+the data order and the gate keys, `meta['epoch']` the epochs already evaluated, so an
+interrupted run, killed at any moment, ends where an uninterrupted one would
+(`python -m adafilter_jax.train.faults` tests that).
 """
+import contextlib
+import dataclasses
+import functools
 import os
 import signal
+import tempfile
 import threading
 import time
+from typing import Any, Callable, List, Optional
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -27,6 +36,11 @@ from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
+
+# The config fields that make a checkpoint this run's: resuming one of another dataset,
+# model, batch (the step would mean another epoch) or seed would mix two runs silently.
+IDENTITY = ('method', 'data.name', 'data.image_size', 'model.arch', 'model.width',
+            'batch_size', 'seed')
 
 
 class Interrupted(Exception):
@@ -75,6 +89,128 @@ class _Signals:
       signal.signal(s, old)
 
 
+class _Clock:
+  """All wall-time bookkeeping: the run's total over its resumes, and the epoch's."""
+
+  def __init__(self):
+    self.start = self.epoch_start = time.time()
+    self.before = 0.0  # seconds spent by the processes this one resumes
+
+  def total(self) -> float:
+    return self.before + time.time() - self.start
+
+  def start_epoch(self):
+    self.epoch_start = time.time()
+
+  def epoch(self) -> float:
+    return time.time() - self.epoch_start
+
+
+@dataclasses.dataclass
+class _Job:
+  """What every step of one job reads: checked and derived before anything compiles."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  method: methods.Method
+  parallel: parallel_lib.Parallel
+  num_classes: int
+  steps_per_epoch: int
+  ckpts: checkpoint_lib.Checkpoints
+  identity: dict
+  clock: _Clock
+  # Set once the model is built:
+  train_fn: Optional[Callable] = None
+  eval_fn: Optional[Callable] = None
+  gate_layers: List[str] = dataclasses.field(default_factory=list)
+  writer: Optional[metrics_lib.Writer] = None
+  train_key: Any = None
+  eval_key: Any = None
+  cpu_warning: Optional[backend_lib.CpuWarning] = None
+  # The split that chooses the checkpoint: the eval split (the paper's protocol), or the
+  # images held out of the train split (config.data.val_fraction), the eval split then
+  # evaluated once, at the end.
+  select_config: Optional[ml_collections.ConfigDict] = None
+  select_split: Optional[str] = None
+
+
+@dataclasses.dataclass
+class _Run:
+  """What changes as the job runs: the device state and its host-side record."""
+  state: Any
+  anchor: Any  # the pretrained params the method's regularizer pulls towards, or None
+  step: int
+  meta: dict  # epochs evaluated, best so far, identity, the current epoch's step metrics
+
+
+def _check_writable(workdir: str):
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise OSError(f'workdir {workdir} cannot be written ({type(e).__name__}: {e}): '
+                  'choose another --workdir.') from e
+
+
+def _check_identity(saved: dict, identity: dict, workdir: str):
+  for key, value in identity.items():
+    if key in saved and saved[key] != value:  # older checkpoints lack some keys
+      raise ValueError(f'{workdir} holds a checkpoint with {key}={saved[key]!r}, this '
+                       f'run has {value!r}: use another --workdir.')
+
+
+def _prepare(config, workdir: str, clock: _Clock) -> _Job:
+  """Every check that needs no compiled code; fails with a message naming the problem."""
+  workdir = os.path.abspath(workdir)
+  method = methods.get(config.method)
+  parallel = parallel_lib.Parallel(config.parallel)
+  parallel.check_batch(config.batch_size)
+  parallel.check_batch(config.eval_batch_size, 'config.eval_batch_size')
+  info = pipeline.load_dataset_info(config.data)
+  num_classes = num_classes_for(config, info)
+  steps_per_epoch = pipeline.steps_per_epoch(info.num_train, config.batch_size)
+  if steps_per_epoch == 0:
+    raise ValueError(f'{info.num_train} training images < config.batch_size={config.batch_size}.')
+  _check_writable(workdir)
+  identity = {key: functools.reduce(getattr, key.split('.'), config) for key in IDENTITY}
+  identity['num_classes'] = num_classes
+  ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
+  if ckpts.latest_step() is not None:
+    _check_identity(ckpts.restore_meta(), identity, workdir)
+  return _Job(config, workdir, method, parallel, num_classes, steps_per_epoch, ckpts,
+              identity, clock)
+
+
+def _restore_or_init(job: _Job, model) -> _Run:
+  """The newest readable checkpoint, or the pretrained backbone with a new head/gate."""
+  config, method = job.config, job.method
+  size = config.data.image_size
+  resume = job.ckpts.latest_step() is not None
+  needs_anchor = method.needs_pretrained_params
+  pretrained_vars = (state_lib.load_pretrained(config)
+                     if not resume or needs_anchor else None)
+  if resume:
+    abstract = jax.eval_shape(
+        lambda: state_lib.create_state(method, model, state_lib.abstract_variables(model, size),
+                                       config, job.steps_per_epoch))
+    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
+    state, meta = job.ckpts.restore(template)
+    _check_identity(meta, job.identity, job.workdir)  # a fallback checkpoint too
+    logging.info('Resuming from step %d (%d epochs evaluated) in %s.', state.step,
+                 meta['epoch'], job.workdir)
+    anchor = (state_lib.init_variables(model, config, size, pretrained_vars)['params']
+              if needs_anchor else None)
+  else:
+    variables = state_lib.init_variables(model, config, size, pretrained_vars)
+    state = state_lib.create_state(method, model, variables, config, job.steps_per_epoch)
+    anchor = variables['params'] if needs_anchor else None
+    meta = {'epoch': 0, 'best_eval_top1': -1.0, 'best_epoch': 0, 'wall_time_s': 0.0,
+            **job.identity}
+  meta.setdefault('epoch_steps', [])
+  job.clock.before = meta['wall_time_s']
+  return _Run(state, anchor, int(state.step), meta)
+
+
 def _check_finite(loss: float, step: int, workdir: str):
   if not np.isfinite(loss):
     raise NonFiniteLoss(
@@ -82,154 +218,148 @@ def _check_finite(loss: float, step: int, workdir: str):
         f'kept in {workdir}/checkpoints (lower config.optim.lr, or check the data).')
 
 
-def evaluate(par, eval_fn, state, config, key):
+def _save(job: _Job, run: _Run, metrics: Optional[dict] = None):
+  run.meta['wall_time_s'] = job.clock.total()
+  job.ckpts.save(run.step, job.parallel.get_state(run.state), run.meta, metrics)
+
+
+def _train_epoch(job: _Job, run: _Run, epoch: int, batches, signals, progress) -> List[dict]:
+  """Trains `epoch` from where `run.step` is in it; -> every step's metrics (host floats).
+
+  On a signal, saves the state with the epoch's metrics so far, and raises Interrupted.
+  """
+  config, parallel, steps_per_epoch = job.config, job.parallel, job.steps_per_epoch
+  # Steps of this epoch already trained: > 0 only when resuming inside it, and
+  # steps_per_epoch when an interrupt in its last step left only its eval to do.
+  done = run.step - epoch * steps_per_epoch
+  if 0 < done < steps_per_epoch:
+    for _ in range(done):
+      next(batches)  # replay the data order up to the checkpoint
+  progress.start_epoch(epoch + 1, config.num_epochs, steps_per_epoch, done)
+  # Per step on the device: fetching them only at the end keeps the steps asynchronous.
+  new = []  # this process's steps; run.meta['epoch_steps'] holds the earlier ones
+  for i in range(done, steps_per_epoch):
+    run.state, m = job.train_fn(run.state, parallel.put_batch(next(batches)), job.train_key,
+                                run.anchor)
+    run.step += 1
+    new.append(m)
+    loss = None
+    last = i == steps_per_epoch - 1
+    if run.step % config.log_every_steps == 0 or signals.signum is not None or last:
+      loss = parallel.metrics(m)['loss']
+      _check_finite(loss, run.step, job.workdir)
+    progress.update(run.step, loss)
+    job.cpu_warning.step(run.step, run.state)
+    if signals.signum is not None:
+      progress.end_epoch()
+      run.meta['epoch_steps'] += parallel.metrics(new)
+      _save(job, run)
+      raise Interrupted(signals.signum, run.step)
+  return run.meta['epoch_steps'] + parallel.metrics(new)
+
+
+def evaluate(parallel, eval_fn, state, config, key):
   """One pass over the eval split -> per-example numpy outputs (padding removed)."""
   outs = []
   it = pipeline.make_eval_iter(config.data, global_batch_size=config.eval_batch_size)
   for i, batch in enumerate(it):
-    outs.append(par.get_outputs(eval_fn(state, par.put_batch(batch), jax.random.fold_in(key, i))))
+    key_i = jax.random.fold_in(key, i)
+    outs.append(parallel.get_outputs(eval_fn(state, parallel.put_batch(batch), key_i)))
   outs = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
   keep = outs.pop('mask').astype(bool)
   return {k: v[keep] for k, v in outs.items()}
 
 
+def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[dict],
+                         images_per_sec: float) -> dict:
+  """Evaluates, appends the epoch's record, then checkpoints (in that order: see
+  `metrics.Writer._truncate`); -> the record."""
+  outputs = evaluate(job.parallel, job.eval_fn, run.state, job.select_config,
+                     jax.random.fold_in(job.eval_key, epoch))
+  top1, mean_class = metrics_lib.accuracies(outputs['pred'], outputs['label'], job.num_classes)
+  meta = run.meta
+  if top1 > meta['best_eval_top1']:
+    meta['best_eval_top1'], meta['best_epoch'] = top1, epoch + 1
+  meta['epoch'], meta['epoch_steps'] = epoch + 1, []
+  train = {k: sum(m[k] for m in step_metrics) / len(step_metrics) for k in step_metrics[0]}
+  record = {
+      'epoch': epoch + 1, 'step': run.step, 'train_loss': train['loss'],
+      'train_top1': train['top1'], 'eval_top1': top1, 'eval_mean_class_acc': mean_class,
+      'eval_split': job.select_split,
+      'gate_fraction': metrics_lib.gate_fraction(outputs, job.gate_layers),
+      'lr': optimizer_lib.current_lrs(job.parallel.get_state(run.state).opt_state),
+      'images_per_sec': images_per_sec, 'epoch_time_s': job.clock.epoch()}
+  job.writer.epoch(record)
+  job.writer.gate_stats(outputs, job.gate_layers, epoch + 1)
+  _save(job, run, {checkpoint_lib.METRIC: top1})
+  logging.info('epoch %d/%d: train loss %.4f top-1 %.4f | eval top-1 %.4f mean-class '
+               '%.4f | %.1f img/s', epoch + 1, job.config.num_epochs, record['train_loss'],
+               record['train_top1'], top1, mean_class, images_per_sec)
+  return record
+
+
+def _run_epochs(job: _Job, run: _Run):
+  """Every epoch not yet evaluated: train it (or what is left of it), evaluate it."""
+  config, steps_per_epoch = job.config, job.steps_per_epoch
+  progress = metrics_lib.Progress(config.num_epochs * steps_per_epoch, config.batch_size,
+                                  enabled=config.progress_bar)
+  data_epoch = run.step // steps_per_epoch  # == meta['epoch'] + 1 when only an eval is pending
+  batches = pipeline.make_train_iter(
+      config.data, global_batch_size=config.batch_size, seed=config.seed,
+      epoch_start=data_epoch, num_epochs=max(config.num_epochs - data_epoch, 0))
+  with _Signals() as signals, contextlib.closing(job.ckpts):
+    for epoch in range(run.meta['epoch'], config.num_epochs):
+      job.clock.start_epoch()
+      step_metrics = _train_epoch(job, run, epoch, batches, signals, progress)
+      images_per_sec, _ = progress.end_epoch()
+      _evaluate_and_record(job, run, epoch, step_metrics, images_per_sec)
+      if signals.signum is not None:  # arrived during the eval: the epoch is saved
+        raise Interrupted(signals.signum, run.step)
+
+
+def _build(job: _Job, run: _Run, model):
+  """Compiles nothing yet: wraps the steps, finds the gated layers, opens the files."""
+  config, parallel = job.config, job.parallel
+  size = config.data.image_size
+  job.gate_layers = steps_lib.gate_layers(
+      model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
+      (1, size, size, 3))
+  axis = parallel.bn_axis_name
+  job.train_fn = parallel.train_step(steps_lib.make_train_step(job.method, config, axis))
+  job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, axis))
+  key = jax.random.key(config.seed)
+  job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+  job.writer = metrics_lib.Writer(job.workdir, resume_epoch=run.meta['epoch'])
+  job.cpu_warning = backend_lib.CpuWarning(config, config.num_epochs * job.steps_per_epoch)
+  job.select_config, job.select_split = validation.config_for_split(
+      config, validation.HELDOUT if config.data.val_fraction else None)
+  job.writer.config(config)
+  run.state, run.anchor = parallel.put_state(run.state), parallel.put_state(run.anchor)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains `config.method` on `config.data` in `workdir`; returns the final host state."""
-  t_start = time.time()
-  workdir = os.path.abspath(workdir)
-  # -- everything that can fail does so here, before compiling
-  method = methods.get(config.method)
-  par = parallel_lib.Parallel(config.parallel)
-  par.check_batch(config.batch_size)
-  par.check_batch(config.eval_batch_size, 'config.eval_batch_size')
-  info = pipeline.load_dataset_info(config.data)
-  num_classes = num_classes_for(config, info)
-  spe = pipeline.steps_per_epoch(info.num_train, config.batch_size)
-  if spe == 0:
-    raise ValueError(f'{info.num_train} training images < config.batch_size={config.batch_size}.')
-  ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
-  resume = ckpts.latest_step() is not None
-  meta = {'epoch': 0, 'best_eval_top1': -1.0, 'best_epoch': 0, 'wall_time_s': 0.0,
-          'method': config.method, 'num_classes': num_classes}
-  if resume:
-    saved = ckpts.restore_meta()
-    for key in ('method', 'num_classes'):
-      if saved.get(key) != meta[key]:
-        raise ValueError(f'{workdir} holds a checkpoint with {key}={saved.get(key)!r}, this '
-                         f'run has {meta[key]!r}: use another --workdir.')
-  pretrained_vars = (state_lib.load_pretrained(config)
-                     if not resume or method.needs_pretrained_params else None)
-  model = method.build_model(config, num_classes, par.bn_axis_name)
-
-  # -- state: fresh (pretrained backbone + new head/gate) or restored
-  size = config.data.image_size
-  if resume:
-    abstract = jax.eval_shape(
-        lambda: state_lib.create_state(method, model, state_lib.abstract_variables(model, size),
-                                       config, spe))
-    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
-    state, meta = ckpts.restore(template)
-    logging.info('Resuming from step %d (epoch %d) in %s.', state.step, meta['epoch'], workdir)
-    anchor = (state_lib.init_variables(model, config, size, pretrained_vars)['params']
-              if method.needs_pretrained_params else None)
-  else:
-    variables = state_lib.init_variables(model, config, size, pretrained_vars)
-    state = state_lib.create_state(method, model, variables, config, spe)
-    anchor = variables['params'] if method.needs_pretrained_params else None
-  del pretrained_vars
-  layers = steps_lib.gate_layers(model, {'params': state.params,
-                                         'batch_stats': state.batch_stats},
-                                 (1, size, size, 3))
-  num_params = state_lib.count_params(method, state.params)
+  clock = _Clock()
+  job = _prepare(config, workdir, clock)
+  model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
+  run = _restore_or_init(job, model)
+  num_params = state_lib.count_params(job.method, run.state.params)
   logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
-               config.method, config.data.name, num_classes, spe, num_params,
-               par.num_devices, config.parallel)
-
-  train_fn = par.train_step(steps_lib.make_train_step(method, config, par.bn_axis_name))
-  eval_fn = par.eval_step(steps_lib.make_eval_step(config, par.bn_axis_name))
-  step = int(state.step)
-  state, anchor = par.put_state(state), par.put_state(anchor)
-  key = jax.random.key(config.seed)
-  train_key, eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
-
-  writer = metrics_lib.Writer(workdir, resume_epoch=meta['epoch'])
-  writer.config(config)
-  progress = metrics_lib.Progress(config.num_epochs * spe, config.batch_size,
-                                  enabled=config.progress_bar)
-  start_epoch = step // spe
-  cpu_warning = backend_lib.CpuWarning(config, config.num_epochs * spe)
-  # The split that chooses the checkpoint: the eval split (the paper's protocol), or the
-  # images held out of the train split (config.data.val_fraction), the eval split then
-  # evaluated once, at the end.
-  select_cfg, select_split = validation.config_for_split(
-      config, validation.HELDOUT if config.data.val_fraction else None)
-  train_iter = pipeline.make_train_iter(
-      config.data, global_batch_size=config.batch_size, seed=config.seed,
-      epoch_start=start_epoch, num_epochs=max(config.num_epochs - start_epoch, 0))
-  record = None
-  try:
-    with _Signals() as signals:
-      for epoch in range(start_epoch, config.num_epochs):
-        t_epoch = time.time()
-        first = step - epoch * spe  # > 0 only in the epoch a mid-epoch checkpoint was in
-        for _ in range(first):
-          next(train_iter)  # replay the data order up to the checkpoint
-        progress.start_epoch(epoch + 1, config.num_epochs, spe, first)
-        sums, n = None, 0
-        for i in range(first, spe):
-          state, m = train_fn(state, par.put_batch(next(train_iter)), train_key, anchor)
-          step += 1
-          sums = m if sums is None else jax.tree.map(jnp.add, sums, m)
-          n += 1
-          loss = None
-          if step % config.log_every_steps == 0 or signals.signum is not None or i == spe - 1:
-            loss = par.metrics(m)['loss']
-            _check_finite(loss, step, workdir)
-          progress.update(step, loss)
-          cpu_warning.step(step, state)
-          if signals.signum is not None:
-            progress.end_epoch()
-            meta['wall_time_s'] += time.time() - t_start
-            ckpts.save(step, par.get_state(state), meta)
-            raise Interrupted(signals.signum, step)
-        images_per_sec, _ = progress.end_epoch()
-        train = {k: v / n for k, v in par.metrics(sums).items()}
-
-        outputs = evaluate(par, eval_fn, state, select_cfg, jax.random.fold_in(eval_key, epoch))
-        top1, mean_class = metrics_lib.accuracies(outputs['pred'], outputs['label'], num_classes)
-        if top1 > meta['best_eval_top1']:
-          meta['best_eval_top1'], meta['best_epoch'] = top1, epoch + 1
-        meta['epoch'] = epoch + 1
-        meta['wall_time_s'] += time.time() - t_start
-        t_start = time.time()
-        host_state = par.get_state(state)
-        ckpts.save(step, host_state, meta, {'eval_top1': top1})
-        record = {
-            'epoch': epoch + 1, 'step': step, 'train_loss': train['loss'],
-            'train_top1': train['top1'], 'eval_top1': top1, 'eval_mean_class_acc': mean_class,
-            'eval_split': select_split,
-            'gate_fraction': metrics_lib.gate_fraction(outputs, layers),
-            'lr': optimizer_lib.current_lrs(host_state.opt_state),
-            'images_per_sec': images_per_sec, 'epoch_time_s': time.time() - t_epoch}
-        writer.epoch(record)
-        writer.gate_stats(outputs, layers, epoch + 1)
-        logging.info('epoch %d/%d: train loss %.4f top-1 %.4f | eval top-1 %.4f mean-class '
-                     '%.4f | %.1f img/s', epoch + 1, config.num_epochs, record['train_loss'],
-                     record['train_top1'], top1, mean_class, images_per_sec)
-  finally:
-    ckpts.close()
-
-  meta['wall_time_s'] += time.time() - t_start
-  test = _test_once(config, workdir) if config.data.val_fraction else {}
-  last = record or (writer.records() or [{}])[-1]
-  writer.summary({
+               config.method, config.data.name, job.num_classes, job.steps_per_epoch,
+               num_params, job.parallel.num_devices, config.parallel)
+  _build(job, run, model)
+  _run_epochs(job, run)
+  test = _test_once(config, job.workdir) if config.data.val_fraction else {}
+  last = (job.writer.records() or [{}])[-1]
+  job.writer.summary({
       'method': config.method, 'dataset': config.data.name, 'config_name': config.name,
-      'final_eval_top1': last.get('eval_top1'), 'best_eval_top1': meta['best_eval_top1'],
-      'best_epoch': meta['best_epoch'], 'final_eval_mean_class_acc': last.get('eval_mean_class_acc'),
-      'epochs': meta['epoch'], 'num_params': num_params, 'wall_time_s': meta['wall_time_s'],
-      'eval_split': select_split, **test})
-  _write_report(workdir)
-  return par.get_state(state)
+      'final_eval_top1': last.get('eval_top1'), 'best_eval_top1': run.meta['best_eval_top1'],
+      'best_epoch': run.meta['best_epoch'],
+      'final_eval_mean_class_acc': last.get('eval_mean_class_acc'),
+      'epochs': run.meta['epoch'], 'num_params': num_params, 'wall_time_s': clock.total(),
+      'eval_split': job.select_split, **test})
+  _write_report(job.workdir)
+  return job.parallel.get_state(run.state)
 
 
 def _test_once(config, workdir: str) -> dict:

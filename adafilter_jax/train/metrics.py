@@ -52,31 +52,42 @@ class Writer:
 
   def _truncate(self, epoch: int):
     # Epochs after the restored checkpoint will be run again: drop their old records.
-    path = self._path(METRICS)
-    if not os.path.exists(path):
-      return
-    with open(path) as f:
-      keep = [line for line in f if line.strip() and json.loads(line)['epoch'] <= epoch]
-    with open(path, 'w') as f:
-      f.writelines(keep)
+    # A record is written before its checkpoint, so a kill between the two leaves one
+    # record too many (dropped here), never one too few; a kill inside the write leaves
+    # half a line (dropped too). The rewrite is atomic: a kill here loses nothing.
+    keep = [r for r in self.records() if r['epoch'] <= epoch]
+    self._write_atomic(METRICS, ''.join(json.dumps(r) + '\n' for r in keep))
+
+  def _write_atomic(self, name: str, text: str):
+    tmp = self._path(name + '.tmp')
+    with open(tmp, 'w') as f:
+      f.write(text)
+    os.replace(tmp, self._path(name))  # a reader never sees half a file
 
   def records(self) -> List[dict]:
     path = self._path(METRICS)
     if not os.path.exists(path):
       return []
+    records = []
     with open(path) as f:
-      return [json.loads(line) for line in f if line.strip()]
+      for line in f:
+        try:
+          records.append(json.loads(line))
+        except json.JSONDecodeError:  # the last line of a killed write
+          pass
+    return records
 
   def config(self, config):
     # The report reads the dataset back from here (docs/report.md).
     if self.enabled:
-      with open(self._path(CONFIG), 'w') as f:
-        f.write(config.to_json_best_effort(indent=2))
+      self._write_atomic(CONFIG, config.to_json_best_effort(indent=2))
 
   def epoch(self, record: dict):
     if self.enabled:
       with open(self._path(METRICS), 'a') as f:
         f.write(json.dumps(record) + '\n')
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the checkpoint that says it was written
 
   def gate_stats(self, outputs: Dict[str, np.ndarray], layers: List[str], epoch: int):
     if not (self.enabled and layers):
@@ -91,8 +102,7 @@ class Writer:
 
   def summary(self, summary: dict):
     if self.enabled:
-      with open(self._path(SUMMARY), 'w') as f:
-        json.dump(summary, f, indent=2)
+      self._write_atomic(SUMMARY, json.dumps(summary, indent=2))
 
 
 class Progress:

@@ -4,7 +4,7 @@ Groups come from the method (`Method.labels`): 'network' and 'head' at the netwo
 rate, 'gate' at 10x, 'frozen' never updated. Each rate follows the same step-wise
 schedule (x`decay_factor` at each epoch in `decay_epochs`). Weight decay is torch-style
 L2 added to the gradient before momentum, on conv/dense kernels of the network and head
-only (METHOD.md); a method with its own regularizer (L2-SP) gets none.
+only (docs/method.md); a method with its own regularizer (L2-SP) gets none.
 """
 from typing import Dict
 

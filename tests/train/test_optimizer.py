@@ -87,3 +87,46 @@ def test_first_step_matches_torch_sgd_with_weight_decay():
   end, _ = _run(_optim(), 1, grads_scale=0.5)
   np.testing.assert_allclose(end['conv1']['conv']['kernel'], 1 - 0.01 * (0.5 + 1e-4), rtol=1e-6)
   np.testing.assert_allclose(end['gate']['embed_0']['kernel'], 1 - 0.1 * 0.5, rtol=1e-6)
+
+
+def test_several_steps_match_torch_sgd_momentum_per_group_rates_and_decay():
+  """Momentum shows only from the second step on: 5 steps of random gradients, across
+  the decay at epoch 1 (step 3), against torch.optim.SGD with one param group per
+  (rate, weight decay): the network's and head's kernels decayed, gate at 10x, frozen
+  params outside the optimizer."""
+  import torch  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), _params())
+  labels = methods.get('adafilter').labels(params)
+  wd = 0.05  # large enough to show above float32 rounding within 5 steps
+  tx = optimizer.make(_optim(weight_decay=wd), labels, SPE)
+  state = tx.init(params)
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+  label_leaves = jax.tree.leaves(labels)
+  tensors = [torch.tensor(np.asarray(p), dtype=torch.float64, requires_grad=True)
+             for _, p in leaves]
+  base_lr = {'network': 0.01, 'head': 0.01, 'gate': 0.1}
+  groups = {}
+  for (path, _), label, t in zip(leaves, label_leaves, tensors):
+    if label == 'frozen':
+      continue
+    decayed = label != 'gate' and path[-1].key == 'kernel'
+    groups.setdefault((label, decayed), []).append(t)
+  torch_opt = torch.optim.SGD(
+      [{'params': ts, 'lr': base_lr[label], 'weight_decay': wd if decayed else 0.0,
+        'base_lr': base_lr[label]} for (label, decayed), ts in groups.items()],
+      lr=0.01, momentum=0.9)
+  for step in range(5):
+    grads = [rng.normal(size=t.shape) for t in tensors]
+    updates, state = tx.update(
+        jax.tree.unflatten(treedef, [jnp.asarray(g, jnp.float32) for g in grads]), state, params)
+    params = optax.apply_updates(params, updates)
+    for group in torch_opt.param_groups:  # the schedule, by hand: x0.1 from epoch 1
+      group['lr'] = group['base_lr'] * (0.1 if step >= SPE else 1.0)
+    for t, g in zip(tensors, grads):
+      t.grad = torch.tensor(g)
+    torch_opt.step()
+  # The frozen params are not in torch's optimizer: their tensors kept the start values.
+  for (path, p), t in zip(jax.tree_util.tree_flatten_with_path(params)[0], tensors):
+    np.testing.assert_allclose(np.asarray(p), t.detach().numpy(), rtol=1e-5, atol=1e-6,
+                               err_msg=jax.tree_util.keystr(path))
