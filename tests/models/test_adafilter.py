@@ -190,3 +190,26 @@ def test_selected_bn_stats_are_those_of_the_picking_examples():
   assert np.all(np.isfinite(np.asarray(y)))
   # Channel 1: nobody picked F, so F's running statistics did not move.
   assert upd['batch_stats']['bn_ft']['mean'][1] == 0 and upd['batch_stats']['bn_ft']['var'][1] == 1
+
+
+def test_selected_bn_normalises_a_branch_nobody_picked_with_whole_batch_statistics():
+  """bn_stats='selected', a channel whose F no example picked: its BN_ft output (which
+  enters the gate's straight-through gradient, BN_ft(F x) - BN_pre(S x)) is F normalised
+  over the whole batch, not F / sqrt(eps) (docs/method.md)."""
+  rng = np.random.RandomState(2)
+  b, cout = 6, 3
+  g = rng.randint(0, 2, (b, cout)).astype(np.float32)
+  g[:, 0] = 0  # nobody picks F in channel 0
+  g[:, 1] = 1  # everybody picks F (nobody S) in channel 1
+  x = rng.randn(b, 5, 5, 2).astype(np.float32)
+  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), bn_stats='selected')
+  v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
+  _, out = layer.apply(v, x, GateState(None, {}), True, mutable=['batch_stats', 'intermediates'],
+                       capture_intermediates=lambda mdl, _: mdl.name in ('bn_ft', 'bn_pre'))
+  conv = lambda w: np.asarray(jax.lax.conv_general_dilated(
+      x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+  for branch, c in (('ft', 0), ('pre', 1)):
+    z = conv(v['params'][f'conv_{branch}']['kernel'])[..., c]
+    want = (z - z.mean()) / np.sqrt(z.var() + 1e-5)  # by hand, over the whole batch
+    got = np.asarray(out['intermediates'][f'bn_{branch}']['__call__'][0])[..., c]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
