@@ -9,7 +9,6 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 # Param groups, each with its own optimizer (train/optimizer.py): the backbone, the new
@@ -42,6 +41,8 @@ class Method:
     regularizer: optional (params, pretrained_params, config) -> scalar added to the
       loss (L2-SP); methods with one use no weight decay.
     aux_loss: optional (gates, config) -> scalar added to the loss (SpotTune global-k).
+    pretrained_parts: optional config -> {params subtree, e.g. 'gate/trunk': directory of
+      converted weights it starts from}, beside the backbone's `config.pretrained`.
   """
   name: str
   build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
@@ -49,6 +50,7 @@ class Method:
   regularizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict], jax.Array]] = None
   aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict],
                               jax.Array]] = None
+  pretrained_parts: Optional[Callable[[ml_collections.ConfigDict], Dict[str, str]]] = None
 
   def labels(self, params) -> Any:
     """A pytree of group names matching `params`, for `optax.partition`."""
@@ -58,9 +60,10 @@ class Method:
 
 
 def backbone_kwargs(config: ml_collections.ConfigDict, bn_axis_name: Optional[str]) -> dict:
-  """What every method passes to the ResNet it builds, from ``config.model``."""
-  return dict(width=config.model.width, dtype=jnp.dtype(config.model.dtype),
-              bn_axis_name=bn_axis_name, conv_impl=config.model.conv_impl)
+  """What every method passes to the ResNet it builds after the arch: ``config.model``
+  (models.resnet's arguments) as it is."""
+  return dict({k: v for k, v in config.model.items() if k != 'arch'},
+              bn_axis_name=bn_axis_name)
 
 
 _REGISTRY: Dict[str, Method] = {}

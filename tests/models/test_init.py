@@ -46,7 +46,8 @@ def test_head_starts_as_torch_linear():
 
 
 def test_lstm_gate_starts_as_torch():
-  model = tiny.adafilter('resnet18', 5, width=8, embed_dim=64, hidden_dim=256)
+  model = tiny.adafilter('resnet18', 5, width=8, embed_dim=64, hidden_dim=256,
+                         layers='layer3,layer4')
   gate = tiny.init(model)['params']['gate']
   # Embeddings and heads: torch.nn.Linear of the same shapes, pooled over layers.
   for prefix in ('embed_', 'head_'):

@@ -52,7 +52,7 @@ def test_bn_pre_gradient_by_hand():
   g = rng.randint(0, 2, (b, cout)).astype(np.float32)
   x = rng.randn(b, 6, 6, 3).astype(np.float32)
   dy = rng.randn(b, 6, 6, cout).astype(np.float32)
-  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g))
+  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), gated_bn=True, bn_stats='batch')
   v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
   v['params']['bn_pre'] = {'scale': rng.rand(cout).astype(np.float32) + 0.5,
                            'bias': rng.randn(cout).astype(np.float32)}
