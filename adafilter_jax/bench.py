@@ -281,12 +281,11 @@ def table(results, batch, res, dtype='float32', parallel='jit'):
 
 
 # ResNet-50's distinct conv shapes at 224 px: (input map, Cin, Cout, kernel, stride).
-LAYERS = [(224, 3, 64, 7, 2), (56, 64, 64, 1, 1), (56, 64, 64, 3, 1), (56, 64, 256, 1, 1),
-          (56, 256, 64, 1, 1), (56, 256, 512, 1, 2), (56, 128, 128, 3, 2),
-          (28, 512, 128, 1, 1), (28, 128, 128, 3, 1), (28, 512, 1024, 1, 2),
-          (14, 1024, 256, 1, 1), (14, 256, 256, 3, 1), (14, 256, 1024, 1, 1),
-          (14, 1024, 2048, 1, 2), (7, 512, 512, 3, 1), (7, 512, 2048, 1, 1)]
-LAYER_IMPLS = tuple(gated_fast.EVAL_IMPLS)
+RESNET50_CONV_SHAPES = [
+    (224, 3, 64, 7, 2), (56, 64, 64, 1, 1), (56, 64, 64, 3, 1), (56, 64, 256, 1, 1),
+    (56, 256, 64, 1, 1), (56, 256, 512, 1, 2), (56, 128, 128, 3, 2), (28, 512, 128, 1, 1),
+    (28, 128, 128, 3, 1), (28, 512, 1024, 1, 2), (14, 1024, 256, 1, 1), (14, 256, 256, 3, 1),
+    (14, 256, 1024, 1, 1), (14, 1024, 2048, 1, 2), (7, 512, 512, 3, 1), (7, 512, 2048, 1, 1)]
 
 
 class _Unit(nn.Module):
@@ -302,7 +301,7 @@ class _Unit(nn.Module):
               padding=self.kernel_size // 2)
     if self.eval_impl is None:
       return layers.ConvBN(**kw, name='unit')(x, None, False)[0]
-    gate = gates.RandomGate(layers='all', through_sigmoid=False, p=0.5, name='gate')
+    gate = gates.RandomGate(gated_layers='all', through_sigmoid=False, p=0.5, name='gate')
     unit = gated_fast.EVAL_IMPLS[self.eval_impl](**kw, gate=gate, gated_bn=True,
                                                  bn_stats='batch', name='unit')
     return unit(x, gate.init_state(x, False), False)[0]
@@ -310,11 +309,11 @@ class _Unit(nn.Module):
 
 def layer_table(batch, rounds):
   """Per-layer eval forward ms of one unit: plain vs each AdaFilter eval_impl."""
-  cols = ('plain',) + LAYER_IMPLS
+  cols = ('plain',) + tuple(gated_fast.EVAL_IMPLS)
   lines = [f'### eval forward of one unit, batch {batch}, ms (median of {rounds}, interleaved)',
            '', '| layer | ' + ' | '.join(cols) + " | 'fused' picks | fused / plain |",
            '|' + '---|' * (len(cols) + 3)]
-  for h, cin, cout, k, stride in LAYERS:
+  for h, cin, cout, k, stride in RESNET50_CONV_SHAPES:
     x = jax.random.normal(jax.random.key(0), (batch, h, h, cin))
     fns = {}
     for c in cols:

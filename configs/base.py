@@ -37,7 +37,9 @@ def get_config() -> ml_collections.ConfigDict:
   # AdaFilter's model (models.adafilter_resnet reads this block as it is).
   c.adafilter = ml_collections.ConfigDict()
   c.adafilter.gate = 'lstm'     # the paper's recurrent gate; 'cnn' = Table 4, 'random' = Table 2
-  c.adafilter.layers = 'all'    # every conv, stem and projections included; 'blocks' / prefixes
+  # Which convs are gated: every one, stem and projections included; 'blocks' (not the
+  # stem, not the projections); or layer-name prefixes, e.g. 'layer3,layer4'.
+  c.adafilter.gated_layers = 'all'
   c.adafilter.gated_bn = True   # Eq. 5, one BN per branch; False = Eq. 6 (Table 3)
   # Gated BN's batch statistics: over the whole batch, or 'selected' (only the examples
   # whose gate picked the branch; a branch nobody picked: the whole batch's).

@@ -42,7 +42,7 @@ def unit_def(adafilter: Mapping) -> ModuleDef:
 def gate_def(adafilter: Mapping, backbone: Mapping) -> ModuleDef:
   """The gate; a CNN gate's trunk shares the backbone's BN axis, dtype and convs."""
   a = adafilter
-  common = dict(layers=a['layers'], through_sigmoid=a['ste_through_sigmoid'])
+  common = dict(gated_layers=a['gated_layers'], through_sigmoid=a['ste_through_sigmoid'])
   if a['gate'] == 'lstm':
     return functools.partial(LSTMGate, embed_dim=a['embed_dim'], hidden_dim=a['hidden_dim'],
                              init=a['gate_init'], **common)

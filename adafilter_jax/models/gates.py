@@ -31,23 +31,23 @@ class GateState(NamedTuple):
   decisions: Dict[str, jax.Array]  # layer name -> [batch, channels], in forward order
 
 
-def is_gated(layers: str, name: str) -> bool:
+def is_gated(gated_layers: str, name: str) -> bool:
   """Which convs are gated: 'all'; 'blocks' (not the stem, not the projections);
   or comma-separated layer-name prefixes, e.g. 'layer3,layer4'."""
-  if layers == 'all':
+  if gated_layers == 'all':
     return True
-  if layers == 'blocks':
+  if gated_layers == 'blocks':
     return name != 'conv1' and not name.endswith('downsample')
-  return any(name.startswith(p.strip()) for p in layers.split(',') if p.strip())
+  return any(name.startswith(p.strip()) for p in gated_layers.split(',') if p.strip())
 
 
 class _Gate(nn.Module):
   """What all gates share: layer selection, the 0/1 decision, recording it."""
-  layers: str              # `is_gated`
+  gated_layers: str        # `is_gated`
   through_sigmoid: bool    # STE backward: identity to the logit (Eq. 2) or via sigmoid'
 
   def is_gated(self, name: str) -> bool:
-    return is_gated(self.layers, name)
+    return is_gated(self.gated_layers, name)
 
   def _decide(self, logits, state: GateState, name: str, carry) -> tuple:
     if name in state.decisions:

@@ -88,7 +88,7 @@ def test_gate_decisions_shapes_and_forward_order():
 def test_layer_selection():
   x = jnp.ones((2, 32, 32, 3))
   for layers, n in [('blocks', 48), ('layer4', 3 * 3 + 1), ('layer3,layer4', 6 * 3 + 1 + 10)]:
-    model = tiny.adafilter('resnet50', 5, width=8, layers=layers)
+    model = tiny.adafilter('resnet50', 5, width=8, gated_layers=layers)
     v = model.init({'params': jax.random.PRNGKey(0)}, x)
     _, gates = model.apply(v, x)
     assert len(gates) == n, layers

@@ -4,8 +4,8 @@ Reference: real torch modules. `torch.nn.Linear(fan_in, out)` draws weight and b
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)); `torch.nn.LSTMCell(E, H)` draws every weight and both
 biases from U(-1/sqrt(H), 1/sqrt(H)), so its effective bias b_ih + b_hh is the sum of two.
 Each leaf is compared with samples of the torch module of the same shape: the bound, and
-a two-sample Kolmogorov-Smirnov test on the values scaled by the bound (p > 1e-4; a wrong
-distribution such as flax's lecun_normal or zeros gives p < 1e-10 at these sizes).
+mean and variance against the law's, and a two-sample Kolmogorov-Smirnov test on the
+values scaled by the bound (p > 1e-4; flax's lecun_normal or zeros give p < 1e-10).
 """
 import jax
 import numpy as np
@@ -24,11 +24,16 @@ def _torch_linear(fan_in, out, seed):
   return m.weight.detach().numpy().T, m.bias.detach().numpy()
 
 
-def _same_law(ours, theirs, bound):
-  ours, theirs = np.ravel(ours), np.ravel(theirs)
-  assert np.abs(ours).max() <= bound * (1 + 1e-6)
-  assert np.abs(theirs).max() <= bound * (1 + 1e-6)
-  p = scipy.stats.ks_2samp(ours / bound, theirs / bound).pvalue
+def _same_law(ours, theirs, bound, var=1 / 3):
+  """Same support, mean 0, variance `var` * bound**2 (1/3: U(-bound, bound); 1/6: the
+  sum of two U(-bound/2, bound/2)) within 5 standard errors, and the KS test."""
+  ours, theirs = np.ravel(ours) / bound, np.ravel(theirs) / bound
+  for x in (ours, theirs):  # torch's own samples check the stated law too
+    assert np.abs(x).max() <= 1 + 1e-6
+    se = np.sqrt(0.8 / x.size) * var  # a uniform's variance estimate: sd ~ sqrt(0.8/n) var
+    assert abs(x.var() - var) <= 5 * se, (x.var(), var)
+    assert abs(x.mean()) <= 5 * np.sqrt(var / x.size), x.mean()
+  p = scipy.stats.ks_2samp(ours, theirs).pvalue
   assert p > P_MIN, p
 
 
@@ -47,7 +52,7 @@ def test_head_starts_as_torch_linear():
 
 def test_lstm_gate_starts_as_torch():
   model = tiny.adafilter('resnet18', 5, width=8, embed_dim=64, hidden_dim=256,
-                         layers='layer3,layer4')
+                         gated_layers='layer3,layer4')
   gate = tiny.init(model)['params']['gate']
   # Embeddings and heads: torch.nn.Linear of the same shapes, pooled over layers.
   for prefix in ('embed_', 'head_'):
@@ -70,4 +75,4 @@ def test_lstm_gate_starts_as_torch():
             cell.weight_hh.detach().numpy(), bound)
   torch_bias = (cell.bias_ih + cell.bias_hh).detach().numpy()  # what torch adds: one sum
   _same_law(np.concatenate([lstm[k]['bias'] for k in ('hi', 'hf', 'hg', 'ho')]),
-            torch_bias, 2 * bound)
+            torch_bias, 2 * bound, var=1 / 6)
