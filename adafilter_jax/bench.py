@@ -5,7 +5,7 @@
   PYTHONPATH=. python -m adafilter_jax.bench --layers   # per layer: plain vs each eval_impl
   # on a GPU (batch 64): both dtypes, both parallel strategies, eval-only variants
   PYTHONPATH=. python -m adafilter_jax.bench --res 224 --dtype float32,bfloat16 \
-      --parallel jit,pmap --variants ft,ada,ada_concat:train,ada_fused_group:eval,torch
+      --parallel jit,pmap --variants ft,ada,ada_fused_all:eval,torch
 
 The machine is shared and noisy, so variants are timed interleaved (round-robin), each
 round's time is the median of `--steps` steps, and the reported time is the median over
@@ -37,7 +37,7 @@ import numpy as np
 
 from adafilter_jax import config_files
 from adafilter_jax import methods
-from adafilter_jax.models import gated, gates, layers
+from adafilter_jax.models import gated_fast, gates, layers
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
@@ -49,26 +49,21 @@ NUM_CLASSES = 100
 VARIANTS = {
     'ft': ('finetune', []),
     'ft_mixed': ('finetune', ['model.conv_impl=mixed']),
-    'ft_matmul': ('finetune', ['model.conv_impl=matmul']),
     'ada': ('adafilter', []),
     'ada_fused': ('adafilter', ['adafilter.eval_impl=fused']),
-    'ada_fused_group': ('adafilter', ['adafilter.eval_impl=fused_group']),
     'ada_fused_all': ('adafilter', ['adafilter.eval_impl=fused_all']),
-    'ada_concat': ('adafilter', ['adafilter.train_impl=concat']),
-    'ada_remat': ('adafilter', ['adafilter.train_impl=remat']),
-    # The fastest on CPU (BENCHMARKS.md).
-    'ada_fast': ('adafilter', ['adafilter.train_impl=concat', 'adafilter.eval_impl=fused',
-                               'model.conv_impl=mixed']),
+    # The fastest on CPU (docs/speed.md).
+    'ada_fast': ('adafilter', ['adafilter.eval_impl=fused', 'model.conv_impl=mixed']),
     'spottune': ('spottune', []),
 }
 MODES = ('train', 'eval')
 DEFAULT = 'ft,ft_mixed,ada,ada_fast,spottune,torch'
 # On a GPU: what the H200 run of BENCHMARKS.md left unmeasured, beside the references.
-GPU_DEFAULT = 'ft,ada,ada_remat:train,ada_fused_all:eval,spottune,torch'
+GPU_DEFAULT = 'ft,ada,ada_fused_all:eval,spottune,torch'
 
 
 def parse_variant(spec):
-  """'ada' -> ('ada', both modes); 'ada_concat:train' -> ('ada_concat', ('train',))."""
+  """'ada' -> ('ada', both modes); 'ada_fused:eval' -> ('ada_fused', ('eval',))."""
   name, _, mode = spec.partition(':')
   if name not in VARIANTS and name != 'torch':
     raise ValueError(f'unknown variant {name!r}; known: {sorted(VARIANTS)} and torch')
@@ -282,12 +277,11 @@ def table(results, batch, res, dtype='float32', parallel='jit'):
 
 
 # ResNet-50's distinct conv shapes at 224 px: (input map, Cin, Cout, kernel, stride).
-LAYERS = [(224, 3, 64, 7, 2), (56, 64, 64, 1, 1), (56, 64, 64, 3, 1), (56, 64, 256, 1, 1),
-          (56, 256, 64, 1, 1), (56, 256, 512, 1, 2), (56, 128, 128, 3, 2),
-          (28, 512, 128, 1, 1), (28, 128, 128, 3, 1), (28, 512, 1024, 1, 2),
-          (14, 1024, 256, 1, 1), (14, 256, 256, 3, 1), (14, 256, 1024, 1, 1),
-          (14, 1024, 2048, 1, 2), (7, 512, 512, 3, 1), (7, 512, 2048, 1, 1)]
-LAYER_IMPLS = ('two_branch', 'fused', 'fused_all', 'fused_map', 'fused_group')
+RESNET50_CONV_SHAPES = [
+    (224, 3, 64, 7, 2), (56, 64, 64, 1, 1), (56, 64, 64, 3, 1), (56, 64, 256, 1, 1),
+    (56, 256, 64, 1, 1), (56, 256, 512, 1, 2), (56, 128, 128, 3, 2), (28, 512, 128, 1, 1),
+    (28, 128, 128, 3, 1), (28, 512, 1024, 1, 2), (14, 1024, 256, 1, 1), (14, 256, 256, 3, 1),
+    (14, 256, 1024, 1, 1), (14, 1024, 2048, 1, 2), (7, 512, 512, 3, 1), (7, 512, 2048, 1, 1)]
 
 
 class _Unit(nn.Module):
@@ -303,18 +297,19 @@ class _Unit(nn.Module):
               padding=self.kernel_size // 2)
     if self.eval_impl is None:
       return layers.ConvBN(**kw, name='unit')(x, None, False)[0]
-    gate = gates.RandomGate(name='gate')
-    unit = gated.GatedConvBN(**kw, gate=gate, eval_impl=self.eval_impl, name='unit')
+    gate = gates.RandomGate(gated_layers='all', through_sigmoid=False, p=0.5, name='gate')
+    unit = gated_fast.EVAL_IMPLS[self.eval_impl](**kw, gate=gate, gated_bn=True,
+                                                 bn_stats='batch', name='unit')
     return unit(x, gate.init_state(x, False), False)[0]
 
 
 def layer_table(batch, rounds):
   """Per-layer eval forward ms of one unit: plain vs each AdaFilter eval_impl."""
-  cols = ('plain',) + LAYER_IMPLS
+  cols = ('plain',) + tuple(gated_fast.EVAL_IMPLS)
   lines = [f'### eval forward of one unit, batch {batch}, ms (median of {rounds}, interleaved)',
            '', '| layer | ' + ' | '.join(cols) + " | 'fused' picks | fused / plain |",
            '|' + '---|' * (len(cols) + 3)]
-  for h, cin, cout, k, stride in LAYERS:
+  for h, cin, cout, k, stride in RESNET50_CONV_SHAPES:
     x = jax.random.normal(jax.random.key(0), (batch, h, h, cin))
     fns = {}
     for c in cols:
@@ -327,9 +322,10 @@ def layer_table(batch, rounds):
       for c in cols:
         times[c].append(_time(lambda: jax.block_until_ready(fns[c](x)), 1))
     ms = {c: 1e3 * statistics.median(t) for c, t in times.items()}
-    probe = gated.GatedConvBN(features=cout, kernel_size=k, strides=stride, padding=k // 2,
-                              eval_impl='fused')
-    picks = probe._fuse(x) or 'two-branch'  # pylint: disable=protected-access
+    probe = gated_fast.EVAL_IMPLS['fused'](features=cout, kernel_size=k, strides=stride,
+                                           padding=k // 2, gate=None, gated_bn=True,
+                                           bn_stats='batch')
+    picks = probe.per_example_impl(x) or 'two-branch'
     lines.append(f'| {k}x{k} {cin}->{cout} s{stride} @{h} | '
                  + ' | '.join(f'{ms[c]:.1f}' for c in cols)
                  + f" | {picks} | {ms['fused'] / ms['plain']:.2f} |")

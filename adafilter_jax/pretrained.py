@@ -8,12 +8,13 @@ the demo's source-task pretraining. `transfer` maps it into any model of this pr
 - AdaFilter: ``<unit>/conv_ft`` and ``<unit>/conv_pre`` both from ``<unit>/conv`` (F = S =
   pretrained), ``bn_ft``/``bn_pre`` (or the single ``bn`` of the Eq. 6 ablation) from ``bn``;
 - SpotTune: both copies ``<block>/block_ft`` and ``<block>/block_pre`` from ``<block>``;
-- the new head ``fc`` and the gate keep their fresh initialisation, except a CNN gate's
-  ResNet trunk (``gate/trunk``), which takes `gate_trunk` weights when given.
+- the new head ``fc`` and the gate keep their fresh initialisation, except a subtree
+  given its own weights in `parts` (the CNN gate's ResNet trunk, ``gate/trunk``: a
+  method's `pretrained_parts`).
 """
 import os
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import flax
 import jax
@@ -61,9 +62,18 @@ def source_path(path: Tuple[str, ...]) -> Optional[Tuple[str, ...]]:
   return tuple(_BRANCH.sub(r'\1', p) for p in path if p not in _BLOCK_COPY)
 
 
+def _source(path, src, part_tables):
+  """(table, key, tag) a model leaf is read from; key None: it starts fresh."""
+  for prefix, table in part_tables.items():
+    if path[:len(prefix)] == prefix:
+      return table, path[len(prefix):], '/'.join(prefix)
+  return src, source_path(path), 'pretrained'
+
+
 def transfer(pretrained: Variables, variables: Variables,
-             gate_trunk: Optional[Variables] = None) -> Variables:
-  """Returns `variables` with every backbone leaf taken from `pretrained`.
+             parts: Optional[Mapping[str, Variables]] = None) -> Variables:
+  """Returns `variables` with every backbone leaf taken from `pretrained`, and each
+  subtree named in `parts` ('gate/trunk') from its own plain-ResNet weights.
 
   Raises ValueError listing every leaf of the model that has no counterpart, every
   counterpart of another shape, and every pretrained leaf that nothing used (a sign
@@ -72,15 +82,13 @@ def transfer(pretrained: Variables, variables: Variables,
   out, missing, shapes, used = {}, [], [], set()
   for col in ('params', 'batch_stats'):
     src = flax.traverse_util.flatten_dict(pretrained.get(col, {}))
-    trunk = flax.traverse_util.flatten_dict((gate_trunk or {}).get(col, {}))
+    part_tables = {tuple(prefix.split('/')): flax.traverse_util.flatten_dict(p.get(col, {}))
+                   for prefix, p in (parts or {}).items()}
     flat = flax.traverse_util.flatten_dict(variables.get(col, {}))
     for path, value in flat.items():
-      if path[:2] == ('gate', 'trunk') and gate_trunk is not None:
-        table, key, tag = trunk, path[2:], 'gate_trunk'
-      else:
-        table, key, tag = src, source_path(path), 'pretrained'
-        if key is None:
-          continue
+      table, key, tag = _source(path, src, part_tables)
+      if key is None:
+        continue
       name = f'{col}/{"/".join(path)}'
       if key not in table:
         missing.append(f'{name} (from {tag} {"/".join(key)})')

@@ -19,39 +19,46 @@ def get_config() -> ml_collections.ConfigDict:
   c.method = 'adafilter'        # adafilter_jax.methods: 'adafilter', 'finetune', ...
   c.seed = 0
 
+  # The backbone: models.resnet's arguments, the model built as
+  # resnet(num_classes=..., **c.model) (and AdaFilter's from c.adafilter as well).
   c.model = ml_collections.ConfigDict()
   c.model.arch = 'resnet50'     # the paper's backbone (torchvision's ImageNet ResNet-50)
   c.model.width = 64            # stem channels; 64 = torchvision (tests and the demo shrink it)
   c.model.dtype = 'float32'     # compute dtype; params stay float32
   # How convs are computed (docs/speed.md): 'xla' (lax.conv), or 'mixed' (1x1 convs as
-  # matmuls: faster backward on CPU), 'matmul', 'hybrid'. Same numbers, tested.
+  # matmuls: a faster backward on CPU). Same numbers, tested.
   c.model.conv_impl = 'xla'
+  # How the new head starts: 'torch' (torch.nn.Linear's U(+-1/sqrt(fan_in)), as the
+  # paper's PyTorch code), 'flax' (lecun_normal, zero bias), 'zeros' (BiT). docs/method.md.
+  c.model.head_init = 'torch'
   # Directory of converted pretrained weights (python -m adafilter_jax.convert ...);
   # '' trains from scratch (the demo's source task).
   c.pretrained = 'weights/resnet50'
 
+  # AdaFilter's model (models.adafilter_resnet reads this block as it is).
   c.adafilter = ml_collections.ConfigDict()
   c.adafilter.gate = 'lstm'     # the paper's recurrent gate; 'cnn' = Table 4, 'random' = Table 2
-  c.adafilter.layers = 'all'    # every conv, stem and projections included; 'blocks' / prefixes
+  # Which convs are gated: every one, stem and projections included; 'blocks' (not the
+  # stem, not the projections); or layer-name prefixes, e.g. 'layer3,layer4'.
+  c.adafilter.gated_layers = 'all'
   c.adafilter.gated_bn = True   # Eq. 5, one BN per branch; False = Eq. 6 (Table 3)
   # Gated BN's batch statistics: over the whole batch, or 'selected' (only the examples
-  # whose gate picked the branch).
+  # whose gate picked the branch; a branch nobody picked: the whole batch's).
   c.adafilter.bn_stats = 'batch'
   c.adafilter.ste_through_sigmoid = False  # Eq. 2: identity to the pre-sigmoid logit
   c.adafilter.embed_dim = 128   # not in the paper
   c.adafilter.hidden_dim = 128  # not in the paper
+  # How the gate's layers start: 'torch' (torch.nn.Linear / LSTMCell defaults, as the
+  # paper's PyTorch code) or 'flax'. docs/method.md.
+  c.adafilter.gate_init = 'torch'
   c.adafilter.gate_arch = 'resnet18'  # the CNN gate's trunk (Table 4)
   c.adafilter.gate_width = 64
   # Converted ImageNet weights of the CNN gate's trunk; '' trains it from scratch.
   c.adafilter.gate_pretrained = ''
   c.adafilter.random_p = 0.5    # the random policy's Bernoulli(p)
-  # Speed variants, each tested equal to the default (docs/speed.md): training with F
-  # and S as one conv ('concat'), or with S(x), the BNs and the mix recomputed in the
-  # backward for memory ('remat'; not measured on a GPU yet, and XLA:CPU undoes it);
-  # test time with one conv per layer of gate-mixed, BN-folded kernels: 'fused' where
-  # it is faster on CPU, 'fused_all' | 'fused_map' | 'fused_group' everywhere, by
-  # per-example matmuls | batch-1 convs | a grouped conv.
-  c.adafilter.train_impl = 'two_branch'
+  # Test time (docs/speed.md), each tested equal to 'two_branch': one conv per layer of
+  # gate-mixed, BN-folded kernels, 'fused' in the layers where that is faster on CPU,
+  # 'fused_all' in every layer (per-example matmuls).
   c.adafilter.eval_impl = 'two_branch'
 
   c.data = get_data_config()

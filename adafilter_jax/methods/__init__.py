@@ -9,7 +9,6 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 # Param groups, each with its own optimizer (train/optimizer.py): the backbone, the new
@@ -48,6 +47,8 @@ class Method:
       which a loss of batch statistics must reduce to be the global batch's loss.
     run: optional (config, workdir) -> Any, the method's whole job in place of
       `train.train_and_evaluate` (a method that trains in rounds); main.py calls it.
+    pretrained_parts: optional config -> {params subtree, e.g. 'gate/trunk': directory of
+      converted weights it starts from}, beside the backbone's `config.pretrained`.
   """
   name: str
   build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
@@ -57,6 +58,7 @@ class Method:
   aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict,
                                Optional[str]], jax.Array]] = None
   run: Optional[Callable[[ml_collections.ConfigDict, str], Any]] = None
+  pretrained_parts: Optional[Callable[[ml_collections.ConfigDict], Dict[str, str]]] = None
 
   def labels(self, params) -> Any:
     """A pytree of group names matching `params`, for `optax.partition`."""
@@ -66,9 +68,10 @@ class Method:
 
 
 def backbone_kwargs(config: ml_collections.ConfigDict, bn_axis_name: Optional[str]) -> dict:
-  """What every method passes to the ResNet it builds, from ``config.model``."""
-  return dict(width=config.model.width, dtype=jnp.dtype(config.model.dtype),
-              bn_axis_name=bn_axis_name, conv_impl=config.model.conv_impl)
+  """What every method passes to the ResNet it builds after the arch: ``config.model``
+  (models.resnet's arguments) as it is."""
+  return dict({k: v for k, v in config.model.items() if k != 'arch'},
+              bn_axis_name=bn_axis_name)
 
 
 def settings(config: ml_collections.ConfigDict, block: str,

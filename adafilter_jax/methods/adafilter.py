@@ -1,16 +1,34 @@
-"""AdaFilter: gated fine-tuned/frozen filter copies with an LSTM gate (the paper)."""
+"""AdaFilter: gated fine-tuned/frozen filter copies with an LSTM gate (the paper).
+
+The model is built from the config's `model` and `adafilter` blocks as they are. The
+CNN gate's ResNet trunk (Table 4) is a pretrained network: it trains as the network
+does (the network's rate, weight decay), its per-layer heads as the gate does (the
+gate's rate); docs/method.md says why.
+"""
 from adafilter_jax import models
-from adafilter_jax.methods import Method, backbone_kwargs, register
+from adafilter_jax.methods import Method, backbone_kwargs, default_label, register
+
+CNN_GATE_TRUNK = ('gate', 'trunk')
 
 
 def build_model(config, num_classes, bn_axis_name=None):
+  return models.adafilter_resnet(config.model.arch, num_classes, config.adafilter,
+                                 **backbone_kwargs(config, bn_axis_name))
+
+
+def label(path):
+  if path[:2] == CNN_GATE_TRUNK:
+    return 'network'
+  return default_label(path)
+
+
+def pretrained_parts(config):
+  """The CNN gate's trunk starts from `adafilter.gate_pretrained` when given."""
   a = config.adafilter
-  return models.adafilter_resnet(
-      config.model.arch, num_classes, gate=a.gate, layers=a.layers, gated_bn=a.gated_bn,
-      bn_stats=a.bn_stats, ste_through_sigmoid=a.ste_through_sigmoid, embed_dim=a.embed_dim,
-      hidden_dim=a.hidden_dim, gate_arch=a.gate_arch, gate_width=a.gate_width,
-      random_p=a.random_p, train_impl=a.train_impl, eval_impl=a.eval_impl,
-      **backbone_kwargs(config, bn_axis_name))
+  if a.gate == 'cnn' and a.gate_pretrained:
+    return {'/'.join(CNN_GATE_TRUNK): a.gate_pretrained}
+  return {}
 
 
-ADAFILTER = register(Method(name='adafilter', build_model=build_model))
+ADAFILTER = register(Method(name='adafilter', build_model=build_model, label=label,
+                            pretrained_parts=pretrained_parts))

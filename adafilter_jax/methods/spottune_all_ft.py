@@ -23,7 +23,7 @@ def build_model(config, num_classes, bn_axis_name=None):
                             dtype=kwargs['dtype'])
   policy = functools.partial(spottune26.Policy, num_blocks=len(spottune_lib.block_names(arch)),
                              trunk=trunk, tau=c.tau, all_finetuned=True)
-  return model.clone(gate=policy)
+  return model.clone(policy=policy)
 
 
 SPOTTUNE_ALL_FT = register(Method(name='spottune_all_ft', build_model=build_model,

@@ -1,40 +1,64 @@
 """AdaFilter's ResNet: the torchvision ResNet with gated units and one shared gate.
 
-Every METHOD.md choice the paper leaves open is an argument here (and a config switch):
-which convs are gated, the gate kind and sizes, the STE backward, gated vs standard BN.
+Built from the config's `adafilter` block (configs/base.py documents every field, the
+paper's choices and the ones it leaves open): ``adafilter_resnet(arch, num_classes,
+config.adafilter, **backbone)``. `unit_def` and `gate_def` are the one place that reads
+the block's fields.
 """
 import functools
+from typing import Any, Mapping
 
-from adafilter_jax.models import gates as gates_lib
-from adafilter_jax.models.gated import GatedConvBN
+from adafilter_jax.models import gated, gated_fast
+from adafilter_jax.models.gates import CNNGate, LSTMGate, RandomGate
 from adafilter_jax.models.resnet import ResNet, resnet
 
+ModuleDef = Any
+GATES = ('lstm', 'cnn', 'random')
 
-def adafilter_resnet(arch: str, num_classes: int, *, gate: str = 'lstm',
-                     layers: str = 'all', gated_bn: bool = True, bn_stats: str = 'batch',
-                     ste_through_sigmoid: bool = False, embed_dim: int = 128,
-                     hidden_dim: int = 128, gate_arch: str = 'resnet18',
-                     gate_width: int = 64, random_p: float = 0.5,
-                     train_impl: str = 'two_branch', eval_impl: str = 'two_branch',
-                     **kwargs) -> ResNet:
-  """Args beyond `resnet`'s: gate ('lstm' | 'cnn' | 'random'), layers (see
-  `gates.is_gated`), gated_bn (Eq. 5, else Eq. 6), bn_stats (gated BN's batch
-  statistics over the whole batch, or 'selected': only the examples that picked the
-  branch), ste_through_sigmoid (the STE's backward, identity by default), the LSTM's
-  embed/hidden sizes, the CNN gate's trunk, the random policy's probability.
 
-  Speed variants (docs/speed.md), each tested equal to the default: train_impl
-  ('two_branch' | 'concat' | 'remat'), eval_impl ('two_branch' | 'fused' | 'fused_all'
-  | 'fused_map' | 'fused_group'), and `ResNet`'s conv_impl (convs.IMPLS) for every conv."""
-  if gate not in gates_lib.GATES:
-    raise ValueError(f'unknown gate {gate!r}; expected one of {sorted(gates_lib.GATES)}')
-  options = {
-      'lstm': dict(embed_dim=embed_dim, hidden_dim=hidden_dim),
-      'cnn': dict(arch=gate_arch, width=gate_width),
-      'random': dict(p=random_p),
-  }[gate]
-  gate_def = functools.partial(gates_lib.GATES[gate], layers=layers,
-                               through_sigmoid=ste_through_sigmoid, **options)
-  unit = functools.partial(GatedConvBN, gated_bn=gated_bn, bn_stats=bn_stats,
-                           train_impl=train_impl, eval_impl=eval_impl)
-  return resnet(arch, num_classes, unit=unit, gate=gate_def, **kwargs)
+class GatedResNet(ResNet):
+  """A `ResNet` whose units consult one shared gate, built once as ``gate`` and stepped
+  through every gated layer in forward order by plain Python calls."""
+  gate: ModuleDef = None  # a gate module definition (gates.py)
+
+  def start(self, images, train: bool):
+    unit, _ = super().start(images, train)
+    gate = self.gate(name='gate')
+    return functools.partial(unit, gate=gate), gate.init_state(images, train)
+
+
+def unit_def(adafilter: Mapping) -> ModuleDef:
+  """The gated unit: its BN form and, for test time, its speed variant (gated_fast.py)."""
+  if adafilter['eval_impl'] not in gated_fast.EVAL_IMPLS:
+    raise ValueError(f"unknown adafilter.eval_impl {adafilter['eval_impl']!r}; expected one "
+                     f'of {sorted(gated_fast.EVAL_IMPLS)}')
+  if adafilter['bn_stats'] not in gated.BN_STATS:
+    raise ValueError(f"unknown adafilter.bn_stats {adafilter['bn_stats']!r}; expected one "
+                     f'of {gated.BN_STATS}')
+  return functools.partial(gated_fast.EVAL_IMPLS[adafilter['eval_impl']],
+                           gated_bn=adafilter['gated_bn'], bn_stats=adafilter['bn_stats'])
+
+
+def gate_def(adafilter: Mapping, backbone: Mapping) -> ModuleDef:
+  """The gate; a CNN gate's trunk shares the backbone's BN axis, dtype and convs."""
+  a = adafilter
+  common = dict(gated_layers=a['gated_layers'], through_sigmoid=a['ste_through_sigmoid'])
+  if a['gate'] == 'lstm':
+    return functools.partial(LSTMGate, embed_dim=a['embed_dim'], hidden_dim=a['hidden_dim'],
+                             init=a['gate_init'], **common)
+  if a['gate'] == 'cnn':
+    trunk_backbone = {k: v for k, v in backbone.items() if k not in ('width', 'head_init')}
+    trunk = functools.partial(resnet, a['gate_arch'], None, width=a['gate_width'],
+                              **trunk_backbone)
+    return functools.partial(CNNGate, trunk=trunk,
+                             init=a['gate_init'], **common)
+  if a['gate'] == 'random':
+    return functools.partial(RandomGate, p=a['random_p'], **common)
+  raise ValueError(f"unknown adafilter.gate {a['gate']!r}; expected one of {GATES}")
+
+
+def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone) -> ResNet:
+  """AdaFilter on a torchvision ResNet. `adafilter`: the config's `adafilter` block;
+  `backbone`: the rest of `resnet`'s arguments (the config's `model` block)."""
+  return resnet(arch, num_classes, model_cls=GatedResNet, unit=unit_def(adafilter),
+                gate=gate_def(adafilter, backbone), **backbone)

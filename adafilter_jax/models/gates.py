@@ -1,17 +1,18 @@
 """Gates: per example and per output channel, which copy of a conv's filters to use.
 
-A gate is a linen module shared by all gated units of a model (resnet.py). The model
+A gate is a linen module shared by all gated units of a model (adafilter.py). The model
 calls ``init_state(images, train)`` once, then every gated unit, in forward order, calls
-``gate(x, state, layer)`` with its own input and gets ``(decisions, state)``:
+``gate(x, state, layer, features)`` with its own input and gets ``(decisions, state)``:
 decisions are exactly 0/1, shape [batch, channels], 1 = use the fine-tuned filter.
 
 - `LSTMGate` (the paper): GAP(x_i) -> per-layer embedding -> ONE LSTM cell stepped
   through the layers -> per-layer linear head -> sigmoid -> threshold 0.5 (+ STE).
-- `CNNGate` (Table 4 ablation): a ResNet-18 on the input image, one FC head per layer.
+- `CNNGate` (Table 4 ablation): a ResNet-18 on the input image, one linear head per layer.
 - `RandomGate` (the random-policy baseline): G ~ Bernoulli(p), independent of the input.
 
 Per-layer modules are named by the layer's index in forward order (``embed_3``), the
-order is checked against the layer names, and `LAYER_SETS` say which convs are gated.
+order is checked against the layer names, and `is_gated` says which convs are gated.
+Every field comes from the config's `adafilter` block (adafilter.py maps it).
 """
 from typing import Any, Dict, NamedTuple
 
@@ -19,7 +20,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from adafilter_jax.models.layers import linear_init, lstm_init
 from adafilter_jax.models.ste import binary_ste
+
+ModuleDef = Any
 
 
 class GateState(NamedTuple):
@@ -27,23 +31,23 @@ class GateState(NamedTuple):
   decisions: Dict[str, jax.Array]  # layer name -> [batch, channels], in forward order
 
 
-def is_gated(layers: str, name: str) -> bool:
+def is_gated(gated_layers: str, name: str) -> bool:
   """Which convs are gated: 'all'; 'blocks' (not the stem, not the projections);
   or comma-separated layer-name prefixes, e.g. 'layer3,layer4'."""
-  if layers == 'all':
+  if gated_layers == 'all':
     return True
-  if layers == 'blocks':
+  if gated_layers == 'blocks':
     return name != 'conv1' and not name.endswith('downsample')
-  return any(name.startswith(p.strip()) for p in layers.split(',') if p.strip())
+  return any(name.startswith(p.strip()) for p in gated_layers.split(',') if p.strip())
 
 
 class _Gate(nn.Module):
   """What all gates share: layer selection, the 0/1 decision, recording it."""
-  layers: str = 'all'
-  through_sigmoid: bool = False   # STE backward: identity to the logit (Eq. 2) or via sigmoid'
+  gated_layers: str        # `is_gated`
+  through_sigmoid: bool    # STE backward: identity to the logit (Eq. 2) or via sigmoid'
 
   def is_gated(self, name: str) -> bool:
-    return is_gated(self.layers, name)
+    return is_gated(self.gated_layers, name)
 
   def _decide(self, logits, state: GateState, name: str, carry) -> tuple:
     if name in state.decisions:
@@ -53,8 +57,9 @@ class _Gate(nn.Module):
 
 
 class LSTMGate(_Gate):
-  embed_dim: int = 128
-  hidden_dim: int = 128
+  embed_dim: int
+  hidden_dim: int
+  init: str        # 'torch' | 'flax': layers.linear_init / lstm_init
 
   def init_state(self, images, train: bool) -> GateState:
     zeros = jnp.zeros((images.shape[0], self.hidden_dim), jnp.float32)
@@ -63,36 +68,40 @@ class LSTMGate(_Gate):
   @nn.compact
   def __call__(self, x, state: GateState, name: str, features: int):
     i = len(state.decisions)
-    e = nn.Dense(self.embed_dim, name=f'embed_{i}')(jnp.mean(x.astype(jnp.float32), (1, 2)))
-    carry, h = nn.OptimizedLSTMCell(self.hidden_dim, name='lstm')(state.carry, e)
-    logits = nn.Dense(features, name=f'head_{i}')(h)
+    pooled = jnp.mean(x.astype(jnp.float32), (1, 2))
+    embedding = nn.Dense(self.embed_dim, name=f'embed_{i}',
+                         **linear_init(self.init, pooled.shape[-1]))(pooled)
+    carry, h = nn.OptimizedLSTMCell(self.hidden_dim, name='lstm',
+                                    **lstm_init(self.init, self.hidden_dim))(state.carry,
+                                                                            embedding)
+    logits = nn.Dense(features, name=f'head_{i}', **linear_init(self.init, h.shape[-1]))(h)
     return self._decide(logits, state, name, carry)
 
 
 class CNNGate(_Gate):
   """Table 4's ablation: decisions for every layer from one ResNet-18 look at the image."""
-  arch: str = 'resnet18'
-  width: int = 64
+  trunk: ModuleDef   # a headless ResNet returning pooled features (the model's BN axis)
+  init: str          # the heads': 'torch' | 'flax'
 
   def init_state(self, images, train: bool) -> GateState:
     return GateState((images, train), {})
 
   @nn.compact
   def __call__(self, x, state: GateState, name: str, features: int):
-    from adafilter_jax.models.resnet import resnet  # deferred: resnet builds gated models
     i = len(state.decisions)
     carry = state.carry
     if i == 0:  # first gated layer: look at the image once, keep the pooled features
       images, train = carry
-      trunk = resnet(self.arch, num_classes=None, width=self.width, name='trunk')
-      carry, _ = trunk(images, train)
-    logits = nn.Dense(features, name=f'head_{i}')(carry)
+      carry, _ = self.trunk(name='trunk')(images, train)
+      carry = carry.astype(jnp.float32)
+    logits = nn.Dense(features, name=f'head_{i}',
+                      **linear_init(self.init, carry.shape[-1]))(carry)
     return self._decide(logits, state, name, carry)
 
 
 class RandomGate(_Gate):
   """The random-policy baseline: no parameters, fresh Bernoulli(p) per example/channel."""
-  p: float = 0.5
+  p: float
 
   def init_state(self, images, train: bool) -> GateState:
     return GateState(None, {})
@@ -100,6 +109,3 @@ class RandomGate(_Gate):
   def __call__(self, x, state: GateState, name: str, features: int):
     g = jax.random.bernoulli(self.make_rng('gate'), self.p, (x.shape[0], features))
     return self._decide(jnp.where(g, 1.0, -1.0), state, name, None)
-
-
-GATES = {'lstm': LSTMGate, 'cnn': CNNGate, 'random': RandomGate}

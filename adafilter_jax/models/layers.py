@@ -4,7 +4,12 @@ A *unit* is a convolution followed by its batch norm, called as
 ``unit(x, gate_state, train) -> (y, gate_state)``. The plain `ConvBN` passes
 `gate_state` through untouched; AdaFilter's `GatedConvBN` (gated.py) reads and
 advances it. ResNet blocks are written once against that signature.
+
+The new layers (a ResNet's head, a gate's embeddings, LSTM cell and heads) start as
+torch's modules do by default (the paper's code is PyTorch), or as flax's, or at zero:
+`linear_init`, `lstm_init` (docs/method.md, "Initialisation").
 """
+import functools
 from typing import Any, Optional
 
 import flax.linen as nn
@@ -12,6 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from adafilter_jax.models import convs
+
+ModuleDef = Any
 
 # torchvision's kaiming_normal_(mode='fan_out', nonlinearity='relu').
 conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
@@ -24,10 +31,10 @@ class Conv(nn.Module):
   saved with checkpoints and loaded like any other), but no optimizer can move it and
   XLA drops the weight-gradient convolution entirely.
 
-  `impl` picks how the convolution is computed (convs.py: 'xla' = lax.conv, the
-  default; 'matmul' / 'mixed' / 'hybrid' compute the same values with faster CPU
-  backward passes). `kernel_only=True` returns the kernel (AdaFilter's eval fast path
-  mixes kernels before convolving) without convolving.
+  `impl` picks how the convolution is computed (convs.IMPLS; a ResNet takes the conv as
+  a module class, so a variant is ``functools.partial(Conv, impl=...)``, see `CONVS`).
+  `kernel_only=True` returns the kernel without convolving (AdaFilter's fused eval
+  mixes kernels before convolving).
   """
   features: int
   kernel_size: int
@@ -48,6 +55,10 @@ class Conv(nn.Module):
       return kernel
     return convs.conv(x.astype(self.dtype), kernel.astype(self.dtype), self.strides,
                       self.padding, self.impl)
+
+
+# config.model.conv_impl -> the conv module every unit builds its convs with.
+CONVS = {impl: functools.partial(Conv, impl=impl) for impl in convs.IMPLS}
 
 
 def batch_norm(train: bool, axis_name: Optional[str] = None, name: Optional[str] = None,
@@ -71,16 +82,60 @@ class ConvBN(nn.Module):
   padding: int = 0
   bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
-  conv_impl: str = 'xla'        # convs.IMPLS
+  conv: ModuleDef = Conv
 
   @nn.compact
   def __call__(self, x, gate_state, train: bool):
     return conv_bn(self, x, train), gate_state
 
+  def make_conv(self, name: str, frozen: bool = False) -> nn.Module:
+    """This unit's conv (a child named `name`), built from the unit's fields."""
+    return self.conv(self.features, self.kernel_size, self.strides, self.padding,
+                     frozen=frozen, dtype=self.dtype, name=name)
 
-def conv_bn(unit: nn.Module, x, train: bool):
+
+def conv_bn(unit: ConvBN, x, train: bool):
   """The plain conv -> bn, built as children ``conv`` and ``bn`` of `unit` (called from
   inside its compact method), so every unit without a gate has the same param paths."""
-  y = Conv(unit.features, unit.kernel_size, unit.strides, unit.padding, dtype=unit.dtype,
-           impl=unit.conv_impl, name='conv')(x)
+  y = unit.make_conv('conv')(x)
   return batch_norm(train, unit.bn_axis_name, 'bn', unit.dtype)(y)
+
+
+def _uniform(bound: float):
+  """U(-bound, bound), torch's `nn.init.uniform_(t, -bound, bound)`."""
+  return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype,
+                                                                   -bound, bound)
+
+
+INITS = ('torch', 'flax', 'zeros')
+
+
+def linear_init(kind: str, fan_in: int) -> dict:
+  """`nn.Dense` initialisers: 'torch' = `torch.nn.Linear`'s default, U(+-1/sqrt(fan_in))
+  for weight and bias; 'flax' = flax's (lecun_normal weight, zero bias); 'zeros' =
+  both zero (BiT's head)."""
+  if kind == 'torch':
+    return dict(kernel_init=_uniform(fan_in ** -0.5), bias_init=_uniform(fan_in ** -0.5))
+  if kind == 'flax':
+    return {}
+  if kind == 'zeros':
+    return dict(kernel_init=nn.initializers.zeros, bias_init=nn.initializers.zeros)
+  raise ValueError(f'init must be one of {INITS}, got {kind!r}')
+
+
+def lstm_init(kind: str, hidden: int) -> dict:
+  """`nn.OptimizedLSTMCell` initialisers. 'torch' = `torch.nn.LSTMCell`'s default: every
+  weight U(+-1/sqrt(hidden)), and biases b_ih, b_hh each U(+-1/sqrt(hidden)); flax's cell
+  has one bias, the sum b_ih + b_hh is what enters the gates, so it is drawn as that sum
+  (the same distribution of the cell's function at init). 'flax' = flax's defaults."""
+  if kind == 'flax':
+    return {}
+  if kind != 'torch':
+    raise ValueError(f"gate_init must be 'torch' or 'flax', got {kind!r}")
+  u = _uniform(hidden ** -0.5)
+
+  def two_biases(key, shape, dtype=jnp.float32):
+    k1, k2 = jax.random.split(key)
+    return u(k1, shape, dtype) + u(k2, shape, dtype)
+
+  return dict(kernel_init=u, recurrent_kernel_init=u, bias_init=two_biases)

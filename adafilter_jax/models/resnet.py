@@ -6,9 +6,10 @@ Param paths mirror torchvision's state_dict so the converter is a table, not a s
 Inside a unit: ``conv/kernel`` and ``bn/{scale,bias}`` (``batch_stats``: ``bn/{mean,var}``).
 
 Blocks are written once against the unit signature of layers.py, so the same code runs
-the plain network and AdaFilter (whose units are gated, see gated.py). A model returns
-``(logits, gates)``: ``gates`` maps each gated layer to its [batch, channels] decisions,
-and is empty for a plain ResNet.
+the plain network, AdaFilter (gated units and a gate, adafilter.py) and SpotTune (gated
+blocks and a policy, spottune.py): a subclass overrides `ResNet.start`. A model returns
+``(logits, gates)``: ``gates`` maps each gated layer (or block) to its [batch, channels]
+decisions, and is empty for a plain ResNet.
 """
 import functools
 from typing import Any, Optional, Sequence
@@ -16,7 +17,7 @@ from typing import Any, Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from adafilter_jax.models.layers import ConvBN
+from adafilter_jax.models.layers import CONVS, Conv, ConvBN, linear_init
 
 ModuleDef = Any
 
@@ -58,37 +59,38 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-  """A torchvision ResNet; with `gate` set, every unit may consult that shared gate.
+  """A torchvision ResNet.
 
   Attributes:
     stage_sizes: blocks per stage, e.g. (3, 4, 6, 3) for ResNet-50.
-    block_cls: `BasicBlock` or `Bottleneck`.
+    block_cls: `BasicBlock` or `Bottleneck` (or a block of the same signature).
     num_classes: size of the new linear head ``fc``; None for a headless trunk.
     width: channels of the stem (64 in torchvision; tests use tiny widths).
-    unit: the conv+bn module used everywhere (`ConvBN`, or a gated unit).
-    gate: a gate module definition (gates.py); built once as ``gate`` and shared by all
-      units, which is how one recurrent cell is stepped through every layer in forward
-      order by plain Python calls.
+    unit: the conv+bn module every conv of the network is (`ConvBN`, or a gated unit).
+    conv: the conv module the units build (layers.CONVS: how convs are computed).
+    head_init: how ``fc`` starts (layers.linear_init: 'torch' | 'flax' | 'zeros').
   """
   stage_sizes: Sequence[int]
   block_cls: ModuleDef
   num_classes: Optional[int]
   width: int = 64
   unit: ModuleDef = ConvBN
-  gate: Optional[ModuleDef] = None
+  conv: ModuleDef = Conv
   bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
-  conv_impl: str = 'xla'        # how every unit computes its convs (convs.IMPLS)
+  head_init: str = 'torch'
+
+  def start(self, images, train: bool):
+    """The unit every conv is built from and the state the units pass along in forward
+    order: None for plain units; a gated model starts its gate's state here."""
+    del images, train
+    unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                             conv=self.conv)
+    return unit, None
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                             conv_impl=self.conv_impl)
-    state = None
-    if self.gate is not None:
-      gate = self.gate(name='gate')
-      unit = functools.partial(unit, gate=gate)
-      state = gate.init_state(x, train)
+    unit, state = self.start(x, train)
     x, state = unit(self.width, 7, 2, 3, name='conv1')(x, state, train)
     x = nn.max_pool(nn.relu(x), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     self.sow('intermediates', 'stem', x)
@@ -101,7 +103,8 @@ class ResNet(nn.Module):
     x = jnp.mean(x, axis=(1, 2))
     if self.num_classes is None:  # a trunk (the CNN gate's): pooled features, no head
       return x, {}
-    logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc')(x)
+    logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc',
+                      **linear_init(self.head_init, x.shape[-1]))(x)
     gates = {} if state is None else dict(state.decisions)
     return logits.astype(jnp.float32), gates
 
@@ -115,12 +118,22 @@ STAGES = {
 }
 
 
-def resnet(arch: str, num_classes: int, **kwargs) -> ResNet:
+def resnet(arch: str, num_classes: Optional[int], *, conv_impl: str = 'xla',
+           dtype: Any = jnp.float32, model_cls: ModuleDef = ResNet, **kwargs) -> ResNet:
+  """A torchvision ResNet from the config's `model` block: ``resnet(num_classes=...,
+  **config.model)``; `model_cls` a subclass (a gated ResNet) and `kwargs` its fields
+  (a `block_cls` there wraps the arch's own)."""
+  if conv_impl not in CONVS:
+    raise ValueError(f'unknown conv_impl {conv_impl!r} (config.model.conv_impl); '
+                     f'expected one of {sorted(CONVS)}')
   if arch == 'resnet26':  # the Visual Decathlon's: another stem, shortcut and head
-    from adafilter_jax.models.resnet26 import resnet26  # pylint: disable=g-import-not-at-top
-    return resnet26(num_classes, **kwargs)
-  if arch not in STAGES:
-    raise ValueError(f'unknown arch {arch!r}; expected one of {sorted(STAGES)}')
-  stage_sizes, block_cls = STAGES[arch]
-  return ResNet(stage_sizes=stage_sizes, block_cls=block_cls, num_classes=num_classes,
-                **kwargs)
+    from adafilter_jax.models import resnet26  # pylint: disable=g-import-not-at-top
+    model_cls, (stage_sizes, block_cls) = resnet26.variant(model_cls), resnet26.STAGES
+  elif arch in STAGES:
+    stage_sizes, block_cls = STAGES[arch]
+  else:
+    raise ValueError(f'unknown arch {arch!r} (config.model.arch); expected one of '
+                     f"{sorted(STAGES) + ['resnet26']}")
+  kwargs = {'block_cls': block_cls, **kwargs}
+  return model_cls(stage_sizes=stage_sizes, num_classes=num_classes, conv=CONVS[conv_impl],
+                   dtype=jnp.dtype(dtype), **kwargs)

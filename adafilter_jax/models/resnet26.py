@@ -22,7 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.models.layers import ConvBN, batch_norm
+from adafilter_jax.models.layers import batch_norm, linear_init
+from adafilter_jax.models.resnet import ResNet, resnet
 
 ModuleDef = Any
 STAGE_SIZES = (4, 4, 4)
@@ -86,41 +87,30 @@ class Frozen(nn.Module):
     return _frozen(self.module_def, self.is_initializing())(name=PRE)(x, state, False)
 
 
-class ResNet26(nn.Module):
-  """Attributes as resnet.ResNet's, plus:
+class ResNet26(ResNet):
+  """`resnet.ResNet`'s fields (the unit, the conv, BN axis, dtype, head init; `start`
+  begins a gate or a policy in its subclasses, see `variant`), with this architecture,
+  plus:
     stage_blocks: one block definition per stage (SpotTune wraps stages 2-3 only);
-      None: `Block26` everywhere.
+      None: `block_cls` everywhere.
     frozen: the stem and blocks held frozen (params and BN statistics), see above.
   """
-  num_classes: Optional[int]
-  stage_sizes: Sequence[int] = STAGE_SIZES
   width: int = 32               # the stem; the stages are 2x, 4x, 8x it
-  unit: ModuleDef = ConvBN
-  gate: Optional[ModuleDef] = None
   stage_blocks: Optional[Sequence[ModuleDef]] = None
   frozen: Sequence[str] = ()
-  bn_axis_name: Optional[str] = None
-  dtype: Any = jnp.float32
-  conv_impl: str = 'xla'
 
   def _module(self, module_def, name):
     return Frozen(module_def, name=name) if name in self.frozen else module_def(name=name)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                             conv_impl=self.conv_impl)
     unknown = set(self.frozen) - {'conv1', *block_names(self.stage_sizes)}
     if unknown:
       raise ValueError(f'frozen names no module of ResNet26: {sorted(unknown)}')
-    state = None
-    if self.gate is not None:
-      gate = self.gate(name='gate')
-      unit = functools.partial(unit, gate=gate)
-      state = gate.init_state(x, train)
+    unit, state = self.start(x, train)
     x, state = self._module(functools.partial(unit, self.width, 3, 1, 1), 'conv1')(
         x, state, train)
-    blocks = self.stage_blocks or (Block26,) * len(self.stage_sizes)
+    blocks = self.stage_blocks or (self.block_cls,) * len(self.stage_sizes)
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
         block_def = functools.partial(blocks[i], self.width * 2**(i + 1), 2 if j == 0 else 1,
@@ -132,10 +122,27 @@ class ResNet26(nn.Module):
     x = jnp.mean(nn.relu(bn(x)), axis=(1, 2))
     if self.num_classes is None:  # a trunk (the policy net's): pooled features
       return x, {}
-    logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc')(x)
+    logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc',
+                      **linear_init(self.head_init, x.shape[-1]))(x)
     gates = {} if state is None else dict(state.decisions)
     return logits.astype(jnp.float32), gates
 
 
+STAGES = (STAGE_SIZES, Block26)  # as resnet.STAGES' rows
+_VARIANTS = {}
+
+
+def variant(model_cls: ModuleDef) -> ModuleDef:
+  """This architecture with `model_cls`'s behaviour: a `resnet.ResNet` subclass (AdaFilter's
+  gated ResNet, SpotTune's) adds a gate or policy in `start`, which `ResNet26.__call__`
+  calls as `ResNet.__call__` does; so the methods build ResNet-26 as they build any arch."""
+  if model_cls is ResNet or issubclass(model_cls, ResNet26):
+    return ResNet26 if model_cls is ResNet else model_cls
+  if model_cls not in _VARIANTS:
+    _VARIANTS[model_cls] = type(f'{model_cls.__name__}26', (ResNet26, model_cls), {})
+  return _VARIANTS[model_cls]
+
+
 def resnet26(num_classes: Optional[int], **kwargs) -> ResNet26:
-  return ResNet26(num_classes=num_classes, **kwargs)
+  """``resnet('resnet26', ...)``: the config's `model` block and ResNet26's fields."""
+  return resnet('resnet26', num_classes, **kwargs)

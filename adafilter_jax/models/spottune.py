@@ -13,7 +13,7 @@ official code's reading of Eq. 2):
 The policy (`SpotTunePolicy`, the model's ``gate``) is a small ResNet on the image
 (one BasicBlock per stage, 64/128/256/512 channels) -> L x 2 logits, sampled with the
 straight-through Gumbel-softmax (ste.py) at temperature tau in training, argmax at
-test time. It reuses the gate plumbing of resnet.py: the decisions are made once in
+test time. `SpotTuneResNet` starts it in `ResNet.start`: the decisions are made once in
 ``init_state`` and every block takes its row in forward order, so the model returns
 ``gates = {block: [batch, 1]}`` with 1 = the fine-tuned copy, like AdaFilter's gates.
 
@@ -29,10 +29,10 @@ import jax
 import jax.numpy as jnp
 
 from adafilter_jax.models.gates import GateState
-from adafilter_jax.models.layers import ConvBN
-from adafilter_jax.models.resnet import STAGES, BasicBlock, ResNet
+from adafilter_jax.models.resnet import STAGES, BasicBlock, ResNet, resnet
 from adafilter_jax.models.ste import gumbel_softmax_ste
 
+ModuleDef = Any
 FT, PRE = 'block_ft', 'block_pre'
 
 
@@ -40,11 +40,6 @@ def block_names(arch: str) -> list:
   """The residual blocks of `arch` in forward order: the L rows of the policy."""
   stage_sizes, _ = STAGES[arch]
   return [f'layer{i + 1}_{j}' for i, n in enumerate(stage_sizes) for j in range(n)]
-
-
-class _Unit(ConvBN):
-  # ResNet hands its gate to every unit; SpotTune gates blocks, not units.
-  gate: Any = None
 
 
 def _frozen(block_cls, initializing: bool):
@@ -107,6 +102,17 @@ class SpotTunePolicy(nn.Module):
     return GateState(gumbel_softmax_ste(logits, noise, self.tau), {})
 
 
+class SpotTuneResNet(ResNet):
+  """A `ResNet` of `SpotTuneBlock`s whose policy net (``gate``) decides once per image."""
+  policy: Optional[ModuleDef] = None  # None: the fixed (global-k) model
+
+  def start(self, images, train: bool):
+    unit, _ = super().start(images, train)
+    if self.policy is None:
+      return unit, None
+    return unit, self.policy(name='gate').init_state(images, train)
+
+
 def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
                     tau: float = 5.0, fixed: Optional[Sequence[str]] = None,
                     bn_axis_name: Optional[str] = None, dtype: Any = jnp.float32,
@@ -117,19 +123,17 @@ def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
     from adafilter_jax.models.spottune26 import spottune_resnet26  # pylint: disable=g-import-not-at-top
     return spottune_resnet26(num_classes, policy_width=policy_width, tau=tau, fixed=fixed,
                              bn_axis_name=bn_axis_name, dtype=dtype, **kwargs)
-  stage_sizes, block_cls = STAGES[arch]
-  unit = ConvBN if fixed is not None else _Unit
+  _, block_cls = STAGES[arch]
   if fixed is not None:
     unknown = set(fixed) - set(block_names(arch))
     if unknown:
       raise ValueError(f'not blocks of {arch}: {sorted(unknown)}')
     fixed = tuple(fixed)
-  gate = None if fixed is not None else functools.partial(
+  policy = None if fixed is not None else functools.partial(
       SpotTunePolicy, num_blocks=len(block_names(arch)), width=policy_width, tau=tau,
-      bn_axis_name=bn_axis_name, dtype=dtype)
+      bn_axis_name=bn_axis_name, dtype=jnp.dtype(dtype))
   block = functools.partial(SpotTuneBlock, block_cls=block_cls, fixed=fixed)
-  return ResNet(stage_sizes=stage_sizes, block_cls=block, num_classes=num_classes,
-                unit=unit, gate=gate,
+  return resnet(arch, num_classes, model_cls=SpotTuneResNet, block_cls=block, policy=policy,
                 bn_axis_name=bn_axis_name, dtype=dtype, **kwargs)
 
 

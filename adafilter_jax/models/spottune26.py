@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 
 from adafilter_jax.models.gates import GateState
-from adafilter_jax.models.layers import ConvBN
+from adafilter_jax.models.resnet import resnet
 from adafilter_jax.models.resnet26 import STAGE_SIZES, Block26, ResNet26, block_names
-from adafilter_jax.models.spottune import SpotTuneBlock, _Unit
+from adafilter_jax.models.spottune import SpotTuneBlock, SpotTuneResNet
 from adafilter_jax.models.ste import gumbel_softmax_ste
 
 
@@ -49,8 +49,9 @@ class Policy(nn.Module):
 
 def policy_trunk(width: int, bn_axis_name=None, dtype=jnp.float32):
   """The ResNet-26 policy trunk: one block per stage, `width` stem channels."""
-  return functools.partial(ResNet26, num_classes=None, stage_sizes=(1, 1, 1), width=width,
-                           bn_axis_name=bn_axis_name, dtype=dtype)
+  return functools.partial(ResNet26, num_classes=None, stage_sizes=(1, 1, 1),
+                           block_cls=Block26, width=width, bn_axis_name=bn_axis_name,
+                           dtype=jnp.dtype(dtype))
 
 
 def spottune_resnet26(num_classes: int, *, policy_width: int = 32, tau: float = 5.0,
@@ -70,9 +71,9 @@ def spottune_resnet26(num_classes: int, *, policy_width: int = 32, tau: float = 
   block = functools.partial(SpotTuneBlock, block_cls=Block26,
                             fixed=None if fixed is None else tuple(fixed))
   stage_blocks = [Block26] * frozen_stages + [block] * (len(STAGE_SIZES) - frozen_stages)
-  gate = None if fixed is not None else functools.partial(
+  policy = None if fixed is not None else functools.partial(
       Policy, num_blocks=len(gated), tau=tau, all_finetuned=all_finetuned,
       trunk=policy_trunk(policy_width, bn_axis_name, dtype))
-  return ResNet26(num_classes=num_classes, unit=_Unit if fixed is None else ConvBN,
-                  gate=gate, stage_blocks=stage_blocks, frozen=frozen,
-                  bn_axis_name=bn_axis_name, dtype=dtype, **kwargs)
+  return resnet('resnet26', num_classes, model_cls=SpotTuneResNet, policy=policy,
+                stage_blocks=stage_blocks, frozen=frozen, bn_axis_name=bn_axis_name,
+                dtype=dtype, **kwargs)

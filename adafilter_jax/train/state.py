@@ -13,13 +13,15 @@ from adafilter_jax.train import steps as steps_lib
 
 
 def load_pretrained(config) -> Optional[dict]:
-  """The weights to start from: ``{'backbone', 'gate_trunk'}``, each None when its path
-  is '' (train from scratch). ``gate_trunk`` is the CNN gate's ResNet (Table 4)."""
-  trunk = config.adafilter.get('gate_pretrained', '') if config.adafilter.gate == 'cnn' else ''
-  if not config.pretrained and not trunk:
+  """The weights to start from: ``{'backbone': ..., 'parts': {subtree: ...}}``; the
+  backbone's is None when `config.pretrained` is '' (train from scratch), the parts are
+  those the method names (`Method.pretrained_parts`: the CNN gate's trunk)."""
+  method = methods.get(config.method)
+  parts = method.pretrained_parts(config) if method.pretrained_parts else {}
+  if not config.pretrained and not parts:
     return None
   return {'backbone': pretrained_lib.load(config.pretrained) if config.pretrained else None,
-          'gate_trunk': pretrained_lib.load(trunk) if trunk else None}
+          'parts': {prefix: pretrained_lib.load(path) for prefix, path in parts.items()}}
 
 
 def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
@@ -31,7 +33,7 @@ def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
   variables = jax.device_get(variables)
   if pretrained_vars is not None:
     variables = pretrained_lib.transfer(pretrained_vars['backbone'] or {}, variables,
-                                        gate_trunk=pretrained_vars['gate_trunk'])
+                                        parts=pretrained_vars['parts'])
   return variables
 
 

@@ -63,7 +63,7 @@ def test_cnn_gate_trunk_takes_plain_resnet18_weights():
   v = tiny.variables(model, x, train=False)
   trunk = tiny.variables(models.resnet('resnet18', None, width=4), x, seed=2, train=False)
   backbone = tiny.variables(models.resnet('resnet18', 5, width=4), x, seed=3, train=False)
-  out = pretrained.transfer(backbone, v, gate_trunk=trunk)
+  out = pretrained.transfer(backbone, v, parts={'gate/trunk': trunk})
   jax.tree.map(np.testing.assert_array_equal, out['params']['gate']['trunk'], trunk['params'])
 
 

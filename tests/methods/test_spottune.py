@@ -12,6 +12,7 @@ from adafilter_jax import methods
 from adafilter_jax.methods import spottune as spottune_method
 from adafilter_jax.models import spottune
 from adafilter_jax.models.gates import GateState
+from adafilter_jax.models.layers import ConvBN
 from adafilter_jax.models.resnet import BasicBlock
 from adafilter_jax.models.ste import gumbel_softmax_ste
 from tests.methods import tiny
@@ -41,7 +42,7 @@ class _OneBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, decisions):
-    unit = functools.partial(spottune._Unit, bn_axis_name=None, dtype=jnp.float32)
+    unit = functools.partial(ConvBN, bn_axis_name=None, dtype=jnp.float32)
     block = spottune.SpotTuneBlock(8, 2, unit, block_cls=BasicBlock, name='layer2_0')
     return block(x, GateState(decisions, {}), False)
 
@@ -53,7 +54,7 @@ def test_block_output_is_the_chosen_copy_and_only_the_copy_trains():
   # The two copies start differently here, so picking the wrong one would show.
   v = tiny.variables(module, x, onehot)
   y, state = module.apply(v, x, onehot)
-  plain = BasicBlock(8, 2, functools.partial(spottune._Unit, bn_axis_name=None))
+  plain = BasicBlock(8, 2, functools.partial(ConvBN, bn_axis_name=None))
   ref = {}
   for copy in (spottune.FT, spottune.PRE):
     sub = {c: t['layer2_0'][copy] for c, t in v.items()}

@@ -7,9 +7,10 @@ import optax
 import pytest
 import torch
 
-from adafilter_jax import models, pretrained
+from adafilter_jax import pretrained
 from adafilter_jax.models.gated import GatedConvBN
 from adafilter_jax.models.gates import GateState
+from tests.models import tiny
 from tests.models.test_convert import _convert_unchecked, _rel_err
 from tests.models.torch_resnet import torch_resnet
 
@@ -25,7 +26,7 @@ def _pretrained_pair(width, num_classes=10, size=64, seed=0):
 
 
 def _adafilter_from(variables, x, **kw):
-  model = models.adafilter_resnet('resnet50', 10, width=variables['params']['conv1']['conv']
+  model = tiny.adafilter('resnet50', 10, width=variables['params']['conv1']['conv']
                                   ['kernel'].shape[-1], **kw)
   init = model.init({'params': jax.random.PRNGKey(1), 'gate': jax.random.PRNGKey(2)}, x)
   ada = pretrained.transfer(variables, init)
@@ -69,7 +70,7 @@ def test_f_equal_s_any_gate_reproduces_pretrained(gated_bn):
 
 
 def test_gate_decisions_shapes_and_forward_order():
-  model = models.adafilter_resnet('resnet50', 5, width=8)
+  model = tiny.adafilter('resnet50', 5, width=8)
   x = jnp.ones((3, 32, 32, 3))
   v = model.init({'params': jax.random.PRNGKey(0), 'gate': jax.random.PRNGKey(0)}, x)
   _, gates = model.apply(v, x)
@@ -87,7 +88,7 @@ def test_gate_decisions_shapes_and_forward_order():
 def test_layer_selection():
   x = jnp.ones((2, 32, 32, 3))
   for layers, n in [('blocks', 48), ('layer4', 3 * 3 + 1), ('layer3,layer4', 6 * 3 + 1 + 10)]:
-    model = models.adafilter_resnet('resnet50', 5, width=8, layers=layers)
+    model = tiny.adafilter('resnet50', 5, width=8, gated_layers=layers)
     v = model.init({'params': jax.random.PRNGKey(0)}, x)
     _, gates = model.apply(v, x)
     assert len(gates) == n, layers
@@ -95,7 +96,7 @@ def test_layer_selection():
 
 
 def test_s_never_moves_and_f_does():
-  model = models.adafilter_resnet('resnet50', 5, width=8)
+  model = tiny.adafilter('resnet50', 5, width=8)
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 32, 32, 3))
   y = jnp.array([0, 1, 2, 3])
   v = model.init({'params': jax.random.PRNGKey(0)}, x)
@@ -139,7 +140,7 @@ def test_f_channel_gets_gradient_only_from_examples_that_picked_it(gated_bn):
   g[:, 0] = 0  # a channel no example picks
   x = rng.randn(b, h, h, cin).astype(np.float32)
   dy = rng.randn(b, h, h, cout).astype(np.float32)  # upstream gradient
-  layer = GatedConvBN(cout, 1, gate=_FixedGate(g), gated_bn=gated_bn)
+  layer = GatedConvBN(cout, 1, gate=_FixedGate(g), gated_bn=gated_bn, bn_stats='batch')
   v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), False)
   bn = 'bn_ft' if gated_bn else 'bn'
   stats = {**v['batch_stats']}
@@ -173,7 +174,8 @@ def test_selected_bn_stats_are_those_of_the_picking_examples():
   g = rng.randint(0, 2, (b, cout)).astype(np.float32)
   g[:, 0], g[:, 1] = 1, 0  # every example picks F / nobody picks F
   x = rng.randn(b, 5, 5, 3).astype(np.float32)
-  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), bn_stats='selected')
+  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), gated_bn=True,
+                      bn_stats='selected')
   v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
   (y, _), upd = layer.apply(v, x, GateState(None, {}), True, mutable=['batch_stats'])
   f = np.asarray(jax.lax.conv_general_dilated(
@@ -190,3 +192,27 @@ def test_selected_bn_stats_are_those_of_the_picking_examples():
   assert np.all(np.isfinite(np.asarray(y)))
   # Channel 1: nobody picked F, so F's running statistics did not move.
   assert upd['batch_stats']['bn_ft']['mean'][1] == 0 and upd['batch_stats']['bn_ft']['var'][1] == 1
+
+
+def test_selected_bn_normalises_a_branch_nobody_picked_with_whole_batch_statistics():
+  """bn_stats='selected', a channel whose F no example picked: its BN_ft output (which
+  enters the gate's straight-through gradient, BN_ft(F x) - BN_pre(S x)) is F normalised
+  over the whole batch, not F / sqrt(eps) (docs/method.md)."""
+  rng = np.random.RandomState(2)
+  b, cout = 6, 3
+  g = rng.randint(0, 2, (b, cout)).astype(np.float32)
+  g[:, 0] = 0  # nobody picks F in channel 0
+  g[:, 1] = 1  # everybody picks F (nobody S) in channel 1
+  x = rng.randn(b, 5, 5, 2).astype(np.float32)
+  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), gated_bn=True,
+                      bn_stats='selected')
+  v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
+  _, out = layer.apply(v, x, GateState(None, {}), True, mutable=['batch_stats', 'intermediates'],
+                       capture_intermediates=lambda mdl, _: mdl.name in ('bn_ft', 'bn_pre'))
+  conv = lambda w: np.asarray(jax.lax.conv_general_dilated(
+      x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+  for branch, c in (('ft', 0), ('pre', 1)):
+    z = conv(v['params'][f'conv_{branch}']['kernel'])[..., c]
+    want = (z - z.mean()) / np.sqrt(z.var() + 1e-5)  # by hand, over the whole batch
+    got = np.asarray(out['intermediates'][f'bn_{branch}']['__call__'][0])[..., c]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -6,7 +6,7 @@ from adafilter_jax import bench
 
 def test_variant_spec_modes():
   assert bench.parse_variant('ada') == ('ada', ('train', 'eval'))
-  assert bench.parse_variant('ada_concat:train') == ('ada_concat', ('train',))
+  assert bench.parse_variant('ada_fused:eval') == ('ada_fused', ('eval',))
   assert bench.parse_variant('torch:eval') == ('torch', ('eval',))
   with pytest.raises(ValueError, match="unknown variant 'ada_fusd'"):
     bench.parse_variant('ada_fusd')
@@ -19,8 +19,7 @@ def test_variant_config_is_its_recipe_with_its_overrides():
   c = bench.make_config('ada_fast', dtype='bfloat16', parallel='pmap')
   recipe = adafilter.get_config()
   assert c.method == 'adafilter'
-  assert (c.adafilter.train_impl, c.adafilter.eval_impl, c.model.conv_impl) == (
-      'concat', 'fused', 'mixed')
+  assert (c.adafilter.eval_impl, c.model.conv_impl) == ('fused', 'mixed')
   assert (c.model.dtype, c.parallel, c.pretrained) == ('bfloat16', 'pmap', '')
   assert c.optim.to_dict() == recipe.optim.to_dict()  # the paper's rates, unchanged
   assert bench.make_config('spottune').spottune.to_dict() == (

@@ -31,26 +31,7 @@ def test_conv_impl_equals_lax_conv_in_value_and_gradient(impl, k, stride, pad, h
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-4)
 
 
-@pytest.mark.parametrize('impl', ['xla', 'mixed'])
-@pytest.mark.parametrize('k,stride,pad,h', SHAPES[:4])
-def test_conv_pair_equals_two_convs_and_skips_s_gradient(impl, k, stride, pad, h):
-  x, wf = _data(k, h)
-  ws = wf[..., ::-1] * 0.5
-
-  def ref(x, wf, ws):
-    return jnp.concatenate([convs.conv_xla(x, wf, stride, pad),
-                            convs.conv_xla(x, jax.lax.stop_gradient(ws), stride, pad)], -1)
-
-  got = lambda x, wf, ws: convs.conv_pair(x, wf, ws, stride, pad, impl)
-  np.testing.assert_allclose(got(x, wf, ws), ref(x, wf, ws), rtol=RTOL, atol=1e-5)
-  dy = jax.random.normal(jax.random.PRNGKey(1), ref(x, wf, ws).shape)
-  g_ref, g_got = jax.vjp(ref, x, wf, ws)[1](dy), jax.vjp(got, x, wf, ws)[1](dy)
-  for a, b in zip(g_got, g_ref):
-    np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-4)
-  np.testing.assert_array_equal(g_got[2], 0.0)
-
-
-@pytest.mark.parametrize('impl', ['matmul', 'map', 'group'])
+@pytest.mark.parametrize('impl', convs.PER_EXAMPLE_IMPLS)
 @pytest.mark.parametrize('k,stride,pad,h', SHAPES)
 def test_conv_per_example_equals_a_conv_per_example(impl, k, stride, pad, h):
   x, _ = _data(k, h, b=3)

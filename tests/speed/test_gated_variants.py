@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adafilter_jax import models
-from adafilter_jax.models import gated
+from adafilter_jax.models import gated_fast
+from tests.models import tiny
 
 # 48 px: 'fused' takes the one-conv path in the stem and layer1 only, so both forms run.
 X = jax.random.normal(jax.random.PRNGKey(0), (3, 48, 48, 3))
@@ -18,7 +18,7 @@ RTOL = 2e-4  # float32 through 53 layers; the variants reorder sums (folded BN, 
 
 
 def _variables(**kw):
-  model = models.adafilter_resnet('resnet50', 5, width=4, gate='random', **kw)
+  model = tiny.adafilter('resnet50', 5, width=4, gate='random', **kw)
   v = model.init({'params': jax.random.PRNGKey(0), 'gate': jax.random.PRNGKey(1)}, X)
   leaves, tree = jax.tree_util.tree_flatten(v)
   keys = jax.random.split(jax.random.PRNGKey(7), len(leaves))
@@ -33,14 +33,13 @@ def _rel(a, b):
 
 @pytest.mark.parametrize('gated_bn,bn_stats', [(True, 'batch'), (True, 'selected'),
                                                 (False, 'batch')])
-@pytest.mark.parametrize('eval_impl', ['fused', 'fused_all', 'fused_map', 'fused_group'])
+@pytest.mark.parametrize('eval_impl', [i for i in gated_fast.EVAL_IMPLS if i != 'two_branch'])
 def test_eval_fast_path_equals_two_branch(eval_impl, gated_bn, bn_stats):
   kw = dict(gated_bn=gated_bn, bn_stats=bn_stats)
   v = _variables(**kw)
-  ref, gates = models.adafilter_resnet('resnet50', 5, width=4, gate='random', **kw).apply(
+  ref, gates = tiny.adafilter('resnet50', 5, width=4, gate='random', **kw).apply(
       v, X, train=False, rngs=RNGS)
-  fast = models.adafilter_resnet('resnet50', 5, width=4, gate='random', eval_impl=eval_impl,
-                                 **kw)
+  fast = tiny.adafilter('resnet50', 5, width=4, gate='random', eval_impl=eval_impl, **kw)
   got, gates_fast = fast.apply(v, X, train=False, rngs=RNGS)
   frac = np.mean([float(g.mean()) for g in gates.values()])
   assert 0.3 < frac < 0.7  # both branches really used
@@ -51,7 +50,7 @@ def test_eval_fast_path_equals_two_branch(eval_impl, gated_bn, bn_stats):
 def test_eval_fast_path_with_the_lstm_gate():
   v = None
   for kw in [{}, dict(eval_impl='fused', conv_impl='mixed'), dict(eval_impl='fused_all')]:
-    model = models.adafilter_resnet('resnet50', 5, width=4, **kw)
+    model = tiny.adafilter('resnet50', 5, width=4, **kw)
     if v is None:
       v = model.init({'params': jax.random.PRNGKey(0)}, X)
       v = jax.tree_util.tree_map(lambda a: a + 0.1 * jnp.cos(jnp.arange(a.size)).reshape(
@@ -61,10 +60,10 @@ def test_eval_fast_path_with_the_lstm_gate():
       assert _rel(model.apply(v, X, train=False)[0], ref) <= RTOL
 
 
-@pytest.mark.parametrize('kw', [dict(train_impl='concat'), dict(conv_impl='mixed'),
-                                dict(conv_impl='matmul'), dict(train_impl='remat'),
-                                dict(train_impl='concat', conv_impl='mixed')])
+@pytest.mark.parametrize('kw', [dict(conv_impl='mixed'),
+                                dict(conv_impl='mixed', eval_impl='fused_all')])
 def test_train_variants_equal_reference_in_value_grad_and_stats(kw):
+  """Training: the conv variants, and an eval variant (which must train as two-branch)."""
   v = _variables()
   y = jnp.array([0, 1, 2])
 
@@ -74,8 +73,8 @@ def test_train_variants_equal_reference_in_value_grad_and_stats(kw):
     ce = -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(3), y])
     return ce, (logits, new['batch_stats'])
 
-  ref_model = models.adafilter_resnet('resnet50', 5, width=4, gate='random')
-  model = models.adafilter_resnet('resnet50', 5, width=4, gate='random', **kw)
+  ref_model = tiny.adafilter('resnet50', 5, width=4, gate='random')
+  model = tiny.adafilter('resnet50', 5, width=4, gate='random', **kw)
   (_, (l_ref, s_ref)), g_ref = jax.value_and_grad(loss, has_aux=True)(v['params'], ref_model)
   (_, (l_got, s_got)), g_got = jax.value_and_grad(loss, has_aux=True)(v['params'], model)
   assert _rel(l_got, l_ref) <= RTOL
@@ -89,38 +88,15 @@ def test_train_variants_equal_reference_in_value_grad_and_stats(kw):
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-5)
 
 
-def _residual_bytes(model, v):
-  """Bytes JAX keeps from the forward for the backward: the leaves of the vjp closure."""
-  def logits(params):
-    return model.apply({**v, 'params': params}, X, train=True, rngs=RNGS,
-                       mutable=['batch_stats'])[0][0]
-  return sum(a.nbytes for a in jax.tree_util.tree_leaves(jax.vjp(logits, v['params'])[1]))
-
-
-def test_remat_does_not_keep_the_frozen_branch_for_the_backward():
-  v = _variables()
-  kw = dict(width=4, gate='random')
-  two_branch = _residual_bytes(models.adafilter_resnet('resnet50', 5, **kw), v)
-  remat = _residual_bytes(models.adafilter_resnet('resnet50', 5, train_impl='remat', **kw), v)
-  # S(x) has F(x)'s shape in every gated layer: at least that much is no longer kept.
-  _, inter = models.adafilter_resnet('resnet50', 5, **kw).apply(
-      v, X, train=True, rngs=RNGS, mutable=['batch_stats', 'intermediates'],
-      capture_intermediates=lambda mdl, _: mdl.name == 'conv_ft')
-  conv_out = sum(a.nbytes for a in jax.tree_util.tree_leaves(inter['intermediates']))
-  assert conv_out > 0
-  assert two_branch - remat >= conv_out
-
-
 def test_plain_resnet_conv_impl_equal():
   # Eval mode: train-mode BN over a batch of 3 at layer4's 1x1 maps divides by tiny
   # variances and amplifies float32 rounding (the unit tests in test_convs.py and the
   # AdaFilter train test above check the gradients).
-  m_ref = models.resnet('resnet50', 5, width=4)
+  m_ref = tiny.resnet('resnet50', 5, width=4)
   v = m_ref.init(jax.random.PRNGKey(0), X)
   ref = m_ref.apply(v, X)[0]
-  for impl in ['mixed', 'matmul', 'hybrid']:
-    got = models.resnet('resnet50', 5, width=4, conv_impl=impl).apply(v, X)[0]
-    assert _rel(got, ref) <= RTOL, impl
+  got = tiny.resnet('resnet50', 5, width=4, conv_impl='mixed').apply(v, X)[0]
+  assert _rel(got, ref) <= RTOL
 
 
 @pytest.mark.parametrize('k,stride,pad,size,expected', [
@@ -132,6 +108,7 @@ def test_plain_resnet_conv_impl_equal():
     (1, 2, 0, 14, None),         # layer4_0's projection, 7x7 out
 ])
 def test_fused_eval_picks_the_per_example_conv_by_layer(k, stride, pad, size, expected):
-  unit = gated.GatedConvBN(features=8, kernel_size=k, strides=stride, padding=pad,
-                            eval_impl='fused')
-  assert unit._fuse(jnp.zeros((2, size, size, 4))) == expected  # pylint: disable=protected-access
+  unit = gated_fast.EVAL_IMPLS['fused'](features=8, kernel_size=k, strides=stride,
+                                        padding=pad, gate=None, gated_bn=True,
+                                        bn_stats='batch')
+  assert unit.per_example_impl(jnp.zeros((2, size, size, 4))) == expected

@@ -16,7 +16,7 @@ def config(method='finetune', epochs=1, **overrides):
   c.pretrained = ''
   c.model.arch, c.model.width = 'resnet18', 8
   # Gating only the last stage keeps AdaFilter's compile short.
-  c.adafilter.layers, c.adafilter.embed_dim, c.adafilter.hidden_dim = 'layer4', 8, 8
+  c.adafilter.gated_layers, c.adafilter.embed_dim, c.adafilter.hidden_dim = 'layer4', 8, 8
   c.data.name, c.data.data_dir = 'digits_target', DATA_DIR
   c.data.image_size = c.data.resize_size = 16
   c.batch_size, c.eval_batch_size = 10, 128

@@ -1,0 +1,35 @@
+"""Tiny models for the model tests, built from the config blocks as the methods build them."""
+import jax
+import jax.numpy as jnp
+
+from adafilter_jax import models
+from configs import base
+
+
+def adafilter_block(**overrides):
+  """configs/base.py's `adafilter` block with `overrides`."""
+  block = base.get_config().adafilter
+  block.update(overrides)
+  return block
+
+
+def resnet(arch, num_classes, **model):
+  """`models.resnet` from the `model` block, `model` overriding its fields."""
+  block = base.get_config().model
+  block.update(dict(arch=arch, **model))
+  return models.resnet(num_classes=num_classes, **block)
+
+
+def adafilter(arch, num_classes, width=8, **kw):
+  """AdaFilter's ResNet; `kw`: fields of the `adafilter` block, or of the `model` one."""
+  block = adafilter_block(**{k: v for k, v in kw.items() if k in base.get_config().adafilter})
+  model = base.get_config().model
+  model.update(dict(width=width, **{k: v for k, v in kw.items() if k not in block}))
+  del model['arch']
+  return models.adafilter_resnet(arch, num_classes, block, **model)
+
+
+def init(model, size=16, batch=1):
+  x = jnp.zeros((batch, size, size, 3))
+  rngs = {'params': jax.random.key(0), 'gate': jax.random.key(1)}
+  return jax.device_get(jax.jit(lambda: model.init(rngs, x, train=False))())
