@@ -47,6 +47,10 @@ class Checkpoints:
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
 
+  def best_step(self) -> Optional[int]:
+    """The evaluated checkpoint with the best eval metric (evaluate, predict, export)."""
+    return self.manager.best_step()
+
   def save(self, step: int, state, meta: dict, metrics: Optional[dict] = None):
     if step in self.manager.all_steps():
       # The end-of-epoch state an interrupt saved before its evaluation, now evaluated:
@@ -57,17 +61,22 @@ class Checkpoints:
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
         metrics=metrics, force=True)
 
-  def restore(self, template) -> Tuple[Any, dict]:
-    """The newest readable (state shaped like `template`, meta)."""
+  def restore(self, template, step: Optional[int] = None) -> Tuple[Any, dict]:
+    """(state shaped like `template`, meta) of `step`, or of the newest readable one."""
+    if step is not None:
+      return self._read(step, template)
     return self._newest_readable(lambda step: self._read(step, template))
 
-  def restore_meta(self) -> dict:
-    """The newest readable checkpoint's meta (cheap: no arrays are read)."""
-    return self._newest_readable(lambda step: self._read(step, None)[1])
+  def restore_meta(self, step: Optional[int] = None) -> dict:
+    """The meta of `step`, or of the newest readable one (cheap: no arrays are read)."""
+    if step is not None:
+      return self._read(step, None, with_state=False)[1]
+    return self._newest_readable(lambda step: self._read(step, None, with_state=False)[1])
 
-  def _read(self, step: int, template):
+  def _read(self, step: int, template, with_state: bool = True):
+    """(state, meta) of `step`; a None `template` restores the state as saved."""
     args = {'meta': ocp.args.JsonRestore()}
-    if template is not None:
+    if with_state:
       args['state'] = ocp.args.StandardRestore(template)
     out = self.manager.restore(step, args=ocp.args.Composite(**args))
     return out.get('state'), dict(out['meta'])
