@@ -56,7 +56,11 @@ def main(argv):
     workdir = experiments.workdir_for('runs', name, config.method, config.seed)
   logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
                jax.device_count(), jax.process_count())
-  run = demo.run if is_demo else train_and_evaluate
+  if config.method == 'selective_joint':  # its own runner: retrieval, then rounds
+    from adafilter_jax.selective import demo as selective_demo, run as selective_run
+    run = selective_demo.run if is_demo else selective_run.run
+  else:
+    run = demo.run if is_demo else train_and_evaluate
   try:
     run(config, workdir)
   except Interrupted as e:

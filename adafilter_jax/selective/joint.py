@@ -71,10 +71,12 @@ def make_optimizer(config, params) -> optax.GradientTransformation:
   return optax.MultiSteps(tx, every_k_schedule=sel.iter_size)
 
 
-def create_state(model, variables, config) -> steps_lib.TrainState:
+def create_state(model, variables, config, tx=None) -> steps_lib.TrainState:
+  """A fresh optimizer state; pass the same `tx` every round, or the train step, whose
+  state carries it, compiles again."""
+  tx = tx or make_optimizer(config, variables['params'])
   return steps_lib.TrainState.create(apply_fn=model.apply, params=variables['params'],
-                                     tx=make_optimizer(config, variables['params']),
-                                     batch_stats=variables['batch_stats'])
+                                     tx=tx, batch_stats=variables['batch_stats'])
 
 
 def loss_fn(params, batch_stats, apply_fn, images, target_labels, source_labels,
