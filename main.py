@@ -16,7 +16,8 @@ import jax
 from ml_collections import config_flags
 
 from adafilter_jax import experiments
-from adafilter_jax.train import Interrupted, train_and_evaluate
+from adafilter_jax.selective import demo as selective_demo
+from adafilter_jax.train import Interrupted
 from adafilter_jax.train import demo
 
 FLAGS = flags.FLAGS
@@ -56,11 +57,9 @@ def main(argv):
     workdir = experiments.workdir_for('runs', name, config.method, config.seed)
   logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
                jax.device_count(), jax.process_count())
-  if config.method == 'selective_joint':  # its own runner: retrieval, then rounds
-    from adafilter_jax.selective import demo as selective_demo, run as selective_run
-    run = selective_demo.run if is_demo else selective_run.run
-  else:
-    run = demo.run if is_demo else train_and_evaluate
+  run = experiments.default_runner(config.method)
+  if is_demo:
+    run = selective_demo.run if config.method == 'selective_joint' else demo.run
   try:
     run(config, workdir)
   except Interrupted as e:

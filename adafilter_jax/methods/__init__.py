@@ -90,3 +90,4 @@ def _load_all():
   # keeps this file free of a cycle with the modules that import `register`.
   from adafilter_jax.methods import adafilter, finetune  # noqa: F401
   from adafilter_jax.methods import finetune_half, l2sp, random_policy, spottune  # noqa: F401
+  from adafilter_jax.methods import selective_joint  # noqa: F401

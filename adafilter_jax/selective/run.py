@@ -70,16 +70,12 @@ def make_sampler(config, round_, k, neighbours, num_target, num_source):
   if mode == 'selective':
     return sampler_lib.JointSampler(neighbours=neighbours, k=k, **common)
   if mode == 'random':
-    union = len(union_of(neighbours, k))
+    union = sampler_lib.JointSampler(neighbours=neighbours, k=k, **common).num_source_images()
     pool = np.random.default_rng([config.seed, round_, 7]).choice(num_source, union, False)
     return sampler_lib.JointSampler(pool=np.sort(pool), **common)
   if mode == 'all':
     return sampler_lib.JointSampler(pool=np.arange(num_source), **common)
   return sampler_lib.JointSampler(**common)
-
-
-def union_of(neighbours, k) -> np.ndarray:
-  return np.unique(np.concatenate([neighbours[i, :k[i]] for i in range(len(k))]))
 
 
 def open_splits(config):
@@ -124,14 +120,14 @@ def run_rounds(config, workdir, model, variables, idx, target, test, source, num
     if state is None:
       return None  # interrupted: rerun to resume
     variables = {'params': state.params, 'batch_stats': state.batch_stats}
-    record = measure(config, r, k, idx, predict_fn, state, target, test, num_classes,
+    record = measure(config, r, k, smp, predict_fn, state, target, test, num_classes,
                      round_dir)
     records.append(record)
     k = np.minimum(np.asarray(record['k_next']), idx.neighbours.shape[1])
   return records
 
 
-def measure(config, r, k, idx, predict_fn, state, target, test, num_classes, round_dir):
+def measure(config, r, k, smp, predict_fn, state, target, test, num_classes, round_dir):
   """After round r: Eq. 2-3 on the target training images, accuracy on the test set."""
   sel, bs = config.selective, config.eval_batch_size
   p_train = rounds.predict(predict_fn, state, target, bs)
@@ -148,7 +144,7 @@ def measure(config, r, k, idx, predict_fn, state, target, test, num_classes, rou
             'num_hard': {'easy': int(np.sum(hard == mining.EASY)),
                          'unsure': int(np.sum(hard == mining.UNSURE)),
                          'wrong': int(np.sum(hard == mining.WRONG))},
-            'source_images_used': int(len(union_of(idx.neighbours, k)))}
+            'source_images_used': smp.num_source_images()}
   np.save(os.path.join(round_dir, 'test_probs.npy'), p_test)
   with open(os.path.join(round_dir, 'round.json'), 'w') as f:
     json.dump(record, f)

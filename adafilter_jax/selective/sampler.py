@@ -37,6 +37,12 @@ class JointSampler:
     self.n, self.batch_size, self.seed, self.round = num_target, batch_size, seed, round_
     self.neighbours, self.k, self.pool = neighbours, k, pool
 
+  def num_source_images(self) -> int:
+    """How many distinct source images this round can draw."""
+    if self.neighbours is not None:
+      return len(np.unique(np.concatenate([self.neighbours[i, :k] for i, k in enumerate(self.k)])))
+    return 0 if self.pool is None else len(np.unique(self.pool))
+
   def _targets(self, step: int) -> np.ndarray:
     pos = step * self.batch_size + np.arange(self.batch_size)
     epochs, offsets = np.divmod(pos, self.n)

@@ -12,7 +12,7 @@ import importlib
 
 RECIPES = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter',
            'adafilter_standard_bn', 'adafilter_cnn_gate',
-           'spottune', 'spottune_global_k', 'spottune_fixed')
+           'spottune', 'spottune_global_k', 'spottune_fixed', 'selective_joint')
 
 
 def recipe(name: str):

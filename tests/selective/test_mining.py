@@ -68,8 +68,13 @@ def test_deterministic_in_seed_round_step():
 
 
 def test_pool_mode_and_bad_k():
+  table = np.array([[1, 2, 3], [3, 4, 5]])
+  sel = sampler.JointSampler(2, 2, 0, 0, neighbours=table, k=np.array([2, 3]))
+  table[1, 0] = 2
+  assert sel.num_source_images() == 4  # {1, 2} | {2, 4, 5}
   pool = np.array([5, 9, 11])
   s = sampler.JointSampler(4, 2, seed=0, round_=0, pool=pool)
+  assert s.num_source_images() == 3 and sampler.JointSampler(4, 2, 0, 0).num_source_images() == 0
   assert set(np.concatenate([s.batch(i).source for i in range(50)])) == {5, 9, 11}
   with pytest.raises(ValueError, match='K_i must be'):
     sampler.JointSampler(4, 2, 0, 0, neighbours=_table(4, 3), k=np.array([1, 2, 3, 4]))
