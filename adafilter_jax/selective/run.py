@@ -35,6 +35,12 @@ def check(config):
   for name in ('k0', 'rounds', 'target_batch', 'iter_size', 'iterations', 'checkpoint_every'):
     if int(sel[name]) < 1:
       raise ValueError(f'config.selective.{name}={sel[name]} must be >= 1.')
+  if sel.bank == 'resnet_stem' and not (sel.bank_weights or config.pretrained):
+    raise ValueError("config.selective.bank='resnet_stem' reads the stem of converted ResNet "
+                     'weights: set config.pretrained or config.selective.bank_weights.')
+  if sel.bank == 'alexnet' and not sel.bank_weights.endswith('.pth'):
+    raise ValueError("config.selective.bank='alexnet' needs bank_weights = torchvision's "
+                     f'alexnet .pth file; got {sel.bank_weights!r}.')
   if not 0.0 <= sel.source_weight <= 1.0:
     raise ValueError(f'config.selective.source_weight={sel.source_weight} not in [0, 1].')
 
