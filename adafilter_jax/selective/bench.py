@@ -9,6 +9,7 @@ r"""Retrieval speed: the distance kernel and the descriptors.
 - descriptors (bank responses + equal-mass histograms), images/s for each bank;
 - the extrapolation to a full ImageNet source (1.28 M) against Caltech-256-30 (7680).
 """
+import os
 import time
 
 from absl import app, flags
@@ -106,7 +107,7 @@ def report(ceiling: float, dist: dict, desc: dict) -> str:
   d = 2 * FLAGS.channels * FLAGS.bins
   lines = [
       f'device: {jax.devices()[0].device_kind} ({jax.default_backend()}), '
-      f'{jax.device_count()} device(s)',
+      f'{jax.device_count()} device(s), load average {os.getloadavg()[0]:.1f}',
       f'matmul ceiling (float32): {ceiling:.1f} GFLOP/s',
       f'distance kernel ({FLAGS.targets} targets x {FLAGS.chunk} sources per chunk, D = {d}, '
       f'top-{FLAGS.k}): {dist["pairs_per_s"]:.3g} pairs/s, {dist["gflops"]:.1f} GFLOP/s = '

@@ -27,11 +27,11 @@ def _batch(sampler, target, source, step):
           source.labels[b.source] if len(b.source) else np.zeros(0, np.int32))
 
 
-def train_round(config, model, variables, tx, step_fn, sampler, target, source, round_dir: str,
-                stop_after: Optional[int] = None):
-  """Trains one round from `variables` with `step_fn` (joint.make_train_step)
-  and optimizer `tx` (restarted: a fresh state); returns the final state, or None when it stopped
-  after `stop_after` batches (an interruption: the checkpoint is saved)."""
+def train_round(config, model, variables, tx, step_fn, sampler, target, source,
+                round_dir: str, stop_after: Optional[int] = None):
+  """Trains one round from `variables` with `step_fn` (joint.make_train_step) and a fresh
+  state of optimizer `tx` (the schedule restarts); returns the final state, or None when
+  it stopped after `stop_after` batches (an interruption: the checkpoint is saved)."""
   sel = config.selective
   total = sel.iterations * sel.iter_size
   state = joint.create_state(model, variables, config, tx)

@@ -31,7 +31,8 @@ def check(config):
     raise ValueError(f'config.selective.source_mode={sel.source_mode!r}; expected one of '
                      f'{selective_joint.SOURCE_MODES}.')
   if sel.bank not in selective_joint.BANKS:
-    raise ValueError(f'config.selective.bank={sel.bank!r}; expected one of {selective_joint.BANKS}.')
+    raise ValueError(f'config.selective.bank={sel.bank!r}; expected one of '
+                     f'{selective_joint.BANKS}.')
   for name in ('k0', 'rounds', 'target_batch', 'iter_size', 'iterations', 'checkpoint_every'):
     if int(sel[name]) < 1:
       raise ValueError(f'config.selective.{name}={sel[name]} must be >= 1.')
@@ -176,7 +177,8 @@ def finish(config, workdir, records, idx, target, source, test) -> dict:
       'top1_per_round': [r['eval_top1'] for r in records],
       'source_images_per_round': [r['source_images_used'] for r in records],
       'ensemble_mean_class_acc': ens_mean, 'ensemble_top1': ens_top1,
-      'final_eval_top1': last['eval_top1'], 'final_eval_mean_class_acc': last['eval_mean_class_acc'],
+      'final_eval_top1': last['eval_top1'],
+      'final_eval_mean_class_acc': last['eval_mean_class_acc'],
       'best_eval_top1': max(r['eval_top1'] for r in records),
       # The experiments grid counts a run finished when epochs >= config.num_epochs.
       'rounds': len(records), 'epochs': config.num_epochs}
