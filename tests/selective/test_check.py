@@ -27,3 +27,15 @@ def test_stem_bank_needs_weights():
   with pytest.raises(ValueError, match='config.pretrained'):
     run.check(config)
   run.check(tiny.config())  # the recipe's defaults pass
+
+
+def test_neighbours_picture_is_written(tmp_path):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.selective import figure, index  # pylint: disable=g-import-not-at-top
+  target, source = tiny.random_split(6, 3, 0), tiny.random_split(50, 4, 1)
+  neighbours = np.stack([np.random.default_rng(i).permutation(50)[:45] for i in range(6)])
+  idx = index.Index(neighbours, np.sort(np.random.default_rng(0).random((6, 45)), 1), {}, '')
+  path = figure.neighbours_png(str(tmp_path / 'n.png'), idx, target, source, rows=3)
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  w, h = Image.open(path).size
+  assert w > h > 0  # 3 rows of 1 target + 5 neighbours
