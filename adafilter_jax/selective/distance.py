@@ -67,24 +67,38 @@ def merge_chunk(best_d, best_i, ft, ct, fs, cs, offset, k: int):
 
 
 class TopK:
-  """Streams source histograms chunk by chunk; keeps each target's k nearest."""
+  """Streams source histograms in; keeps each target's k nearest. Small batches are
+  buffered into `chunk`-sized merges: each merge re-sorts [N_t, k + chunk] candidates, so
+  merging every 64-image descriptor batch would cost more than the distances."""
 
-  def __init__(self, target_hist, weights, k: int):
+  def __init__(self, target_hist, weights, k: int, chunk: int = 4096):
     self.weights = jnp.asarray(weights, jnp.float32)
     self.ft, self.ct = target_features(jnp.asarray(target_hist, jnp.float32), self.weights)
     n = target_hist.shape[0]
-    self.k, self.seen = k, 0
+    self.k, self.chunk, self.seen, self.merged = k, chunk, 0, 0
     self.dist = jnp.full((n, k), jnp.inf, jnp.float32)
     self.index = jnp.full((n, k), -1, jnp.int32)
+    self._buffer = []
 
   def add(self, source_hist):
-    fs, cs = source_features(jnp.asarray(source_hist, jnp.float32), self.weights)
-    self.dist, self.index = merge_chunk(self.dist, self.index, self.ft, self.ct, fs, cs,
-                                        jnp.int32(self.seen), self.k)
+    self._buffer.append(jnp.asarray(source_hist, jnp.float32))
     self.seen += source_hist.shape[0]
+    if self.seen - self.merged >= self.chunk:
+      self._flush()
+
+  def _flush(self):
+    if not self._buffer:
+      return
+    hist = jnp.concatenate(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+    self._buffer = []
+    fs, cs = source_features(hist, self.weights)
+    self.dist, self.index = merge_chunk(self.dist, self.index, self.ft, self.ct, fs, cs,
+                                        jnp.int32(self.merged), self.k)
+    self.merged += hist.shape[0]
 
   def result(self):
     """([Nt, k] source indices, [Nt, k] distances), nearest first."""
+    self._flush()
     if self.seen < self.k:
       raise ValueError(f'top-{self.k} asked of only {self.seen} source images.')
     return np.asarray(self.index), np.asarray(self.dist)
@@ -92,7 +106,7 @@ class TopK:
 
 def topk(target_hist, source_hist, weights, k: int, chunk: int = 4096):
   """Chunked top-k over an in-memory source set."""
-  tk = TopK(target_hist, weights, k)
+  tk = TopK(target_hist, weights, k, chunk)
   for s in range(0, source_hist.shape[0], chunk):
     tk.add(source_hist[s:s + chunk])
   return tk.result()

@@ -80,3 +80,15 @@ def test_topk_larger_than_source_is_an_error():
   with pytest.raises(ValueError, match='top-5'):
     distance.topk(np.ones((2, 1, 2), np.float32) / 2, np.ones((3, 1, 2), np.float32) / 2,
                   np.ones(1, np.float32), k=5)
+
+
+def test_small_batches_buffered_into_chunks_give_the_same_top_k():
+  rng = np.random.default_rng(4)
+  a, p = _random_hist(rng, 5, 2, 4), _random_hist(rng, 90, 2, 4)
+  w = np.full(2, .5, np.float32)
+  tk = distance.TopK(a, w, k=6, chunk=32)
+  for s in range(0, 90, 7):  # 13 batches of 7 (the last of 6), merged every >= 32
+    tk.add(p[s:s + 7])
+  idx, _ = tk.result()
+  full = np.asarray(distance.pairwise_naive(a, p, w))
+  np.testing.assert_array_equal(idx, np.argsort(full, axis=1, kind='stable')[:, :6])
