@@ -112,12 +112,13 @@ def run(config, workdir: str) -> dict:
 
 
 def run_rounds(config, workdir, model, variables, idx, target, test, source, num_classes,
-               stop_after=None):
-  """All rounds (a finished one is read back, not rerun); returns their records."""
+               stop_after=None, fns=None):
+  """All rounds (a finished one is read back, not rerun); returns their records.
+  `fns` = (tx, train step, predict) to reuse compiled steps across calls (the tests)."""
   sel = config.selective
   k = np.minimum(np.full(len(target), sel.k0), idx.neighbours.shape[1])
-  predict_fn, step_fn = joint.make_predict(config), joint.make_train_step(config)
-  tx = joint.make_optimizer(config, variables['params'])
+  tx, step_fn, predict_fn = fns or (joint.make_optimizer(config, variables['params']),
+                                    joint.make_train_step(config), joint.make_predict(config))
   records = []
   for r in range(sel.rounds):
     round_dir = os.path.join(workdir, f'round_{r}')

@@ -10,6 +10,10 @@ from adafilter_jax.selective import index, joint, mining, run
 from tests.selective import tiny
 
 
+_MODEL = tiny.model()
+_FNS = {}
+
+
 def _run(workdir, stop_after=None):
   config = tiny.config(rounds=2, iterations=3, iter_size=2, checkpoint_every=3, k0=2,
                        target_batch=3)
@@ -18,10 +22,14 @@ def _run(workdir, stop_after=None):
   source = tiny.random_split(10, 4, 2)
   neighbours = np.stack([np.random.default_rng(i).permutation(10) for i in range(6)])
   idx = index.Index(neighbours, np.zeros((6, 10)), {}, '')
-  model = tiny.model()
-  variables = joint.init_variables(model, tiny.SIZE, seed=0)
-  return run.run_rounds(config, str(workdir), model, variables, idx, target, test, source,
-                        3, stop_after=stop_after)
+  if not _FNS:  # one init and one compile of each step for the three runs
+    variables = joint.init_variables(_MODEL, tiny.SIZE, seed=0)
+    _FNS['variables'] = variables
+    _FNS['fns'] = (joint.make_optimizer(config, variables['params']),
+                   joint.make_train_step(config), joint.make_predict(config))
+  variables = _FNS['variables']
+  return run.run_rounds(config, str(workdir), _MODEL, variables, idx, target, test, source,
+                        3, stop_after=stop_after, fns=_FNS['fns'])
 
 
 def test_resumed_round_equals_uninterrupted(tmp_path):
