@@ -5,7 +5,8 @@ hard-sample mining, 10 + 10 images per batch accumulated 10 times per update.
   python main.py --config configs/methods/selective_joint.py:caltech256_30
   # the Gabor bank, or torchvision's AlexNet as the paper's bank:
   #   --config.selective.bank=gabor
-  #   --config.selective.bank=alexnet --config.selective.bank_weights=weights/alexnet-owt-7be5be79.pth
+  #   --config.selective.bank=alexnet
+  #     --config.selective.bank_weights=weights/alexnet-owt-7be5be79.pth
 
 ImageNet must be prepared (TFDS manual `imagenet2012`, docs/data.md); K0 per dataset is
 the paper's (Sec. 4.2). See docs/selective.md.

@@ -29,7 +29,8 @@ def test_against_scipy_rel_entr_symmetric_and_zero_on_self():
   ref = np.zeros((5, 7))
   for i in range(5):
     for j in range(7):
-      kl = rel_entr(a[i].astype(np.float64), p[j]).sum(-1) + rel_entr(p[j].astype(np.float64), a[i]).sum(-1)
+      ai, pj = a[i].astype(np.float64), p[j].astype(np.float64)
+      kl = rel_entr(ai, pj).sum(-1) + rel_entr(pj, ai).sum(-1)
       ref[i, j] = (w * kl).sum()
   np.testing.assert_allclose(distance.pairwise(a, p, w), ref, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(distance.pairwise(a, p, w), np.asarray(distance.pairwise(p, a, w)).T,
