@@ -7,7 +7,8 @@
    round (mining.py); on the target test set, mean class accuracy. Each round writes
    round_<r>/round.json (K_i, hardness, entropy, accuracies) and its test softmax, and a
    finished round is never rerun.
-3. summary.json: accuracy per round and of the rounds' ensemble (averaged softmax, the
+3. summary.json and report.md: accuracy per round and of the rounds' ensemble (averaged
+   softmax, the
    paper's "model fusion"), and a picture of target images beside their nearest sources.
 """
 import json
@@ -187,4 +188,27 @@ def finish(config, workdir, records, idx, target, source, test) -> dict:
     json.dump(summary, f, indent=1)
   figure.neighbours_png(os.path.join(workdir, 'neighbours.png'), idx, target, source,
                         config.selective.show_targets)
+  report = write_report(workdir, summary)
+  logging.info('selective joint fine-tuning done: %s', report)
   return summary
+
+
+def write_report(workdir: str, summary: dict) -> str:
+  """workdir/report.md: mean class accuracy per round, the ensemble, the picture."""
+  rows = [f'| {r + 1} | {100 * a:.2f} | {100 * t:.2f} | {n} |' for r, (a, t, n) in enumerate(
+      zip(summary['mean_class_acc_per_round'], summary['top1_per_round'],
+          summary['source_images_per_round']))]
+  text = '\n'.join([
+      f"# {summary['config_name']}: selective joint fine-tuning "
+      f"({summary['source_mode']} source {summary['source']}, {summary['bank']} bank)", '',
+      '| round | test mean class acc (%) | test top-1 (%) | source images |',
+      '|---|---|---|---|', *rows,
+      f"| ensemble | {100 * summary['ensemble_mean_class_acc']:.2f} | "
+      f"{100 * summary['ensemble_top1']:.2f} | |", '',
+      'Target images beside their 1st/10th/20th/30th/40th nearest source images:', '',
+      '![neighbours](neighbours.png)', ''])
+  path = os.path.join(workdir, 'report.md')
+  with open(path, 'w') as f:
+    f.write(text)
+  print(text, flush=True)
+  return path

@@ -39,3 +39,13 @@ def test_neighbours_picture_is_written(tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   w, h = Image.open(path).size
   assert w > h > 0  # 3 rows of 1 target + 5 neighbours
+
+
+def test_report_lists_every_round_and_the_ensemble(tmp_path):
+  summary = {'config_name': 'x', 'source_mode': 'selective', 'source': 's', 'bank': 'gabor',
+             'mean_class_acc_per_round': [0.5, 0.625], 'top1_per_round': [0.5, 0.75],
+             'source_images_per_round': [10, 30], 'ensemble_mean_class_acc': 0.6,
+             'ensemble_top1': 0.7}
+  text = open(run.write_report(str(tmp_path), summary)).read()
+  assert '| 1 | 50.00 | 50.00 | 10 |' in text and '| 2 | 62.50 | 75.00 | 30 |' in text
+  assert '| ensemble | 60.00 | 70.00 |' in text and 'neighbours.png' in text
