@@ -5,11 +5,11 @@
 2. Rounds (5 by default): joint training from the previous round's weights (rounds.py);
    then, on the target training images, predictions and entropies -> K_i for the next
    round (mining.py); on the target test set, mean class accuracy. Each round writes
-   round_<r>/round.json (K_i, hardness, entropy, accuracies) and its test softmax, and a
-   finished round is never rerun.
+   round_<r>/round.json (K_i, hardness, entropy, accuracies) and its test softmax; a
+   finished round is not trained again (its checkpoint is read back and measured).
 3. summary.json and report.md: accuracy per round and of the rounds' ensemble (averaged
-   softmax, the
-   paper's "model fusion"), and a picture of target images beside their nearest sources.
+   softmax, the paper's "model fusion"), and a picture of target images beside their
+   nearest sources.
 """
 import json
 import os
