@@ -19,8 +19,8 @@ import jax
 from ml_collections import config_flags
 
 from adafilter_jax import experiments
-from adafilter_jax import methods
-from adafilter_jax.train import Interrupted, train_and_evaluate
+from adafilter_jax.train import Interrupted
+from adafilter_jax.selective import demo as selective_demo
 from adafilter_jax.train import demo
 
 FLAGS = flags.FLAGS
@@ -34,7 +34,6 @@ flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'], '--mode=eval: which 
 flags.DEFINE_string('split', None, "--mode=eval: a prepared split, or 'heldout' "
                     '(default: the eval split).')
 flags.mark_flags_as_required(['config'])
-JOBS = ('train', 'demo')
 
 
 class _QuietLibraries(py_logging.Filter):
@@ -50,14 +49,16 @@ def job_for(config, name: str):
   """(the function to run, its default workdir) for `config`: the demo's stages, or
   the config's method (its own runner if it has one, else the training loop)."""
   job = config.get('job', 'train')  # only configs with a job of their own set it
-  if job not in JOBS:
-    raise app.UsageError(f'unknown config.job {job!r}; expected one of {JOBS}.')
-  if job == 'demo':  # the demo runs its stages in subdirectories of its own
-    return demo.run, os.path.join('runs', name)
+  demos = {'demo': demo.run, 'selective_demo': selective_demo.run}
+  if job != 'train' and job not in demos:
+    raise app.UsageError(f"unknown config.job {job!r}; expected 'train' or one of "
+                         f'{sorted(demos)}.')
+  if job in demos:  # a demo runs its stages in subdirectories of its own
+    return demos[job], os.path.join('runs', name)
   # One directory per method and seed, so the baselines and seeds of a config never
   # meet in one checkpoint directory.
   workdir = experiments.workdir_for('runs', name, config.method, config.seed)
-  return methods.get(config.method).run or train_and_evaluate, workdir
+  return experiments.default_runner(config.method), workdir
 
 
 def main(argv):

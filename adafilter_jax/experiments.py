@@ -77,13 +77,19 @@ def make_config(dataset: str, method: str, seed: int, root: str,
   return config
 
 
+def default_runner(method: str) -> Callable:
+  """What trains `method`: its own runner (`Method.run`), else the shared loop (deferred
+  imports: both are heavy)."""
+  from adafilter_jax import methods  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.train import train_and_evaluate  # pylint: disable=g-import-not-at-top
+  return methods.get(method).run or train_and_evaluate
+
+
 def run_grid(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
              root: str, overrides: Sequence[str] = (), runner: Optional[Callable] = None,
              make: Callable = make_config) -> Dict[str, str]:
   """Runs every missing (dataset, method, seed); returns workdir -> 'done' | 'skipped' |
   the error. A failed run is logged and the grid goes on (the table shows what exists)."""
-  if runner is None:
-    from adafilter_jax.train import train_and_evaluate as runner  # deferred: heavy import
   from adafilter_jax.train import Interrupted
   status = {}
   for dataset in datasets:
@@ -97,7 +103,7 @@ def run_grid(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[in
             status[workdir] = 'skipped'
             continue
           logging.info('running %s', workdir)
-          runner(config, workdir)
+          (runner or default_runner(config.method))(config, workdir)
           status[workdir] = 'done'
         except Interrupted:
           raise  # checkpoint saved: the same command resumes the grid

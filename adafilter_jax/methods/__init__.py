@@ -110,3 +110,4 @@ def _load_all():
   from adafilter_jax.methods import finetune_half, l2sp, random_policy, spottune  # noqa: F401
   from adafilter_jax.methods import feature_extractor, last_k, spottune_all_ft  # noqa: F401
   from adafilter_jax.methods import stochastic_ft  # noqa: F401
+  from adafilter_jax.methods import selective_joint  # noqa: F401

@@ -15,7 +15,8 @@ RECIPES = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter',
            'spottune', 'spottune_global_k', 'spottune_fixed',
            # SpotTune's other Table 2 / Table 3 baselines
            'feature_extractor', 'finetune_last1', 'finetune_last2', 'finetune_last3',
-           'stochastic_ft', 'spottune_all_ft')
+           'stochastic_ft', 'spottune_all_ft',
+           'selective_joint')
 
 
 def recipe(name: str):
