@@ -24,6 +24,13 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 METRIC = 'eval_top1'
 
 
+def _rank(metrics: dict) -> float:
+  """The best checkpoint is the first epoch with the best metric, as `meta['best_epoch']`
+  counts it: on a tie the earlier step ranks higher (1e-15 a step is far below any
+  accuracy's resolution, far above float64's)."""
+  return metrics[METRIC] - 1e-15 * metrics.get('step', 0)
+
+
 class Unreadable(RuntimeError):
   """No checkpoint of the directory could be read."""
 
@@ -36,10 +43,10 @@ class Checkpoints:
         self.directory,
         item_names=('state', 'meta'),
         options=ocp.CheckpointManagerOptions(
-            best_fn=lambda m: m[METRIC], best_mode='max',
+            best_fn=_rank, best_mode='max',
             preservation_policy=pp.AnyPreservationPolicy([
                 pp.LatestN(n=1),
-                pp.BestN(get_metric_fn=lambda m: m[METRIC], n=1,
+                pp.BestN(get_metric_fn=_rank, n=1,
                          keep_checkpoints_without_metrics=False),
             ]),
             create=True))
@@ -57,6 +64,8 @@ class Checkpoints:
       # the same state, replaced with the meta (and metric) of an evaluated epoch.
       self.manager.wait_until_finished()
       self.manager.delete(step)
+    if metrics is not None:
+      metrics = {**metrics, 'step': step}
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
         metrics=metrics, force=True)
