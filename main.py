@@ -17,7 +17,7 @@ from ml_collections import config_flags
 
 from adafilter_jax import experiments
 from adafilter_jax.train import Interrupted, train_and_evaluate
-from adafilter_jax.train import demo
+from adafilter_jax.train import checks, demo
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_config=True)
@@ -65,4 +65,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=checks.parse_flags)

@@ -20,7 +20,10 @@ from configs import base
 def get_config():
   c = base.get_config()
   c.name = 'demo'
-  c.pretrained = ''  # set by the demo to its own source-task weights
+  # The demo trains each of demo.methods (below) from its own source-task weights: it
+  # sets these two itself, and refuses an override it would ignore.
+  c.method = ''
+  c.pretrained = ''
   c.model.arch = 'resnet18'
   c.model.width = 16
   c.adafilter.embed_dim = 32
