@@ -3,7 +3,7 @@
 Override any field with ``--config.key=value``; ``--workdir`` defaults to
 runs/<config name>/<method>/seed_<seed> (the experiments grid's layout; the demo:
 runs/demo), and rerunning the same command resumes from its checkpoint.
-Multi-host: call ``jax.distributed.initialize()`` first (set ``--distributed``).
+Multi-host: ``--distributed`` on every host (docs/training.md).
 """
 import logging as py_logging
 import os
@@ -17,13 +17,14 @@ from ml_collections import config_flags
 
 from adafilter_jax import experiments
 from adafilter_jax.train import Interrupted, train_and_evaluate
-from adafilter_jax.train import checks, demo
+from adafilter_jax.train import checks, demo, parallel
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and summary; by default '
                     'runs/<config name>/<method>/seed_<seed> (the demo: runs/demo).')
-flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() (multi-host).')
+flags.DEFINE_bool('distributed', False, 'Multi-host: join the other processes first '
+                  '(jax.distributed; docs/training.md).')
 flags.mark_flags_as_required(['config'])
 
 
@@ -41,7 +42,7 @@ def main(argv):
     raise app.UsageError('Too many command-line arguments.')
   logging.get_absl_handler().addFilter(_QuietLibraries())
   if FLAGS.distributed:
-    jax.distributed.initialize()
+    parallel.initialize_distributed()
   config = FLAGS.config
   name = config.name or os.path.splitext(os.path.basename(
       config_flags.get_config_filename(FLAGS['config'])))[0]

@@ -171,18 +171,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         for i in range(first, spe):
           state, m = train_fn(state, par.put_batch(next(train_iter)), train_key, anchor)
           step += 1
+          signum = par.agreed_signal(signals.signum)  # every host stops after this step
           sums = m if sums is None else jax.tree.map(jnp.add, sums, m)
           n += 1
           loss = None
-          if step % config.log_every_steps == 0 or signals.signum is not None or i == spe - 1:
+          if step % config.log_every_steps == 0 or signum is not None or i == spe - 1:
             loss = par.metrics(m)['loss']
             _check_finite(loss, step, workdir)
           progress.update(step, loss)
-          if signals.signum is not None:
+          if signum is not None:
             progress.end_epoch()
             meta['wall_time_s'] += time.time() - t_start
             ckpts.save(step, par.get_state(state), meta)
-            raise Interrupted(signals.signum, step)
+            raise Interrupted(signum, step)
         images_per_sec, _ = progress.end_epoch()
         train = {k: v / n for k, v in par.metrics(sums).items()}
 

@@ -9,13 +9,15 @@ tiny config, as `main.py --distributed` would; --num_processes 1 runs the same w
 - the (epoch, position, record) of every train example and every eval index it loaded;
 - every file it opened for writing inside the workdir (outside the checkpoints);
 - the final params (out/params_P.npz).
---kill_after_epoch e SIGKILLs the process once epoch e's checkpoint and record are written.
+--kill_after_epoch e SIGKILLs the process once epoch e's checkpoint and record are written;
+--term_after_batches n: process --term_process alone gets SIGTERM after n train batches.
 """
 import argparse
 import builtins
 import json
 import os
 import signal
+import sys
 
 import jax
 
@@ -65,6 +67,19 @@ def _kill_after(checkpoint, metrics, epoch):
   checkpoint.Checkpoints.save, metrics.Writer.epoch = save_and_remember, write_then_kill
 
 
+def _term_after(pipeline, batches):
+  """This process alone sends itself SIGTERM after `batches` train batches."""
+  make = pipeline.make_train_iter
+
+  def make_and_interrupt(*args, **kwargs):
+    for i, batch in enumerate(make(*args, **kwargs)):
+      if i == batches:
+        signal.raise_signal(signal.SIGTERM)
+      yield batch
+
+  pipeline.make_train_iter = make_and_interrupt
+
+
 def main():
   p = argparse.ArgumentParser()
   p.add_argument('--coordinator', default='')
@@ -75,6 +90,8 @@ def main():
   p.add_argument('--epochs', type=int, default=2)
   p.add_argument('--parallel', default='pmap')
   p.add_argument('--kill_after_epoch', type=int, default=0)
+  p.add_argument('--term_after_batches', type=int, default=-1)
+  p.add_argument('--term_process', type=int, default=1)
   args = p.parse_args()
   if args.num_processes > 1:
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
@@ -91,8 +108,14 @@ def main():
   _record_reads(pipeline, train_log, eval_log)
   if args.kill_after_epoch:
     _kill_after(checkpoint, metrics, args.kill_after_epoch)
+  if args.term_after_batches >= 0 and args.process_id == args.term_process:
+    _term_after(pipeline, args.term_after_batches)
   config = tiny.config(epochs=args.epochs, parallel=args.parallel)
-  state = loop.train_and_evaluate(config, workdir)
+  try:
+    state = loop.train_and_evaluate(config, workdir)
+  except loop.Interrupted as e:  # as main.py exits
+    print(f'interrupted at step {e.step}', flush=True)
+    sys.exit(128 + e.signum)
   pid = jax.process_index()
   flat = {'/'.join(str(getattr(k, 'key', k)) for k in path): leaf
           for path, leaf in jax.tree_util.tree_leaves_with_path(state.params)}
