@@ -1,6 +1,7 @@
 """Offline demo: transfer from handwritten digits 0-4 to 5-9 with 10 images per class.
 
   python main.py --config configs/demo.py
+  python main.py --config configs/demo.py --config.demo.methods=finetune  # one method
 
 Runs offline (the images ship with scikit-learn; the `digits` dataset prepares itself on
 first use). It pretrains a small ResNet-18 (width 16) from scratch on the source task,

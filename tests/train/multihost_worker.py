@@ -3,9 +3,10 @@
   python -m tests.train.multihost_worker --coordinator 127.0.0.1:PORT --num_processes 2 \
       --process_id P --workdir DIR --out DIR [--epochs 2] [--kill_after_epoch 1]
 
-Starts `jax.distributed` (CPU, gloo collectives) and runs `train_and_evaluate` on the
-tiny config, as `main.py --distributed` would; --num_processes 1 runs the same without
-`jax.distributed` (the test's reference). It records, for the test to check:
+Joins the others with `parallel.initialize_distributed` (what `main.py --distributed`
+calls; JAX_* variables; CPU collectives over gloo) and runs `train_and_evaluate` on the
+tiny config; --num_processes 1 runs the same alone (the test's reference). It records,
+for the test to check:
 - the (epoch, position, record) of every train example and every eval index it loaded;
 - every file it opened for writing inside the workdir (outside the checkpoints);
 - the final params (out/params_P.npz).
@@ -20,6 +21,12 @@ import signal
 import sys
 
 import jax
+import numpy as np
+import pytest
+
+from adafilter_jax.data import pipeline
+from adafilter_jax.train import checkpoint, loop, metrics, parallel
+from tests.train import test_loop, tiny
 
 
 def _record_writes(workdir, log):
@@ -67,19 +74,6 @@ def _kill_after(checkpoint, metrics, epoch):
   checkpoint.Checkpoints.save, metrics.Writer.epoch = save_and_remember, write_then_kill
 
 
-def _term_after(pipeline, batches):
-  """This process alone sends itself SIGTERM after `batches` train batches."""
-  make = pipeline.make_train_iter
-
-  def make_and_interrupt(*args, **kwargs):
-    for i, batch in enumerate(make(*args, **kwargs)):
-      if i == batches:
-        signal.raise_signal(signal.SIGTERM)
-      yield batch
-
-  pipeline.make_train_iter = make_and_interrupt
-
-
 def main():
   p = argparse.ArgumentParser()
   p.add_argument('--coordinator', default='')
@@ -93,14 +87,11 @@ def main():
   p.add_argument('--term_after_batches', type=int, default=-1)
   p.add_argument('--term_process', type=int, default=1)
   args = p.parse_args()
-  if args.num_processes > 1:
-    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-    jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id,
-                               initialization_timeout=60)
-  # Imported after initialize, as main.py does: nothing may touch a backend before it.
-  from adafilter_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  from adafilter_jax.train import checkpoint, loop, metrics  # pylint: disable=g-import-not-at-top
-  from tests.train import tiny  # pylint: disable=g-import-not-at-top
+  if args.num_processes > 1:  # as main.py --distributed, from the documented variables
+    os.environ.update(JAX_COORDINATOR_ADDRESS=args.coordinator,
+                      JAX_NUM_PROCESSES=str(args.num_processes),
+                      JAX_PROCESS_ID=str(args.process_id))
+    parallel.initialize_distributed()
 
   workdir = os.path.abspath(args.workdir)
   writes, train_log, eval_log = [], [], []
@@ -109,7 +100,7 @@ def main():
   if args.kill_after_epoch:
     _kill_after(checkpoint, metrics, args.kill_after_epoch)
   if args.term_after_batches >= 0 and args.process_id == args.term_process:
-    _term_after(pipeline, args.term_after_batches)
+    test_loop._interrupt_after(pytest.MonkeyPatch(), args.term_after_batches)
   config = tiny.config(epochs=args.epochs, parallel=args.parallel)
   try:
     state = loop.train_and_evaluate(config, workdir)
@@ -120,7 +111,6 @@ def main():
   flat = {'/'.join(str(getattr(k, 'key', k)) for k in path): leaf
           for path, leaf in jax.tree_util.tree_leaves_with_path(state.params)}
   os.makedirs(args.out, exist_ok=True)
-  import numpy as np  # pylint: disable=g-import-not-at-top
   np.savez(os.path.join(args.out, f'params_{pid}.npz'), **flat)
   with open(os.path.join(args.out, f'log_{pid}.json'), 'w') as f:
     json.dump({'process_index': pid, 'process_count': jax.process_count(),
