@@ -49,10 +49,13 @@ def validate_demo(config, source, targets: Sequence, weights: str):
     if config[key]:
       raise ValueError(f'config.{key}={config[key]!r} is ignored by the demo: {why}.')
   names = config.demo.methods
+  if isinstance(names, str) or not names:
+    raise ValueError(f'config.demo.methods={names!r}: expected a tuple of methods, e.g. '
+                     "('adafilter', 'finetune').")
   unknown = [m for m in names if m not in methods.names()]
-  if isinstance(names, str) or not names or unknown:
-    raise ValueError(f'config.demo.methods={names!r}: unknown {unknown or names!r}; expected '
-                     f'a tuple of known methods: {methods.names()}')
+  if unknown:
+    raise ValueError(f'config.demo.methods={names!r}: unknown {unknown}; known methods: '
+                     f'{methods.names()}')
   parallel_lib.Parallel(config.parallel).check_batch(
       config.demo.source_batch_size, 'config.demo.source_batch_size')
   validate(source)
