@@ -157,15 +157,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   start_epoch = step // spe
   train_iter = pipeline.make_train_iter(
       config.data, global_batch_size=config.batch_size, seed=config.seed,
-      epoch_start=start_epoch, num_epochs=max(config.num_epochs - start_epoch, 0))
+      epoch_start=start_epoch, step_start=step - start_epoch * spe,  # mid-epoch: from there
+      num_epochs=max(config.num_epochs - start_epoch, 0))
   record = None
   try:
     with _Signals() as signals:
       for epoch in range(start_epoch, config.num_epochs):
         t_epoch = time.time()
         first = step - epoch * spe  # > 0 only in the epoch a mid-epoch checkpoint was in
-        for _ in range(first):
-          next(train_iter)  # replay the data order up to the checkpoint
         progress.start_epoch(epoch + 1, config.num_epochs, spe, first)
         sums, n = None, 0
         for i in range(first, spe):
