@@ -6,7 +6,7 @@ runs/demo), and rerunning the same command resumes from its checkpoint. What run
 the config's job: ``config.job='demo'`` (configs/demo.py) runs the demo's stages; any
 other config trains its method, with the method's own runner if it has one
 (``Method.run``), else ``train_and_evaluate``.
-Multi-host: call ``jax.distributed.initialize()`` first (set ``--distributed``).
+Multi-host: ``--distributed`` on every host (docs/training.md).
 """
 import logging as py_logging
 import os
@@ -19,15 +19,16 @@ import jax
 from ml_collections import config_flags
 
 from adafilter_jax import experiments
-from adafilter_jax.train import Interrupted
 from adafilter_jax.selective import demo as selective_demo
-from adafilter_jax.train import demo
+from adafilter_jax.train import Interrupted
+from adafilter_jax.train import checks, demo, parallel
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and summary; by default '
                     'runs/<config name>/<method>/seed_<seed> (the demo: runs/demo).')
-flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() (multi-host).')
+flags.DEFINE_bool('distributed', False, 'Multi-host: join the other processes first '
+                  '(jax.distributed; docs/training.md).')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train (and evaluate every epoch), or '
                   'eval: evaluate the workdir\'s checkpoint again (adafilter_jax/evaluate.py).')
 flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'], '--mode=eval: which checkpoint.')
@@ -66,7 +67,7 @@ def main(argv):
     raise app.UsageError('Too many command-line arguments.')
   logging.get_absl_handler().addFilter(_QuietLibraries())
   if FLAGS.distributed:
-    jax.distributed.initialize()
+    parallel.initialize_distributed()
   config = FLAGS.config
   name = config.name or os.path.splitext(os.path.basename(
       config_flags.get_config_filename(FLAGS['config'])))[0]
@@ -90,7 +91,7 @@ def run():
   # absl's --help lists the flags of the module named by argv[0]: under a console script
   # that is the script's path, where no flag is defined.
   sys.argv[0] = __name__
-  app.run(main)
+  app.run(main, flags_parser=checks.parse_flags)
 
 
 if __name__ == '__main__':

@@ -27,6 +27,7 @@ Variables = Dict[str, Any]
 _BRANCH = re.compile(r'^(conv|bn)_(ft|pre)$')
 _BLOCK_COPY = ('block_ft', 'block_pre')  # SpotTune's two copies of a residual block
 _FRESH = ('fc', 'gate')  # new for the target task
+_SHOWN = 20  # problems listed: weights of another ResNet have hundreds
 
 
 def save(variables: Variables, path: str) -> str:
@@ -75,11 +76,11 @@ def transfer(pretrained: Variables, variables: Variables,
   """Returns `variables` with every backbone leaf taken from `pretrained`, and each
   subtree named in `parts` ('gate/trunk') from its own plain-ResNet weights.
 
-  Raises ValueError listing every leaf of the model that has no counterpart, every
-  counterpart of another shape, and every pretrained leaf that nothing used (a sign
-  the weights belong to another architecture).
+  Raises ValueError listing, in the model's order, the leaves of the model that have no
+  counterpart or one of another shape, then the pretrained leaves nothing used (weights
+  of another architecture or width); the first _SHOWN of them, the first one first.
   """
-  out, missing, shapes, used = {}, [], [], set()
+  out, problems, used = {}, [], set()
   for col in ('params', 'batch_stats'):
     src = flax.traverse_util.flatten_dict(pretrained.get(col, {}))
     part_tables = {tuple(prefix.split('/')): flax.traverse_util.flatten_dict(p.get(col, {}))
@@ -91,9 +92,10 @@ def transfer(pretrained: Variables, variables: Variables,
         continue
       name = f'{col}/{"/".join(path)}'
       if key not in table:
-        missing.append(f'{name} (from {tag} {"/".join(key)})')
+        problems.append(f'missing in {tag}: {name} (from {tag} {"/".join(key)})')
       elif np.shape(table[key]) != np.shape(value):
-        shapes.append(f'{name}: model {np.shape(value)} vs {tag} {np.shape(table[key])}')
+        problems.append(f'shape mismatch: {name}: model {np.shape(value)} vs {tag} '
+                        f'{np.shape(table[key])}')
       else:
         flat[path] = np.asarray(table[key], dtype=np.asarray(value).dtype)
         if tag == 'pretrained':
@@ -102,9 +104,9 @@ def transfer(pretrained: Variables, variables: Variables,
   unused = [f'{c}/{"/".join(k)}' for c in ('params', 'batch_stats')
             for k in flax.traverse_util.flatten_dict(pretrained.get(c, {}))
             if (c,) + k not in used and k[0] not in _FRESH]
-  problems = ([f'missing in pretrained: {m}' for m in missing] +
-              [f'shape mismatch: {s}' for s in shapes] +
-              [f'unused pretrained weight: {u}' for u in unused])
+  problems += [f'unused pretrained weight: {u}' for u in unused]
   if problems:
-    raise ValueError('pretrained weights do not fit the model:\n  ' + '\n  '.join(problems))
+    more = [f'... and {len(problems) - _SHOWN} more'] if len(problems) > _SHOWN else []
+    raise ValueError(f'pretrained weights do not fit the model ({len(problems)} problems):\n  '
+                     + '\n  '.join(problems[:_SHOWN] + more))
   return {**variables, **out}

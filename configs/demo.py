@@ -1,6 +1,7 @@
 """Offline demo: transfer from handwritten digits 0-4 to 5-9 with 10 images per class.
 
   python main.py --config configs/demo.py
+  python main.py --config configs/demo.py --config.demo.methods=finetune  # one method
 
 Runs offline (the images ship with scikit-learn; the `digits` dataset prepares itself on
 first use). It pretrains a small ResNet-18 (width 16) from scratch on the source task,
@@ -21,7 +22,10 @@ def get_config():
   c = base.get_config()
   c.name = 'demo'
   c.job = 'demo'  # main.py runs adafilter_jax.train.demo.run: the stages below
-  c.pretrained = ''  # set by the demo to its own source-task weights
+  # The demo trains each of demo.methods (below) from its own source-task weights: it
+  # sets these two itself, and refuses an override it would ignore.
+  c.method = ''
+  c.pretrained = ''
   c.model.arch = 'resnet18'
   c.model.width = 16
   c.adafilter.embed_dim = 32

@@ -141,24 +141,26 @@ class _TrainOrder:
   """position -> (record, augmentation seed) of this host's examples, epoch after epoch.
 
   Each epoch is one seeded permutation of the whole split; global batch b takes
-  positions [b*G, (b+1)*G) and host p the p-th slice of it (remainder dropped).
+  positions [b*G, (b+1)*G) and host p the p-th slice of it (remainder dropped). The
+  order starts at batch `step_start` of epoch `epoch_start`.
   """
 
-  def __init__(self, n, seed, global_bs, local_bs, process_index, epoch_start, num_epochs):
+  def __init__(self, n, seed, global_bs, local_bs, process_index, epoch_start, num_epochs,
+               step_start=0):
     self.n, self.seed, self.global_bs, self.local_bs = n, seed, global_bs, local_bs
     self.process_index, self.epoch_start = process_index, epoch_start
     self.per_epoch = steps_per_epoch(n, global_bs) * local_bs
-    self.num_epochs = num_epochs
+    self.num_epochs, self.skip = num_epochs, step_start * local_bs
 
   def __len__(self):
-    return self.per_epoch * self.num_epochs
+    return max(self.per_epoch * self.num_epochs - self.skip, 0)
 
   @functools.lru_cache(maxsize=2)
   def _perm(self, epoch):
     return np.random.default_rng([self.seed, epoch]).permutation(self.n)
 
   def __getitem__(self, i):
-    e, r = divmod(int(i), self.per_epoch)
+    e, r = divmod(int(i) + self.skip, self.per_epoch)
     epoch = self.epoch_start + e
     step, j = divmod(r, self.local_bs)
     pos = step * self.global_bs + self.process_index * self.local_bs + j
@@ -203,11 +205,13 @@ def _ensure_flags_parsed():
 
 def make_train_iter(data_cfg, *, global_batch_size: int, seed: int, epoch_start: int = 0,
                     num_epochs: int | None = None, process_index: int | None = None,
-                    process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+                    process_count: int | None = None,
+                    step_start: int = 0) -> Iterator[dict[str, np.ndarray]]:
   """Host-local train batches {'image': u8 [B,H,W,3], 'label': i32 [B]}, epoch after epoch.
 
   Yields steps_per_epoch batches per epoch from `epoch_start` for `num_epochs` epochs
-  (None: without end). Drops the remainder of each epoch.
+  (None: without end), the first epoch from its batch `step_start` (a mid-epoch resume;
+  the batches before it are not read). Drops the remainder of each epoch.
   """
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
@@ -218,7 +222,7 @@ def make_train_iter(data_cfg, *, global_batch_size: int, seed: int, epoch_start:
   if steps_per_epoch(n, global_batch_size) == 0:
     raise ValueError(f'{n} training examples < global batch {global_batch_size}.')
   order = _TrainOrder(n, seed, global_batch_size, local_bs, process_index, epoch_start,
-                      num_epochs if num_epochs is not None else 1_000_000)
+                      num_epochs if num_epochs is not None else 1_000_000, step_start)
   ds = (grain.MapDataset.source(order)
         .map(_Train(source, data_cfg.image_size, tuple(data_cfg.crop_scale), data_cfg.flip))
         .batch(local_bs, drop_remainder=True))

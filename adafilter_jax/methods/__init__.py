@@ -103,6 +103,11 @@ def get(name: str) -> Method:
   return _REGISTRY[name]
 
 
+def names():
+  _load_all()
+  return sorted(_REGISTRY)
+
+
 def _load_all():
   # Each method module registers itself on import; importing them here (not at the top)
   # keeps this file free of a cycle with the modules that import `register`.

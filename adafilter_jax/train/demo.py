@@ -12,8 +12,8 @@ import os
 
 from absl import logging
 
-from adafilter_jax import methods, pretrained, report
-from adafilter_jax.train import loop
+from adafilter_jax import pretrained, report
+from adafilter_jax.train import checks, loop
 
 
 def source_config(config):
@@ -35,9 +35,9 @@ def target_config(config, method: str, weights: str):
 
 def run(config, workdir: str) -> dict:
   """Runs the three stages in workdir/{source,<method>...}; returns method -> summary."""
-  for method in config.demo.methods:  # a misspelt name fails now, not after the source stage
-    methods.get(method)
   weights = os.path.join(workdir, 'source_weights')
+  checks.validate_demo(config, source_config(config),
+                       [target_config(config, m, weights) for m in config.demo.methods], weights)
   if not os.path.isdir(weights):
     state = loop.train_and_evaluate(source_config(config), os.path.join(workdir, 'source'))
     pretrained.save({'params': state.params, 'batch_stats': state.batch_stats}, weights)

@@ -30,6 +30,7 @@ from adafilter_jax import methods
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import validation
 from adafilter_jax.train import backend as backend_lib
+from adafilter_jax.train import checks
 from adafilter_jax.train import checkpoint as checkpoint_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
@@ -162,15 +163,11 @@ def _check_identity(saved: dict, identity: dict, workdir: str):
 def _prepare(config, workdir: str, clock: _Clock) -> _Job:
   """Every check that needs no compiled code; fails with a message naming the problem."""
   workdir = os.path.abspath(workdir)
+  info = checks.validate(config)  # method, batch vs devices, dataset, steps per epoch
   method = methods.get(config.method)
   parallel = parallel_lib.Parallel(config.parallel)
-  parallel.check_batch(config.batch_size)
-  parallel.check_batch(config.eval_batch_size, 'config.eval_batch_size')
-  info = pipeline.load_dataset_info(config.data)
   num_classes = num_classes_for(config, info)
   steps_per_epoch = pipeline.steps_per_epoch(info.num_train, config.batch_size)
-  if steps_per_epoch == 0:
-    raise ValueError(f'{info.num_train} training images < config.batch_size={config.batch_size}.')
   _check_writable(workdir)
   identity = {key: functools.reduce(getattr, key.split('.'), config) for key in IDENTITY}
   identity['num_classes'] = num_classes
@@ -231,10 +228,7 @@ def _train_epoch(job: _Job, run: _Run, epoch: int, batches, signals, progress) -
   config, parallel, steps_per_epoch = job.config, job.parallel, job.steps_per_epoch
   # Steps of this epoch already trained: > 0 only when resuming inside it, and
   # steps_per_epoch when an interrupt in its last step left only its eval to do.
-  done = run.step - epoch * steps_per_epoch
-  if 0 < done < steps_per_epoch:
-    for _ in range(done):
-      next(batches)  # replay the data order up to the checkpoint
+  done = run.step - epoch * steps_per_epoch  # `batches` starts after them
   progress.start_epoch(epoch + 1, config.num_epochs, steps_per_epoch, done)
   # Per step on the device: fetching them only at the end keeps the steps asynchronous.
   new = []  # this process's steps; run.meta['epoch_steps'] holds the earlier ones
@@ -242,19 +236,20 @@ def _train_epoch(job: _Job, run: _Run, epoch: int, batches, signals, progress) -
     run.state, m = job.train_fn(run.state, parallel.put_batch(next(batches)), job.train_key,
                                 run.anchor)
     run.step += 1
+    signum = parallel.agreed_signal(signals.signum)  # every host stops after this step
     new.append(m)
     loss = None
     last = i == steps_per_epoch - 1
-    if run.step % config.log_every_steps == 0 or signals.signum is not None or last:
+    if run.step % config.log_every_steps == 0 or signum is not None or last:
       loss = parallel.metrics(m)['loss']
       _check_finite(loss, run.step, job.workdir)
     progress.update(run.step, loss)
     job.cpu_warning.step(run.step, run.state)
-    if signals.signum is not None:
+    if signum is not None:
       progress.end_epoch()
       run.meta['epoch_steps'] += parallel.metrics(new)
       _save(job, run)
-      raise Interrupted(signals.signum, run.step)
+      raise Interrupted(signum, run.step)
   return run.meta['epoch_steps'] + parallel.metrics(new)
 
 
@@ -306,15 +301,17 @@ def _run_epochs(job: _Job, run: _Run):
   data_epoch = run.step // steps_per_epoch  # == meta['epoch'] + 1 when only an eval is pending
   batches = pipeline.make_train_iter(
       config.data, global_batch_size=config.batch_size, seed=config.seed,
-      epoch_start=data_epoch, num_epochs=max(config.num_epochs - data_epoch, 0))
+      epoch_start=data_epoch, step_start=run.step - data_epoch * steps_per_epoch,
+      num_epochs=max(config.num_epochs - data_epoch, 0))
   with _Signals() as signals, contextlib.closing(job.ckpts):
     for epoch in range(run.meta['epoch'], config.num_epochs):
       job.clock.start_epoch()
       step_metrics = _train_epoch(job, run, epoch, batches, signals, progress)
       images_per_sec, _ = progress.end_epoch()
       _evaluate_and_record(job, run, epoch, step_metrics, images_per_sec)
-      if signals.signum is not None:  # arrived during the eval: the epoch is saved
-        raise Interrupted(signals.signum, run.step)
+      signum = job.parallel.agreed_signal(signals.signum)
+      if signum is not None:  # arrived during the eval: the epoch is saved
+        raise Interrupted(signum, run.step)
 
 
 def _build(job: _Job, run: _Run, model):

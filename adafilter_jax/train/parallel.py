@@ -3,10 +3,12 @@
 Both run the same step functions (steps.py) on the same global batch and give the same
 numbers: pmap averages gradients, metrics and BN statistics over the device axis
 explicitly; jit shards the batch over a 1-D mesh and lets XLA insert the reductions.
-Multi-host: call `jax.distributed.initialize()` before anything else; each host feeds
+Multi-host: call `initialize_distributed()` before anything else; each host feeds
 its own slice of the global batch (the data pipeline shards by process index) and both
-strategies assemble the global batch from the local ones.
+strategies assemble the global batch from the local ones; a signal on any host stops
+all of them after the same step (`agreed_signal`).
 """
+import os
 from typing import Any, Callable, Optional
 
 from flax import jax_utils
@@ -18,6 +20,18 @@ import numpy as np
 PMAP_AXIS = 'batch'
 MESH_AXIS = 'data'
 STRATEGIES = ('pmap', 'jit')
+
+
+def initialize_distributed():
+  """`jax.distributed.initialize()` for `main.py --distributed`, before anything else.
+
+  A cluster JAX detects (SLURM, Open MPI, Kubernetes, Cloud TPU) needs nothing. Anywhere
+  else set JAX_COORDINATOR_ADDRESS (host:port of process 0, reachable from all),
+  JAX_NUM_PROCESSES and JAX_PROCESS_ID on every process: JAX reads only the first.
+  """
+  num, index = os.environ.get('JAX_NUM_PROCESSES'), os.environ.get('JAX_PROCESS_ID')
+  jax.distributed.initialize(num_processes=int(num) if num else None,
+                             process_id=int(index) if index else None)
 
 
 class Parallel:
@@ -91,6 +105,19 @@ class Parallel:
     if self.strategy == 'pmap':
       return jax.pmap(fn, axis_name=PMAP_AXIS, in_axes=(0, 0, None))
     return jax.jit(fn, out_shardings=self.sharded)
+
+  def agreed_signal(self, signum: Optional[int]) -> Optional[int]:
+    """The signal any process received (None if none did), the same on every process.
+
+    Hosts must stop after the same step: one that stops alone to save leaves the others
+    waiting in the next step's all-reduce, and itself in the checkpoint's barrier. A
+    preemption signals every host, but not between the same two steps. Multi-host, this
+    is one small all-gather per step.
+    """
+    if jax.process_count() == 1:
+      return signum
+    got = int(multihost_utils.process_allgather(np.int32(signum or 0)).max())
+    return got or None
 
   def metrics(self, tree) -> Any:
     """Device-averaged scalars -> host floats (they are equal on every device)."""

@@ -81,6 +81,23 @@ def test_train_deterministic_seeded_and_resumable(cfg):
   assert max(collections.Counter(epoch0).values()) <= 7
 
 
+def test_train_resumes_mid_epoch_without_reading_the_skipped_batches(cfg, monkeypatch):
+  """step_start=s: batch s of epoch_start first, as the uninterrupted order has it; the
+  batches before it are not decoded (a mid-epoch resume of a large epoch would)."""
+  kw = dict(global_batch_size=4, seed=1, process_index=0, process_count=1)
+  run = list(pipeline.make_train_iter(cfg, num_epochs=3, **kw))
+  read = []
+  call = pipeline._Train.__call__
+  monkeypatch.setattr(pipeline._Train, '__call__', lambda self, item: read.append(item[1]) or
+                      call(self, item))
+  resumed = list(pipeline.make_train_iter(cfg, epoch_start=1, step_start=3, num_epochs=2, **kw))
+  assert len(resumed) == 2 * 5 - 3
+  for a, b in zip(run[8:], resumed, strict=True):
+    np.testing.assert_array_equal(a['image'], b['image'])
+    np.testing.assert_array_equal(a['label'], b['label'])
+  assert min(pos for _, epoch, pos in read if epoch == 1) == 3 * 4
+
+
 def test_train_hosts_split_the_global_batch(cfg):
   single = _take(pipeline.make_train_iter(cfg, global_batch_size=6, seed=0, process_index=0,
                                           process_count=1), 3)

@@ -4,7 +4,8 @@ Two layouts, detected from the manual directory:
   <root>/<split>/<class>/<image>   the user's splits, kept as they are;
   <root>/<class>/<image>           one pool, split per class with a seed into
                                    'train' / 'test' (fraction or count per class).
-Class names are the sorted class folder names (the union over splits).
+Class names are the sorted class folder names (the union over splits); every class
+must have images in every split.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ def scan(root: str) -> dict[str, dict[str, list[str]]] | dict[str, list[str]]:
   return {c: _images(os.path.join(root, c)) for c in top}
 
 
+def _check_every_class_in_every_split(classes, pairs, root):
+  # A class absent from train is never learnt, one absent from eval never scored: both
+  # would only lower a number, so they stop the preparation instead.
+  for split, split_pairs in pairs.items():
+    present = {c for c, _ in split_pairs}
+    for c in classes:
+      if c not in present:
+        raise ValueError(
+            f'{root}: class {c!r} has no images in split {split!r}; every class needs '
+            'images in every split (add some, or remove the class folder everywhere).')
+
+
 class ImageFolder(common.ImageClassificationBuilder):
   """Images in class folders, optionally in split folders."""
 
@@ -73,6 +86,7 @@ class ImageFolder(common.ImageClassificationBuilder):
           train_fraction=None if cfg.train_per_class else cfg.train_fraction, seed=cfg.seed)
       pairs = {'train': [(c, os.path.join(c, f)) for c, f in train],
                'test': [(c, os.path.join(c, f)) for c, f in test]}
+    _check_every_class_in_every_split(classes, pairs, root)
     self._set_class_names(classes)
     label = {c: i for i, c in enumerate(classes)}
     return {s: self._generate_examples(root, p, label) for s, p in pairs.items()}

@@ -1,0 +1,120 @@
+"""Mistakes in a config or on the command line, caught before anything trains.
+
+`train_and_evaluate` checks its own config before compiling. What it cannot see is
+checked here: a config field the command line names but the config lacks
+(`parse_flags`), and the demo's later stages, which would otherwise fail only after
+the earlier ones had trained (`validate_demo`).
+"""
+import difflib
+import os
+import sys
+from typing import Optional, Sequence
+
+from absl import app
+from absl import flags
+import jax
+import ml_collections
+import numpy as np
+
+from adafilter_jax import methods
+from adafilter_jax import pretrained as pretrained_lib
+from adafilter_jax.data import pipeline
+from adafilter_jax.train import parallel as parallel_lib
+from adafilter_jax.train import state as state_lib
+
+# Fields of the demo's config that its stages set themselves: an override is lost.
+_SET_BY_DEMO = {
+    'method': 'set config.demo.methods, the methods it trains on the target task',
+    'pretrained': 'the demo starts the target task from its own source-task weights',
+}
+
+
+def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
+  """What `train_and_evaluate(config)` checks first, without building anything."""
+  methods.get(config.method)
+  par = parallel_lib.Parallel(config.parallel)
+  par.check_batch(config.batch_size)
+  par.check_batch(config.eval_batch_size, 'config.eval_batch_size')
+  info = pipeline.load_dataset_info(config.data)
+  if pipeline.steps_per_epoch(info.num_train, config.batch_size) == 0:
+    raise ValueError(f'{config.data.name}: {info.num_train} training images < '
+                     f'config.batch_size={config.batch_size}.')
+  return info
+
+
+def validate_demo(config, source, targets: Sequence, weights: str):
+  """The demo's config, its source stage and its target stages (`demo.run`'s configs);
+  `weights`: where the source weights are, or will be, written."""
+  for key, why in _SET_BY_DEMO.items():
+    if config[key]:
+      raise ValueError(f'config.{key}={config[key]!r} is ignored by the demo: {why}.')
+  names = config.demo.methods
+  if isinstance(names, str) or not names:
+    raise ValueError(f'config.demo.methods={names!r}: expected a tuple of methods, e.g. '
+                     "('adafilter', 'finetune').")
+  unknown = [m for m in names if m not in methods.names()]
+  if unknown:
+    raise ValueError(f'config.demo.methods={names!r}: unknown {unknown}; known methods: '
+                     f'{methods.names()}')
+  parallel_lib.Parallel(config.parallel).check_batch(
+      config.demo.source_batch_size, 'config.demo.source_batch_size')
+  validate(source)
+  # Weights already there are an earlier demo's: they must fit this one's models.
+  saved = pretrained_lib.load(weights) if os.path.isdir(weights) else None
+  for target in targets:
+    info = validate(target)
+    if saved is not None:
+      check_weights_fit(target, info.num_classes, saved, weights)
+
+
+def check_weights_fit(config, num_classes: int, weights: dict, where: str):
+  """Raises naming the first leaf of `config`'s model that `weights` do not fit."""
+  model = methods.get(config.method).build_model(config, num_classes, None)
+  shapes = jax.eval_shape(lambda: state_lib.abstract_variables(model, config.data.image_size))
+  try:
+    pretrained_lib.transfer(weights, jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes))
+  except ValueError as e:
+    raise ValueError(f'{where}: weights of another model than config.model='
+                     f'{config.model.to_dict()}; use another --workdir. {e}') from None
+
+
+def parse_flags(argv: Sequence[str]):
+  """absl's flag parsing (`app.run(..., flags_parser=parse_flags)`): an override of a
+  config field that does not exist exits naming it, not with ml_collections' traceback."""
+  try:
+    return app.parse_flags_with_usage(argv)
+  except (AttributeError, KeyError) as e:
+    message = unknown_override(argv) or repr(e)
+    print(f'FATAL Flags parsing error: {message}', file=sys.stderr)
+    sys.exit(1)
+
+
+def unknown_override(argv: Sequence[str], flag: str = 'config') -> Optional[str]:
+  """'--config.a.b: FILE has no field 'b'...' for the first override naming no field."""
+  path = _flag_value(argv, flag)
+  if path is None:
+    return None
+  config = flags.FLAGS[flag].parser.parse(path)  # the overrides failed: not loaded yet
+  for arg in argv[1:]:
+    if not arg.startswith(f'--{flag}.'):
+      continue
+    field = arg[len(flag) + 3:].split('=')[0]
+    node = config
+    for part in field.split('.'):
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        keys = list(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        close = difflib.get_close_matches(part, keys, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ''
+        return f'--{flag}.{field}: {path} has no field {part!r}{hint}'
+      node = node[part]
+  return None
+
+
+def _flag_value(argv: Sequence[str], flag: str) -> Optional[str]:
+  """The value of --flag in argv (--flag=V or --flag V)."""
+  for i, arg in enumerate(argv):
+    if arg.startswith(f'--{flag}='):
+      return arg.split('=', 1)[1]
+    if arg == f'--{flag}' and i + 1 < len(argv):
+      return argv[i + 1]
+  return None

@@ -1,0 +1,28 @@
+"""A user's own image folders with a class missing from a split fail when prepared,
+naming the class and the split (a class never trained on, or never evaluated, would
+otherwise only lower a number)."""
+
+import os
+import shutil
+
+import pytest
+
+import data_fakes
+from adafilter_jax.data import prepare as prepare_lib
+
+
+def test_class_missing_from_the_eval_split(tmp_path):
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), classes=('cat', 'dog', 'owl'),
+                                   per_class=2, splits=['train', 'test'])
+  shutil.rmtree(os.path.join(manual, 'test', 'dog'))
+  with pytest.raises(ValueError, match=r"class 'dog' has no images in split 'test'"):
+    prepare_lib.prepare('image_folder/gap', data_dir=str(tmp_path / 'tfds'), manual_dir=manual)
+
+
+def test_class_left_without_eval_images_by_the_seeded_split(tmp_path):
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), classes=('cat', 'dog'),
+                                   per_class=4)
+  for f in os.listdir(os.path.join(manual, 'cat'))[1:]:
+    os.remove(os.path.join(manual, 'cat', f))  # 1 image: round(0.8 * 1) = 1 train, 0 test
+  with pytest.raises(ValueError, match=r"class 'cat' has no images in split 'test'"):
+    prepare_lib.prepare('image_folder/gap', data_dir=str(tmp_path / 'tfds'), manual_dir=manual)

@@ -1,0 +1,124 @@
+"""One process of a multi-host run on this machine (tests/train/test_multihost.py).
+
+  python -m tests.train.multihost_worker --coordinator 127.0.0.1:PORT --num_processes 2 \
+      --process_id P --workdir DIR --out DIR [--epochs 2] [--kill_after_epoch 1]
+
+Joins the others with `parallel.initialize_distributed` (what `main.py --distributed`
+calls; JAX_* variables; CPU collectives over gloo) and runs `train_and_evaluate` on the
+tiny config; --num_processes 1 runs the same alone (the test's reference). It records,
+for the test to check:
+- the (epoch, position, record) of every train example and every eval index it loaded;
+- every file it opened for writing inside the workdir (outside the checkpoints);
+- the final params (out/params_P.npz).
+--kill_after_epoch e SIGKILLs the process once epoch e's checkpoint and record are written;
+--term_after_batches n: process --term_process alone gets SIGTERM after n train batches.
+"""
+import argparse
+import builtins
+import json
+import os
+import signal
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from adafilter_jax.data import pipeline
+from adafilter_jax.train import checkpoint, loop, metrics, parallel
+from tests.train import test_loop, tiny
+
+
+def _record_writes(workdir, log):
+  real_open = builtins.open
+
+  def logging_open(file, mode='r', *args, **kwargs):
+    path = os.path.abspath(str(file)) if isinstance(file, (str, os.PathLike)) else ''
+    if any(c in mode for c in 'wax+') and path.startswith(workdir + os.sep):
+      log.append(os.path.relpath(path, workdir))
+    return real_open(file, mode, *args, **kwargs)
+
+  builtins.open = logging_open
+
+
+def _record_reads(pipeline, train_log, eval_log):
+  train_call, eval_call = pipeline._Train.__call__, pipeline._Eval.__call__
+
+  def train(self, item):
+    record, (_, epoch, pos) = item
+    train_log.append((epoch, pos, record))
+    return train_call(self, item)
+
+  def evaluate(self, index):
+    eval_log.append(int(index))
+    return eval_call(self, index)
+
+  pipeline._Train.__call__, pipeline._Eval.__call__ = train, evaluate
+
+
+def _kill_after(checkpoint, metrics, epoch):
+  """SIGKILL once epoch `epoch` is on disk: its checkpoint and its metrics record."""
+  save, write = checkpoint.Checkpoints.save, metrics.Writer.epoch
+  latest = []
+
+  def save_and_remember(self, *args, **kwargs):
+    latest[:] = [self]
+    return save(self, *args, **kwargs)
+
+  def write_then_kill(self, record):
+    write(self, record)
+    if record['epoch'] == epoch:
+      latest[0].manager.wait_until_finished()
+      os.kill(os.getpid(), signal.SIGKILL)
+
+  checkpoint.Checkpoints.save, metrics.Writer.epoch = save_and_remember, write_then_kill
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument('--coordinator', default='')
+  p.add_argument('--num_processes', type=int, required=True)
+  p.add_argument('--process_id', type=int, required=True)
+  p.add_argument('--workdir', required=True)
+  p.add_argument('--out', required=True)
+  p.add_argument('--epochs', type=int, default=2)
+  p.add_argument('--parallel', default='pmap')
+  p.add_argument('--kill_after_epoch', type=int, default=0)
+  p.add_argument('--term_after_batches', type=int, default=-1)
+  p.add_argument('--term_process', type=int, default=1)
+  args = p.parse_args()
+  if args.num_processes > 1:  # as main.py --distributed, from the documented variables
+    os.environ.update(JAX_COORDINATOR_ADDRESS=args.coordinator,
+                      JAX_NUM_PROCESSES=str(args.num_processes),
+                      JAX_PROCESS_ID=str(args.process_id))
+    parallel.initialize_distributed()
+
+  workdir = os.path.abspath(args.workdir)
+  writes, train_log, eval_log = [], [], []
+  _record_writes(workdir, writes)
+  _record_reads(pipeline, train_log, eval_log)
+  if args.kill_after_epoch:
+    _kill_after(checkpoint, metrics, args.kill_after_epoch)
+  if args.term_after_batches >= 0 and args.process_id == args.term_process:
+    test_loop._interrupt_after(pytest.MonkeyPatch(), args.term_after_batches)
+  config = tiny.config(epochs=args.epochs, parallel=args.parallel)
+  try:
+    state = loop.train_and_evaluate(config, workdir)
+  except loop.Interrupted as e:  # as main.py exits
+    print(f'interrupted at step {e.step}', flush=True)
+    sys.exit(128 + e.signum)
+  pid = jax.process_index()
+  flat = {'/'.join(str(getattr(k, 'key', k)) for k in path): leaf
+          for path, leaf in jax.tree_util.tree_leaves_with_path(state.params)}
+  os.makedirs(args.out, exist_ok=True)
+  np.savez(os.path.join(args.out, f'params_{pid}.npz'), **flat)
+  with open(os.path.join(args.out, f'log_{pid}.json'), 'w') as f:
+    json.dump({'process_index': pid, 'process_count': jax.process_count(),
+               'device_count': jax.device_count(), 'writes': sorted(set(writes)),
+               'train': train_log, 'eval': eval_log}, f)
+  if args.num_processes > 1:
+    jax.distributed.shutdown()
+
+
+if __name__ == '__main__':
+  main()

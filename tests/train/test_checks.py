@@ -1,0 +1,125 @@
+"""Bad input names the problem before anything trains, and loses nothing.
+
+The demo's stages run one after another, so a mistake in a later stage used to surface
+only after the earlier ones had trained: each demo test replaces the training by a
+sentinel and asserts the error comes first (the workdir stays empty).
+"""
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from adafilter_jax import methods, pretrained
+from adafilter_jax.train import demo, loop, train_and_evaluate
+from adafilter_jax.train import state as state_lib
+from tests.train import tiny
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from configs import demo as demo_config  # pylint: disable=g-import-not-at-top
+
+
+class Trained(Exception):
+  """Raised instead of training: the check under test came too late."""
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+  def train(*args, **kwargs):
+    raise Trained('a stage started training before the error')
+
+  monkeypatch.setattr(loop, 'train_and_evaluate', train)
+
+
+def _demo(**overrides):
+  config = demo_config.get_config()
+  config.data.data_dir = tiny.DATA_DIR
+  config.update_from_flattened_dict(overrides)
+  return config
+
+
+@pytest.mark.parametrize('key, value', [('method', 'finetune'), ('pretrained', 'weights/x')])
+def test_demo_rejects_an_override_it_would_ignore(tmp_path, no_training, key, value):
+  with pytest.raises(ValueError, match=f'config.{key}.*ignored') as e:
+    demo.run(_demo(**{key: value}), str(tmp_path))
+  if key == 'method':
+    assert 'config.demo.methods' in str(e.value)
+  assert os.listdir(tmp_path) == []
+
+
+def test_demo_misspelt_method_fails_before_the_source_stage(tmp_path, no_training):
+  config = _demo(**{'demo.methods': ('adafilter', 'fintune')})
+  with pytest.raises(ValueError, match=r"config.demo.methods.*'fintune'.*known"):
+    demo.run(config, str(tmp_path))
+  assert os.listdir(tmp_path) == []
+
+
+def test_demo_checks_its_target_dataset_before_the_source_stage(tmp_path, no_training):
+  config = _demo(**{'data.name': 'image_folder/never_prepared'})
+  with pytest.raises(FileNotFoundError, match='never_prepared.*not prepared'):
+    demo.run(config, str(tmp_path))
+
+
+def test_batch_size_that_does_not_divide_the_devices(tmp_path, monkeypatch):
+  def no_compile(*args, **kwargs):
+    raise Trained('compiled before the error')
+
+  monkeypatch.setattr(state_lib, 'init_variables', no_compile)
+  monkeypatch.setattr(jax, 'device_count', lambda: 3)
+  with pytest.raises(ValueError, match='config.batch_size=10 is not divisible by the 3'):
+    train_and_evaluate(tiny.config(), str(tmp_path / 'run'))
+
+
+def test_demo_checks_the_source_batch_size_first(tmp_path, monkeypatch, no_training):
+  monkeypatch.setattr(jax, 'device_count', lambda: 3)
+  config = _demo(batch_size=12, eval_batch_size=126)  # the target stage's divide by 3
+  with pytest.raises(ValueError, match='config.demo.source_batch_size=32 is not divisible'):
+    demo.run(config, str(tmp_path))
+  assert os.listdir(tmp_path) == []
+
+
+def test_demo_workdir_with_source_weights_of_another_model(tmp_path, no_training):
+  """An earlier demo's weights (width 4) in the workdir of this one (width 16): the
+  source stage would be skipped and the target stages fail; named first instead."""
+  pretrained.save(_zeros('resnet18', 4), str(tmp_path / 'source_weights'))
+  with pytest.raises(ValueError, match=r'(?s)source_weights: weights of another model.*another '
+                                       r'--workdir.*conv1/bn_ft/bias: model \(16,\) vs pretrained'):
+    demo.run(_demo(), str(tmp_path))
+
+
+def test_main_names_a_config_key_that_does_not_exist():
+  proc = subprocess.run(
+      [sys.executable, 'main.py', '--config', 'configs/demo.py', '--config.demo.metods=x'],
+      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS='cpu'), capture_output=True, text=True,
+      timeout=120)
+  assert proc.returncode != 0
+  assert "--config.demo.metods: configs/demo.py has no field 'metods'" in proc.stderr
+  assert "did you mean 'methods'" in proc.stderr
+  assert 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+
+
+def _zeros(arch, width, method='finetune'):
+  """A model's variables as zeros, from shapes alone (nothing compiled)."""
+  config = tiny.config(method)
+  config.model.arch, config.model.width = arch, width
+  model = methods.get(method).build_model(config, 5, None)
+  shapes = jax.eval_shape(lambda: state_lib.abstract_variables(model, 16))
+  return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
+
+@pytest.mark.parametrize('arch, width, first', [
+    ('resnet18', 8, 'params/conv1/bn/bias: model (8,) vs pretrained (4,)'),
+    ('resnet50', 4, 'params/layer1_0/conv1/conv/kernel: model (1, 1, 4, 4) vs pretrained '
+                    '(3, 3, 4, 4)'),
+])
+def test_weights_of_another_architecture_name_the_first_mismatch(arch, width, first):
+  weights = _zeros('resnet18', 4)
+  with pytest.raises(ValueError) as e:
+    pretrained.transfer(weights, _zeros(arch, width))
+  message = str(e.value)
+  assert first in message.splitlines()[1], message[:500]
+  assert len(message.splitlines()) <= 25, 'hundreds of lines hide the first one'
+  assert 'more' in message.splitlines()[-1]
