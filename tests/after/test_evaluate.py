@@ -72,7 +72,7 @@ def test_interrupted_run_uses_the_checkpoint_asked_for(tmp_path, monkeypatch):
 def test_random_policy_draws_the_recorded_samples(tmp_path):
   """The random gate samples at test time too: the re-evaluation uses the epoch's key."""
   workdir = str(tmp_path / 'run')
-  train_and_evaluate(tiny.config('random_policy', epochs=1), workdir)
+  train_and_evaluate(tiny.config('random_policy', epochs=1, **{'adafilter.gate': 'random'}), workdir)
   (record,) = _records(workdir)
   again = evaluate.evaluate_workdir(workdir, 'best')
   assert again['eval_top1'] == record['eval_top1']
