@@ -12,7 +12,6 @@ import os
 from typing import Dict
 
 import jax
-import numpy as np
 import optax
 
 from adafilter_jax import methods

@@ -41,17 +41,7 @@ def write_report(workdirs: Sequence[str | Path], out_dir: str | Path,
   scale = acc_scale(runs)
   gated = [r for r in runs if r.gates is not None]
 
-  md = ['# Run report', '', '| run | method | dataset | final eval top-1 (%) | best eval top-1 (%) '
-        '| final mean-class acc (%) | fine-tuned filters (%) |', '|---|---|---|---|---|---|---|']
-  for r in runs:
-    s, last = r.summary, (r.metrics[-1] if r.metrics else {})
-    final = s.get('final_eval_top1', last.get('eval_top1'))
-    best = s.get('best_eval_top1', max((m['eval_top1'] for m in r.metrics if 'eval_top1' in m),
-                                       default=None))
-    mca = s.get('final_eval_mean_class_acc', last.get('eval_mean_class_acc'))
-    ft = None if r.gates is None else float(np.mean(r.gates['per_image_fraction']))
-    md.append(f"| {r.name} | {s.get('method') or '?'} | {s.get('dataset') or '?'} | "
-              f"{_fmt(final, scale)} | {_fmt(best, scale)} | {_fmt(mca, scale)} | {_fmt(ft, 100)} |")
+  md = _summary_table(runs, scale)
   md += ['', '## Eval accuracy per epoch', '']
   if any(r.metrics for r in runs):
     figures.plot_accuracy(runs, out / 'accuracy.png')
@@ -86,6 +76,22 @@ def write_report(workdirs: Sequence[str | Path], out_dir: str | Path,
       md.append(f'\n**Warning** ({r.name}): gate_stats.npz `layer_fraction` disagrees with the mean '
                 'of `per_image_layer_fraction`; the table shows the latter.')
   return _finish(out, md)
+
+
+def _summary_table(runs, scale: float) -> list[str]:
+  """One row per run: final and best eval top-1, mean-class accuracy, fine-tuned share."""
+  md = ['# Run report', '', '| run | method | dataset | final eval top-1 (%) | best eval top-1 (%) '
+        '| final mean-class acc (%) | fine-tuned filters (%) |', '|---|---|---|---|---|---|---|']
+  for r in runs:
+    s, last = r.summary, (r.metrics[-1] if r.metrics else {})
+    final = s.get('final_eval_top1', last.get('eval_top1'))
+    best = s.get('best_eval_top1', max((m['eval_top1'] for m in r.metrics if 'eval_top1' in m),
+                                       default=None))
+    mca = s.get('final_eval_mean_class_acc', last.get('eval_mean_class_acc'))
+    ft = None if r.gates is None else float(np.mean(r.gates['per_image_fraction']))
+    md.append(f"| {r.name} | {s.get('method') or '?'} | {s.get('dataset') or '?'} | "
+              f"{_fmt(final, scale)} | {_fmt(best, scale)} | {_fmt(mca, scale)} | {_fmt(ft, 100)} |")
+  return md
 
 
 def _finish(out: Path, md: list[str]) -> Path:

@@ -5,7 +5,6 @@ import os
 from unittest import mock
 
 import numpy as np
-import pytest
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data.builders import catalog

@@ -5,7 +5,6 @@ differences as JSON."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods

@@ -2,7 +2,6 @@
 and builds its model; the recipes carry the papers' settings."""
 import ast
 import os
-import re
 
 import jax
 import jax.numpy as jnp

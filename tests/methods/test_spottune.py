@@ -15,6 +15,7 @@ from adafilter_jax.models.gates import GateState
 from adafilter_jax.models.layers import ConvBN
 from adafilter_jax.models.resnet import BasicBlock
 from adafilter_jax.models.ste import gumbel_softmax_ste
+from tests import fake_devices
 from tests.methods import tiny
 
 ARCH, WIDTH, SIZE = 'resnet18', 4, 16
@@ -227,16 +228,6 @@ def test_frozen_blocks_keep_their_bn_statistics_through_training_steps():
 def test_global_k_loss_under_pmap_is_the_global_batch_loss():
   """v_l is a fraction of the global batch, so pmap on 2 devices equals one device
   (XLA_FLAGS must be set before jax is imported: a subprocess)."""
-  import json
-  import os
-  import subprocess
-  import sys
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
-             JAX_PLATFORMS='cpu', PYTHONPATH=root)
-  proc = subprocess.run([sys.executable, '-m', 'tests.methods.global_k_pmap_check'],
-                        cwd=root, env=env, capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  diff = json.loads(proc.stdout.strip().splitlines()[-1])
+  diff = fake_devices.run_check('tests.methods.global_k_pmap_check', timeout=300)
   assert diff['grad_norm'] > 1e-2, diff  # a gradient that could differ
   assert diff['value'] < 1e-6 and diff['grad'] < 1e-6, diff  # float32 sums in another order

@@ -1,28 +1,17 @@
 """The CNN gate (Table 4): its ResNet-18 trunk is one with the model's batch-norm axis,
 and it trains at the network's rate with weight decay, its heads at the gate's rate."""
-import json
-import os
-import subprocess
-import sys
-
 import jax
 import numpy as np
 
 from adafilter_jax import methods
 from adafilter_jax.train import optimizer
+from tests import fake_devices
 from tests.methods import tiny as tiny_vars
 from tests.models import cnn_gate_parallel_check
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 def test_cnn_gate_under_pmap_and_jit_equals_one_device():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
-             JAX_PLATFORMS='cpu', PYTHONPATH=ROOT)
-  proc = subprocess.run([sys.executable, '-m', 'tests.models.cnn_gate_parallel_check'],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  report = json.loads(proc.stdout.strip().splitlines()[-1])
+  report = fake_devices.run_check('tests.models.cnn_gate_parallel_check')
   assert report['moved'] > 1e-4, report
   assert report['pmap'] < 1e-5, report  # the tolerance of tests/train/test_parallel.py
   assert report['jit'] < 1e-5, report

@@ -7,9 +7,7 @@ Each leaf is compared with samples of the torch module of the same shape: the bo
 mean and variance against the law's, and a two-sample Kolmogorov-Smirnov test on the
 values scaled by the bound (p > 1e-4; flax's lecun_normal or zeros give p < 1e-10).
 """
-import jax
 import numpy as np
-import pytest
 import scipy.stats
 import torch
 

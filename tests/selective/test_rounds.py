@@ -3,7 +3,6 @@ does; per-round K_i, hardness and accuracy are saved and K_i follows Eq. 3."""
 import json
 import os
 
-import jax
 import numpy as np
 
 from adafilter_jax.selective import index, joint, mining, run

@@ -4,26 +4,18 @@ XLA_FLAGS must be set before jax is imported, so the check runs in a subprocess.
 Tolerance: 1e-5 absolute on every param, BN statistic, metric and eval output (float32
 reductions in a different order; observed ~1e-7).
 """
-import json
-import os
-import subprocess
-import sys
-
 import jax
 
+from tests import fake_devices
+
 TOL = 1e-5
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_pmap_and_jit_equal_one_device():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
-             JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
-             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.5')
-  proc = subprocess.run([sys.executable, '-m', 'tests.train.parallel_check'], cwd=ROOT,
-                        env=env, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  report = json.loads(proc.stdout.strip().splitlines()[-1])
+  report = fake_devices.run_check(
+      'tests.train.parallel_check',
+      JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
+      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.5')
   assert report['moved'] > 1e-4, report  # the step did change the params
   assert report['pmap'] < TOL, report
   assert report['jit'] < TOL, report
