@@ -15,7 +15,7 @@ def get_config():
   c.model.width = 8
   c.model.arch = 'resnet18'
   # Gating only the last stage keeps AdaFilter's compile short.
-  c.adafilter.layers, c.adafilter.embed_dim, c.adafilter.hidden_dim = 'layer4', 8, 8
+  c.adafilter.gated_layers, c.adafilter.embed_dim, c.adafilter.hidden_dim = 'layer4', 8, 8
   c.data.name = 'digits_target'
   c.data.image_size = c.data.resize_size = 16
   c.batch_size, c.eval_batch_size = 10, 128  # 50 training images: 5 steps an epoch

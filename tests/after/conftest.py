@@ -22,4 +22,4 @@ def finetune_run(tmp_path_factory):
 @pytest.fixture(scope='session')
 def adafilter_run(tmp_path_factory):
   """The same for AdaFilter, gating layer4 and the stem (two stages in the gate stats)."""
-  return _run(tmp_path_factory, 'adafilter', **{'adafilter.layers': 'conv1,layer4'})
+  return _run(tmp_path_factory, 'adafilter', **{'adafilter.gated_layers': 'conv1,layer4'})

@@ -88,7 +88,8 @@ def test_resnet_stem_bank_equals_the_models_own_pre_relu_units():
   names = ('conv1', 'layer1_0/conv1')
   _, inter = jax.jit(lambda v, x: model.apply(
       v, x, train=False, mutable=['intermediates'],
-      capture_intermediates=lambda mdl, _: '/'.join(mdl.scope.path) in names))(
+      capture_intermediates=lambda mdl, method: (method == '__call__'
+                                                 and '/'.join(mdl.scope.path) in names)))(
           variables, jnp.asarray(x, jnp.float32))
   inter = inter['intermediates']  # each unit returns (y, gate_state)
   got = {'conv1': inter['conv1']['__call__'][0][0],

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from adafilter_jax.data import pipeline
-from adafilter_jax.train import checkpoint, loop, metrics, parallel
+from adafilter_jax.train import checkpoint, loop, parallel
 from tests.train import test_loop, tiny
 
 
@@ -39,6 +39,15 @@ def _record_writes(workdir, log):
     return real_open(file, mode, *args, **kwargs)
 
   builtins.open = logging_open
+  real_replace = os.replace
+
+  def logging_replace(src, dst, *args, **kwargs):  # atomic rewrites land by os.replace
+    path = os.path.abspath(str(dst))
+    if path.startswith(workdir + os.sep):
+      log.append(os.path.relpath(path, workdir))
+    return real_replace(src, dst, *args, **kwargs)
+
+  os.replace = logging_replace
 
 
 def _record_reads(pipeline, train_log, eval_log):
@@ -56,22 +65,18 @@ def _record_reads(pipeline, train_log, eval_log):
   pipeline._Train.__call__, pipeline._Eval.__call__ = train, evaluate
 
 
-def _kill_after(checkpoint, metrics, epoch):
-  """SIGKILL once epoch `epoch` is on disk: its checkpoint and its metrics record."""
-  save, write = checkpoint.Checkpoints.save, metrics.Writer.epoch
-  latest = []
+def _kill_after(checkpoint, epoch):
+  """SIGKILL once epoch `epoch` is on disk: its metrics record (written first), then its
+  checkpoint."""
+  save = checkpoint.Checkpoints.save
 
-  def save_and_remember(self, *args, **kwargs):
-    latest[:] = [self]
-    return save(self, *args, **kwargs)
-
-  def write_then_kill(self, record):
-    write(self, record)
-    if record['epoch'] == epoch:
-      latest[0].manager.wait_until_finished()
+  def save_then_kill(self, step, state, meta, metrics=None):
+    save(self, step, state, meta, metrics)
+    if metrics is not None and meta['epoch'] == epoch:
+      self.manager.wait_until_finished()
       os.kill(os.getpid(), signal.SIGKILL)
 
-  checkpoint.Checkpoints.save, metrics.Writer.epoch = save_and_remember, write_then_kill
+  checkpoint.Checkpoints.save = save_then_kill
 
 
 def main():
@@ -98,7 +103,7 @@ def main():
   _record_writes(workdir, writes)
   _record_reads(pipeline, train_log, eval_log)
   if args.kill_after_epoch:
-    _kill_after(checkpoint, metrics, args.kill_after_epoch)
+    _kill_after(checkpoint, args.kill_after_epoch)
   if args.term_after_batches >= 0 and args.process_id == args.term_process:
     test_loop._interrupt_after(pytest.MonkeyPatch(), args.term_after_batches)
   config = tiny.config(epochs=args.epochs, parallel=args.parallel)

@@ -219,7 +219,7 @@ def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path, monke
 
   with caplog.at_level('WARNING'):
     resumed = train_and_evaluate(config, str(workdir))
-  warned = [r.getMessage() for r in caplog.records if 'unreadable' in r.getMessage()]
+  warned = [r.getMessage() for r in caplog.records if 'is unreadable' in r.getMessage()]
   assert warned and str(workdir / 'checkpoints' / '8') in warned[0], warned
   assert (workdir / 'checkpoints.unreadable' / '8').is_dir()
   jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
