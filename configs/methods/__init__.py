@@ -34,3 +34,19 @@ def on_dataset(dataset: str, name: str):
     module.after_recipe(config)         # (configs/decathlon)
   config.name = f'{dataset}_{name}'
   return config
+
+
+def derived(base: str, method: str, default_dataset: str = 'caltech256_30'):
+  """(apply, get_config) of a recipe that is recipe `base` with another `config.method`
+  (SpotTune's variants: the same settings block and schedule); the recipe's file name
+  is the method's name."""
+
+  def apply(config):
+    recipe(base).apply(config)
+    config.method = method
+    return config
+
+  def get_config(dataset: str = default_dataset):
+    return on_dataset(dataset, method)
+
+  return apply, get_config

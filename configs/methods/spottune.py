@@ -8,6 +8,7 @@ with the straight-through Gumbel-softmax (tau 5; argmax at test time). SGD momen
 import ml_collections
 
 from configs.methods import on_dataset
+from configs.methods.spottune_schedule import apply_schedule
 
 
 def apply(c):
@@ -18,13 +19,8 @@ def apply(c):
   # comma-separated blocks to fine-tune, e.g. 'layer4_2'; the experiments grid fills it.
   c.spottune = ml_collections.ConfigDict(dict(
       tau=5.0, policy_width=64, k=3, lambda_k=0.1, lambda_e=0.1, blocks=''))
-  c.batch_size = 32
-  c.num_epochs = 40
-  c.optim.lr = 0.01
   c.optim.gate_lr = 1e-4  # the policy net's rate
-  c.optim.decay_epochs = (15, 30)
-  c.optim.decay_factor = 0.1
-  return c
+  return apply_schedule(c)
 
 
 def get_config(dataset: str = 'caltech256_30'):

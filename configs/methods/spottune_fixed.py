@@ -7,15 +7,6 @@ spottune_global_k run; by hand:
   python main.py --config configs/methods/spottune_fixed.py:caltech256_30 \
       --config.spottune.blocks=layer3_5,layer4_1,layer4_2
 """
-from configs.methods import on_dataset
-from configs.methods import spottune
+from configs.methods import derived
 
-
-def apply(c):
-  spottune.apply(c)
-  c.method = 'spottune_fixed'
-  return c
-
-
-def get_config(dataset: str = 'caltech256_30'):
-  return on_dataset(dataset, 'spottune_fixed')
+apply, get_config = derived('spottune', 'spottune_fixed')

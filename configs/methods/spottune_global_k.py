@@ -5,15 +5,6 @@ configs/methods/spottune_fixed.py.
 
   python main.py --config configs/methods/spottune_global_k.py:caltech256_30
 """
-from configs.methods import on_dataset
-from configs.methods import spottune
+from configs.methods import derived
 
-
-def apply(c):
-  spottune.apply(c)
-  c.method = 'spottune_global_k'
-  return c
-
-
-def get_config(dataset: str = 'caltech256_30'):
-  return on_dataset(dataset, 'spottune_global_k')
+apply, get_config = derived('spottune', 'spottune_global_k')
