@@ -11,7 +11,10 @@ hard-sample mining, 10 + 10 images per batch accumulated 10 times per update.
 ImageNet must be prepared (TFDS manual `imagenet2012`, docs/data.md); K0 per dataset is
 the paper's (Sec. 4.2). See docs/selective.md.
 """
-from adafilter_jax.methods import selective_joint
+import ml_collections
+from ml_collections import config_dict
+
+from adafilter_jax.data.config import get_data_config
 from configs.methods import on_dataset
 
 K0 = {'stanford_dogs': 100, 'caltech256_30': 100, 'caltech256_60': 100, 'mit_indoor': 100}
@@ -19,9 +22,33 @@ K0 = {'stanford_dogs': 100, 'caltech256_30': 100, 'caltech256_60': 100, 'mit_ind
 
 def apply(c):
   c.method = 'selective_joint'
-  c.selective = selective_joint.default_config()
-  c.selective.k0 = K0.get(c.name, 100)
-  c.selective.source.data_dir = c.data.data_dir
+  # The paper's values; docs/selective.md says where each is from.
+  s = ml_collections.ConfigDict()
+  s.source = get_data_config()          # the source task's data
+  s.source.name = 'imagenet2012'        # TFDS manual imagenet2012; or image_folder/<name>
+  s.source.train_split = 'train'
+  s.bank = 'resnet_stem'                # 'resnet_stem' | 'alexnet' | 'gabor'
+  s.bank_weights = ''                   # '' = config.pretrained; 'alexnet': a .pth
+  s.bank_image_size = 224               # descriptor input: resize 256, centre 224
+  s.bank_resize_size = 256
+  s.num_bins = config_dict.placeholder(int)  # None: 100 (CNN banks), 32 (Gabor)
+  s.descriptor_batch = 64
+  s.k0 = K0.get(c.name, 100)            # initial neighbours per target image
+  s.max_neighbours = 5000               # neighbours kept per target image (the code's cap)
+  s.k_cap = config_dict.placeholder(int)  # the code's 10*K0 cap on K_i; None: no cap
+  s.delta, s.sigma0, s.sigma1 = 0.1, 4.0, 2.0  # Eq. 3 (sigma in units of K0)
+  s.rounds = 5
+  s.source_mode = 'selective'           # 'selective' | 'random' | 'all' | 'none' (ablations)
+  s.source_weight = 0.5                 # loss = (1-w) CE_target + w CE_source
+  s.target_batch = 10                   # B_t target + B_t source images per batch
+  s.iter_size = 10                      # batches accumulated per update (optax.MultiSteps)
+  s.iterations = 16000                  # updates per round (the schedule restarts each round)
+  s.decay_iterations = (4000, 8000, 12000)  # lr x decay_factor at these updates
+  s.checkpoint_every = 500              # updates
+  s.index_dir = 'runs/selective_index'  # the cached retrieval indexes (shared by runs)
+  s.show_targets = 6                    # rows of the neighbours picture
+  s.source.data_dir = c.data.data_dir
+  c.selective = s
   return c
 
 
