@@ -12,29 +12,28 @@ import os
 from typing import Dict
 
 import jax
-import optax
 
 from adafilter_jax import methods
 from adafilter_jax.data import pipeline
 from adafilter_jax.models import spottune
 from adafilter_jax.train import checkpoint as checkpoint_lib
 from adafilter_jax.train import parallel as parallel_lib
+from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
 
 USAGE = 'train_policy_usage.json'
 
 
-def _final_state(config, workdir, model):
-  """The run's latest checkpoint, params and BN statistics only (no optimizer)."""
+def _final_state(config, workdir, method, model):
+  """The run's latest checkpoint."""
   ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
   try:
     if ckpts.latest_step() is None:
       raise FileNotFoundError(f'{workdir} holds no checkpoint of the global-k run')
-    saved, _ = ckpts.restore(None)
+    state, _ = ckpts.restore(state_lib.state_template(method, model, config, 1))
   finally:
     ckpts.close()
-  return steps_lib.TrainState.create(apply_fn=model.apply, params=saved['params'],
-                                     tx=optax.set_to_zero(), batch_stats=saved['batch_stats'])
+  return state
 
 
 def measure(config, workdir) -> Dict[str, float]:
@@ -43,7 +42,7 @@ def measure(config, workdir) -> Dict[str, float]:
   info = pipeline.load_dataset_info(config.data)
   method = methods.get(config.method)
   model = method.build_model(config, info.num_classes, strategy.bn_axis_name)
-  state = strategy.put_state(_final_state(config, workdir, model))
+  state = strategy.put_state(_final_state(config, workdir, method, model))
   eval_step = strategy.eval_step(steps_lib.make_eval_step(config, strategy.bn_axis_name))
   train_split, _ = pipeline.splits(config.data)
   total, count = 0.0, 0

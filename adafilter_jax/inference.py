@@ -15,7 +15,6 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from adafilter_jax import methods
 from adafilter_jax.train import checkpoint as checkpoint_lib
@@ -76,10 +75,7 @@ def restore(workdir: str, which: str = 'best',
     model = method.build_model(config, meta['num_classes'], None)
     size = config.data.image_size
     # The optimizer's state is part of the checkpoint: restore it whole, keep the model.
-    abstract = jax.eval_shape(lambda: state_lib.create_state(
-        method, model, state_lib.abstract_variables(model, size), config, 1))
-    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
-    state, meta = ckpts.restore(template, step)
+    state, meta = ckpts.restore(state_lib.state_template(method, model, config, 1), step)
   finally:
     ckpts.close()
   variables = {'params': state.params, 'batch_stats': state.batch_stats}

@@ -187,10 +187,7 @@ def _restore_or_init(job: _Job, model) -> _Run:
   pretrained_vars = (state_lib.load_pretrained(config)
                      if not resume or needs_anchor else None)
   if resume:
-    abstract = jax.eval_shape(
-        lambda: state_lib.create_state(method, model, state_lib.abstract_variables(model, size),
-                                       config, job.steps_per_epoch))
-    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
+    template = state_lib.state_template(method, model, config, job.steps_per_epoch)
     state, meta = job.ckpts.restore(template)
     _check_identity(meta, job.identity, job.workdir)  # a fallback checkpoint too
     logging.info('Resuming from step %d (%d epochs evaluated) in %s.', state.step,

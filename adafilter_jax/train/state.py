@@ -45,6 +45,15 @@ def create_state(method, model, variables, config, steps_per_epoch):
                                      tx=tx, batch_stats=variables['batch_stats'])
 
 
+def state_template(method, model, config, steps_per_epoch):
+  """Zeros shaped as the train state, built without running the model: what a checkpoint
+  is restored into (the optimizer's state is part of it, so its shape must match)."""
+  abstract = jax.eval_shape(lambda: create_state(
+      method, model, abstract_variables(model, config.data.image_size), config,
+      steps_per_epoch))
+  return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
+
+
 def count_params(method, params) -> dict:
   counts = {g: 0 for g in methods.GROUPS}
   for label, leaf in zip(jax.tree.leaves(method.labels(params)), jax.tree.leaves(params)):

@@ -16,6 +16,7 @@ def config(method: str, arch='resnet18', width=4, **overrides) -> ml_collections
   recipes.recipe(method).apply(c)
   c.model.arch, c.model.width = arch, width
   c.adafilter.embed_dim = c.adafilter.hidden_dim = 8
+  c.lock()  # a mistyped override fails, as in main.py
   c.update_from_flattened_dict(overrides)
   return c
 

@@ -24,5 +24,6 @@ def config(method='finetune', epochs=1, **overrides):
   c.optim.decay_epochs = (1,)
   c.progress_bar = False
   c.log_every_steps = 1
+  c.lock()  # a mistyped override fails, as in main.py
   c.update_from_flattened_dict(overrides)
   return c
