@@ -8,7 +8,16 @@ hard-sample mining, 10 + 10 images per batch accumulated 10 times per update.
   #   --config.selective.bank=alexnet
   #     --config.selective.bank_weights=weights/alexnet-owt-7be5be79.pth
 
-ImageNet must be prepared (TFDS manual `imagenet2012`, docs/data.md); K0 per dataset is
+ImageNet is TFDS's manual `imagenet2012`, prepared once (no TensorFlow needed) from the
+two archives of image-net.org, ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar, put
+unopened in one folder DIR:
+
+  python -m adafilter_jax.data.prepare imagenet2012 --manual_dir DIR --data_dir TFDS_DIR
+
+The source is read from `selective.source.data_dir` (None: $TFDS_DATA_DIR, else
+~/tensorflow_datasets), which does not follow `data.data_dir`: with a --data_dir of your
+own, pass it to both (--config.selective.source.data_dir=TFDS_DIR). Places or any other
+source: `selective.source.name = 'image_folder/<name>'` (docs/data.md). K0 per dataset is
 the paper's (Sec. 4.2). See docs/selective.md.
 """
 import ml_collections
