@@ -118,3 +118,14 @@ def test_selective_source_reads_it(prepared):
       wnids.index(w) for w, fs in TRAIN.items() for f in fs)
   assert split.eval_images([0, 4]).shape == (2, 8, 8, 3)
   assert split.train_images([1], [(0, 0)]).shape == (1, 8, 8, 3)
+
+
+def test_unprepared_source_says_how_to_prepare_it(tmp_path):
+  config = base.get_config()
+  selective_joint.apply(config)
+  source = config.selective.source
+  source.data_dir, source.manual_dir = str(tmp_path / 'empty'), '/downloads/imagenet'
+  with pytest.raises(pipeline.DatasetNotPreparedError) as e:
+    images.Split(source, source.train_split)
+  assert (f'python -m adafilter_jax.data.prepare imagenet2012 --manual_dir '
+          f'/downloads/imagenet --data_dir {tmp_path / "empty"}') in str(e.value)
