@@ -62,6 +62,10 @@ _SPECS = [
                 'Eitz et al. 2012 (20000 sketches, 250 classes); SpotTune: 16000 / 4000.'),
     DatasetSpec('wikiart', 'image_folder/wikiart', 'train', 'test', 42129, 10628, 195, True,
                 'WikiArt artists (195 classes), split as in SpotTune: 42129 / 10628.'),
+    # Selective joint FT's source (Ge & Yu); TFDS's manual builder. Its test split has
+    # no labels, so the eval split is validation.
+    DatasetSpec('imagenet2012', 'imagenet2012', 'train', 'validation', None, None, 1000,
+                True, 'ILSVRC 2012 (1281167 / 50000) from TFDS: image-net.org archives.'),
     DatasetSpec('digits_source', 'digits/source', 'train', 'test', 721, 180, 5, False,
                 'Offline demo source task: sklearn digits 0-4, seeded 80/20 per class.'),
     DatasetSpec('digits_target', 'digits/target', 'train', 'test', 50, 846, 5, False,

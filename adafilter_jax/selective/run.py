@@ -74,7 +74,8 @@ def make_sampler(config, round_, k, neighbours, num_target, num_source):
   source subset as large as their union, the whole source, or no source."""
   sel, mode = config.selective, config.selective.source_mode
   common = dict(num_target=num_target, batch_size=sel.target_batch, seed=config.seed,
-                round_=round_)
+                round_=round_,
+                repeats=mining.sampling_levels(k, sel.k0) if sel.oversample_hard else None)
   if mode == 'selective':
     return sampler_lib.JointSampler(neighbours=neighbours, k=k, **common)
   if mode == 'random':

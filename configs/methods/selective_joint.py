@@ -7,8 +7,20 @@ hard-sample mining, 10 + 10 images per batch accumulated 10 times per update.
   #   --config.selective.bank=gabor
   #   --config.selective.bank=alexnet
   #     --config.selective.bank_weights=weights/alexnet-owt-7be5be79.pth
+  # the official code's switches, off as in the paper: K_i capped at 10 K0, and hard
+  # target images drawn K_i // K0 times per epoch (the paper draws each once):
+  #   --config.selective.k_cap=1000 (K0 = 100) --config.selective.oversample_hard=True
 
-ImageNet must be prepared (TFDS manual `imagenet2012`, docs/data.md); K0 per dataset is
+ImageNet is TFDS's manual `imagenet2012`, prepared once (no TensorFlow needed) from the
+two archives of image-net.org, ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar, put
+unopened in one folder DIR:
+
+  python -m adafilter_jax.data.prepare imagenet2012 --manual_dir DIR --data_dir TFDS_DIR
+
+The source is read from `selective.source.data_dir` (None: $TFDS_DATA_DIR, else
+~/tensorflow_datasets), which does not follow `data.data_dir`: with a --data_dir of your
+own, pass it to both (--config.selective.source.data_dir=TFDS_DIR). Places or any other
+source: `selective.source.name = 'image_folder/<name>'` (docs/data.md). K0 per dataset is
 the paper's (Sec. 4.2). See docs/selective.md.
 """
 import ml_collections
@@ -36,6 +48,10 @@ def apply(c):
   s.k0 = K0.get(c.name, 100)            # initial neighbours per target image
   s.max_neighbours = 5000               # neighbours kept per target image (the code's cap)
   s.k_cap = config_dict.placeholder(int)  # the code's 10*K0 cap on K_i; None: no cap
+  # The code's oversampling of hard images: target i drawn K_i // K0 times per epoch (its
+  # "sampling level"), so an image wrong once is drawn 5 times, unsure once 3 times.
+  # False: once per epoch, as in the paper. Applies to every source_mode.
+  s.oversample_hard = False
   s.delta, s.sigma0, s.sigma1 = 0.1, 4.0, 2.0  # Eq. 3 (sigma in units of K0)
   s.rounds = 5
   s.source_mode = 'selective'           # 'selective' | 'random' | 'all' | 'none' (ablations)

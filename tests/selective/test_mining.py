@@ -78,3 +78,70 @@ def test_pool_mode_and_bad_k():
   assert set(np.concatenate([s.batch(i).source for i in range(50)])) == {5, 9, 11}
   with pytest.raises(ValueError, match='K_i must be'):
     sampler.JointSampler(4, 2, 0, 0, neighbours=_table(4, 3), k=np.array([1, 2, 3, 4]))
+
+
+def _epoch_draws(s, epoch_size, epochs):
+  steps = epoch_size * epochs // s.batch_size
+  assert steps * s.batch_size == epoch_size * epochs
+  drawn = np.concatenate([s.batch(step).target for step in range(steps)])
+  return drawn.reshape(epochs, epoch_size)
+
+
+def test_off_draws_the_seeded_permutation_of_each_epoch():
+  # Without oversampling (the paper), epoch e is np.random.default_rng([seed, round, e])
+  # permuting the target indices, read across epoch ends; repeats of all ones is the same.
+  n, seed, round_ = 7, 5, 2
+  want = np.concatenate([np.random.default_rng([seed, round_, e]).permutation(n)
+                         for e in range(3)])
+  for repeats in (None, np.ones(n, np.int64)):
+    s = sampler.JointSampler(n, 3, seed=seed, round_=round_, repeats=repeats)
+    got = np.concatenate([s.batch(step).target for step in range(7)])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_sampling_levels_by_hand():
+  # K0 = 10: K_i -> L_i = K_i // K0 (at least 1; a cap or the index width may leave K_i
+  # off a multiple of K0, then rounded down).
+  np.testing.assert_array_equal(mining.sampling_levels([10, 50, 30, 90, 100, 45, 3], 10),
+                                [1, 5, 3, 9, 10, 4, 1])
+  with pytest.raises(ValueError, match='K0 must be'):
+    mining.sampling_levels([10], 0)
+
+
+def test_hard_images_are_drawn_their_level_times_per_epoch():
+  # After round 0 (K_i = K0 = 10 for all): easy, unsure, wrong, wrong, easy by Eq. 3 ->
+  # K = 10, 30, 50, 50, 10 -> drawn 1, 3, 5, 5, 1 times in every epoch of 15 draws.
+  pred, label = np.array([0, 1, 0, 2, 1]), np.array([0, 1, 1, 0, 1])
+  ent = np.array([0.01, 0.5, 0.01, 0.9, 0.05])
+  k = mining.update_k(np.full(5, 10), pred, label, ent, k0=10)
+  table = _table(5, 60)
+  s = sampler.JointSampler(5, 4, seed=1, round_=1, neighbours=table, k=k,
+                           repeats=mining.sampling_levels(k, 10))
+  draws = _epoch_draws(s, 15, 4)  # 60 draws, batches of 4 straddling epoch ends
+  for epoch in draws:
+    np.testing.assert_array_equal(np.bincount(epoch, minlength=5), [1, 3, 5, 5, 1])
+  assert len({tuple(e) for e in draws}) > 1  # each epoch shuffled anew
+  # Each drawn target's source partner is still from its own top K_i.
+  for step in range(15):
+    b = s.batch(step)
+    for t, src in zip(b.target, b.source):
+      assert src in table[t, :k[t]]
+
+
+def test_make_sampler_switch():
+  from adafilter_jax.selective import run
+  from tests.selective import tiny
+  k, table = np.array([10, 30, 50]), _table(3, 60)
+  for mode in ('selective', 'none'):
+    on = run.make_sampler(tiny.config(oversample_hard=True, k0=10, source_mode=mode,
+                                      target_batch=3), 0, k, table, 3, 1000)
+    np.testing.assert_array_equal(np.bincount(_epoch_draws(on, 9, 2)[1]), [1, 3, 5])
+    off = run.make_sampler(tiny.config(k0=10, source_mode=mode, target_batch=3), 0, k,
+                           table, 3, 1000)
+    np.testing.assert_array_equal(np.bincount(_epoch_draws(off, 3, 3)[2]), [1, 1, 1])
+
+
+def test_bad_repeats():
+  for bad in (np.array([1, 0, 2]), np.array([1, 2]), np.array([1.0, 2.0, 3.0])):
+    with pytest.raises(ValueError, match='repeats must be 3 integers'):
+      sampler.JointSampler(3, 2, 0, 0, repeats=bad)
