@@ -21,6 +21,12 @@ def test_every_domain_has_a_config_on_the_decathlon_split(domain):
       decathlon.DOMAINS.index(domain)]
 
 
+def test_paper_numbers_carry_the_corrected_feature_extractor_dtd():
+  config = recipes.on_dataset('decathlon.dtd', 'feature_extractor')
+  assert config.paper_top1.feature_extractor == 45.37  # Rebuffi et al. 2017; SpotTune: 55.53
+  assert config.paper_top1.finetune == 55.53
+
+
 @pytest.mark.parametrize('recipe', ['spottune', 'finetune', 'feature_extractor',
                                     'finetune_last2', 'adafilter'])
 def test_every_method_follows_the_decathlon_schedule(recipe):
