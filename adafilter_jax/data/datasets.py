@@ -57,9 +57,9 @@ _SPECS = [
                 'CUB-200-2011 from the TFDS catalog.'),
     DatasetSpec('stanford_cars', 'cars196', 'train', 'test', 8144, 8041, 196, False,
                 'Stanford Cars from the TFDS catalog.'),
-    DatasetSpec('oxford_flowers', 'oxford_flowers102', 'train', 'test', 2040, 6149, 102,
-                False, "The paper's 2040 train images are TFDS's train + validation "
-                '(1020 each); a single split reads 1020 of them.'),
+    DatasetSpec('oxford_flowers', 'oxford_flowers102', 'train+validation', 'test', 2040, 6149,
+                102, False, "Trains on TFDS's train + validation (1020 each): the paper's "
+                '2040 train images.'),
     DatasetSpec('sketches', 'image_folder/sketches', 'train', 'test', 16000, 4000, 250, True,
                 'Eitz et al. 2012 (20000 sketches, 250 classes); SpotTune: 16000 / 4000.'),
     DatasetSpec('wikiart', 'image_folder/wikiart', 'train', 'test', 42129, 10628, 195, True,

@@ -83,3 +83,19 @@ def stanford_dogs(root: str, train, test):
   scipy.io.savemat(os.path.join(lists, 'file_list.mat'),
                    {'file_list': np.array(files['train'] + files['test'], dtype=object)})
   return {'train': len(files['train']), 'test': len(files['test'])}
+
+
+def oxford_flowers102(root: str, labels, trnid, valid, tstid):
+  """jpg/image_<id>.jpg, imagelabels.mat {'labels': 1-based label per image id} and
+  setid.mat {'trnid', 'valid', 'tstid'} (1-based image ids), as the builder's
+  download_and_extract returns them: {'images': root, 'labels': ..., 'setid': ...}."""
+  os.makedirs(os.path.join(root, 'jpg'), exist_ok=True)
+  for i in range(1, len(labels) + 1):
+    with open(os.path.join(root, 'jpg', f'image_{i:05d}.jpg'), 'wb') as f:
+      f.write(_jpeg(i))
+  paths = {'images': root, 'labels': os.path.join(root, 'imagelabels.mat'),
+           'setid': os.path.join(root, 'setid.mat')}
+  scipy.io.savemat(paths['labels'], {'labels': np.asarray([labels])})
+  scipy.io.savemat(paths['setid'], {k: np.asarray([v]) for k, v in
+                                    (('trnid', trnid), ('valid', valid), ('tstid', tstid))})
+  return paths
