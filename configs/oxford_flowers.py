@@ -1,4 +1,4 @@
-"""SpotTune Table 2: Oxford Flowers 102 (TFDS oxford_flowers102; the paper's 2040 train images are TFDS's train + validation, this reads 'train': 1020).
+"""SpotTune Table 2: Oxford Flowers 102 (TFDS oxford_flowers102; trains on its train + validation, the paper's 2040 images).
 `paper_top1` holds that table's column (adafilter_jax/paper.py). Any recipe:
 
   python main.py --config configs/methods/spottune.py:oxford_flowers

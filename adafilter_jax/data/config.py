@@ -17,7 +17,7 @@ def get_data_config() -> ml_collections.ConfigDict:
   c.data_dir = ml_collections.FieldReference(None, field_type=str)
   # Where the manual downloads are; only used when a dataset is prepared.
   c.manual_dir = ml_collections.FieldReference(None, field_type=str)
-  c.train_split = 'train'
+  c.train_split = 'train'  # or several joined by '+', e.g. 'train+validation'
   c.eval_split = 'test'
   c.image_size = 224
   c.resize_size = 256

@@ -95,14 +95,23 @@ def get_builder(data_cfg) -> tfds.core.DatasetBuilder:
                   data_cfg.manual_dir, bool(data_cfg.skip_corrupt))
 
 
+def _check_split(builder: tfds.core.DatasetBuilder, split: str):
+  """`split` is a prepared split, or several joined by '+' (TFDS's split syntax, e.g.
+  'train+validation', read as one concatenated source; each may carry a [slice])."""
+  parts = [part.split('[')[0].strip() for part in split.split('+')]
+  missing = [part for part in parts if part not in builder.info.splits]
+  if missing:
+    raise ValueError(f'{builder.name}: no split {missing[0]!r} (in {split!r}); '
+                     f'has {list(builder.info.splits)}.')
+
+
 def _source(data_cfg, split: str):
   """The data source of `split`; with config.data.val_fraction the train split is the
   part left to train on and validation.HELDOUT the part held out of it."""
   builder = get_builder(data_cfg)
   train_split = splits(data_cfg)[0]
   base = train_split if split == validation.HELDOUT else split
-  if base not in builder.info.splits:
-    raise ValueError(f'{builder.name}: no split {split!r}; has {list(builder.info.splits)}.')
+  _check_split(builder, base)
   # Raw image bytes: decoding in our transform lets libjpeg shrink while decoding.
   source = builder.as_data_source(base, decoders={'image': tfds.decode.SkipDecoding()})
   if not data_cfg.get('val_fraction') or base != train_split:
@@ -114,8 +123,7 @@ def load_dataset_info(data_cfg) -> DatasetInfo:
   builder = get_builder(data_cfg)
   train, evaluation = splits(data_cfg)
   for s in (train, evaluation):
-    if s not in builder.info.splits:
-      raise ValueError(f'{builder.name}: no split {s!r}; has {list(builder.info.splits)}.')
+    _check_split(builder, s)
   names = tuple(builder.info.features['label'].names)
   validation.check_fraction(data_cfg.get('val_fraction', 0.0))
   return DatasetInfo(num_classes=len(names), class_names=names,

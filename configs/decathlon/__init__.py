@@ -44,8 +44,8 @@ _PAPER_ROWS = {'spottune': 'SpotTune', 'spottune_fixed': 'SpotTune (Global-k)',
 
 
 def paper_top1(domain: str) -> dict:
-  column = decathlon.DOMAINS.index(domain)
-  return {recipe: decathlon.PAPER_TABLE3[row][1][column] for recipe, row in _PAPER_ROWS.items()}
+  table = decathlon.paper_table3()  # the feature extractor's DTD as in its source
+  return {recipe: table[row][1][domain] for recipe, row in _PAPER_ROWS.items()}
 
 
 def schedule(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -1,7 +1,8 @@
 """Fake downloads in the layout of TFDS's own dummy_data for the catalog builders
 (tensorflow_datasets/testing/test_data/fake_examples/visual_domain_decathlon and
 datasets/stanford_dogs/dummy_data), written with our own images: TFDS keeps its fake
-archives as binaries. The Decathlon's stripped test annotation is TFDS's, verbatim."""
+archives and .mat lists as binaries. The Decathlon's stripped test annotations (the only
+text files of its fake_examples) are TFDS's, verbatim."""
 import io
 import json
 import os
@@ -17,6 +18,12 @@ AIRCRAFT_TEST_STRIPPED = {
     'images': [{'id': 4, 'file_name': 'data/aircraft/4.jpg'}],
     'categories': [{'id': 1, 'name': 'label1'}, {'id': 2, 'name': 'label2'},
                    {'id': 3, 'name': 'label3'}]}
+# ... decathlon-1.0/annotations/imagenet12_test_stripped.json
+IMAGENET12_TEST_STRIPPED = {
+    'images': [{'id': 4, 'file_name': 'data/imagenet12/4.jpg'},
+               {'id': 6, 'file_name': 'data/imagenet12/6.jpg'}],
+    'categories': [{'id': i, 'name': f'label{i}'} for i in (1, 2, 3, 4)]}
+TEST_STRIPPED = {'aircraft': AIRCRAFT_TEST_STRIPPED, 'imagenet12': IMAGENET12_TEST_STRIPPED}
 
 
 def _jpeg(seed: int, size=(20, 16)) -> bytes:
@@ -34,19 +41,23 @@ def _tar(path: str, members: dict):
       tar.addfile(info, io.BytesIO(data))
 
 
-def decathlon(root: str, domain: str, train=(1, 2), val=(3,), test=(4,), extra=(5,)):
+def decathlon(root: str, domain: str, train=(1, 2), val=(3,), test=None, extra=(5,)):
   """<root>/decathlon-1.0/annotations/<domain>_{train,val,test_stripped}.json and
   <root>/<domain>.tar holding <domain>/<id>.jpg for every id (`extra`: images in the
-  archive that no split lists, which the builder must skip). Labels: id % 3."""
+  archive that no split lists, which the builder must skip). Labels: id % 3. `test`
+  None: TFDS's own stripped test annotation of the domain where it has one, else (4,)."""
   ann = os.path.join(root, 'decathlon-1.0', 'annotations')
   os.makedirs(ann, exist_ok=True)
-  categories = AIRCRAFT_TEST_STRIPPED['categories']
+  tfds_stripped = TEST_STRIPPED.get(domain, AIRCRAFT_TEST_STRIPPED)
+  if test is None:
+    test = tuple(im['id'] for im in tfds_stripped['images']) if domain in TEST_STRIPPED else (4,)
+  categories = tfds_stripped['categories']
   for split, ids in (('train', train), ('val', val)):
     images = [{'id': i, 'file_name': f'data/{domain}/{i}.jpg'} for i in ids]
     annotations = [{'id': 100 + i, 'image_id': i, 'category_id': 1 + i % 3} for i in ids]
     with open(os.path.join(ann, f'{domain}_{split}.json'), 'w') as f:
       json.dump({'images': images, 'annotations': annotations, 'categories': categories}, f)
-  stripped = dict(AIRCRAFT_TEST_STRIPPED, images=[
+  stripped = dict(tfds_stripped, images=[
       {'id': i, 'file_name': f'data/{domain}/{i}.jpg'} for i in test])
   with open(os.path.join(ann, f'{domain}_test_stripped.json'), 'w') as f:
     json.dump(stripped, f)
@@ -83,3 +94,19 @@ def stanford_dogs(root: str, train, test):
   scipy.io.savemat(os.path.join(lists, 'file_list.mat'),
                    {'file_list': np.array(files['train'] + files['test'], dtype=object)})
   return {'train': len(files['train']), 'test': len(files['test'])}
+
+
+def oxford_flowers102(root: str, labels, trnid, valid, tstid):
+  """jpg/image_<id>.jpg, imagelabels.mat {'labels': 1-based label per image id} and
+  setid.mat {'trnid', 'valid', 'tstid'} (1-based image ids), as the builder's
+  download_and_extract returns them: {'images': root, 'labels': ..., 'setid': ...}."""
+  os.makedirs(os.path.join(root, 'jpg'), exist_ok=True)
+  for i in range(1, len(labels) + 1):
+    with open(os.path.join(root, 'jpg', f'image_{i:05d}.jpg'), 'wb') as f:
+      f.write(_jpeg(i))
+  paths = {'images': root, 'labels': os.path.join(root, 'imagelabels.mat'),
+           'setid': os.path.join(root, 'setid.mat')}
+  scipy.io.savemat(paths['labels'], {'labels': np.asarray([labels])})
+  scipy.io.savemat(paths['setid'], {k: np.asarray([v]) for k, v in
+                                    (('trnid', trnid), ('valid', valid), ('tstid', tstid))})
+  return paths

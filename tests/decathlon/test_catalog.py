@@ -5,6 +5,7 @@ import os
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data.builders import catalog
@@ -38,7 +39,8 @@ def test_decathlon_domain_gives_tfds_dummy_split_sizes(tmp_path):
 
 def test_decathlon_imagenet12_reads_its_separate_archive(tmp_path):
   fake = str(tmp_path / 'fake')
-  want = catalog_fakes.decathlon(fake, 'imagenet12', train=(1, 2, 3), val=(4,), test=(5, 6))
+  # TFDS's stripped test annotation lists images 4 and 6
+  want = catalog_fakes.decathlon(fake, 'imagenet12', train=(1, 2, 3), val=(5,), extra=(7,))
   builder = _prepare('visual_domain_decathlon/imagenet12', str(tmp_path / 'tfds'),
                      extract=[fake, os.path.join(fake, 'imagenet12.tar')])
   # TFDS's VisualDomainDecathlonImagenetTest: train 3, test 2, validation 1.
@@ -61,3 +63,43 @@ def test_stanford_dogs(tmp_path):
   assert sorted(int(test[i]['label']) for i in range(3)) == [0, 0, 7]
   np.testing.assert_allclose(test[0]['objects']['bbox'][0],
                              [2 / 16, 1 / 20, 12 / 16, 10 / 20], rtol=1e-6)
+
+
+def test_oxford_flowers_trains_on_train_and_validation(tmp_path):
+  from adafilter_jax.data import pipeline
+  from configs import oxford_flowers
+  fake = str(tmp_path / 'fake')
+  # 1-based labels of image ids 1..7: train {1, 2} class 0, validation {3, 4, 5} class 1,
+  # test {6, 7} class 2 (the builder subtracts 1)
+  paths = catalog_fakes.oxford_flowers102(fake, labels=[1, 1, 2, 2, 2, 3, 3], trnid=[1, 2],
+                                          valid=[3, 4, 5], tstid=[6, 7])
+  data_dir = str(tmp_path / 'tfds')
+  builder = _prepare('oxford_flowers102', data_dir, extract=paths)
+  assert _sizes(builder) == {'train': 2, 'validation': 3, 'test': 2}
+  config = oxford_flowers.get_config()
+  config.data.data_dir, config.data.image_size, config.data.resize_size = data_dir, 8, 10
+  assert pipeline.splits(config.data) == ('train+validation', 'test')
+  info = pipeline.load_dataset_info(config.data)
+  assert (info.num_train, info.num_eval, info.num_classes) == (5, 2, 102)
+  batch = next(pipeline.make_train_iter(config.data, global_batch_size=5, seed=0,
+                                        num_epochs=1, process_index=0, process_count=1))
+  assert sorted(batch['label'].tolist()) == [0, 0, 1, 1, 1]  # one epoch: both splits
+  labels = [int(b['label'][i]) for b in pipeline.make_eval_iter(
+      config.data, global_batch_size=2, process_index=0, process_count=1)
+            for i in range(len(b['label'])) if b['mask'][i]]
+  assert labels == [2, 2]
+
+
+def test_a_missing_part_of_a_joined_split_is_named(tmp_path):
+  from adafilter_jax.data import pipeline
+  from configs import oxford_flowers
+  fake = str(tmp_path / 'fake')
+  paths = catalog_fakes.oxford_flowers102(fake, labels=[1, 1, 1], trnid=[1], valid=[2],
+                                          tstid=[3])
+  data_dir = str(tmp_path / 'tfds')
+  _prepare('oxford_flowers102', data_dir, extract=paths)
+  config = oxford_flowers.get_config()
+  config.data.name, config.data.data_dir = 'oxford_flowers102', data_dir
+  config.data.train_split = 'train+extra'
+  with pytest.raises(ValueError, match=r"oxford_flowers102: no split 'extra' \(in 'train\+extra'\)"):
+    pipeline.load_dataset_info(config.data)

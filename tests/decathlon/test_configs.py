@@ -21,6 +21,12 @@ def test_every_domain_has_a_config_on_the_decathlon_split(domain):
       decathlon.DOMAINS.index(domain)]
 
 
+def test_paper_numbers_carry_the_corrected_feature_extractor_dtd():
+  config = recipes.on_dataset('decathlon.dtd', 'feature_extractor')
+  assert config.paper_top1.feature_extractor == 45.37  # Rebuffi et al. 2017; SpotTune: 55.53
+  assert config.paper_top1.finetune == 55.53
+
+
 @pytest.mark.parametrize('recipe', ['spottune', 'finetune', 'feature_extractor',
                                     'finetune_last2', 'adafilter'])
 def test_every_method_follows_the_decathlon_schedule(recipe):
@@ -43,3 +49,23 @@ def test_the_random_crop_and_its_exceptions():
 def test_unknown_domain_is_named():
   with pytest.raises(ValueError, match='caltech'):
     decathlon_configs.domain_config('caltech')
+
+
+# TFDS catalog page of visual_domain_decathlon (train / validation / test), typed from it.
+CATALOG_SPLITS = {
+    'imagenet12': (1232167, 49000, 48238), 'aircraft': (3334, 3333, 3333),
+    'cifar100': (40000, 10000, 10000), 'daimlerpedcls': (23520, 5880, 19600),
+    'dtd': (1880, 1880, 1880), 'gtsrb': (31367, 7842, 12630),
+    'vgg-flowers': (1020, 1020, 6149), 'omniglot': (17853, 6492, 8115),
+    'svhn': (47217, 26040, 26032), 'ucf101': (7585, 1952, 3783),
+}
+
+
+@pytest.mark.parametrize('domain', decathlon.DOMAINS)
+def test_every_domain_registers_the_catalog_split_sizes(domain):
+  spec = datasets.resolve(f'decathlon_{domain.replace("-", "_")}')
+  train, val, test = CATALOG_SPLITS[domain]
+  assert (spec.num_train, spec.num_eval) == (train, val)
+  # Omniglot: 20 drawings of each of 1623 characters, 11 / 4 / 5 of them per split
+  if domain == 'omniglot':
+    assert (train, val, test) == tuple(k * spec.num_classes for k in (11, 4, 5))

@@ -1,5 +1,5 @@
-"""TFDS catalog builders (Stanford Dogs, Visual Decathlon, ImageNet 2012) prepared as
-ArrayRecord, TF-free.
+"""TFDS catalog builders (Stanford Dogs, Visual Decathlon, Oxford Flowers 102, ImageNet
+2012) prepared as ArrayRecord, TF-free.
 
 In tensorflow-datasets 4.9.10 these builders, and TFDS's archive extractor, call a few
 `tf.io.gfile` / `tf.compat` functions while preparing. Where TensorFlow is absent, the
@@ -25,6 +25,7 @@ import tensorflow_datasets as tfds
 _PATCHED_MODULES = (
     'tensorflow_datasets.core.download.extractor',
     'tensorflow_datasets.datasets.stanford_dogs.stanford_dogs_dataset_builder',
+    'tensorflow_datasets.datasets.oxford_flowers102.oxford_flowers102_dataset_builder',
     'tensorflow_datasets.image_classification.visual_domain_decathlon',
     'tensorflow_datasets.datasets.imagenet2012.imagenet2012_dataset_builder',
     'tensorflow_datasets.datasets.imagenet2012.imagenet_common',
