@@ -1,4 +1,5 @@
-"""AdaFilter on Omniglot, Visual Decathlon version (19476 train / 6492 eval, 1623 classes).
+"""AdaFilter on Omniglot, Visual Decathlon version (1623 classes; the paper: 19476 train /
+6492 eval; TFDS's split, which runs: 17853 / 6492).
 
 The paper's recipe (configs/base.py) on this dataset. Run, once the data is prepared
 and the ImageNet weights converted (docs/training.md):

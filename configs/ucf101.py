@@ -1,4 +1,5 @@
-"""AdaFilter on UCF-101 dynamic images, Visual Decathlon version (7629 train / 1908 eval, 101 classes).
+"""AdaFilter on UCF-101 dynamic images, Visual Decathlon version (101 classes; the paper:
+7629 train / 1908 eval; TFDS's split, which runs: 7585 / 1952).
 
 The paper's recipe (configs/base.py) on this dataset. Run, once the data is prepared
 and the ImageNet weights converted (docs/training.md):

@@ -36,9 +36,11 @@ _SPECS = [
     DatasetSpec('mit_indoor', 'mit_indoor67', 'train', 'test', 5360, 1340, 67, True,
                 'Official TrainImages.txt / TestImages.txt.'),
     DatasetSpec('ucf101', 'visual_domain_decathlon/ucf101', 'train', 'validation',
-                7629, 1908, 101, False, 'Visual Decathlon dynamic images (train / val).'),
+                7629, 1908, 101, False,
+                "Visual Decathlon dynamic images; Table 1's counts, TFDS's are 7585 / 1952."),
     DatasetSpec('omniglot', 'visual_domain_decathlon/omniglot', 'train', 'validation',
-                19476, 6492, 1623, False, 'Visual Decathlon version (train / val).'),
+                19476, 6492, 1623, False,
+                "Visual Decathlon version; Table 1's counts, TFDS's are 17853 / 6492."),
     # The ten Visual Decathlon domains (SpotTune's Table 3; train -> validation, the test
     # labels are private), with the split sizes of TFDS's catalog page (its builder reads
     # the Decathlon devkit's annotation lists). Omniglot's and UCF-101's differ from
