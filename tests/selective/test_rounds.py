@@ -6,10 +6,12 @@ import os
 import numpy as np
 
 from adafilter_jax.selective import index, joint, mining, run
+from adafilter_jax.train import parallel
 from tests.selective import tiny
 
 
 _MODEL = tiny.model()
+_PARALLEL = parallel.Parallel('pmap')  # one CPU device here: pmap over it
 _FNS = {}
 
 
@@ -17,6 +19,7 @@ def _run(workdir, stop_after=None):
   config = tiny.config(rounds=2, iterations=3, iter_size=2, checkpoint_every=3, k0=2,
                        target_batch=3)
   config.eval_batch_size = 8
+  config.data.num_workers = 1  # batches built in a grain worker process, as in a real run
   target, test = tiny.random_split(6, 3, 0), tiny.random_split(8, 3, 1)
   source = tiny.random_split(10, 4, 2)
   neighbours = np.stack([np.random.default_rng(i).permutation(10) for i in range(6)])
@@ -24,11 +27,10 @@ def _run(workdir, stop_after=None):
   if not _FNS:  # one init and one compile of each step for the three runs
     variables = joint.init_variables(_MODEL, tiny.SIZE, seed=0)
     _FNS['variables'] = variables
-    _FNS['fns'] = (joint.make_optimizer(config, variables['params']),
-                   joint.make_train_step(config), joint.make_predict(config))
+    _FNS['steps'] = joint.make_steps(config, _PARALLEL, variables['params'])
   variables = _FNS['variables']
-  return run.run_rounds(config, str(workdir), _MODEL, variables, idx, target, test, source,
-                        3, stop_after=stop_after, fns=_FNS['fns'])
+  return run.run_rounds(config, _PARALLEL, str(workdir), _MODEL, variables, idx, target,
+                        test, source, 3, stop_after=stop_after, steps=_FNS['steps'])
 
 
 def test_resumed_round_equals_uninterrupted(tmp_path):
