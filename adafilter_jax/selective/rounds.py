@@ -39,8 +39,11 @@ class _TrainBatch:
 
   def __init__(self, sampler, target, source):
     self.sampler, self.target, self.source = sampler, target, source
-    # Read here, once: a worker process would otherwise read every label itself.
-    self.target_labels, self.source_labels = target.labels, source.labels
+    # Read here, once: a worker process would otherwise read every label itself (and
+    # the source's only when it trains on it: all of ImageNet's labels take minutes).
+    draws = sampler.neighbours is not None or sampler.pool is not None
+    self.target_labels = target.labels
+    self.source_labels = source.labels if draws else None
     self.part = _local(sampler.batch_size)
 
   def __call__(self, step):

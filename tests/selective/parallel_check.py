@@ -9,7 +9,7 @@ import sys
 import jax
 import numpy as np
 
-from adafilter_jax.selective import joint, rounds
+from adafilter_jax.selective import joint, rounds, run
 from adafilter_jax.train import parallel
 from tests.selective import tiny
 
@@ -62,6 +62,10 @@ def main():
                                                           np.asarray(b, np.float64)))), got, ref)
     report[name] = max(jax.tree.leaves(diffs))
   report['probs_shape'] = list(np.shape(ref[3]))
+  try:  # an odd batch cannot be split over the 2 devices: refused before anything runs
+    run.check(tiny.config(target_batch=3))
+  except ValueError as e:
+    report['odd_batch_error'] = str(e)
   print(json.dumps(report))
 
 

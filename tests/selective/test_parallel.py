@@ -21,3 +21,5 @@ def test_pmap_and_jit_joint_steps_equal_one_device():
   assert report['probs_shape'] == [7, 3], report
   assert report['pmap'] < TOL, report
   assert report['jit'] < TOL, report
+  assert report['odd_batch_error'] == ('config.selective.target_batch=3 is not divisible by '
+                                       'the 2 devices.'), report
