@@ -2,7 +2,8 @@
 
 A round starts from the previous round's weights with a fresh optimizer (the schedule
 restarts) and runs `iterations * iter_size` batches; a checkpoint is written every
-`checkpoint_every` updates (and when asked to stop), and the batch of micro-step t is a
+`checkpoint_every` updates and on SIGTERM/SIGINT (every process stops after the same
+batch, saves it and raises train.Interrupted, as the main loop does), and the batch of micro-step t is a
 function of (seed, round, t) alone, so a round resumed from its checkpoint ends exactly
 where an uninterrupted one does.
 
@@ -15,8 +16,6 @@ and their partners), as the main pipeline does.
 import contextlib
 import os
 import time
-from typing import Optional
-
 from absl import logging
 import grain
 import jax
@@ -25,6 +24,7 @@ import numpy as np
 from adafilter_jax.data import pipeline
 from adafilter_jax.selective import joint
 from adafilter_jax.train import checkpoint as checkpoint_lib
+from adafilter_jax.train import loop
 
 
 def _local(global_size: int) -> slice:
@@ -64,11 +64,10 @@ def _batches(config, sampler, target, source, start: int, total: int):
 
 
 def train_round(config, parallel, model, variables, steps: joint.Steps, sampler, target,
-                source, round_dir: str, stop_after: Optional[int] = None):
+                source, round_dir: str):
   """Trains one round from host `variables` with `steps` (joint.make_steps) and a fresh
-  state of `steps.tx` (the schedule restarts); returns the final state on the devices,
-  or None when it stopped after `stop_after` batches (an interruption: the checkpoint
-  is saved)."""
+  state of `steps.tx` (the schedule restarts); returns the final state on the devices.
+  On a signal, saves and raises loop.Interrupted: running again resumes."""
   sel = config.selective
   total = sel.iterations * sel.iter_size
   state = joint.create_state(model, variables, config, steps.tx)
@@ -83,17 +82,18 @@ def train_round(config, parallel, model, variables, steps: joint.Steps, sampler,
     key = jax.random.key(config.seed)  # the signature's; the joint step draws nothing
     t0 = time.time()
     save = lambda done: ckpts.save(done, parallel.get_state(state), {'round': sampler.round})
-    with contextlib.closing(_batches(config, sampler, target, source, start, total)) as it:
+    batches = _batches(config, sampler, target, source, start, total)
+    with loop._Signals() as signals, contextlib.closing(batches) as it:  # pylint: disable=protected-access
       for done, batch in zip(range(start + 1, total + 1), it):
         state, metrics = steps.train(state, parallel.put_batch(batch), key, None)
-        if done == stop_after and done < total:
-          save(done)
-          return None
-        if done % every == 0 or done == total:
+        signum = parallel.agreed_signal(signals.signum)  # every host stops after this batch
+        if done % every == 0 or done == total or signum is not None:
           save(done)
           logging.info('round %d: update %d/%d, loss %.4f (%.1f batches/s)', sampler.round,
                        done // sel.iter_size, sel.iterations, parallel.metrics(metrics)['loss'],
                        (done - start) / (time.time() - t0))
+        if signum is not None:
+          raise loop.Interrupted(signum, done)
   finally:
     ckpts.close()
   return state  # (a round finished before comes back restored from its checkpoint)

@@ -130,7 +130,7 @@ def run(config, workdir: str) -> dict:
 
 
 def run_rounds(config, parallel, workdir, model, variables, idx, target, test, source,
-               num_classes, stop_after=None, steps=None):
+               num_classes, steps=None):
   """All rounds (a finished one is read back, not rerun); returns their records.
   `steps` (joint.make_steps) to reuse compiled steps across calls (the tests)."""
   sel = config.selective
@@ -141,9 +141,7 @@ def run_rounds(config, parallel, workdir, model, variables, idx, target, test, s
     round_dir = os.path.join(workdir, f'round_{r}')
     smp = make_sampler(config, r, k, idx.neighbours, len(target), len(source))
     state = rounds.train_round(config, parallel, model, variables, steps, smp, target,
-                               source, round_dir, stop_after)
-    if state is None:
-      return None  # interrupted: rerun to resume
+                               source, round_dir)
     host = parallel.get_state(state)
     variables = {'params': host.params, 'batch_stats': host.batch_stats}
     predict = lambda split: rounds.predict(config, parallel, steps.predict, state, split)
@@ -184,8 +182,6 @@ def measure(config, r, k, smp, predict, target, test, num_classes, round_dir):
 def finish(config, workdir, records, idx, target, source, test) -> dict:
   """summary.json (per round and the ensemble) and the neighbours picture (process 0
   writes them; every process returns the summary)."""
-  if records is None:
-    return {}
   num_classes = pipeline.load_dataset_info(config.data).num_classes
   probs = np.mean([r['test_probs'] for r in records], axis=0)
   ens_top1, ens_mean = metrics_lib.accuracies(probs.argmax(-1), test.labels, num_classes)
