@@ -7,8 +7,16 @@ trunk from both. Loss = (1 - w) CE_target + w CE_source, w = 0.5 (the paper); wi
 source (the baseline) it is CE_target alone. The paper's ~200-image updates come from
 `optax.MultiSteps` accumulating `iter_size` batches (Caffe's iter_size); the schedule
 counts updates ("iterations"), not epochs.
+
+The steps run on train/parallel.py's data parallelism (pmap or jit, one host or many)
+with the main loop's step signature. A batch keeps the target images ('image',
+'label') and their source partners ('source_image', 'source_label'; absent without a
+source) as separate entries, so that each device gets matching slices of both and
+concatenates its own [targets; partners]; under pmap BN statistics, gradients and
+metrics are averaged over the devices, so D devices compute what one does.
 """
-from typing import Any
+import dataclasses
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -37,8 +45,10 @@ class JointNet(nn.Module):
     return t.astype(jnp.float32), s.astype(jnp.float32)
 
 
-def build_model(config, num_target_classes: int, num_source_classes: int) -> JointNet:
-  trunk = models.resnet(config.model.arch, None, **methods.backbone_kwargs(config, None))
+def build_model(config, num_target_classes: int, num_source_classes: int,
+                bn_axis_name: Optional[str] = None) -> JointNet:
+  """`bn_axis_name`: Parallel.bn_axis_name (the pmap axis BN averages over, or None)."""
+  trunk = models.resnet(config.model.arch, None, **methods.backbone_kwargs(config, bn_axis_name))
   return JointNet(trunk, num_target_classes, num_source_classes)
 
 
@@ -96,25 +106,53 @@ def loss_fn(params, batch_stats, apply_fn, images, target_labels, source_labels,
                 new['batch_stats'])
 
 
-def make_train_step(config):
+def make_train_step(config, axis_name: Optional[str] = None) -> Callable:
+  """(state, batch, key, anchor) -> (state, metrics), Parallel.train_step's signature;
+  the key and anchor are unused (no random layers, no regularizer)."""
   w = float(config.selective.source_weight)
 
-  def step(state, images, target_labels, source_labels):
+  def step(state, batch, key, anchor):
+    del key, anchor
+    images, source_labels = batch['image'], jnp.zeros(0, jnp.int32)
+    if 'source_image' in batch:
+      images = jnp.concatenate([images, batch['source_image']])
+      source_labels = batch['source_label']
     x = steps_lib.normalize(images, config.data)
     grads, (metrics, stats) = jax.grad(loss_fn, has_aux=True)(
-        state.params, state.batch_stats, state.apply_fn, x, target_labels, source_labels, w)
+        state.params, state.batch_stats, state.apply_fn, x, batch['label'], source_labels, w)
+    if axis_name is not None:
+      grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
     return state.apply_gradients(grads=grads, batch_stats=stats), metrics
 
-  return jax.jit(step, donate_argnums=0)
+  return step
 
 
-def make_predict(config):
-  """images -> target-head softmax, BN in inference mode."""
+def make_eval_step(config, axis_name: Optional[str] = None) -> Callable:
+  """(state, {'image', 'mask'}, key) -> {'probs': target-head softmax, 'mask'}, BN in
+  inference mode (nothing to average over devices: `axis_name` is for symmetry)."""
+  del axis_name
 
-  def predict(state: Any, images):
-    x = steps_lib.normalize(images, config.data)
+  def predict(state: Any, batch, key):
+    del key
+    x = steps_lib.normalize(batch['image'], config.data)
     lt, _ = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
                            x, x.shape[0], train=False)
-    return jax.nn.softmax(lt)
+    return {'probs': jax.nn.softmax(lt), 'mask': batch['mask']}
 
-  return jax.jit(predict)
+  return predict
+
+
+@dataclasses.dataclass(frozen=True)
+class Steps:
+  """One optimizer and the compiled steps, shared by every round (a new `tx` per round
+  would compile the train step again)."""
+  tx: optax.GradientTransformation
+  train: Callable     # Parallel.train_step(make_train_step)
+  predict: Callable   # Parallel.eval_step(make_eval_step)
+
+
+def make_steps(config, parallel, params) -> Steps:
+  axis = parallel.bn_axis_name
+  return Steps(make_optimizer(config, params),
+               parallel.train_step(make_train_step(config, axis)),
+               parallel.eval_step(make_eval_step(config, axis)))

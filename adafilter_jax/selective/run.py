@@ -10,11 +10,16 @@
 3. summary.json and report.md: accuracy per round and of the rounds' ensemble (averaged
    softmax, the paper's "model fusion"), and a picture of target images beside their
    nearest sources.
+
+Training and prediction run on train/parallel.py (`config.parallel`: pmap or jit, one
+host or several); every process computes the same records, process 0 alone writes them.
 """
 import json
 import os
 
 from absl import logging
+import jax
+from jax.experimental import multihost_utils
 import numpy as np
 
 from adafilter_jax import pretrained
@@ -22,6 +27,7 @@ from adafilter_jax.data import pipeline
 from adafilter_jax.selective import cnn_bank, figure, images, index, joint, mining, rounds
 from adafilter_jax.selective import sampler as sampler_lib
 from adafilter_jax.train import metrics as metrics_lib
+from adafilter_jax.train import parallel as parallel_lib
 
 
 def check(config):
@@ -43,6 +49,9 @@ def check(config):
   if sel.bank == 'alexnet' and not sel.bank_weights.endswith('.pth'):
     raise ValueError("config.selective.bank='alexnet' needs bank_weights = torchvision's "
                      f'alexnet .pth file; got {sel.bank_weights!r}.')
+  parallel = parallel_lib.Parallel(config.parallel)
+  parallel.check_batch(sel.target_batch, 'config.selective.target_batch')
+  parallel.check_batch(config.eval_batch_size, 'config.eval_batch_size')
   if not 0.0 <= sel.source_weight <= 1.0:
     raise ValueError(f'config.selective.source_weight={sel.source_weight} not in [0, 1].')
 
@@ -65,8 +74,14 @@ def retrieve(config, target, source, backbone) -> index.Index:
   t, s = bank_split(target, sel), bank_split(source, sel)
   key = index.cache_key(bank, t.identity(), s.identity(), num_bins, k)
   bs = sel.descriptor_batch
-  return index.build_or_load(bank, lambda: t.eval_batches(bs), lambda: s.eval_batches(bs),
-                             key, sel.index_dir)
+  build = lambda: index.build_or_load(bank, lambda: t.eval_batches(bs),
+                                      lambda: s.eval_batches(bs), key, sel.index_dir)
+  if jax.process_count() == 1:
+    return build()
+  # Process 0 builds and writes the cached index; the others read it.
+  idx = build() if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices('selective index')
+  return idx or build()
 
 
 def make_sampler(config, round_, k, neighbours, num_target, num_source):
@@ -106,46 +121,47 @@ def run(config, workdir: str) -> dict:
   num_source_classes = pipeline.load_dataset_info(sel.source).num_classes
   backbone = pretrained.load(config.pretrained) if config.pretrained else None
   idx = retrieve(config, target, source, backbone)
-  model = joint.build_model(config, num_target_classes, num_source_classes)
+  parallel = parallel_lib.Parallel(config.parallel)
+  model = joint.build_model(config, num_target_classes, num_source_classes,
+                            parallel.bn_axis_name)
   variables = joint.init_variables(model, config.data.image_size, config.seed, backbone)
-  records = run_rounds(config, workdir, model, variables, idx, target, test, source,
-                       num_target_classes)
+  records = run_rounds(config, parallel, workdir, model, variables, idx, target, test,
+                       source, num_target_classes)
   return finish(config, workdir, records, idx, target, source, test)
 
 
-def run_rounds(config, workdir, model, variables, idx, target, test, source, num_classes,
-               stop_after=None, fns=None):
+def run_rounds(config, parallel, workdir, model, variables, idx, target, test, source,
+               num_classes, steps=None):
   """All rounds (a finished one is read back, not rerun); returns their records.
-  `fns` = (tx, train step, predict) to reuse compiled steps across calls (the tests)."""
+  `steps` (joint.make_steps) to reuse compiled steps across calls (the tests)."""
   sel = config.selective
   k = np.minimum(np.full(len(target), sel.k0), idx.neighbours.shape[1])
-  tx, step_fn, predict_fn = fns or (joint.make_optimizer(config, variables['params']),
-                                    joint.make_train_step(config), joint.make_predict(config))
+  steps = steps or joint.make_steps(config, parallel, variables['params'])
   records = []
   for r in range(sel.rounds):
     round_dir = os.path.join(workdir, f'round_{r}')
     smp = make_sampler(config, r, k, idx.neighbours, len(target), len(source))
-    state = rounds.train_round(config, model, variables, tx, step_fn, smp, target, source,
-                               round_dir, stop_after)
-    if state is None:
-      return None  # interrupted: rerun to resume
-    variables = {'params': state.params, 'batch_stats': state.batch_stats}
-    record = measure(config, r, k, smp, predict_fn, state, target, test, num_classes,
-                     round_dir)
+    state = rounds.train_round(config, parallel, model, variables, steps, smp, target,
+                               source, round_dir)
+    host = parallel.get_state(state)
+    variables = {'params': host.params, 'batch_stats': host.batch_stats}
+    predict = lambda split: rounds.predict(config, parallel, steps.predict, state, split)
+    record = measure(config, r, k, smp, predict, target, test, num_classes, round_dir)
     records.append(record)
     k = np.minimum(np.asarray(record['k_next']), idx.neighbours.shape[1])
   return records
 
 
-def measure(config, r, k, smp, predict_fn, state, target, test, num_classes, round_dir):
-  """After round r: Eq. 2-3 on the target training images, accuracy on the test set."""
-  sel, bs = config.selective, config.eval_batch_size
-  p_train = rounds.predict(predict_fn, state, target, bs)
+def measure(config, r, k, smp, predict, target, test, num_classes, round_dir):
+  """After round r: Eq. 2-3 on the target training images, accuracy on the test set;
+  `predict`: split -> the round's target-head softmax over it."""
+  sel = config.selective
+  p_train = predict(target)
   ent, pred = mining.entropy(p_train), p_train.argmax(-1)
   hard = mining.hardness(pred, target.labels, ent, sel.delta)
   k_next = mining.update_k(k, pred, target.labels, ent, sel.k0, sel.delta, sel.sigma0,
                            sel.sigma1, sel.k_cap)
-  p_test = rounds.predict(predict_fn, state, test, bs)
+  p_test = predict(test)
   top1, mean_class = metrics_lib.accuracies(p_test.argmax(-1), test.labels, num_classes)
   record = {'round': r, 'eval_top1': top1, 'eval_mean_class_acc': mean_class,
             'train_top1': float(np.mean(pred == target.labels)),
@@ -155,21 +171,20 @@ def measure(config, r, k, smp, predict_fn, state, target, test, num_classes, rou
                          'unsure': int(np.sum(hard == mining.UNSURE)),
                          'wrong': int(np.sum(hard == mining.WRONG))},
             'source_images_used': smp.num_source_images()}
-  np.save(os.path.join(round_dir, 'test_probs.npy'), p_test)
-  with open(os.path.join(round_dir, 'round.json'), 'w') as f:
-    json.dump(record, f)
+  if jax.process_index() == 0:
+    np.save(os.path.join(round_dir, 'test_probs.npy'), p_test)
+    with open(os.path.join(round_dir, 'round.json'), 'w') as f:
+      json.dump(record, f)
   logging.info('round %d: test mean class acc %.4f top-1 %.4f | train: %s | %d source images',
                r, mean_class, top1, record['num_hard'], record['source_images_used'])
-  return record
+  return {**record, 'test_probs': p_test}  # (for the ensemble, on every process)
 
 
 def finish(config, workdir, records, idx, target, source, test) -> dict:
-  """summary.json (per round and the ensemble) and the neighbours picture."""
-  if records is None:
-    return {}
+  """summary.json (per round and the ensemble) and the neighbours picture (process 0
+  writes them; every process returns the summary)."""
   num_classes = pipeline.load_dataset_info(config.data).num_classes
-  probs = np.mean([np.load(os.path.join(workdir, f'round_{r["round"]}', 'test_probs.npy'))
-                   for r in records], axis=0)
+  probs = np.mean([r['test_probs'] for r in records], axis=0)
   ens_top1, ens_mean = metrics_lib.accuracies(probs.argmax(-1), test.labels, num_classes)
   last = records[-1]
   summary = {
@@ -185,6 +200,8 @@ def finish(config, workdir, records, idx, target, source, test) -> dict:
       'best_eval_top1': max(r['eval_top1'] for r in records),
       # The experiments grid counts a run finished when epochs >= config.num_epochs.
       'rounds': len(records), 'epochs': config.num_epochs}
+  if jax.process_index() != 0:
+    return summary
   with open(os.path.join(workdir, metrics_lib.SUMMARY), 'w') as f:
     json.dump(summary, f, indent=1)
   figure.neighbours_png(os.path.join(workdir, 'neighbours.png'), idx, target, source,

@@ -73,7 +73,7 @@ def test_multisteps_applies_the_mean_gradient_every_iter_size_batches():
   config = tiny.config(iter_size=2, decay_iterations=())
   config.optim.weight_decay = 0.0
   state = joint.create_state(model, v, config)
-  step = joint.make_train_step(config)
+  step = jax.jit(joint.make_train_step(config))
   images = np.random.default_rng(1).integers(0, 256, (2, 5, tiny.SIZE, tiny.SIZE, 3), np.uint8)
   yt, ys = jnp.array([0, 2]), jnp.array([3, 1, 1])
   p0 = jax.tree.map(np.asarray, state.params)
@@ -83,10 +83,12 @@ def test_multisteps_applies_the_mean_gradient_every_iter_size_batches():
     gi, (_, stats) = _grad(
         v['params'], stats, model.apply, xi, yt, ys, 0.5)
     grads.append(gi)
-  state, _ = step(state, jnp.asarray(images[0]), yt, ys)
+  batch = lambda i: {'image': images[i, :2], 'label': yt, 'source_image': images[i, 2:],
+                     'source_label': ys}
+  state, _ = step(state, batch(0), jax.random.key(0), None)
   assert jax.tree.all(jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), p0,
                                    jax.tree.map(np.asarray, state.params)))  # not yet
-  state, _ = step(state, jnp.asarray(images[1]), yt, ys)
+  state, _ = step(state, batch(1), jax.random.key(0), None)
   want = jax.tree.map(lambda p, a, b: p - 0.1 * (a + b) / 2, p0, *grads)
   jax.tree.map(lambda w, g: np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6), want,
                jax.tree.map(np.asarray, state.params))

@@ -1,22 +1,28 @@
-"""Rounds: one interrupted mid-accumulation and resumed ends where an uninterrupted one
-does; per-round K_i, hardness and accuracy are saved and K_i follows Eq. 3."""
+"""Rounds: one interrupted by SIGTERM mid-accumulation and resumed ends where an
+uninterrupted one does; per-round K_i, hardness and accuracy are saved and K_i follows
+Eq. 3. The batches are built in a grain worker process."""
 import json
 import os
+import signal
 
 import numpy as np
+import pytest
 
-from adafilter_jax.selective import index, joint, mining, run
+from adafilter_jax.selective import index, joint, mining, rounds, run
+from adafilter_jax.train import Interrupted, parallel
 from tests.selective import tiny
 
 
 _MODEL = tiny.model()
+_PARALLEL = parallel.Parallel('pmap')  # one CPU device here: pmap over it
 _FNS = {}
 
 
-def _run(workdir, stop_after=None):
+def _run(workdir):
   config = tiny.config(rounds=2, iterations=3, iter_size=2, checkpoint_every=3, k0=2,
                        target_batch=3)
   config.eval_batch_size = 8
+  config.data.num_workers = 1  # batches built in a grain worker process, as in a real run
   target, test = tiny.random_split(6, 3, 0), tiny.random_split(8, 3, 1)
   source = tiny.random_split(10, 4, 2)
   neighbours = np.stack([np.random.default_rng(i).permutation(10) for i in range(6)])
@@ -24,16 +30,32 @@ def _run(workdir, stop_after=None):
   if not _FNS:  # one init and one compile of each step for the three runs
     variables = joint.init_variables(_MODEL, tiny.SIZE, seed=0)
     _FNS['variables'] = variables
-    _FNS['fns'] = (joint.make_optimizer(config, variables['params']),
-                   joint.make_train_step(config), joint.make_predict(config))
+    _FNS['steps'] = joint.make_steps(config, _PARALLEL, variables['params'])
   variables = _FNS['variables']
-  return run.run_rounds(config, str(workdir), _MODEL, variables, idx, target, test, source,
-                        3, stop_after=stop_after, fns=_FNS['fns'])
+  return run.run_rounds(config, _PARALLEL, str(workdir), _MODEL, variables, idx, target,
+                        test, source, 3, steps=_FNS['steps'])
 
 
-def test_resumed_round_equals_uninterrupted(tmp_path):
+def _interrupt_after(monkeypatch, n):
+  """The round's batch iterator sends SIGTERM to this process after `n` batches."""
+  make = rounds._batches  # pylint: disable=protected-access
+
+  def make_and_interrupt(*args):
+    for i, batch in enumerate(make(*args)):
+      if i == n:
+        signal.raise_signal(signal.SIGTERM)
+      yield batch
+
+  monkeypatch.setattr(rounds, '_batches', make_and_interrupt)
+
+
+def test_resumed_round_equals_uninterrupted(tmp_path, monkeypatch):
   straight = _run(tmp_path / 'a')
-  assert _run(tmp_path / 'b', stop_after=3) is None  # stopped mid-update (iter_size 2)
+  with monkeypatch.context() as m:
+    _interrupt_after(m, 2)  # the signal during batch 3: mid-update (iter_size 2)
+    with pytest.raises(Interrupted) as stopped:
+      _run(tmp_path / 'b')
+  assert stopped.value.step == 3
   assert not os.path.exists(tmp_path / 'b' / 'round_0' / 'round.json')
   resumed = _run(tmp_path / 'b')
   assert len(straight) == len(resumed) == 2

@@ -20,8 +20,9 @@ def config(**selective):
   return c
 
 
-def model(num_target=3, num_source=4):
-  trunk = models.ResNet(stage_sizes=(1,), block_cls=BasicBlock, num_classes=None, width=4)
+def model(num_target=3, num_source=4, bn_axis_name=None):
+  trunk = models.ResNet(stage_sizes=(1,), block_cls=BasicBlock, num_classes=None, width=4,
+                        bn_axis_name=bn_axis_name)
   return joint.JointNet(trunk, num_target, num_source)
 
 
