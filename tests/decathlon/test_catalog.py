@@ -4,6 +4,7 @@ downloads in their real layout: the split sizes TFDS's own builder tests expect,
 examples the pipeline can read."""
 import io
 import os
+import re
 from unittest import mock
 
 import numpy as np
@@ -16,6 +17,7 @@ from tensorflow_datasets.core.download import download_manager
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare as prepare_lib
 from adafilter_jax.data.builders import catalog
+from adafilter_jax.data.builders import common
 from configs import cubs
 from configs import oxford_flowers
 from configs import stanford_cars
@@ -218,3 +220,14 @@ def test_stanford_cars_manual_copy_must_be_the_original_bytes(tmp_path):
   with pytest.raises(download_manager.NonMatchingChecksumError,
                      match=r'manual/cars?_\w+\.(tgz|mat), has wrong checksum'):
     _prepare_manual('cars196', str(tmp_path / 'tfds'), manual, fake_checksums=False)
+
+
+def test_stanford_cars_without_its_files_says_which_to_put_where(tmp_path):
+  manual = tmp_path / 'manual'
+  manual.mkdir()
+  (manual / 'cars_train.tgz').write_bytes(b'')
+  with pytest.raises(common.MissingManualFileError,
+                     match=r"cars196: TFDS's download URLs are dead; put the original "
+                           r'car_devkit.tgz, cars_test.tgz, cars_test_annos_withlabels.mat in '
+                           + re.escape(f'--manual_dir ({manual})')):
+    prepare_lib.prepare('stanford_cars', data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))

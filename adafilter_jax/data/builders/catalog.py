@@ -26,6 +26,8 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import lazy_imports_lib
 from tensorflow_datasets.core.features import image_feature
 
+from adafilter_jax.data.builders import common
+
 # Modules whose `tf` is replaced when TensorFlow is missing.
 _PATCHED_MODULES = (
     'tensorflow_datasets.core.download.extractor',
@@ -174,6 +176,27 @@ def _install_shim() -> None:
   utils = importlib.import_module('tensorflow_datasets.core.utils')
   utils.jpeg_cmyk_to_rgb = utils.png_to_jpeg = _to_rgb_jpeg
   image_feature._ImageEncoder._encode_image = _encode_image  # pylint: disable=protected-access
+
+
+# Builders whose registered download URLs no longer serve their files (cars196's: HTTP
+# 404 since 2023): prepared only from copies in the manual dir, where TFDS's download
+# manager takes a file named as its checksums register, if size and SHA-256 match.
+_DEAD_URLS = ('cars196',)
+
+
+def require_manual_copies(name: str, manual_dir: str | None) -> None:
+  """For a builder with dead URLs, its files absent from `manual_dir` stop preparation
+  with what to put where, instead of TFDS's download error."""
+  if name not in _DEAD_URLS:
+    return
+  files = sorted({info.filename for info in tfds.builder_cls(name).url_infos.values()})
+  missing = [f for f in files
+             if not (manual_dir and os.path.exists(os.path.join(manual_dir, f)))]
+  if missing:
+    raise common.MissingManualFileError(
+        f"{name}: TFDS's download URLs are dead; put the original {', '.join(missing)} "
+        f'in --manual_dir ({manual_dir or "not given"}), byte-identical (TFDS checks '
+        'their size and SHA-256). See docs/data.md.')
 
 
 def builder(name: str, *, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
