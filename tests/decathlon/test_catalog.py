@@ -231,3 +231,37 @@ def test_stanford_cars_without_its_files_says_which_to_put_where(tmp_path):
                            r'car_devkit.tgz, cars_test.tgz, cars_test_annos_withlabels.mat in '
                            + re.escape(f'--manual_dir ({manual})')):
     prepare_lib.prepare('stanford_cars', data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
+
+
+@pytest.mark.parametrize('dtype,channels', [(np.uint8, 1), (np.uint8, 2), (np.uint8, 3),
+                                            (np.uint8, 4), (np.uint16, 1)])
+def test_numpy_images_are_stored_as_lossless_png(tmp_path, dtype, channels):
+  catalog.builder('cars196', data_dir=str(tmp_path))  # installs what TF would do
+  image = np.random.RandomState(channels).randint(0, np.iinfo(dtype).max, (5, 7, channels))
+  image = image.astype(dtype)
+  png = tfds.features.Image(shape=(None, None, channels), dtype=dtype).encode_example(image)
+  decoded = np.asarray(Image.open(io.BytesIO(png)))
+  np.testing.assert_array_equal(decoded.reshape(image.shape), image)
+
+
+def test_numpy_jpeg_and_unsupported_images(tmp_path):
+  catalog.builder('cars196', data_dir=str(tmp_path))
+  image = np.full((8, 8, 3), (200, 40, 90), np.uint8)
+  feature = tfds.features.Image(shape=(None, None, 3), encoding_format='jpeg')
+  jpeg = Image.open(io.BytesIO(feature.encode_example(image)))
+  assert jpeg.format == 'JPEG'
+  assert np.abs(np.asarray(jpeg, int) - image).max() <= 3
+  with pytest.raises(ValueError, match=r'uint16 image of shape \(4, 4, 3\)'):
+    tfds.features.Image(shape=(None, None, 3), dtype=np.uint16).encode_example(
+        np.zeros((4, 4, 3), np.uint16))
+
+
+def test_imdecode_grayscale_is_opencvs_luma(tmp_path):
+  catalog.builder('caltech_birds2011', data_dir=str(tmp_path))
+  rgb = np.random.RandomState(0).randint(0, 256, (6, 9, 3)).astype(np.uint8)
+  buf = io.BytesIO()
+  Image.fromarray(rgb).save(buf, 'PNG')
+  gray = tfds.core.lazy_imports.cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), 0)
+  # OpenCV's RGB -> gray: 0.299 R + 0.587 G + 0.114 B, rounded.
+  want = rgb.astype(float) @ [0.299, 0.587, 0.114]
+  assert gray.shape == (6, 9) and np.abs(gray - want).max() <= 1

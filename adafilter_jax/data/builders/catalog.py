@@ -111,9 +111,9 @@ def _to_rgb_jpeg(image_bytes: bytes, quality: int = 100) -> bytes:
   return out.getvalue()
 
 
-# (dtype, channels) -> PIL mode, for what tf.image.encode_png / encode_jpeg take.
-_PIL_MODES = {('uint8', 1): 'L', ('uint8', 2): 'LA', ('uint8', 3): 'RGB',
-              ('uint8', 4): 'RGBA', ('uint16', 1): 'I;16'}
+# (dtype, channels) tf.image.encode_png takes and PIL writes as PNG (mode from the array).
+_PNG = {('uint8', 1), ('uint8', 2), ('uint8', 3), ('uint8', 4), ('uint16', 1)}
+_JPEG = {('uint8', 1), ('uint8', 3)}
 
 
 def _encode_image(encoder, np_image: np.ndarray) -> bytes:
@@ -121,15 +121,16 @@ def _encode_image(encoder, np_image: np.ndarray) -> bytes:
   feature's shape and dtype, to PNG or JPEG bytes) with PIL instead of tf.image."""
   image_feature._validate_np_array(np_image, shape=encoder.shape, dtype=encoder.np_dtype)  # pylint: disable=protected-access
   fmt = encoder.encoding_format
-  mode = _PIL_MODES.get((np_image.dtype.name, np_image.shape[-1]))
-  if mode is None or (fmt == 'jpeg' and mode not in ('L', 'RGB')):
+  if (np_image.dtype.name, np_image.shape[-1]) not in (_PNG if fmt == 'png' else _JPEG):
     raise ValueError(f'No TensorFlow to encode a {np_image.dtype} image of shape '
                      f'{np_image.shape} as {fmt}: PNG takes uint8 with 1-4 channels or '
                      'uint16 with 1, JPEG uint8 with 1 or 3; or install tensorflow.')
   out = io.BytesIO()
-  # tf.image.encode_jpeg's default quality is 95.
-  Image.fromarray(np_image[..., 0] if np_image.shape[-1] == 1 else np_image, mode).save(
-      out, 'PNG' if fmt == 'png' else 'JPEG', **({'quality': 95} if fmt == 'jpeg' else {}))
+  image = Image.fromarray(np_image[..., 0] if np_image.shape[-1] == 1 else np_image)
+  if fmt == 'png':
+    image.save(out, 'PNG')
+  else:
+    image.save(out, 'JPEG', quality=95)  # tf.image.encode_jpeg's default
   return out.getvalue()
 
 
