@@ -57,8 +57,9 @@ _SPECS = [
     # SpotTune's Table 2 datasets (ResNet-50).
     DatasetSpec('cubs', 'caltech_birds2011', 'train', 'test', 5994, 5794, 200, False,
                 'CUB-200-2011 from the TFDS catalog.'),
-    DatasetSpec('stanford_cars', 'cars196', 'train', 'test', 8144, 8041, 196, False,
-                'Stanford Cars from the TFDS catalog.'),
+    DatasetSpec('stanford_cars', 'cars196', 'train', 'test', 8144, 8041, 196, True,
+                "Stanford Cars from the TFDS catalog; TFDS's URLs are dead: the original "
+                'files in --manual_dir.'),
     DatasetSpec('oxford_flowers', 'oxford_flowers102', 'train+validation', 'test', 2040, 6149,
                 102, False, "Trains on TFDS's train + validation (1020 each): the paper's "
                 '2040 train images.'),

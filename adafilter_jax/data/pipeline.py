@@ -112,8 +112,11 @@ def _source(data_cfg, split: str):
   train_split = splits(data_cfg)[0]
   base = train_split if split == validation.HELDOUT else split
   _check_split(builder, base)
-  # Raw image bytes: decoding in our transform lets libjpeg shrink while decoding.
-  source = builder.as_data_source(base, decoders={'image': tfds.decode.SkipDecoding()})
+  # Raw bytes of every image feature: decoding 'image' in our transform lets libjpeg
+  # shrink while decoding; the others (CUBS's image-sized segmentation masks) are unused.
+  decoders = {name: tfds.decode.SkipDecoding() for name, feature
+              in builder.info.features.items() if isinstance(feature, tfds.features.Image)}
+  source = builder.as_data_source(base, decoders=decoders)
   if not data_cfg.get('val_fraction') or base != train_split:
     return source
   return validation.part(source, data_cfg, (builder.data_dir, base), split == validation.HELDOUT)

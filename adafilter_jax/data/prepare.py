@@ -19,8 +19,8 @@ import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
 
-def _builder(name: str, data_dir: str | None, *, skip_corrupt: bool, allow_download: bool,
-             image_folder_kwargs: dict | None = None):
+def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_corrupt: bool,
+             allow_download: bool, image_folder_kwargs: dict | None = None):
   base, _, config = name.partition('/')
   if base in datasets.OWN_BUILDERS:
     from adafilter_jax.data import builders  # pylint: disable=g-import-not-at-top
@@ -34,6 +34,7 @@ def _builder(name: str, data_dir: str | None, *, skip_corrupt: bool, allow_downl
            'fgvc_aircraft': builders.FgvcAircraft}[base]
     return cls(config=config or None, **kwargs)
   from adafilter_jax.data.builders import catalog  # pylint: disable=g-import-not-at-top
+  catalog.require_manual_copies(name, manual_dir)
   return catalog.builder(name, data_dir=data_dir)
 
 
@@ -51,8 +52,8 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
     names = ['digits/source', 'digits/target']
   paths = []
   for n in names:
-    builder = _builder(n, data_dir, skip_corrupt=skip_corrupt, allow_download=allow_download,
-                       image_folder_kwargs=image_folder_kwargs)
+    builder = _builder(n, data_dir, manual_dir=manual_dir, skip_corrupt=skip_corrupt,
+                       allow_download=allow_download, image_folder_kwargs=image_folder_kwargs)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=manual_dir, download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
     splits = {s: v.num_examples for s, v in builder.info.splits.items()}

@@ -48,13 +48,13 @@ def fake_manual_dir(root: str) -> str:
   class_tars = {}
   for wnid, files in TRAIN.items():
     path = os.path.join(inner, f'{wnid}.tar')
-    catalog_fakes._tar(path, {f: _image(i, f) for i, f in enumerate(files)})  # pylint: disable=protected-access
+    catalog_fakes.tar(path, {f: _image(i, f) for i, f in enumerate(files)})
     with open(path, 'rb') as f:
       class_tars[f'{wnid}.tar'] = f.read()
-  catalog_fakes._tar(os.path.join(root, 'ILSVRC2012_img_train.tar'), class_tars)  # pylint: disable=protected-access
-  catalog_fakes._tar(os.path.join(root, 'ILSVRC2012_img_val.tar'),  # pylint: disable=protected-access
-                     {f'ILSVRC2012_val_{i:08d}.JPEG': _image(100 + i, '')
-                      for i in range(1, NUM_VAL + 1)})
+  catalog_fakes.tar(os.path.join(root, 'ILSVRC2012_img_train.tar'), class_tars)
+  catalog_fakes.tar(os.path.join(root, 'ILSVRC2012_img_val.tar'),
+                    {f'ILSVRC2012_val_{i:08d}.JPEG': _image(100 + i, '')
+                     for i in range(1, NUM_VAL + 1)})
   return root
 
 

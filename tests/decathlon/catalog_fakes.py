@@ -2,7 +2,8 @@
 (tensorflow_datasets/testing/test_data/fake_examples/visual_domain_decathlon and
 datasets/stanford_dogs/dummy_data), written with our own images: TFDS keeps its fake
 archives and .mat lists as binaries. The Decathlon's stripped test annotations (the only
-text files of its fake_examples) are TFDS's, verbatim."""
+text files of its fake_examples) are TFDS's, verbatim. CUB-200-2011 and Stanford Cars:
+the original files in their real layout, under the names TFDS's checksums register."""
 import io
 import json
 import os
@@ -26,19 +27,20 @@ IMAGENET12_TEST_STRIPPED = {
 TEST_STRIPPED = {'aircraft': AIRCRAFT_TEST_STRIPPED, 'imagenet12': IMAGENET12_TEST_STRIPPED}
 
 
-def _jpeg(seed: int, size=(20, 16)) -> bytes:
+def jpeg(seed: int, size=(20, 16)) -> bytes:
   rng = np.random.RandomState(seed)
   buf = io.BytesIO()
   Image.fromarray(rng.randint(0, 255, size[::-1] + (3,), np.uint8)).save(buf, 'JPEG')
   return buf.getvalue()
 
 
-def _tar(path: str, members: dict):
-  with tarfile.open(path, 'w') as tar:
+def tar(path: str, members: dict):
+  """A tar of `members` (name -> bytes), gzipped when `path` ends in .tgz or .tar.gz."""
+  with tarfile.open(path, 'w:gz' if path.endswith(('.tgz', '.tar.gz')) else 'w') as f:
     for name, data in members.items():
       info = tarfile.TarInfo(name)
       info.size = len(data)
-      tar.addfile(info, io.BytesIO(data))
+      f.addfile(info, io.BytesIO(data))
 
 
 def decathlon(root: str, domain: str, train=(1, 2), val=(3,), test=None, extra=(5,)):
@@ -62,7 +64,7 @@ def decathlon(root: str, domain: str, train=(1, 2), val=(3,), test=None, extra=(
   with open(os.path.join(ann, f'{domain}_test_stripped.json'), 'w') as f:
     json.dump(stripped, f)
   ids = sorted(set(train) | set(val) | set(test) | set(extra))
-  _tar(os.path.join(root, f'{domain}.tar'), {f'{domain}/{i}.jpg': _jpeg(i) for i in ids})
+  tar(os.path.join(root, f'{domain}.tar'), {f'{domain}/{i}.jpg': jpeg(i) for i in ids})
   return {'train': len(train), 'validation': len(val), 'test': len(test)}
 
 
@@ -78,14 +80,14 @@ def stanford_dogs(root: str, train, test):
         n += 1
         name = f'{cls}/{cls.split("-")[0]}_{n}.jpg'
         files[split].append(name)
-        members[f'Images/{name}'] = _jpeg(n)
+        members[f'Images/{name}'] = jpeg(n)
         ann = os.path.join(root, 'Annotation.tar', cls)
         os.makedirs(ann, exist_ok=True)
         with open(os.path.join(ann, name.split('/')[-1][:-4]), 'w') as f:
           f.write('<annotation><size><width>20</width><height>16</height></size><object>'
                   '<bndbox><xmin>1</xmin><ymin>2</ymin><xmax>10</xmax><ymax>12</ymax>'
                   '</bndbox></object></annotation>')
-  _tar(os.path.join(root, 'Images.tar'), members)
+  tar(os.path.join(root, 'Images.tar'), members)
   lists = os.path.join(root, 'list.tar')
   os.makedirs(lists, exist_ok=True)
   for split in ('train', 'test'):
@@ -103,10 +105,71 @@ def oxford_flowers102(root: str, labels, trnid, valid, tstid):
   os.makedirs(os.path.join(root, 'jpg'), exist_ok=True)
   for i in range(1, len(labels) + 1):
     with open(os.path.join(root, 'jpg', f'image_{i:05d}.jpg'), 'wb') as f:
-      f.write(_jpeg(i))
+      f.write(jpeg(i))
   paths = {'images': root, 'labels': os.path.join(root, 'imagelabels.mat'),
            'setid': os.path.join(root, 'setid.mat')}
   scipy.io.savemat(paths['labels'], {'labels': np.asarray([labels])})
   scipy.io.savemat(paths['setid'], {k: np.asarray([v]) for k, v in
                                     (('trnid', trnid), ('valid', valid), ('tstid', tstid))})
   return paths
+
+
+def _png(array) -> bytes:
+  buf = io.BytesIO()
+  Image.fromarray(array).save(buf, 'PNG')
+  return buf.getvalue()
+
+
+def caltech_birds2011(root: str, images, size=(20, 16)) -> dict:
+  """CUB_200_2011.tgz (CUB_200_2011/images.txt, train_test_split.txt, bounding_boxes.txt
+  with lines '<id> <value(s)>', and CUB_200_2011/images/<NNN.Class>/<image>.jpg) and
+  segmentations.tgz (segmentations/<NNN.Class>/<image>.png: an 8-bit mask of the image's
+  size; the builder normalises the box by it). `images`: (class folder, is_train,
+  (x, y, width, height) box in pixels) per image id 1, 2, ... Returns the mask arrays by
+  image name (<NNN.Class>/<file>.jpg), in image id order."""
+  files, masks, lines = {}, {}, {'images': [], 'train_test_split': [], 'bounding_boxes': []}
+  for i, (cls, is_train, box) in enumerate(images, 1):
+    name = f'{cls}/{cls.split(".", 1)[1]}_{i:04d}_{100 + i}.jpg'
+    files[f'CUB_200_2011/images/{name}'] = jpeg(i, size)
+    masks[name] = np.random.RandomState(i).randint(0, 255, size[::-1], np.uint8)
+    lines['images'].append(f'{i} {name}')
+    lines['train_test_split'].append(f'{i} {int(is_train)}')
+    lines['bounding_boxes'].append(f'{i} ' + ' '.join(f'{v:.1f}' for v in box))
+  for txt, rows in lines.items():
+    files[f'CUB_200_2011/{txt}.txt'] = ('\n'.join(rows) + '\n').encode()
+  os.makedirs(root, exist_ok=True)
+  tar(os.path.join(root, 'CUB_200_2011.tgz'), files)
+  tar(os.path.join(root, 'segmentations.tgz'),
+      {f'segmentations/{n[:-4]}.png': _png(m) for n, m in masks.items()})
+  return masks
+
+
+def _cars_annotations(rows) -> bytes:
+  """An 'annotations' 1xN struct array as in the devkit (bbox_x1, bbox_y1, bbox_x2,
+  bbox_y2, class, fname; MATLAB's 1x1 numbers and strings), as .mat bytes."""
+  fields = ('bbox_x1', 'bbox_y1', 'bbox_x2', 'bbox_y2', 'class', 'fname')
+  ann = np.empty((1, len(rows)), dtype=[(f, object) for f in fields])
+  for j, (fname, cls, box) in enumerate(rows):
+    ann[0, j] = tuple(np.array([[v]], np.uint16) for v in (*box, cls)) + (np.array([fname]),)
+  buf = io.BytesIO()
+  scipy.io.savemat(buf, {'annotations': ann})
+  return buf.getvalue()
+
+
+def cars196(root: str, train, test, size=(20, 16)) -> dict:
+  """cars_train.tgz (cars_train/<NNNNN>.jpg), cars_test.tgz (cars_test/<NNNNN>.jpg: the
+  same names), car_devkit.tgz (devkit/cars_train_annos.mat) and
+  cars_test_annos_withlabels.mat. `train`, `test`: (1-based class, (x1, y1, x2, y2) box
+  in pixels) per image. Returns the split sizes."""
+  os.makedirs(root, exist_ok=True)
+  annotations = {}
+  for split, spec, seed in (('train', train, 0), ('test', test, 1000)):
+    names = [f'{j:05d}.jpg' for j in range(1, len(spec) + 1)]
+    tar(os.path.join(root, f'cars_{split}.tgz'),
+        {f'cars_{split}/{n}': jpeg(seed + j, size) for j, n in enumerate(names, 1)})
+    annotations[split] = _cars_annotations(
+        [(n, cls, box) for n, (cls, box) in zip(names, spec)])
+  tar(os.path.join(root, 'car_devkit.tgz'), {'devkit/cars_train_annos.mat': annotations['train']})
+  with open(os.path.join(root, 'cars_test_annos_withlabels.mat'), 'wb') as f:
+    f.write(annotations['test'])
+  return {'train': len(train), 'test': len(test)}
