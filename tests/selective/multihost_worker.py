@@ -10,7 +10,6 @@ the same alone (the reference). Writes out/result_P.json: the rounds' records (t
 softmax included), every training image it decoded as (round, step, kind, j, index),
 and the files it opened for writing inside the workdir.
 """
-import argparse
 import json
 import os
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from adafilter_jax.selective import index, joint, run
 from adafilter_jax.train import parallel
+from tests import multihost
 from tests.selective import tiny
 from tests.train import multihost_worker as train_worker
 
@@ -50,19 +50,8 @@ def _rounds(args, workdir):
 
 
 def main():
-  p = argparse.ArgumentParser()
-  p.add_argument('--coordinator', default='')
-  p.add_argument('--num_processes', type=int, required=True)
-  p.add_argument('--process_id', type=int, required=True)
-  p.add_argument('--workdir', required=True)
-  p.add_argument('--out', required=True)
-  p.add_argument('--parallel', default='pmap')
-  args = p.parse_args()
-  if args.num_processes > 1:
-    os.environ.update(JAX_COORDINATOR_ADDRESS=args.coordinator,
-                      JAX_NUM_PROCESSES=str(args.num_processes),
-                      JAX_PROCESS_ID=str(args.process_id))
-    parallel.initialize_distributed()
+  args = multihost.worker_parser().parse_args()
+  multihost.join(args)
   workdir = os.path.abspath(args.workdir)
   writes, decodes = [], []
   train_worker._record_writes(workdir, writes)  # pylint: disable=protected-access

@@ -9,37 +9,19 @@ the same sums in the same order as two processes of one device each; one device 
 tested against two in test_parallel.py). Tolerance 1e-6.
 """
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 
-from tests.train import test_multihost as train_multihost
+from tests import multihost
 
-ROOT = train_multihost.ROOT
 TOL = 1e-6
 B, STEPS, ROUNDS = 4, 2, 2  # the worker's target_batch, micro-steps per round, rounds
 
 
-def _run(num_processes, workdir, out, timeout=300):
-  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
-             XLA_FLAGS=f'--xla_force_host_platform_device_count={3 - num_processes}')
-  port = train_multihost._free_port()  # pylint: disable=protected-access
-  procs = [subprocess.Popen(
-      [sys.executable, '-m', 'tests.selective.multihost_worker', '--coordinator',
-       f'127.0.0.1:{port}', '--num_processes', str(num_processes), '--process_id', str(i),
-       '--workdir', str(workdir), '--out', str(out)],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-      for i in range(num_processes)]
-  try:
-    logs = [p.communicate(timeout=timeout)[0] for p in procs]
-  finally:
-    for p in procs:  # a hung collective must not outlive the test
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-  assert [p.returncode for p in procs] == [0] * num_processes, '\n'.join(logs)[-4000:]
+def _run(num_processes, workdir, out):
+  codes, logs = multihost.launch('tests.selective.multihost_worker', num_processes, workdir,
+                                 out)
+  assert codes == [0] * num_processes, '\n'.join(logs)[-4000:]
   return [json.load(open(out / f'result_{i}.json')) for i in range(num_processes)]
 
 

@@ -13,7 +13,6 @@ for the test to check:
 --kill_after_epoch e SIGKILLs the process once epoch e's checkpoint and record are written;
 --term_after_batches n: process --term_process alone gets SIGTERM after n train batches.
 """
-import argparse
 import builtins
 import json
 import os
@@ -25,7 +24,8 @@ import numpy as np
 import pytest
 
 from adafilter_jax.data import pipeline
-from adafilter_jax.train import checkpoint, loop, parallel
+from adafilter_jax.train import checkpoint, loop
+from tests import multihost
 from tests.train import test_loop, tiny
 
 
@@ -80,23 +80,13 @@ def _kill_after(checkpoint, epoch):
 
 
 def main():
-  p = argparse.ArgumentParser()
-  p.add_argument('--coordinator', default='')
-  p.add_argument('--num_processes', type=int, required=True)
-  p.add_argument('--process_id', type=int, required=True)
-  p.add_argument('--workdir', required=True)
-  p.add_argument('--out', required=True)
+  p = multihost.worker_parser()
   p.add_argument('--epochs', type=int, default=2)
-  p.add_argument('--parallel', default='pmap')
   p.add_argument('--kill_after_epoch', type=int, default=0)
   p.add_argument('--term_after_batches', type=int, default=-1)
   p.add_argument('--term_process', type=int, default=1)
   args = p.parse_args()
-  if args.num_processes > 1:  # as main.py --distributed, from the documented variables
-    os.environ.update(JAX_COORDINATOR_ADDRESS=args.coordinator,
-                      JAX_NUM_PROCESSES=str(args.num_processes),
-                      JAX_PROCESS_ID=str(args.process_id))
-    parallel.initialize_distributed()
+  multihost.join(args)
 
   workdir = os.path.abspath(args.workdir)
   writes, train_log, eval_log = [], [], []

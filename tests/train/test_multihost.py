@@ -12,49 +12,21 @@ test_parallel.py. Each worker records what it read and wrote (multihost_worker.p
 """
 import json
 import os
-import socket
-import subprocess
-import sys
 
-import jax
 import numpy as np
 import pytest
 
+from tests import multihost
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 TOL = 1e-6
 EPOCHS = 2
 NUM_TRAIN, BATCH, NUM_EVAL, EVAL_BATCH = 50, 10, 846, 128  # the tiny config on digits_target
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
-
-def _run(num_processes, workdir, out, *extra, timeout=300):
-  """Starts the worker processes, waits for all; returns their exit codes and output.
-  One process gets two CPU devices, each of two processes one."""
-  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
-             XLA_FLAGS=f'--xla_force_host_platform_device_count={3 - num_processes}',
-             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.5')
-  port = _free_port()
-  procs = [subprocess.Popen(
-      [sys.executable, '-m', 'tests.train.multihost_worker', '--coordinator',
-       f'127.0.0.1:{port}', '--num_processes', str(num_processes), '--process_id', str(i),
-       '--workdir', str(workdir), '--out', str(out), '--epochs', str(EPOCHS), *extra],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-      for i in range(num_processes)]
-  try:
-    logs = [p.communicate(timeout=timeout)[0] for p in procs]
-  finally:
-    for p in procs:  # a hung collective must not outlive the test
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-  return [p.returncode for p in procs], logs
+def _run(num_processes, workdir, out, *extra):
+  return multihost.launch('tests.train.multihost_worker', num_processes, workdir, out,
+                          '--epochs', str(EPOCHS), *extra)
 
 
 def _params(path):
