@@ -6,12 +6,18 @@ import os
 import subprocess
 import sys
 
+import jax
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_check(module: str, devices: int = 2, timeout: int = 600, **env) -> dict:
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
-             JAX_PLATFORMS='cpu', PYTHONPATH=ROOT, **env)
+  defaults = dict(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+                  JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
+                  # the test session's compilation cache (conftest), if it has one
+                  JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
+                  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.5')
+  env = {**os.environ, **defaults, **env}
   proc = subprocess.run([sys.executable, '-m', module], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)
   assert proc.returncode == 0, proc.stderr[-3000:]
