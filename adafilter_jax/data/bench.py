@@ -56,14 +56,14 @@ def _photos(root: str, n: int = 256, size=(500, 375)) -> str:
 
 def _compare_decode(cfg, reps: int, n: int = 64):
   """ms/image of transforms.train_image with fast_decode off/on, rounds interleaved."""
-  source = pipeline._source(cfg, pipeline.splits(cfg)[0])  # pylint: disable=protected-access
+  source = pipeline.data_source(cfg, pipeline.splits(cfg)[0])
   blobs = [source[i]['image'] for i in range(min(n, len(source)))]
   reduced = 0
   for i, b in enumerate(blobs):
     img = transforms.open_image(b)
     box = transforms.random_crop_box(*img.size, np.random.default_rng([0, 0, i]))
     size = img.size
-    reduced += transforms._draft(img, box, cfg.image_size)[0].size != size  # pylint: disable=protected-access
+    reduced += transforms._draft(img, box, cfg.image_size)[0].size != size
   times = {False: [], True: []}
   for r in range(reps):
     for fast in ((False, True) if r % 2 else (True, False)):

@@ -105,7 +105,7 @@ def _check_split(builder: tfds.core.DatasetBuilder, split: str):
                      f'has {list(builder.info.splits)}.')
 
 
-def _source(data_cfg, split: str):
+def data_source(data_cfg, split: str):
   """The data source of `split`; with config.data.val_fraction the train split is the
   part left to train on and validation.HELDOUT the part held out of it."""
   builder = get_builder(data_cfg)
@@ -130,7 +130,7 @@ def load_dataset_info(data_cfg) -> DatasetInfo:
   names = tuple(builder.info.features['label'].names)
   validation.check_fraction(data_cfg.get('val_fraction', 0.0))
   return DatasetInfo(num_classes=len(names), class_names=names,
-                     num_train=len(_source(data_cfg, train)),
+                     num_train=len(data_source(data_cfg, train)),
                      num_eval=builder.info.splits[evaluation].num_examples)
 
 
@@ -141,7 +141,7 @@ def steps_per_epoch(num_train: int, global_batch_size: int) -> int:
   return num_train // global_batch_size
 
 
-def _local_batch(global_batch_size: int, process_count: int) -> int:
+def local_batch(global_batch_size: int, process_count: int) -> int:
   if global_batch_size % process_count:
     raise ValueError(f'global_batch_size {global_batch_size} is not divisible by '
                      f'process_count {process_count}.')
@@ -193,7 +193,7 @@ class _Train:
     return {'image': image, 'label': np.int32(ex['label'])}
 
 
-def _to_iter(ds: grain.MapDataset, data_cfg) -> grain.IterDataset:
+def to_iter(ds: grain.MapDataset, data_cfg) -> grain.IterDataset:
   """Batches stay uint8 (normalised on the device, `train.steps.normalize`)."""
   if data_cfg.num_workers <= 0:
     return ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=2))
@@ -226,9 +226,9 @@ def make_train_iter(data_cfg, *, global_batch_size: int, seed: int, epoch_start:
   """
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
-  local_bs = _local_batch(global_batch_size, process_count)
+  local_bs = local_batch(global_batch_size, process_count)
   train_split, _ = splits(data_cfg)
-  source = _source(data_cfg, train_split)
+  source = data_source(data_cfg, train_split)
   n = len(source)
   if steps_per_epoch(n, global_batch_size) == 0:
     raise ValueError(f'{n} training examples < global batch {global_batch_size}.')
@@ -237,7 +237,7 @@ def make_train_iter(data_cfg, *, global_batch_size: int, seed: int, epoch_start:
   ds = (grain.MapDataset.source(order)
         .map(_Train(source, data_cfg.image_size, tuple(data_cfg.crop_scale), data_cfg.flip))
         .batch(local_bs, drop_remainder=True))
-  return iter(_to_iter(ds, data_cfg))
+  return iter(to_iter(ds, data_cfg))
 
 
 # ----------------------------------------------------------------------------- eval
@@ -292,14 +292,14 @@ def make_eval_iter(data_cfg, *, global_batch_size: int, process_index: int | Non
   """
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
-  local_bs = _local_batch(global_batch_size, process_count)
+  local_bs = local_batch(global_batch_size, process_count)
   _, eval_split = splits(data_cfg)
-  source = _source(data_cfg, eval_split if split is None else split)
+  source = data_source(data_cfg, eval_split if split is None else split)
   order = _EvalOrder(len(source), global_batch_size, local_bs, process_index)
   ds = (grain.MapDataset.source(order)
         .map(_Eval(source, data_cfg.image_size, data_cfg.resize_size))
         .batch(local_bs, drop_remainder=True))
-  return iter(_to_iter(ds, data_cfg))
+  return iter(to_iter(ds, data_cfg))
 
 
 def get_eval_example(data_cfg, index: int, *, crop: bool = True) -> dict:
@@ -308,7 +308,7 @@ def get_eval_example(data_cfg, index: int, *, crop: bool = True) -> dict:
   crop=True gives exactly what the model saw (resize + centre crop); False the stored image.
   """
   _, eval_split = splits(data_cfg)
-  ex = _source(data_cfg, eval_split)[int(index)]
+  ex = data_source(data_cfg, eval_split)[int(index)]
   if crop:
     image = transforms.eval_image(ex['image'], data_cfg.image_size, data_cfg.resize_size)
   else:

@@ -14,7 +14,7 @@ class Split:
 
   def __init__(self, data_cfg, split: str):
     self.data_cfg, self.split = data_cfg, split
-    self.source = pipeline._source(data_cfg, split)  # pylint: disable=protected-access
+    self.source = pipeline.data_source(data_cfg, split)
     self._labels = None
 
   def __len__(self):
@@ -45,10 +45,19 @@ class Split:
         for i, s in zip(indices, seeds)])
 
   def eval_batches(self, batch_size: int) -> Iterator[np.ndarray]:
-    """Every image in order (eval transform), uint8 batches; decoded by grain threads."""
-    c = self.data_cfg
-    ds = (grain.MapDataset.range(len(self))
-          .map(lambda i: transforms.eval_image(self.source[int(i)]['image'], c.image_size,
-                                               c.resize_size))
+    """Every image in order (eval transform), uint8 batches, decoded by grain with the
+    pipeline's workers (`config.data.num_workers`, `prefetch_batches`)."""
+    ds = (grain.MapDataset.range(len(self)).map(_EvalImage(self.source, self.data_cfg))
           .batch(batch_size, drop_remainder=False))
-    return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=4)))
+    return iter(pipeline.to_iter(ds, self.data_cfg))
+
+
+class _EvalImage:
+  """index -> eval-transformed image; a class, not a closure, so that grain can send it
+  to worker processes."""
+
+  def __init__(self, source, data_cfg):
+    self.source, self.size, self.resize = source, data_cfg.image_size, data_cfg.resize_size
+
+  def __call__(self, i):
+    return transforms.eval_image(self.source[int(i)]['image'], self.size, self.resize)

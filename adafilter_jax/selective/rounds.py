@@ -3,12 +3,12 @@
 A round starts from the previous round's weights with a fresh optimizer (the schedule
 restarts) and runs `iterations * iter_size` batches; a checkpoint is written every
 `checkpoint_every` updates and on SIGTERM/SIGINT (every process stops after the same
-batch, saves it and raises train.Interrupted, as the main loop does), and the batch of micro-step t is a
-function of (seed, round, t) alone, so a round resumed from its checkpoint ends exactly
-where an uninterrupted one does.
+batch, saves it and raises loop.Interrupted, as the main loop does), and the batch of
+micro-step t is a function of (seed, round, t) alone, so a round resumed from its
+checkpoint ends exactly where an uninterrupted one does.
 
 Batches come through grain with the project's pipeline settings (`config.data`'s
-num_workers and prefetch_batches, pipeline._to_iter): a MapDataset over the micro-steps
+num_workers and prefetch_batches, pipeline.to_iter): a MapDataset over the micro-steps
 left, each element one batch built from the sampler, decoded ahead of the device. With
 several processes each decodes only its own slice of every global batch (its targets
 and their partners), as the main pipeline does.
@@ -16,6 +16,7 @@ and their partners), as the main pipeline does.
 import contextlib
 import os
 import time
+
 from absl import logging
 import grain
 import jax
@@ -29,7 +30,7 @@ from adafilter_jax.train import loop
 
 def _local(global_size: int) -> slice:
   """This process's part of a global batch of `global_size`."""
-  local = pipeline._local_batch(global_size, jax.process_count())  # pylint: disable=protected-access
+  local = pipeline.local_batch(global_size, jax.process_count())
   return slice(jax.process_index() * local, (jax.process_index() + 1) * local)
 
 
@@ -60,7 +61,7 @@ class _TrainBatch:
 
 def _batches(config, sampler, target, source, start: int, total: int):
   ds = grain.MapDataset.range(start, total).map(_TrainBatch(sampler, target, source))
-  return iter(pipeline._to_iter(ds, config.data))  # pylint: disable=protected-access
+  return iter(pipeline.to_iter(ds, config.data))
 
 
 def train_round(config, parallel, model, variables, steps: joint.Steps, sampler, target,
@@ -83,7 +84,7 @@ def train_round(config, parallel, model, variables, steps: joint.Steps, sampler,
     t0 = time.time()
     save = lambda done: ckpts.save(done, parallel.get_state(state), {'round': sampler.round})
     batches = _batches(config, sampler, target, source, start, total)
-    with loop._Signals() as signals, contextlib.closing(batches) as it:  # pylint: disable=protected-access
+    with loop.Signals() as signals, contextlib.closing(batches) as it:
       for done, batch in zip(range(start + 1, total + 1), it):
         state, metrics = steps.train(state, parallel.put_batch(batch), key, None)
         signum = parallel.agreed_signal(signals.signum)  # every host stops after this batch
@@ -124,7 +125,7 @@ def predict(config, parallel, predict_fn, state, split) -> np.ndarray:
   ds = grain.MapDataset.range(num).map(_EvalBatch(split, g, config.data.image_size))
   key = jax.random.key(config.seed)
   outs = []
-  with contextlib.closing(iter(pipeline._to_iter(ds, config.data))) as it:  # pylint: disable=protected-access
+  with contextlib.closing(iter(pipeline.to_iter(ds, config.data))) as it:
     for batch in it:
       outs.append(parallel.get_outputs(predict_fn(state, parallel.put_batch(batch), key)))
   probs = np.concatenate([o['probs'] for o in outs])

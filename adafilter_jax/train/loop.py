@@ -65,7 +65,7 @@ def num_classes_for(config, info) -> int:
   return info.num_classes
 
 
-class _Signals:
+class Signals:
   """Turns SIGTERM/SIGINT into a flag the loop checks after every step."""
 
   def __init__(self):
@@ -300,7 +300,7 @@ def _run_epochs(job: _Job, run: _Run):
       config.data, global_batch_size=config.batch_size, seed=config.seed,
       epoch_start=data_epoch, step_start=run.step - data_epoch * steps_per_epoch,
       num_epochs=max(config.num_epochs - data_epoch, 0))
-  with _Signals() as signals, contextlib.closing(job.ckpts):
+  with Signals() as signals, contextlib.closing(job.ckpts):
     for epoch in range(run.meta['epoch'], config.num_epochs):
       job.clock.start_epoch()
       step_metrics = _train_epoch(job, run, epoch, batches, signals, progress)
