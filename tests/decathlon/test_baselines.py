@@ -73,7 +73,9 @@ def test_feature_extractor_trains_only_the_head():
 
 
 def _with(config, field, **values):
-  config[field] = ml_collections.ConfigDict(values)
+  """`config` with a settings block added on purpose (the tiny config is locked)."""
+  with config.unlocked():
+    config[field] = ml_collections.ConfigDict(values)
   return config
 
 
