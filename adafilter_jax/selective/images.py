@@ -47,17 +47,6 @@ class Split:
   def eval_batches(self, batch_size: int) -> Iterator[np.ndarray]:
     """Every image in order (eval transform), uint8 batches, decoded by grain with the
     pipeline's workers (`config.data.num_workers`, `prefetch_batches`)."""
-    ds = (grain.MapDataset.range(len(self)).map(_EvalImage(self.source, self.data_cfg))
-          .batch(batch_size, drop_remainder=False))
+    ds = (grain.MapDataset.range(len(self)).batch(batch_size, drop_remainder=False)
+          .map(self.eval_images))
     return iter(pipeline.to_iter(ds, self.data_cfg))
-
-
-class _EvalImage:
-  """index -> eval-transformed image; a class, not a closure, so that grain can send it
-  to worker processes."""
-
-  def __init__(self, source, data_cfg):
-    self.source, self.size, self.resize = source, data_cfg.image_size, data_cfg.resize_size
-
-  def __call__(self, i):
-    return transforms.eval_image(self.source[int(i)]['image'], self.size, self.resize)
