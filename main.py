@@ -4,8 +4,8 @@ Override any field with ``--config.key=value``; ``--workdir`` defaults to
 runs/<config name>/<method>/seed_<seed> (the experiments grid's layout; the demo:
 runs/demo), and rerunning the same command resumes from its checkpoint. What runs is
 the config's job: ``config.job='demo'`` (configs/demo.py) runs the demo's stages; any
-other config trains its method, with the method's own runner if it has one
-(``Method.run``), else ``train_and_evaluate``.
+other config trains its method (adafilter_jax/apps/jobs.py: the training loop, or the
+runner of a method that trains in rounds of its own).
 Multi-host: ``--distributed`` on every host (docs/training.md).
 """
 import logging as py_logging
@@ -18,10 +18,14 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from adafilter_jax import experiments
-from adafilter_jax.selective import demo as selective_demo
-from adafilter_jax.train import Interrupted
-from adafilter_jax.train import checks, demo, parallel
+from adafilter_jax.apps import evaluate
+from adafilter_jax.apps import experiments
+from adafilter_jax.apps import jobs
+from adafilter_jax.apps.demos import digits
+from adafilter_jax.apps.demos import selective as selective_demo
+from adafilter_jax.train import checks
+from adafilter_jax.train import loop
+from adafilter_jax.train import parallel
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_config=True)
@@ -30,7 +34,7 @@ flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and summary; by defau
 flags.DEFINE_bool('distributed', False, 'Multi-host: join the other processes first '
                   '(jax.distributed; docs/training.md).')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train (and evaluate every epoch), or '
-                  'eval: evaluate the workdir\'s checkpoint again (adafilter_jax/evaluate.py).')
+                  'eval: evaluate the workdir\'s checkpoint again (adafilter_jax/apps/evaluate.py).')
 flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'], '--mode=eval: which checkpoint.')
 flags.DEFINE_string('split', None, "--mode=eval: a prepared split, or 'heldout' "
                     '(default: the eval split).')
@@ -50,7 +54,7 @@ def job_for(config, name: str):
   """(the function to run, its default workdir) for `config`: the demo's stages, or
   the config's method (its own runner if it has one, else the training loop)."""
   job = config.get('job', 'train')  # only configs with a job of their own set it
-  demos = {'demo': demo.run, 'selective_demo': selective_demo.run}
+  demos = {'demo': digits.run, 'selective_demo': selective_demo.run}
   if job != 'train' and job not in demos:
     raise app.UsageError(f"unknown config.job {job!r}; expected 'train' or one of "
                          f'{sorted(demos)}.')
@@ -59,7 +63,7 @@ def job_for(config, name: str):
   # One directory per method and seed, so the baselines and seeds of a config never
   # meet in one checkpoint directory.
   workdir = experiments.workdir_for('runs', name, config.method, config.seed)
-  return experiments.default_runner(config.method), workdir
+  return jobs.runner(config.method), workdir
 
 
 def main(argv):
@@ -76,12 +80,11 @@ def main(argv):
   logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
                jax.device_count(), jax.process_count())
   if FLAGS.mode == 'eval':
-    from adafilter_jax import evaluate  # pylint: disable=g-import-not-at-top
     print(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint, FLAGS.split, config))
     return
   try:
     run(config, workdir)
-  except Interrupted as e:
+  except loop.Interrupted as e:
     logging.warning('%s', e)
     sys.exit(128 + e.signum)
 

@@ -9,7 +9,7 @@ Override anything from the command line, e.g.
 import ml_collections
 from ml_collections import config_dict
 
-from adafilter_jax import paper
+from adafilter_jax.methods import paper
 from adafilter_jax.data.config import get_data_config
 
 
@@ -31,7 +31,7 @@ def get_config() -> ml_collections.ConfigDict:
   # How the new head starts: 'torch' (torch.nn.Linear's U(+-1/sqrt(fan_in)), as the
   # paper's PyTorch code), 'flax' (lecun_normal, zero bias), 'zeros' (BiT). docs/method.md.
   c.model.head_init = 'torch'
-  # Directory of converted pretrained weights (python -m adafilter_jax.convert ...);
+  # Directory of converted pretrained weights (python -m adafilter_jax.weights.convert ...);
   # '' trains from scratch (the demo's source task).
   c.pretrained = 'weights/resnet50'
 
@@ -80,7 +80,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.parallel = 'pmap'           # 'pmap' over local devices, or 'jit' (mesh + NamedSharding)
   c.log_every_steps = 10        # how often the loss is fetched (NaN check, progress bar)
   c.progress_bar = True
-  # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/paper.py), for reports.
+  # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/methods/paper.py), for reports.
   c.paper_top1 = ml_collections.ConfigDict()
   return c
 

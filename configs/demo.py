@@ -8,7 +8,7 @@ first use). It pretrains a small ResNet-18 (width 16) from scratch on the source
 then trains AdaFilter and standard fine-tuning on the target task from it, and prints
 both target accuracies, and writes runs/demo/report/. What it prints (seed 0,
 deterministic on one machine) is in the README's Quick start, where CI keeps it true
-(.ci/run runs the demo; adafilter_jax/train/demo_check.py compares). With 50 training
+(.ci/run runs the demo; adafilter_jax/apps/demos/check.py compares). With 50 training
 images of 32 pixels this is not the paper's regime: the demo shows the machinery, not
 AdaFilter's advantage. Milder augmentation than the ImageNet recipe: a cropped or
 flipped digit changes class.
@@ -21,7 +21,7 @@ from configs import base
 def get_config():
   c = base.get_config()
   c.name = 'demo'
-  c.job = 'demo'  # main.py runs adafilter_jax.train.demo.run: the stages below
+  c.job = 'demo'  # main.py runs adafilter_jax.apps.demos.digits.run: the stages below
   # The demo trains each of demo.methods (below) from its own source-task weights: it
   # sets these two itself, and refuses an override it would ignore.
   c.method = ''

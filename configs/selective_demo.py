@@ -20,7 +20,7 @@ def get_config():
   c = demo.get_config()  # model, data and source-pretraining settings of the AdaFilter demo
   recipe.apply(c)
   c.name = 'selective_demo'
-  c.job = 'selective_demo'  # main.py runs adafilter_jax/selective/demo.py
+  c.job = 'selective_demo'  # main.py runs adafilter_jax/apps/demos/selective.py
   s = c.selective
   s.source.name = 'digits/source'
   s.source.image_size = s.source.resize_size = 32

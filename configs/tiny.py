@@ -1,7 +1,7 @@
 """A tiny AdaFilter run on the offline digits (5-9), from scratch: seconds an epoch on a
 CPU. What the fault-injection command trains and kills by default:
 
-  python -m adafilter_jax.train.faults --config configs/tiny.py
+  python -m adafilter_jax.apps.faults --config configs/tiny.py
 
 Not a result: a ResNet-18 of width 8 on 16-pixel images, three epochs.
 """

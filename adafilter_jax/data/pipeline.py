@@ -52,6 +52,22 @@ def splits(data_cfg) -> tuple[str, str]:
   return data_cfg.train_split, data_cfg.eval_split
 
 
+def config_for_split(config, split):
+  """(a copy of `config` whose eval iterator reads `split`, its name); None: the eval split.
+
+  A registry key fixes its own splits, so another split names the TFDS dataset and both
+  splits explicitly."""
+  c = config.copy_and_resolve_references()
+  train_split, eval_split = splits(c.data)
+  if split is None or split == eval_split:
+    return c, eval_split
+  with c.unlocked():
+    c.data.train_split = train_split
+    c.data.name = datasets.tfds_name(c.data.name)
+    c.data.eval_split = split
+  return c, split
+
+
 def _prepared_path(name: str, data_dir: str) -> str | None:
   """The newest prepared version directory of `name` under data_dir, if any."""
   root = os.path.join(data_dir, *name.split('/'))

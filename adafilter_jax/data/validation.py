@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from adafilter_jax.data import datasets
 
 HELDOUT = 'heldout'  # not 'validation': a real split name of some TFDS datasets (Decathlon)
 
@@ -62,20 +61,3 @@ def part(source, data_cfg, key, heldout: bool) -> Subset:
   if heldout:
     return Subset(source, held)
   return Subset(source, np.setdiff1d(np.arange(len(source)), held))
-
-
-def config_for_split(config, split):
-  """(a copy of `config` whose eval iterator reads `split`, its name); None: the eval split.
-
-  A registry key fixes its own splits, so another split names the TFDS dataset and both
-  splits explicitly."""
-  from adafilter_jax.data import pipeline  # pylint: disable=g-import-not-at-top  (a cycle)
-  c = config.copy_and_resolve_references()
-  train_split, eval_split = pipeline.splits(c.data)
-  if split is None or split == eval_split:
-    return c, eval_split
-  with c.unlocked():
-    c.data.train_split = train_split
-    c.data.name = datasets.tfds_name(c.data.name)
-    c.data.eval_split = split
-  return c, split

@@ -6,7 +6,7 @@ does (the network's rate, weight decay), its per-layer heads as the gate does (t
 gate's rate); docs/method.md says why.
 """
 from adafilter_jax import models
-from adafilter_jax.methods import Method, backbone_kwargs, default_label, register
+from adafilter_jax.methods.registry import Method, backbone_kwargs, default_label, register
 
 CNN_GATE_TRUNK = ('gate', 'trunk')
 

@@ -1,6 +1,7 @@
 """Feature extractor (SpotTune Tables 2 and 3): the pretrained network frozen, only the
 new head trains (on ResNet-26 the head is BN -> ReLU -> pool -> fc)."""
-from adafilter_jax.methods import Method, frozen_blocks, register
+from adafilter_jax.methods.registry import Method, register
+from adafilter_jax.methods import frozen_blocks
 
 
 def build_model(config, num_classes, bn_axis_name=None):

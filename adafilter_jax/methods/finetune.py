@@ -1,6 +1,6 @@
 """Standard fine-tuning: every parameter of the pretrained ResNet trains, new head."""
 from adafilter_jax import models
-from adafilter_jax.methods import Method, backbone_kwargs, register
+from adafilter_jax.methods.registry import Method, backbone_kwargs, register
 
 
 def build_model(config, num_classes, bn_axis_name=None):

@@ -12,7 +12,7 @@ import re
 
 import jax
 
-from adafilter_jax.methods import Method, default_label, register
+from adafilter_jax.methods.registry import Method, default_label, register
 from adafilter_jax.methods.finetune import build_model
 
 _BLOCK = re.compile(r'^layer(\d+)_(\d+)$')

@@ -13,7 +13,7 @@ puts it in the optimizer's 'frozen' group: no step, no weight decay.
 """
 from typing import Sequence
 
-from adafilter_jax.methods import backbone_kwargs, default_label
+from adafilter_jax.methods.registry import backbone_kwargs, default_label
 from adafilter_jax.models import resnet26 as resnet26_lib
 from adafilter_jax.models import spottune as spottune_lib
 

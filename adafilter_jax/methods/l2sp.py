@@ -10,7 +10,8 @@ parameters are not regularised (as the weight decay it replaces). alpha and beta
 import flax
 import jax.numpy as jnp
 
-from adafilter_jax.methods import Method, finetune, register, settings
+from adafilter_jax.methods.registry import Method, register, settings
+from adafilter_jax.methods import finetune
 
 
 def build_model(config, num_classes, bn_axis_name=None):

@@ -1,7 +1,8 @@
 """Fine-tune the last k residual blocks (SpotTune Table 2, k = 1, 2, 3) and the head;
 the stem and every earlier block stay frozen. ``config.last_k.k`` (the recipes
 configs/methods/finetune_last{1,2,3}.py set it)."""
-from adafilter_jax.methods import Method, frozen_blocks, register
+from adafilter_jax.methods.registry import Method, register
+from adafilter_jax.methods import frozen_blocks
 
 
 def tuned_blocks(config) -> list:

@@ -6,7 +6,8 @@ gate parameters (the gate draws from the 'gate' rng stream in every apply). p is
 ``config.adafilter.random_p``; the config must say ``adafilter.gate='random'`` (the
 recipe configs/methods/random_policy.py does), so that the saved config is what ran.
 """
-from adafilter_jax.methods import Method, adafilter, register
+from adafilter_jax.methods.registry import Method, register
+from adafilter_jax.methods import adafilter
 
 
 def build_model(config, num_classes, bn_axis_name=None):

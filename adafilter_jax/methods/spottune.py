@@ -18,7 +18,8 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.methods import Method, backbone_kwargs, default_label, register, settings
+from adafilter_jax.methods.registry import Method, backbone_kwargs, default_label, register, settings
+from adafilter_jax import models
 from adafilter_jax.models import spottune as spottune_lib
 
 
@@ -28,7 +29,7 @@ def _settings(config):
 
 def build_model(config, num_classes, bn_axis_name=None):
   c = _settings(config)
-  return spottune_lib.spottune_resnet(
+  return models.spottune_resnet(
       config.model.arch, num_classes, policy_width=c.policy_width, tau=c.tau,
       **backbone_kwargs(config, bn_axis_name))
 
@@ -37,10 +38,10 @@ def build_fixed_model(config, num_classes, bn_axis_name=None):
   blocks = [b.strip() for b in _settings(config).blocks.split(',') if b.strip()]
   if not blocks:
     raise ValueError('spottune_fixed needs config.spottune.blocks (the global-k policy, '
-                     'e.g. "layer3_5,layer4_1,layer4_2"); python -m adafilter_jax.experiments '
+                     'e.g. "layer3_5,layer4_1,layer4_2"); python -m adafilter_jax.apps.experiments '
                      'reads it off the spottune_global_k run.')
-  return spottune_lib.spottune_resnet(config.model.arch, num_classes, fixed=blocks,
-                                      **backbone_kwargs(config, bn_axis_name))
+  return models.spottune_resnet(config.model.arch, num_classes, fixed=blocks,
+                                **backbone_kwargs(config, bn_axis_name))
 
 
 def label(path):

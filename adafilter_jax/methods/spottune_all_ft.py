@@ -3,7 +3,7 @@ blocks (SpotTune Table 2's baseline): the policy net is used in training only.
 Settings: ``config.spottune`` (tau, policy_width), as for ``spottune``."""
 import functools
 
-from adafilter_jax.methods import Method, backbone_kwargs, register, settings
+from adafilter_jax.methods.registry import Method, backbone_kwargs, register, settings
 from adafilter_jax.methods import spottune as spottune_method
 from adafilter_jax.models import spottune as spottune_lib
 from adafilter_jax.models import spottune26

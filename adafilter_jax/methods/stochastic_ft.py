@@ -8,7 +8,8 @@ blocks of an earlier draw (exactly half of them) to repeat it.
 from absl import logging
 import numpy as np
 
-from adafilter_jax.methods import Method, frozen_blocks, register
+from adafilter_jax.methods.registry import Method, register
+from adafilter_jax.methods import frozen_blocks
 
 
 def draw(names, seed: int) -> list:

@@ -10,7 +10,8 @@ from typing import Any, Mapping
 
 from adafilter_jax.models import gated, gated_fast
 from adafilter_jax.models.gates import CNNGate, LSTMGate, RandomGate
-from adafilter_jax.models.resnet import ResNet, resnet
+from adafilter_jax.models.archs import resnet
+from adafilter_jax.models.resnet import ResNet
 
 ModuleDef = Any
 GATES = ('lstm', 'cnn', 'random')

@@ -118,22 +118,25 @@ STAGES = {
 }
 
 
-def resnet(arch: str, num_classes: Optional[int], *, conv_impl: str = 'xla',
-           dtype: Any = jnp.float32, model_cls: ModuleDef = ResNet, **kwargs) -> ResNet:
-  """A torchvision ResNet from the config's `model` block: ``resnet(num_classes=...,
-  **config.model)``; `model_cls` a subclass (a gated ResNet) and `kwargs` its fields
+def build(model_cls: ModuleDef, stage_sizes: Sequence[int], block_cls: ModuleDef,
+          num_classes: Optional[int], *, conv_impl: str = 'xla', dtype: Any = jnp.float32,
+          **kwargs) -> ResNet:
+  """`model_cls` with its stages, the config's conv and dtype, and `kwargs` its fields
   (a `block_cls` there wraps the arch's own)."""
   if conv_impl not in CONVS:
     raise ValueError(f'unknown conv_impl {conv_impl!r} (config.model.conv_impl); '
                      f'expected one of {sorted(CONVS)}')
-  if arch == 'resnet26':  # the Visual Decathlon's: another stem, shortcut and head
-    from adafilter_jax.models import resnet26  # pylint: disable=g-import-not-at-top
-    model_cls, (stage_sizes, block_cls) = resnet26.variant(model_cls), resnet26.STAGES
-  elif arch in STAGES:
-    stage_sizes, block_cls = STAGES[arch]
-  else:
-    raise ValueError(f'unknown arch {arch!r} (config.model.arch); expected one of '
-                     f"{sorted(STAGES) + ['resnet26']}")
   kwargs = {'block_cls': block_cls, **kwargs}
   return model_cls(stage_sizes=stage_sizes, num_classes=num_classes, conv=CONVS[conv_impl],
                    dtype=jnp.dtype(dtype), **kwargs)
+
+
+def resnet(arch: str, num_classes: Optional[int], *, model_cls: ModuleDef = ResNet,
+           **kwargs) -> ResNet:
+  """A torchvision ResNet from the config's `model` block: ``resnet(num_classes=...,
+  **config.model)``; `model_cls` a subclass (a gated ResNet) and `kwargs` its fields.
+  Every arch, ResNet-26 included, is built through models/archs.py."""
+  if arch not in STAGES:
+    raise ValueError(f'unknown torchvision arch {arch!r}; expected one of {sorted(STAGES)}')
+  stage_sizes, block_cls = STAGES[arch]
+  return build(model_cls, stage_sizes, block_cls, num_classes, **kwargs)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from adafilter_jax.models.layers import batch_norm, linear_init
-from adafilter_jax.models.resnet import ResNet, resnet
+from adafilter_jax.models.resnet import ResNet, build
 
 ModuleDef = Any
 STAGE_SIZES = (4, 4, 4)
@@ -143,6 +143,8 @@ def variant(model_cls: ModuleDef) -> ModuleDef:
   return _VARIANTS[model_cls]
 
 
-def resnet26(num_classes: Optional[int], **kwargs) -> ResNet26:
-  """``resnet('resnet26', ...)``: the config's `model` block and ResNet26's fields."""
-  return resnet('resnet26', num_classes, **kwargs)
+def resnet26(num_classes: Optional[int], *, model_cls: ModuleDef = ResNet,
+             **kwargs) -> ResNet26:
+  """The config's `model` block and ResNet26's fields; `model_cls` a `ResNet` subclass
+  whose behaviour this architecture takes (`variant`)."""
+  return build(variant(model_cls), STAGE_SIZES, Block26, num_classes, **kwargs)

@@ -117,12 +117,8 @@ def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
                     tau: float = 5.0, fixed: Optional[Sequence[str]] = None,
                     bn_axis_name: Optional[str] = None, dtype: Any = jnp.float32,
                     **kwargs) -> ResNet:
-  """SpotTune on a torchvision ResNet (or the Decathlon's 'resnet26': spottune26.py);
-  `fixed` (block names) gives the global-k model."""
-  if arch == 'resnet26':
-    from adafilter_jax.models.spottune26 import spottune_resnet26  # pylint: disable=g-import-not-at-top
-    return spottune_resnet26(num_classes, policy_width=policy_width, tau=tau, fixed=fixed,
-                             bn_axis_name=bn_axis_name, dtype=dtype, **kwargs)
+  """SpotTune on a torchvision ResNet (the Decathlon's ResNet-26: spottune26.py; either
+through models/archs.py); `fixed` (block names) gives the global-k model."""
   _, block_cls = STAGES[arch]
   if fixed is not None:
     unknown = set(fixed) - set(block_names(arch))

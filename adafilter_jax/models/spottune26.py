@@ -20,8 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from adafilter_jax.models.gates import GateState
-from adafilter_jax.models.resnet import resnet
-from adafilter_jax.models.resnet26 import STAGE_SIZES, Block26, ResNet26, block_names
+from adafilter_jax.models.resnet26 import STAGE_SIZES, Block26, ResNet26, block_names, resnet26
 from adafilter_jax.models.spottune import SpotTuneBlock, SpotTuneResNet
 from adafilter_jax.models.ste import gumbel_softmax_ste
 
@@ -74,6 +73,6 @@ def spottune_resnet26(num_classes: int, *, policy_width: int = 32, tau: float = 
   policy = None if fixed is not None else functools.partial(
       Policy, num_blocks=len(gated), tau=tau, all_finetuned=all_finetuned,
       trunk=policy_trunk(policy_width, bn_axis_name, dtype))
-  return resnet('resnet26', num_classes, model_cls=SpotTuneResNet, policy=policy,
+  return resnet26(num_classes, model_cls=SpotTuneResNet, policy=policy,
                 stage_blocks=stage_blocks, frozen=frozen, bn_axis_name=bn_axis_name,
                 dtype=dtype, **kwargs)

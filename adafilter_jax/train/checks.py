@@ -1,12 +1,10 @@
 """Mistakes in a config or on the command line, caught before anything trains.
 
-`train_and_evaluate` checks its own config before compiling. What it cannot see is
-checked here: a config field the command line names but the config lacks
-(`parse_flags`), and the demo's later stages, which would otherwise fail only after
-the earlier ones had trained (`validate_demo`).
+`train_and_evaluate` checks its own config before compiling (`validate`). What it cannot
+see is checked here too: a config field the command line names but the config lacks
+(`parse_flags`), and whether saved weights fit a config's model (`check_weights_fit`).
 """
 import difflib
-import os
 import sys
 from typing import Optional, Sequence
 
@@ -17,17 +15,10 @@ import ml_collections
 import numpy as np
 
 from adafilter_jax import methods
-from adafilter_jax import pretrained as pretrained_lib
+from adafilter_jax.weights import pretrained as pretrained_lib
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import state as state_lib
-
-# Fields of the demo's config that its stages set themselves: an override is lost.
-_SET_BY_DEMO = {
-    'method': 'set config.demo.methods, the methods it trains on the target task',
-    'pretrained': 'the demo starts the target task from its own source-task weights',
-}
-
 
 def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
   """What `train_and_evaluate(config)` checks first, without building anything."""
@@ -40,31 +31,6 @@ def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
     raise ValueError(f'{config.data.name}: {info.num_train} training images < '
                      f'config.batch_size={config.batch_size}.')
   return info
-
-
-def validate_demo(config, source, targets: Sequence, weights: str):
-  """The demo's config, its source stage and its target stages (`demo.run`'s configs);
-  `weights`: where the source weights are, or will be, written."""
-  for key, why in _SET_BY_DEMO.items():
-    if config[key]:
-      raise ValueError(f'config.{key}={config[key]!r} is ignored by the demo: {why}.')
-  names = config.demo.methods
-  if isinstance(names, str) or not names:
-    raise ValueError(f'config.demo.methods={names!r}: expected a tuple of methods, e.g. '
-                     "('adafilter', 'finetune').")
-  unknown = [m for m in names if m not in methods.names()]
-  if unknown:
-    raise ValueError(f'config.demo.methods={names!r}: unknown {unknown}; known methods: '
-                     f'{methods.names()}')
-  parallel_lib.Parallel(config.parallel).check_batch(
-      config.demo.source_batch_size, 'config.demo.source_batch_size')
-  validate(source)
-  # Weights already there are an earlier demo's: they must fit this one's models.
-  saved = pretrained_lib.load(weights) if os.path.isdir(weights) else None
-  for target in targets:
-    info = validate(target)
-    if saved is not None:
-      check_weights_fit(target, info.num_classes, saved, weights)
 
 
 def check_weights_fit(config, num_classes: int, weights: dict, where: str):

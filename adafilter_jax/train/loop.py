@@ -9,7 +9,7 @@ cannot be written or holds another run) fails before anything is compiled.
 A workdir holding a checkpoint resumes from it: the state's step fixes the position in
 the data order and the gate keys, `meta['epoch']` the epochs already evaluated, so an
 interrupted run, killed at any moment, ends where an uninterrupted one would
-(`python -m adafilter_jax.train.faults` tests that).
+(`python -m adafilter_jax.apps.faults` tests that).
 """
 import contextlib
 import dataclasses
@@ -325,14 +325,22 @@ def _build(job: _Job, run: _Run, model):
   job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
   job.writer = metrics_lib.Writer(job.workdir, resume_epoch=run.meta['epoch'])
   job.cpu_warning = backend_lib.CpuWarning(config, config.num_epochs * job.steps_per_epoch)
-  job.select_config, job.select_split = validation.config_for_split(
+  job.select_config, job.select_split = pipeline.config_for_split(
       config, validation.HELDOUT if config.data.val_fraction else None)
   job.writer.config(config)
   run.state, run.anchor = parallel.put_state(run.state), parallel.put_state(run.anchor)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
-  """Trains `config.method` on `config.data` in `workdir`; returns the final host state."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       test_pass: Optional[Callable[[Any, str], dict]] = None,
+                       report: Optional[Callable[[str], Any]] = None):
+  """Trains `config.method` on `config.data` in `workdir`; returns the final host state.
+
+  What runs after training is the caller's (the applications pass both): `test_pass`
+  (config, workdir) -> test metrics for the summary, run once when the checkpoint was
+  chosen on held-out images (``config.data.val_fraction``); `report` (workdir), a view
+  of the run's files written last, whose failure loses nothing.
+  """
   clock = _Clock()
   job = _prepare(config, workdir, clock)
   model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
@@ -343,7 +351,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                num_params, job.parallel.num_devices, config.parallel)
   _build(job, run, model)
   _run_epochs(job, run)
-  test = _test_once(config, job.workdir) if config.data.val_fraction else {}
+  test = test_pass(config, job.workdir) if test_pass and config.data.val_fraction else {}
   last = (job.writer.records() or [{}])[-1]
   job.writer.summary({
       'method': config.method, 'dataset': config.data.name, 'config_name': config.name,
@@ -352,26 +360,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       'final_eval_mean_class_acc': last.get('eval_mean_class_acc'),
       'epochs': run.meta['epoch'], 'num_params': num_params, 'wall_time_s': clock.total(),
       'eval_split': job.select_split, **test})
-  _write_report(job.workdir)
+  if report is not None and jax.process_index() == 0:
+    try:
+      report(job.workdir)
+    except Exception as e:  # pylint: disable=broad-except
+      # The report is a view of the files above; a failure there loses nothing.
+      logging.warning('report not written: %r', e)
   return job.parallel.get_state(run.state)
-
-
-def _test_once(config, workdir: str) -> dict:
-  """The eval split, once, with the checkpoint chosen on the held-out images."""
-  from adafilter_jax import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
-  rec = evaluate_lib.evaluate_workdir(workdir, 'best', None, config)
-  logging.info('test (%s), best validation checkpoint of epoch %d: top-1 %.4f', rec['split'],
-               rec['epoch'], rec['eval_top1'])
-  return {'test_top1': rec['eval_top1'], 'test_mean_class_acc': rec['eval_mean_class_acc'],
-          'test_split': rec['split'], 'test_epoch': rec['epoch']}
-
-
-def _write_report(workdir: str):
-  if jax.process_index() != 0:
-    return
-  try:
-    from adafilter_jax import report  # pylint: disable=g-import-not-at-top
-    report.write_report([workdir], os.path.join(workdir, 'report'))
-  except Exception as e:  # pylint: disable=broad-except
-    # The report is a view of the files above; a failure there loses nothing.
-    logging.warning('report not written: %r', e)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods
-from adafilter_jax import pretrained as pretrained_lib
+from adafilter_jax.weights import pretrained as pretrained_lib
 from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import steps as steps_lib
 

@@ -27,10 +27,10 @@ step demo 240 python3 main.py --config configs/demo.py --workdir /tmp/demo \
 step demo_bf16 180 python3 main.py --config configs/demo.py --workdir /tmp/demo_bf16 \
   --config.model.dtype=bfloat16 --config.progress_bar=False
 # 3. Train and eval steps at batch 64, 224 px, side by side in one process.
-step bench64 240 python3 -m adafilter_jax.bench --res 224 --batch 64 --rounds 3 \
+step bench64 240 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 64 --rounds 3 \
   --dtype float32,bfloat16 --variants ft,ada,ada_fused_all:eval,torch
 # 4. Test-time latency at batch 1 (the serving case): two-branch vs one fused conv a layer.
-step bench1 150 python3 -m adafilter_jax.bench --res 224 --batch 1 --rounds 3 \
+step bench1 150 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 1 --rounds 3 \
   --variants ft:eval,ada:eval,ada_fused:eval,ada_fused_all:eval
 cp /tmp/demo/report/report.md "$OUT/demo_report.md" 2>/dev/null
 cp /tmp/demo_bf16/report/report.md "$OUT/demo_bf16_report.md" 2>/dev/null

@@ -21,7 +21,7 @@ train + validation and submits test predictions).
 """
 import ml_collections
 
-from adafilter_jax import decathlon
+from adafilter_jax.systems import decathlon
 from configs import base
 from configs.methods import spottune as spottune_recipe
 
@@ -68,7 +68,7 @@ def domain_config(domain: str) -> ml_collections.ConfigDict:
   c.name = f'decathlon_{domain.replace("-", "_")}'
   spottune_recipe.apply(c)  # the method and its settings; the schedule is replaced below
   c.model.arch, c.model.width = 'resnet26', 32
-  c.pretrained = 'weights/resnet26'  # python -m adafilter_jax.convert_resnet26 (docs/decathlon.md)
+  c.pretrained = 'weights/resnet26'  # python -m adafilter_jax.weights.convert_resnet26 (docs/decathlon.md)
   c.spottune.policy_width = 32  # the policy ResNet's stem; its stages are 64/128/256
   c.data.name = c.name
   c.data.mean, c.data.std = mean, std

@@ -5,7 +5,7 @@ A recipe module has `apply(config)` (the method's settings) and
 
   python main.py --config configs/methods/l2sp.py:caltech256_30
 
-and the experiments grid (python -m adafilter_jax.experiments) applies the same recipe
+and the experiments grid (python -m adafilter_jax.apps.experiments) applies the same recipe
 to every dataset. RECIPES lists them in the order of the paper's tables.
 """
 import importlib

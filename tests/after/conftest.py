@@ -1,7 +1,7 @@
 """Finished tiny runs shared by the after-training tests (evaluate, predict, export)."""
 import pytest
 
-from adafilter_jax.train import train_and_evaluate
+from adafilter_jax.train.loop import train_and_evaluate
 from tests.train import conftest as _train_conftest  # noqa: F401  (XLA's persistent cache)
 from tests.train import tiny
 

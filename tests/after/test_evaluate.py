@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from adafilter_jax import evaluate
-from adafilter_jax.train import Interrupted, train_and_evaluate
+from adafilter_jax.inference import evaluate
+from adafilter_jax.train.loop import Interrupted
+from adafilter_jax.train.loop import train_and_evaluate
 from tests.train import test_loop, tiny
 
 

@@ -11,13 +11,14 @@ import pytest
 
 pytest.importorskip('flatbuffers')  # jax.export's serialization needs it (requirements.txt)
 
-from adafilter_jax import export, inference  # noqa: E402
+from adafilter_jax.inference import export  # noqa: E402
+from adafilter_jax.inference import restore as inference
 from tests.after import reference  # noqa: E402
 
 _LOADER = r'''
 import json, sys
 import numpy as np
-from adafilter_jax import serving
+from adafilter_jax.inference import serving
 images = np.load(sys.argv[1])
 out = {}
 for d in sys.argv[2:]:
@@ -72,5 +73,5 @@ def test_export_errors(finetune_run, tmp_path):
   with pytest.raises(ValueError, match='form must be one of'):
     export.export_workdir(workdir, str(tmp_path / 'x'), form='fast')
   with pytest.raises(FileNotFoundError, match='is .* an exported model'):
-    from adafilter_jax import serving
+    from adafilter_jax.inference import serving
     serving.load(str(tmp_path))

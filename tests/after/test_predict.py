@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adafilter_jax import inference, predict, serving
+from adafilter_jax.inference import restore as inference
+from adafilter_jax.inference import predict
+from adafilter_jax.inference import serving
 from adafilter_jax.data import pipeline
 from tests.after import reference
 
@@ -63,7 +65,7 @@ def test_predict_folder_skips_the_corrupt_file(adafilter_run, tmp_path, capsys):
 
 def test_predict_from_an_export(finetune_run, tmp_path):
   pytest.importorskip('flatbuffers')
-  from adafilter_jax import export  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.inference import export  # pylint: disable=g-import-not-at-top
   workdir, config, _ = finetune_run
   root = _folder(tmp_path, config, n=4)
   export.export_workdir(workdir, str(tmp_path / 'exported'))

@@ -1,8 +1,8 @@
 """The report of a directory holding runs (the demo's runs/demo) reports the runs inside it."""
 import re
 
-from adafilter_jax.report.__main__ import main
-from adafilter_jax.report.runs import find_runs
+from adafilter_jax.apps.report.__main__ import main
+from adafilter_jax.apps.report.runs import find_runs
 from tests.report.test_report import _write_run
 
 

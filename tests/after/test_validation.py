@@ -10,7 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import pipeline, validation
-from adafilter_jax.train import train_and_evaluate
+from adafilter_jax.train.loop import train_and_evaluate
 from tests.train import tiny
 
 

@@ -11,14 +11,15 @@ import pytest
 from safetensors.numpy import save_file
 import torch
 
-from adafilter_jax import convert, pretrained
+from adafilter_jax.weights import convert
+from adafilter_jax.weights import pretrained
 from tests.models.torch_resnet import torch_resnet
 
 _NO_TORCH = r'''
 import sys
 sys.modules['torch'] = None  # any import of torch now fails
 from absl import app
-from adafilter_jax import convert
+from adafilter_jax.weights import convert
 sys.argv = ['convert', sys.argv[1], sys.argv[2], '--arch', 'resnet18']
 convert.run()
 '''
@@ -59,7 +60,7 @@ def test_truncated_safetensors_fails_naming_the_file(tmp_path):
   path.write_bytes(data[:len(data) // 2])
   with pytest.raises(ValueError, match=r'r18.safetensors is not a complete .safetensors file'):
     convert.load_state_dict(str(path))
-  out = subprocess.run([sys.executable, '-m', 'adafilter_jax.convert', str(path),
+  out = subprocess.run([sys.executable, '-m', 'adafilter_jax.weights.convert', str(path),
                         str(tmp_path / 'dst'), '--arch', 'resnet18'], capture_output=True,
                        text=True, timeout=300)
   assert out.returncode != 0 and 'truncated or corrupt' in out.stderr

@@ -17,7 +17,7 @@ import tensorflow_datasets as tfds
 
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare as prepare_lib
-from adafilter_jax.selective import images
+from adafilter_jax.systems.selective import images
 from configs import base
 from configs.methods import selective_joint
 from tests.decathlon import catalog_fakes

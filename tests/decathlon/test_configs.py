@@ -1,7 +1,7 @@
 """The Decathlon configs: one per domain, SpotTune's Decathlon recipe for every method."""
 import pytest
 
-from adafilter_jax import decathlon
+from adafilter_jax.systems import decathlon
 from adafilter_jax.data import datasets
 from configs import decathlon as decathlon_configs
 from configs import methods as recipes

@@ -4,7 +4,8 @@ it writes the Table-3-style table with the decathlon score."""
 import json
 import os
 
-from adafilter_jax import decathlon, experiments
+from adafilter_jax.systems import decathlon
+from adafilter_jax.apps import experiments
 from tests.decathlon import catalog_fakes
 from tests.decathlon.test_catalog import _prepare
 from tests.methods.test_experiments import compile_cache  # noqa: F401  (a fixture)

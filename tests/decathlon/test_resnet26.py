@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from adafilter_jax import convert_resnet26
+from adafilter_jax.weights import convert_resnet26
 from adafilter_jax.models import resnet26 as resnet26_lib
 from tests.decathlon import torch_resnet26
 

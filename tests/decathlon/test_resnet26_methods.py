@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adafilter_jax import methods, pretrained
+from adafilter_jax import methods
+from adafilter_jax.weights import pretrained
 from adafilter_jax.models import resnet26
 from tests.decathlon.test_baselines import _config, _moved_everywhere, _train, _unchanged
 from tests.methods import tiny

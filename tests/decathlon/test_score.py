@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from adafilter_jax import decathlon
+from adafilter_jax.systems import decathlon
 
 
 def test_a_domain_scores_1000_250_and_0():

@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adafilter_jax import config_files
+from adafilter_jax.train import config_files
 from adafilter_jax import methods
-from adafilter_jax import paper
-from adafilter_jax import pretrained
+from adafilter_jax.methods import paper
+from adafilter_jax.weights import pretrained
 from adafilter_jax import models
 from configs import methods as recipes
 from tests.methods import tiny
@@ -114,7 +114,7 @@ def test_the_package_imports_neither_configs_nor_tests():
 
 
 def test_the_paper_table_is_the_one_in_docs():
-  """adafilter_jax/paper.py against the tables transcribed in docs/method.md and
+  """adafilter_jax/methods/paper.py against the tables transcribed in docs/method.md and
   docs/methods.md (Tables 2-4 of the paper)."""
   rows = {'standard fine-tuning': 'finetune', 'fine-tuning half': 'finetune_half',
           'random policy': 'random_policy', 'L2-SP': 'l2sp', 'AdaFilter': 'adafilter',

@@ -8,7 +8,7 @@ from jax.experimental.compilation_cache import compilation_cache
 import numpy as np
 import pytest
 
-from adafilter_jax import experiments
+from adafilter_jax.apps import experiments
 from tests.train import tiny as train_tiny
 
 

@@ -181,7 +181,8 @@ def test_fixed_model_has_no_policy_and_matches_the_gated_one(gated):
 
 
 def test_both_copies_start_from_the_pretrained_block(gated):
-  from adafilter_jax import models, pretrained
+  from adafilter_jax import models
+  from adafilter_jax.weights import pretrained
   _, v = gated
   plain = models.resnet(ARCH, 5, width=WIDTH)
   source = tiny.variables(plain, _images(), seed=1, train=False)

@@ -7,7 +7,7 @@ import optax
 import pytest
 import torch
 
-from adafilter_jax import pretrained
+from adafilter_jax.weights import pretrained
 from adafilter_jax.models.gated import GatedConvBN
 from adafilter_jax.models.gates import GateState
 from tests.models import tiny

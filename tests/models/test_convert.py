@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from adafilter_jax import convert, models, pretrained
+from adafilter_jax import models
+from adafilter_jax.weights import convert
+from adafilter_jax.weights import pretrained
 from tests.models.torch_resnet import torch_resnet
 
 
@@ -94,7 +96,7 @@ def test_cli_roundtrip_through_orbax(tmp_path):
   src = tmp_path / 'r18.pth'
   torch.save(net.state_dict(), src)
   dst = tmp_path / 'r18'
-  out = subprocess.run([sys.executable, '-m', 'adafilter_jax.convert', str(src), str(dst),
+  out = subprocess.run([sys.executable, '-m', 'adafilter_jax.weights.convert', str(src), str(dst),
                         '--arch', 'resnet18'], capture_output=True, text=True, check=True)
   assert 'wrote resnet18' in out.stdout
   back = pretrained.load(str(dst))
@@ -104,5 +106,5 @@ def test_cli_roundtrip_through_orbax(tmp_path):
 
 
 def test_missing_weights_error_says_how_to_convert(tmp_path):
-  with pytest.raises(FileNotFoundError, match='python -m adafilter_jax.convert'):
+  with pytest.raises(FileNotFoundError, match='python -m adafilter_jax.weights.convert'):
     pretrained.load(str(tmp_path / 'nothing'))

@@ -9,9 +9,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from adafilter_jax import report
-from adafilter_jax.report.__main__ import main
-from adafilter_jax.report.runs import run_fractions
+from adafilter_jax.apps import report
+from adafilter_jax.apps.report.__main__ import main
+from adafilter_jax.apps.report.runs import run_fractions
 
 # ResNet-like names and widths in forward order: stem, two stages, downsample in each first block
 LAYERS = {'conv1': 8,

@@ -16,7 +16,7 @@ import os
 import jax
 import numpy as np
 
-from adafilter_jax.selective import index, joint, run
+from adafilter_jax.systems.selective import index, joint, run
 from adafilter_jax.train import parallel
 from tests import multihost
 from tests.selective import tiny

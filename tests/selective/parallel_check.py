@@ -9,7 +9,7 @@ import sys
 import jax
 import numpy as np
 
-from adafilter_jax.selective import joint, rounds, run
+from adafilter_jax.systems.selective import joint, rounds, run
 from adafilter_jax.train import parallel
 from tests.selective import tiny
 

@@ -8,7 +8,7 @@ import torch
 from adafilter_jax import models
 from adafilter_jax.models.resnet import BasicBlock
 from adafilter_jax.data.config import IMAGENET_MEAN, IMAGENET_STD
-from adafilter_jax.selective import cnn_bank, gabor
+from adafilter_jax.systems.selective import cnn_bank, gabor
 
 
 def test_gabor_parameters_are_manjunath_ma():

@@ -1,7 +1,7 @@
 """Bad settings fail before anything loads, naming the field."""
 import pytest
 
-from adafilter_jax.selective import run
+from adafilter_jax.systems.selective import run
 from tests.selective import tiny
 
 
@@ -31,7 +31,7 @@ def test_stem_bank_needs_weights():
 
 def test_neighbours_picture_is_written(tmp_path):
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from adafilter_jax.selective import figure, index  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.systems.selective import figure, index  # pylint: disable=g-import-not-at-top
   target, source = tiny.random_split(6, 3, 0), tiny.random_split(50, 4, 1)
   neighbours = np.stack([np.random.default_rng(i).permutation(50)[:45] for i in range(6)])
   idx = index.Index(neighbours, np.sort(np.random.default_rng(0).random((6, 45)), 1), {}, '')

@@ -1,7 +1,7 @@
 """Equal-mass bins vs np.quantile, assignment vs np.searchsorted, histograms sum to 1."""
 import numpy as np
 
-from adafilter_jax.selective import descriptor
+from adafilter_jax.systems.selective import descriptor
 
 
 def _responses(seed):

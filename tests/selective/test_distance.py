@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.special import rel_entr
 
-from adafilter_jax.selective import distance
+from adafilter_jax.systems.selective import distance
 
 
 def _random_hist(rng, n, h, b, sparse=False):

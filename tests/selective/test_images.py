@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from adafilter_jax.data import pipeline
-from adafilter_jax.selective import images
+from adafilter_jax.systems.selective import images
 from tests.train import tiny
 
 

@@ -3,7 +3,7 @@ on-disk cache: reused for the same key, rebuilt when anything in it changes."""
 import numpy as np
 from sklearn.datasets import load_digits
 
-from adafilter_jax.selective import gabor, index
+from adafilter_jax.systems.selective import gabor, index
 
 
 def _digits(n, offset):

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adafilter_jax.selective import joint
+from adafilter_jax.systems.selective import joint
 from adafilter_jax.train import steps as steps_lib
 from tests.selective import tiny
 

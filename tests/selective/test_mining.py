@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from adafilter_jax.selective import mining, sampler
+from adafilter_jax.systems.selective import mining, sampler
 
 
 def test_entropy_by_hand():
@@ -129,7 +129,7 @@ def test_hard_images_are_drawn_their_level_times_per_epoch():
 
 
 def test_make_sampler_switch():
-  from adafilter_jax.selective import run
+  from adafilter_jax.systems.selective import run
   from tests.selective import tiny
   k, table = np.array([10, 30, 50]), _table(3, 60)
   for mode in ('selective', 'none'):

@@ -8,8 +8,9 @@ import signal
 import numpy as np
 import pytest
 
-from adafilter_jax.selective import index, joint, mining, rounds, run
-from adafilter_jax.train import Interrupted, parallel
+from adafilter_jax.systems.selective import index, joint, mining, rounds, run
+from adafilter_jax.train import parallel
+from adafilter_jax.train.loop import Interrupted
 from tests.selective import tiny
 
 

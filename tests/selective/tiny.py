@@ -3,7 +3,7 @@ import numpy as np
 
 from adafilter_jax import models
 from adafilter_jax.models.resnet import BasicBlock
-from adafilter_jax.selective import joint
+from adafilter_jax.systems.selective import joint
 from configs import base
 from configs.methods import selective_joint as recipe
 

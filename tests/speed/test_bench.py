@@ -1,7 +1,7 @@
 """The bench's variant specs: each is the config a run with those overrides would use."""
 import pytest
 
-from adafilter_jax import bench
+from adafilter_jax.apps.bench import steps as bench
 
 
 def test_variant_spec_modes():
@@ -38,7 +38,7 @@ def test_torch_peer_is_torchvisions_resnet50():
   """Against the tests' independent torchvision-layout reference: the same number of
   parameters in each kind of layer, and logits of the right shape."""
   torch = pytest.importorskip('torch')
-  from adafilter_jax import torch_peer
+  from adafilter_jax.apps.bench import torch_peer
   from tests.models.torch_resnet import torch_resnet
   count = lambda net, kind: sorted(p.numel() for m in net.modules() if isinstance(m, kind)
                                    for p in m.parameters())

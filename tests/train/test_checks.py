@@ -12,8 +12,11 @@ import jax
 import numpy as np
 import pytest
 
-from adafilter_jax import methods, pretrained
-from adafilter_jax.train import demo, loop, train_and_evaluate
+from adafilter_jax import methods
+from adafilter_jax.weights import pretrained
+from adafilter_jax.train import loop
+from adafilter_jax.apps.demos import digits as demo
+from adafilter_jax.train.loop import train_and_evaluate
 from adafilter_jax.train import state as state_lib
 from tests.train import tiny
 

@@ -3,7 +3,7 @@ tiny model): pretrain on digits 0-4, save, transfer with both methods, print bot
 import os
 import sys
 
-from adafilter_jax.train import demo
+from adafilter_jax.apps.demos import digits as demo
 from tests.train import tiny
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))

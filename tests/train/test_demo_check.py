@@ -1,7 +1,7 @@
 """The CI check of the README's demo numbers, on fake README/output pairs."""
 import os
 
-from adafilter_jax.train import demo_check
+from adafilter_jax.apps.demos import check as demo_check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from adafilter_jax.train import faults
+from adafilter_jax.apps import faults
 from tests.train import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -10,7 +10,10 @@ import pytest
 
 from adafilter_jax import methods
 from adafilter_jax.data import pipeline
-from adafilter_jax.train import Interrupted, NonFiniteLoss, checkpoint, train_and_evaluate
+from adafilter_jax.train import checkpoint
+from adafilter_jax.train.loop import Interrupted
+from adafilter_jax.train.loop import NonFiniteLoss
+from adafilter_jax.train.loop import train_and_evaluate
 from adafilter_jax.train import state as state_lib
 from tests.train import tiny
 
@@ -132,7 +135,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 @pytest.mark.parametrize('overrides, error, match', [
     ({'method': 'nope'}, ValueError, 'unknown method'),
     ({'num_classes': 7}, ValueError, 'num_classes=7'),
-    ({'pretrained': '/nonexistent/resnet50'}, FileNotFoundError, 'adafilter_jax.convert'),
+    ({'pretrained': '/nonexistent/resnet50'}, FileNotFoundError, 'adafilter_jax.weights.convert'),
     ({'parallel': 'pjit'}, ValueError, 'config.parallel'),
 ])
 def test_clear_errors_before_compiling(tmp_path, monkeypatch, overrides, error, match):

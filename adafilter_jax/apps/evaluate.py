@@ -1,0 +1,49 @@
+"""Evaluates a trained workdir again, and writes the report of that evaluation.
+
+  python main.py --config configs/caltech256_30.py --mode=eval [--checkpoint=latest]
+  python -m adafilter_jax.apps.evaluate runs/demo/adafilter [--checkpoint latest] [--split train]
+
+The evaluation is adafilter_jax/inference/evaluate.py's; this command adds the report
+(``WORKDIR/eval/<checkpoint>_step<N>_<split>/report``).
+"""
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from absl import logging
+
+from adafilter_jax.apps import report as report_lib
+from adafilter_jax.inference import evaluate
+from adafilter_jax.inference import restore as inference
+
+
+def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = None,
+                     config=None, out_dir: Optional[str] = None) -> dict:
+  """`inference.evaluate.evaluate_workdir`, with the report written beside its files."""
+  return evaluate.evaluate_workdir(workdir, which, split, config, out_dir,
+                                   report=report_lib.write_run_report)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  p = argparse.ArgumentParser(prog='adafilter-evaluate', description=__doc__.split('\n')[0])
+  p.add_argument('workdir', help='a training run directory (with config.json, checkpoints/)')
+  p.add_argument('--checkpoint', choices=inference.CHECKPOINTS, default='best')
+  p.add_argument('--split', default=None,
+                 help="a prepared split of the run's dataset, or 'heldout' "
+                      "(default: the run's eval split)")
+  p.add_argument('--out', default=None, help='output directory (default: WORKDIR/eval/...)')
+  args = p.parse_args(argv)
+  logging.set_verbosity(logging.INFO)
+  try:
+    record = evaluate_workdir(args.workdir, args.checkpoint, args.split, out_dir=args.out)
+  except (FileNotFoundError, ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(json.dumps({k: v for k, v in record.items() if k != 'gate_fraction'}))
+  return 0
+
+
+
+if __name__ == '__main__':
+  sys.exit(main())

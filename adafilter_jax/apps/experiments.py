@@ -1,0 +1,204 @@
+"""The comparison grid: datasets x methods x seeds, one resumable run each, collected
+into a Table-2-style table (mean +- std over seeds) next to the paper's numbers.
+
+  python -m adafilter_jax.apps.experiments --datasets caltech256_30,mit_indoor \
+      --methods finetune,finetune_half,random_policy,l2sp,adafilter --seeds 0,1,2 \
+      --root runs/table2 [--set num_epochs=1 --set model.width=16] [--collect_only]
+
+A method here is a recipe of configs/methods/ (ablations included), run on the dataset's
+config (configs/<dataset>.py) in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
+summary.json reports all its epochs is skipped; an unfinished one resumes from its
+checkpoint (the loop does that). A recipe of `COMPLETED_FROM` is completed from an
+earlier run: ``spottune_fixed`` takes its blocks from the same dataset and seed's
+``spottune_global_k`` run, which must come first: the k blocks its policy fine-tunes most
+on the training split (systems/global_k.py). Writes
+``<root>/table.md`` and ``<root>/table.csv``.
+"""
+import argparse
+import csv
+import functools
+import io
+import json
+import os
+from typing import Callable, Dict, List, Optional, Sequence
+
+from absl import logging
+import numpy as np
+
+from adafilter_jax.apps import jobs
+from adafilter_jax.methods import paper
+from adafilter_jax.systems import decathlon
+from adafilter_jax.systems import global_k
+from adafilter_jax.train import config_files
+from adafilter_jax.train import loop
+
+# Recipes completed from an earlier finished run of the same dataset and seed, which must
+# come first in --methods: recipe -> (the recipe it reads, (its config, the prior run's
+# config, the prior run's workdir or None while unfinished) -> overrides).
+COMPLETED_FROM = {'spottune_fixed': ('spottune_global_k', global_k.fixed_overrides)}
+
+# AdaFilter's Table 2, the default grid.
+TABLE2 = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter')
+
+
+def workdir_for(root: str, dataset: str, method: str, seed: int) -> str:
+  return os.path.join(root, dataset, method, f'seed_{seed}')
+
+
+def read_summary(workdir: str) -> Optional[dict]:
+  path = os.path.join(workdir, 'summary.json')
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def recipes(configs_dir: str = 'configs') -> List[str]:
+  """The recipes of ``<configs_dir>/methods/``."""
+  folder = os.path.join(configs_dir, 'methods')
+  return sorted(f[:-3] for f in os.listdir(folder) if f.endswith('.py') and f[0] != '_')
+
+
+def make_config(dataset: str, method: str, seed: int, root: str,
+                overrides: Sequence[str] = (), configs_dir: str = 'configs'):
+  """Recipe `method` (configs/methods/<method>.py) on `dataset`, with `overrides`
+  (``key=value``, as main.py's ``--config.key=value``)."""
+  path = os.path.join(configs_dir, 'methods', f'{method}.py')
+  if not os.path.isfile(path):
+    raise ValueError(f'no recipe {path}; known: {recipes(configs_dir)}')
+  config = config_files.load(f'{path}:{dataset}', [f'seed={seed}', *overrides])
+  if method in COMPLETED_FROM:
+    prior, fill = COMPLETED_FROM[method]
+    workdir = workdir_for(root, dataset, prior, seed)
+    prior_config = make_config(dataset, prior, seed, root, overrides, configs_dir)
+    summary = read_summary(workdir)
+    finished = summary is not None and summary.get('epochs', -1) >= prior_config.num_epochs
+    config = config_files.override(config, fill(config, prior_config, workdir if finished else None))
+  return config
+
+
+def run_grid(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
+             root: str, overrides: Sequence[str] = (), runner: Optional[Callable] = None,
+             make: Callable = make_config) -> Dict[str, str]:
+  """Runs every missing (dataset, method, seed); returns workdir -> 'done' | 'skipped' |
+  the error. A failed run is logged and the grid goes on (the table shows what exists)."""
+  status = {}
+  for dataset in datasets:
+    for method in methods:
+      for seed in seeds:
+        workdir = workdir_for(root, dataset, method, seed)
+        try:
+          config = make(dataset, method, seed, root, overrides)
+          summary = read_summary(workdir)
+          if summary and summary.get('epochs', -1) >= config.num_epochs:
+            status[workdir] = 'skipped'
+            continue
+          logging.info('running %s', workdir)
+          (runner or jobs.runner(config.method))(config, workdir)
+          status[workdir] = 'done'
+        except loop.Interrupted:
+          raise  # checkpoint saved: the same command resumes the grid
+        except Exception as e:  # pylint: disable=broad-except
+          logging.exception('%s failed', workdir)
+          status[workdir] = f'failed: {e!r}'
+  return status
+
+
+def collect(root: str, datasets: Sequence[str], methods: Sequence[str],
+            metric: str = 'final_eval_top1') -> List[dict]:
+  """One row per (method, dataset): top-1 (%) mean and std over the finished seeds."""
+  rows = []
+  for method in methods:
+    for dataset in datasets:
+      accs, seeds = [], []
+      base = os.path.join(root, dataset, method)
+      for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        summary = read_summary(os.path.join(base, name))
+        if name.startswith('seed_') and summary and summary.get(metric) is not None:
+          accs.append(100.0 * summary[metric])  # the loop writes fractions
+          seeds.append(int(name[len('seed_'):]))
+      rows.append(dict(
+          method=method, dataset=dataset, n=len(accs), seeds=seeds,
+          mean=float(np.mean(accs)) if accs else None,
+          std=float(np.std(accs, ddof=1)) if len(accs) > 1 else (0.0 if accs else None),
+          paper=paper.top1(dataset, method)))
+  return rows
+
+
+def _cell(row) -> str:
+  ours = '—' if row['mean'] is None else (
+      f"{row['mean']:.2f} ± {row['std']:.2f}" if row['n'] > 1 else f"{row['mean']:.2f}")
+  paper = '—' if row['paper'] is None else f"{row['paper']:.2f}"
+  return f'{ours} ({paper})'
+
+
+def to_markdown(rows: List[dict], metric: str = 'final_eval_top1') -> str:
+  datasets = list(dict.fromkeys(r['dataset'] for r in rows))
+  methods = list(dict.fromkeys(r['method'] for r in rows))
+  cell = {(r['method'], r['dataset']): r for r in rows}
+  n = sorted({r['n'] for r in rows})
+  lines = [f'Top-1 (%), {metric}: ours, mean ± std over seeds (n = '
+           f'{"/".join(map(str, n))}), and (the paper\'s number).', '',
+           '| method | ' + ' | '.join(datasets) + ' |',
+           '|---' * (len(datasets) + 1) + '|']
+  lines += [f'| {m} | ' + ' | '.join(_cell(cell[m, d]) for d in datasets) + ' |'
+            for m in methods]
+  return '\n'.join(lines) + '\n'
+
+
+def to_csv(rows: List[dict]) -> str:
+  out = io.StringIO()
+  fields = ['method', 'dataset', 'n', 'mean', 'std', 'paper', 'seeds']
+  writer = csv.DictWriter(out, fields, lineterminator='\n')
+  writer.writeheader()
+  for r in rows:
+    writer.writerow({**r, 'seeds': ' '.join(map(str, r['seeds']))})
+  return out.getvalue()
+
+
+def write_table(root: str, datasets, methods, metric: str = 'final_eval_top1') -> str:
+  rows = collect(root, datasets, methods, metric)
+  os.makedirs(root, exist_ok=True)
+  md = to_markdown(rows, metric)
+  with open(os.path.join(root, 'table.md'), 'w') as f:
+    f.write(md)
+  with open(os.path.join(root, 'table.csv'), 'w') as f:
+    f.write(to_csv(rows))
+  return md
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
+  parser.add_argument('--datasets', type=split, required=True,
+                       help='comma-separated names of configs/<dataset>.py')
+  parser.add_argument('--methods', type=split, default=list(TABLE2),
+                       help='comma-separated recipes of configs/methods/ (default: Table 2)')
+  parser.add_argument('--configs_dir', default='configs', help='the folder of the config files')
+  parser.add_argument('--seeds', type=lambda s: [int(x) for x in split(s)], default=[0, 1, 2])
+  parser.add_argument('--root', default='runs/experiments')
+  parser.add_argument('--set', dest='overrides', action='append', default=[],
+                       help='config override key=value, applied to every run (repeatable)')
+  parser.add_argument('--metric', default='final_eval_top1', choices=['final_eval_top1',
+                                                                       'best_eval_top1'])
+  parser.add_argument('--collect_only', action='store_true', help='only write the table')
+  args = parser.parse_args(argv)
+  logging.set_verbosity(logging.INFO)
+  status = {}
+  if not args.collect_only:
+    make = functools.partial(make_config, configs_dir=args.configs_dir)
+    status = run_grid(args.datasets, args.methods, args.seeds, args.root, args.overrides,
+                      make=make)
+  md = write_table(args.root, args.datasets, args.methods, args.metric)
+  print(md)
+  if decathlon.collect([args.root], args.metric):  # Decathlon domains: Table 3, with S
+    print(decathlon.write_table([args.root], os.path.join(args.root, 'decathlon.md'),
+                                args.metric))
+  failed = {k: v for k, v in status.items() if v.startswith('failed')}
+  for workdir, why in failed.items():
+    print(f'{workdir}: {why}')
+  return 1 if failed else 0
+
+
+if __name__ == '__main__':
+  raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""What a training config runs: the job table that main.py and the experiments grid
+dispatch on.
+
+Every method trains with the shared loop (`train`), which the applications end with the
+test pass and the report; a method that trains in rounds of its own is run by its
+system's runner instead (`RUNNERS`). The registry below knows no runner: the dispatch
+lives here, on the floor that may import every system.
+"""
+from typing import Callable
+
+from adafilter_jax.apps import report
+from adafilter_jax.inference import evaluate
+from adafilter_jax.systems.selective import run as selective_run
+from adafilter_jax.train import loop
+
+# Methods whose whole job is a runner of their own: method name -> (config, workdir) -> Any.
+RUNNERS = {'selective_joint': selective_run.run}
+
+
+def train(config, workdir: str):
+  """The training loop, then (with ``config.data.val_fraction``) the test pass, then the
+  run's report; returns the final host state."""
+  return loop.train_and_evaluate(config, workdir, test_pass=evaluate.test_once,
+                                 report=report.write_run_report)
+
+
+def runner(method: str) -> Callable:
+  """What trains `method`: its own runner, else `train`."""
+  return RUNNERS.get(method, train)

@@ -1,0 +1,32 @@
+"""python -m adafilter_jax.apps.report WORKDIR [WORKDIR ...] [--out DIR]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from adafilter_jax.apps.report import write_report
+from adafilter_jax.apps.report.runs import find_runs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  p = argparse.ArgumentParser(prog='python -m adafilter_jax.apps.report',
+                              description='Figures and report.md for AdaFilter / fine-tuning runs.')
+  p.add_argument('workdirs', nargs='+', help='run directories (each with metrics.jsonl), or '
+                 'directories holding runs (runs/demo): each run found below is reported')
+  p.add_argument('--out', help='output directory (default: FIRST_WORKDIR/report)')
+  args = p.parse_args(argv)
+  try:
+    runs = [run for w in args.workdirs for run in find_runs(w)]
+    md = write_report(runs, args.out or Path(args.workdirs[0]) / 'report')
+  except (FileNotFoundError, ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(md)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,122 @@
+"""The report's figures; each takes loaded runs and writes one PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use('Agg')  # headless: reports are written on training machines and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+
+from adafilter_jax.apps.report.runs import ImageLoader, Run, acc_scale, run_fractions  # noqa: E402
+
+_EXTREMES_K = 6
+
+
+def plot_accuracy(runs: Sequence[Run], out: Path) -> Path:
+  scale = acc_scale(runs)
+  fig, ax = plt.subplots(figsize=(7, 4.2))
+  for r in runs:
+    ep = [m['epoch'] for m in r.metrics if 'eval_top1' in m]
+    acc = [m['eval_top1'] * scale for m in r.metrics if 'eval_top1' in m]
+    ax.plot(ep, acc, marker='o' if len(ep) <= 30 else None, ms=3,
+            label=f'{r.label}: final {acc[-1]:.2f}%' if acc else r.label)
+  ax.set(xlabel='epoch', ylabel='eval top-1 accuracy (%)', title='Eval accuracy per epoch')
+  ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  return out
+
+
+def plot_layer_fractions(runs: Sequence[Run], out: Path) -> Path:
+  fig, axes = plt.subplots(len(runs), 1, figsize=(max(8, 0.2 * len(runs[0].gates['layers']) + 2),
+                                                   3.4 * len(runs)), squeeze=False)
+  for ax, r in zip(axes[:, 0], runs):
+    names = r.gates['layers']
+    frac = np.array(list(run_fractions(r).values())) * 100
+    blocks = [n.split('/')[0] for n in names]
+    stages = [b.split('_')[0] for b in blocks]
+    order = list(dict.fromkeys(stages))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(order)))
+    ax.bar(range(len(names)), frac, color=[colors[order.index(s)] for s in stages], width=0.8)
+    for i in range(1, len(names)):  # stage boundaries solid, block boundaries dotted
+      if blocks[i] != blocks[i - 1]:
+        ax.axvline(i - 0.5, color='k', lw=1.0 if stages[i] != stages[i - 1] else 0.4,
+                   ls='-' if stages[i] != stages[i - 1] else ':')
+    for s in order:
+      idx = [i for i, t in enumerate(stages) if t == s]
+      if len(idx) > 1:  # a one-layer stem is named by its tick already
+        ax.text(np.mean(idx), 103, s, ha='center', va='bottom', fontsize=8)
+    mean = float(np.mean(r.gates['per_image_fraction'])) * 100
+    ax.axhline(mean, color='tab:red', ls='--', lw=1)
+    ax.text(-0.4, mean + 1, f'all filters {mean:.1f}%', color='tab:red', ha='left', va='bottom',
+            fontsize=8, bbox=dict(facecolor='white', edgecolor='none', alpha=0.8, pad=1))
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=90, fontsize=6 if len(names) > 20 else 8)
+    ax.set(xlim=(-0.6, len(names) - 0.4), ylim=(0, 112), ylabel='fine-tuned filters (%)')
+    ax.set_title(f'{r.label}: % of eval images using the fine-tuned filters, per layer (mean over '
+                 f'its filters; eval at epoch {int(r.gates.get("epoch", -1))})', fontsize=9)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  return out
+
+
+def plot_fraction_hist(runs: Sequence[Run], out: Path) -> Path:
+  fig, ax = plt.subplots(figsize=(7, 4))
+  allv = np.concatenate([r.gates['per_image_fraction'] for r in runs]) * 100
+  bins = np.linspace(allv.min(), allv.max() + 1e-9, 31) if np.ptp(allv) > 0 else 10
+  for r in runs:
+    v = r.gates['per_image_fraction'] * 100
+    ax.hist(v, bins=bins, alpha=0.6, label=f'{r.label}: mean {v.mean():.1f}%, n={len(v)}')
+  ax.set(xlabel='fine-tuned filters per image (% of all gated filters)', ylabel='eval images',
+         title='Distribution over eval images of the fine-tuned fraction')
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  return out
+
+
+def plot_extremes(runs: Sequence[Run], out: Path, loaders: Sequence[ImageLoader | None]) -> Path:
+  k = max(1, min(_EXTREMES_K, len(runs[0].gates['per_image_fraction']) // 2))
+  fig, axes = plt.subplots(2 * len(runs), k, figsize=(1.7 * k, 2.1 * 2 * len(runs)), squeeze=False)
+  for ri, (r, load) in enumerate(zip(runs, loaders)):
+    g, frac = r.gates, r.gates['per_image_fraction']
+    order = np.argsort(-frac, kind='stable')
+    for row, (what, picks) in enumerate([('most', order[:k]), ('fewest', order[::-1][:k])]):
+      for col in range(k):
+        ax = axes[2 * ri + row, col]
+        ax.set_xticks([]), ax.set_yticks([])
+        if col >= len(picks):
+          ax.axis('off')
+          continue
+        j = picks[col]
+        idx, lab, pred = (int(g[key][j]) if key in g else -1 for key in ('index', 'label', 'pred'))
+        img = None
+        if load is not None:
+          try:
+            img = np.asarray(load(idx))
+          except Exception:  # noqa: BLE001 -- one failure means the data is unavailable: stop trying
+            load = None
+        if img is not None:
+          ax.imshow(img.squeeze(), cmap='gray' if img.squeeze().ndim == 2 else None)
+        else:
+          ax.text(0.5, 0.5, f'#{idx}\nlabel {lab}', ha='center', va='center', fontsize=9)
+        ax.set_title(f'{frac[j] * 100:.1f}% ft\ny={lab} p={pred}', fontsize=7,
+                     color='tab:green' if lab == pred else 'tab:red')
+        if col == 0:
+          ax.set_ylabel(f'{r.name}\n{what}', fontsize=8)
+  fig.suptitle('Eval images that fine-tune the most / fewest filters '
+               '(title: % fine-tuned, label y, prediction p; red = misclassified)', fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  return out

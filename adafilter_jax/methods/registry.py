@@ -1,0 +1,102 @@
+"""The method registry: `Method`, what a method is made of, and `register`.
+
+Kept apart from the package's ``__init__`` so that each method module imports it and the
+package imports the method modules, with no import running back.
+"""
+import dataclasses
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import flax.linen as nn
+import jax
+import ml_collections
+
+# Param groups, each with its own optimizer (train/optimizer.py): the backbone, the new
+# head, the gate (10x the backbone's rate in the paper), and parameters never updated.
+GROUPS = ('network', 'head', 'gate', 'frozen')
+
+Path = Tuple[str, ...]
+
+
+def default_label(path: Path) -> str:
+  """The group of one param, from its path in the params tree."""
+  if path[0] == 'gate':
+    return 'gate'
+  if path[0] == 'fc':
+    return 'head'
+  if 'conv_pre' in path:  # AdaFilter's frozen copy S (also stop_gradient in the model)
+    return 'frozen'
+  return 'network'
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """A fine-tuning method.
+
+  Attributes:
+    name: the key of `config.method`.
+    build_model: (config, num_classes, bn_axis_name) -> a linen model returning
+      (logits, gates); `bn_axis_name` is the pmap axis (None under jit or one device).
+    label: param path -> one of GROUPS.
+    regularizer: optional (params, pretrained_params, config) -> scalar added to the
+      loss (L2-SP); methods with one use no weight decay.
+    needs_pretrained_params: the training loop keeps the pretrained params on the
+      devices (even when it resumes) and hands them to `regularizer`.
+    aux_loss: optional (gates, config, axis_name) -> scalar added to the loss (SpotTune
+      global-k); `axis_name` is the pmap axis (None under jit or one device), over
+      which a loss of batch statistics must reduce to be the global batch's loss.
+    pretrained_parts: optional config -> {params subtree, e.g. 'gate/trunk': directory of
+      converted weights it starts from}, beside the backbone's `config.pretrained`.
+  """
+  name: str
+  build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
+  label: Callable[[Path], str] = default_label
+  regularizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict], jax.Array]] = None
+  needs_pretrained_params: bool = False
+  aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict,
+                               Optional[str]], jax.Array]] = None
+  pretrained_parts: Optional[Callable[[ml_collections.ConfigDict], Dict[str, str]]] = None
+
+  def labels(self, params) -> Any:
+    """A pytree of group names matching `params`, for `optax.partition`."""
+    flat = {path: self.label(tuple(str(getattr(k, 'key', k)) for k in path))
+            for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
+    return jax.tree_util.tree_map_with_path(lambda path, _: flat[path], params)
+
+
+def backbone_kwargs(config: ml_collections.ConfigDict, bn_axis_name: Optional[str]) -> dict:
+  """What every method passes to the ResNet it builds after the arch: ``config.model``
+  (models.resnet's arguments) as it is."""
+  return dict({k: v for k, v in config.model.items() if k != 'arch'},
+              bn_axis_name=bn_axis_name)
+
+
+def settings(config: ml_collections.ConfigDict, block: str,
+             recipe: str) -> ml_collections.ConfigDict:
+  """``config.<block>``: a method's own settings, written by its recipe only (no defaults
+  here, so that the saved config is the whole truth of a run)."""
+  if block not in config:
+    raise ValueError(
+        f'config.method={config.method!r} reads config.{block}, which this config does not '
+        f'have: start from its recipe, python main.py --config '
+        f'configs/methods/{recipe}.py:<dataset>, which sets it.')
+  return config[block]
+
+
+REGISTRY: Dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+  if method.name in REGISTRY:
+    raise ValueError(f'method {method.name!r} registered twice')
+  REGISTRY[method.name] = method
+  return method
+
+
+def get(name: str) -> Method:
+  if name not in REGISTRY:
+    raise ValueError(f'unknown method {name!r} (config.method); known: {sorted(REGISTRY)}')
+  return REGISTRY[name]
+
+
+def names():
+  return sorted(REGISTRY)
