@@ -35,6 +35,7 @@ from adafilter_jax.train import checkpoint as checkpoint_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import parallel as parallel_lib
+from adafilter_jax.train import policy as policy_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
 
@@ -123,6 +124,11 @@ class _Job:
   train_fn: Optional[Callable] = None
   eval_fn: Optional[Callable] = None
   gate_layers: List[str] = dataclasses.field(default_factory=list)
+  gate_channels: List[int] = dataclasses.field(default_factory=list)
+  # The gate as initialised, on the eval images (policy.from_outputs's `initial`): every
+  # evaluation says how many decisions training changed. None for a plain model, or a
+  # run resumed from before it was kept.
+  initial_policy: Optional[dict] = None
   writer: Optional[metrics_lib.Writer] = None
   train_key: Any = None
   eval_key: Any = None
@@ -279,15 +285,57 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
       'train_top1': train['top1'], 'eval_top1': top1, 'eval_mean_class_acc': mean_class,
       'eval_split': job.select_split,
       'gate_fraction': metrics_lib.gate_fraction(outputs, job.gate_layers),
+      **_policy_record(job, outputs),
       'lr': optimizer_lib.current_lrs(job.parallel.get_state(run.state).opt_state),
       'images_per_sec': images_per_sec, 'epoch_time_s': job.clock.epoch()}
   job.writer.epoch(record)
-  job.writer.gate_stats(outputs, job.gate_layers, epoch + 1)
+  job.writer.gate_stats(outputs, job.gate_layers, epoch + 1, job.gate_channels)
   _save(job, run, {checkpoint_lib.METRIC: top1})
   logging.info('epoch %d/%d: train loss %.4f top-1 %.4f | eval top-1 %.4f mean-class '
                '%.4f | %.1f img/s', epoch + 1, job.config.num_epochs, record['train_loss'],
                record['train_top1'], top1, mean_class, images_per_sec)
   return record
+
+
+def _policy_record(job: _Job, outputs) -> dict:
+  """{'policy': train/policy.py's diagnostics} for a gated model, else {}."""
+  if not job.gate_layers:
+    return {}
+  initial = job.initial_policy
+  return {'policy': policy_lib.from_outputs(outputs, job.gate_layers, job.gate_channels,
+                                            job.num_classes, initial and initial['outputs'])}
+
+
+def _initial_policy(job: _Job, run: _Run) -> Optional[dict]:
+  """The initial gate's eval-set decisions and their diagnostics: evaluated once, before
+  the first step, and kept in the workdir (metrics.POLICY_INIT) for the resumed runs."""
+  if not job.gate_layers:
+    return None
+  saved = job.writer.initial_policy()
+  if saved is not None or run.step > 0:  # trained already: its start is gone if not saved
+    return saved
+  outputs = evaluate(job.parallel, job.eval_fn, run.state, job.select_config,
+                     jax.random.fold_in(job.eval_key, 2 ** 31 - 1))  # not an epoch's key
+  outputs = {k: outputs[k] for k in ('decisions', 'index', 'label')}
+  diagnostics = policy_lib.from_outputs(outputs, job.gate_layers, job.gate_channels,
+                                        job.num_classes, outputs)
+  job.writer.save_initial_policy(outputs, diagnostics)
+  return {'outputs': outputs, 'diagnostics': diagnostics}
+
+
+def _policy_summary(job: _Job, last: dict) -> dict:
+  """The last evaluation's policy diagnostics, the initial gate's, and the random
+  policy's expected values on the same shapes (policy.bernoulli_reference)."""
+  if 'policy' not in last:
+    return {}
+  initial = job.initial_policy
+  if initial is None:
+    return {'policy': last['policy']}
+  labels = initial['outputs']['label']
+  return {'policy': last['policy'], 'policy_init': initial['diagnostics'],
+          'policy_reference': policy_lib.bernoulli_reference(
+              job.gate_layers, job.gate_channels, len(labels), len(np.unique(labels)),
+              job.config.adafilter.random_p)}
 
 
 def _run_epochs(job: _Job, run: _Run):
@@ -315,9 +363,10 @@ def _build(job: _Job, run: _Run, model):
   """Compiles nothing yet: wraps the steps, finds the gated layers, opens the files."""
   config, parallel = job.config, job.parallel
   size = config.data.image_size
-  job.gate_layers = steps_lib.gate_layers(
+  channels = steps_lib.gate_channels(
       model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
       (1, size, size, 3))
+  job.gate_layers, job.gate_channels = list(channels), list(channels.values())
   axis = parallel.bn_axis_name
   job.train_fn = parallel.train_step(steps_lib.make_train_step(job.method, config, axis))
   job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, axis))
@@ -350,6 +399,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                config.method, config.data.name, job.num_classes, job.steps_per_epoch,
                num_params, job.parallel.num_devices, config.parallel)
   _build(job, run, model)
+  job.initial_policy = _initial_policy(job, run)
   _run_epochs(job, run)
   test = test_pass(config, job.workdir) if test_pass and config.data.val_fraction else {}
   last = (job.writer.records() or [{}])[-1]
@@ -359,7 +409,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       'best_epoch': run.meta['best_epoch'],
       'final_eval_mean_class_acc': last.get('eval_mean_class_acc'),
       'epochs': run.meta['epoch'], 'num_params': num_params, 'wall_time_s': clock.total(),
-      'eval_split': job.select_split, **test})
+      'eval_split': job.select_split, **test, **_policy_summary(job, last)})
   if report is not None and jax.process_index() == 0:
     try:
       report(job.workdir)

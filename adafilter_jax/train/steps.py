@@ -5,7 +5,7 @@ and BN reads global-batch statistics through the model's `bn_axis_name`, so a st
 D devices computes what one device computes on the same global batch. Under jit the
 batch is one sharded array and XLA inserts the same reductions (`axis_name=None`).
 """
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import flax.linen as nn
 from flax.training import train_state
@@ -66,7 +66,9 @@ def make_train_step(method, config, axis_name: Optional[str]) -> Callable:
 
 def make_eval_step(config, axis_name: Optional[str]) -> Callable:
   """(state, batch, key) -> per-example outputs; with a gate also [B, L] per-layer and
-  [B] overall fractions of fine-tuned filters (layers in forward order, `gate_layers`)."""
+  [B] overall fractions of fine-tuned filters (layers in forward order, `gate_layers`),
+  and every filter's decision, bit-packed: [B, ceil(ΣC/8)] uint8 (train/policy.py
+  unpacks it with `gate_channels`), an eighth of a byte per image and filter."""
 
   def eval_step(state, batch, key):
     logits, gates = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
@@ -78,20 +80,29 @@ def make_eval_step(config, axis_name: Optional[str]) -> Callable:
       # Stacked here, inside the trace, where `gates` is still in forward order (a
       # returned dict would come back with its keys sorted).
       out['layer_fraction'] = jnp.stack([g.mean(-1) for g in gates.values()], -1)
-      out['fraction'] = jnp.concatenate(list(gates.values()), -1).mean(-1)
+      every = jnp.concatenate(list(gates.values()), -1)
+      out['fraction'] = every.mean(-1)
+      out['decisions'] = jnp.packbits(every > 0.5, axis=-1)
     return out
 
   return eval_step
 
 
-def gate_layers(model: nn.Module, variables, image_shape) -> List[str]:
-  """Gated layer names in forward order: the key order of `gates` seen while tracing."""
-  names = []
+def gate_channels(model: nn.Module, variables, image_shape) -> Dict[str, int]:
+  """Gated layer name -> its number of gated filters, in forward order: the key order of
+  `gates` seen while tracing."""
+  shapes = {}
 
   def trace(v, x):
     _, gates = model.apply(v, x, train=False, rngs={'gate': jax.random.key(0)})
-    names.extend(gates)  # runs once, at trace time; the order is static
+    # runs once, at trace time; the order is static
+    shapes.update((name, int(g.shape[-1])) for name, g in gates.items())
     return 0
 
   jax.eval_shape(trace, variables, jax.ShapeDtypeStruct(image_shape, jnp.float32))
-  return names
+  return shapes
+
+
+def gate_layers(model: nn.Module, variables, image_shape) -> List[str]:
+  """Gated layer names in forward order."""
+  return list(gate_channels(model, variables, image_shape))
