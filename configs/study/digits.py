@@ -2,7 +2,7 @@
 per example? Pretrain a ResNet-18 (width 8, 16 px) on digits 0-4 for 2 or 15 epochs (how
 well the source features fit), transfer to digits 5-9 with 10 or 100 images per class
 (the same 396 eval images), with Table 2's five methods over seeds 0/1/2, then the gate's
-levers on the 15-epoch source with 100 shots:
+levers on the 15-epoch source with 10 shots:
 
   python -m adafilter_jax.apps.study --config configs/study/digits.py --root runs/study
 
@@ -54,5 +54,5 @@ def get_config():
       'ste_sigmoid': ('adafilter.ste_through_sigmoid=True',),
       'bn_selected': ('adafilter.bn_stats=selected',),
   }
-  s.lever_cells = ('src15_digits_shots100',)
+  s.lever_cells = ('src15_digits_shots10',)
   return c

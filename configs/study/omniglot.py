@@ -2,7 +2,7 @@
 on 106 characters of three alphabets (Japanese katakana, Sanskrit, Tagalog) for 2 or 15
 epochs, transfer to 86 characters of three other alphabets (Balinese, Early Aramaic,
 Korean) with 5 or 15 drawers per character (the same 430 eval images), Table 2's five
-methods over seeds 0/1/2, then the gate's levers on the 15-epoch source with 15 shots.
+methods over seeds 0/1/2, then the gate's levers on the 15-epoch source with 5 shots.
 Needs the two small archives of brendenlake/omniglot prepared once (docs/data.md):
 
   python -m adafilter_jax.data.prepare omniglot_small --manual_dir DIR_WITH_THE_ZIPS
@@ -26,5 +26,5 @@ def get_config():
   s.source_batch_size = 32
   s.targets = ('omniglot_small_shots5', 'omniglot_small_shots15')
   s.target_overrides = {'omniglot_small_shots15': ('num_epochs=12', 'optim.decay_epochs=(8,)')}
-  s.lever_cells = ('src15_omniglot_small_shots15',)
+  s.lever_cells = ('src15_omniglot_small_shots5',)
   return c

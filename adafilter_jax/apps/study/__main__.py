@@ -1,5 +1,8 @@
 """python -m adafilter_jax.apps.study --config configs/study/digits.py [--root DIR]
-[--set key=value ...] [--collect_only] [--no_levers]"""
+[--set key=value ...] [--collect_only] [--parts grid,levers]
+
+A part of the study: --set study.targets="('digits_shots10',)" --parts grid (the cells
+of one target); --parts levers (the levers only)."""
 import argparse
 import os
 
@@ -18,7 +21,9 @@ def main(argv=None) -> int:
   parser.add_argument('--set', dest='overrides', action='append', default=[],
                       help='config override key=value for every run (repeatable)')
   parser.add_argument('--collect_only', action='store_true', help='only write study.md')
-  parser.add_argument('--no_levers', action='store_true', help='skip the levers sweep')
+  parser.add_argument('--parts', default='grid,levers',
+                      type=lambda s: [x.strip() for x in s.split(',') if x.strip()],
+                      help="what to run: 'grid' (methods x cells), 'levers', or both")
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.INFO)
   # Every seed of a (cell, method) compiles the same steps: compile them once.
@@ -27,7 +32,7 @@ def main(argv=None) -> int:
   status = {}
   if not args.collect_only:
     status = run.run_study(args.config, args.root, args.overrides, args.configs_dir,
-                           levers=not args.no_levers)
+                           parts=args.parts)
   print(tables.write(args.config, args.root, args.overrides))
   failed = {k: v for k, v in status.items() if v.startswith('failed')}
   for workdir, why in failed.items():

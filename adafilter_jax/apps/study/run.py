@@ -66,19 +66,23 @@ def make(dataset: str, method: str, seed: int, root: str, overrides: Sequence[st
 
 
 def run_study(config_path: str, root: str, overrides: Sequence[str] = (),
-              configs_dir: str = 'configs', levers: bool = True) -> Dict[str, str]:
-  """Every missing run of the study, seed by seed (all methods of a seed before the next:
-  an interrupted study has complete seeds); -> workdir -> status."""
+              configs_dir: str = 'configs', parts: Sequence[str] = ('grid', 'levers')
+              ) -> Dict[str, str]:
+  """Every missing run of the study (`parts`: the methods' grid, the levers); -> workdir
+  -> status. The grid goes cell by cell, all seeds of a cell before the next; the levers
+  seed by seed: a study stopped early has cells, and levers, with every seed."""
   config = config_files.load(config_path, overrides)
   study = config.study
   weights = {e: pretrain(config, e, root) for e in study.source_epochs}
   grid = functools.partial(make, config_path=config_path, study=study, weights=weights,
                            configs_dir=configs_dir)
   status = {}
-  for seed in study.seeds:
-    status.update(experiments.run_grid([c for c, _, _ in cells(study)], study.methods, [seed],
-                                       root, overrides, make=grid))
-  if levers:
+  if 'grid' in parts:
+    for cell, _, _ in cells(study):
+      for seed in study.seeds:
+        status.update(experiments.run_grid([cell], study.methods, [seed], root, overrides,
+                                           make=grid))
+  if 'levers' in parts:
     for seed in study.seeds:
       status.update(experiments.run_grid(list(study.lever_cells), list(study.levers), [seed],
                                          root, overrides, make=grid))
