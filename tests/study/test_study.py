@@ -59,7 +59,7 @@ def _summary(root, cell, method, seed, top1, varying=None):
 
 def test_tables_from_summaries(tmp_path):
   root = str(tmp_path)
-  cell = 'src15_digits_shots100'
+  cell = 'src15_digits_shots10'  # the lever cell too
   for seed, (ft, ada) in enumerate([(0.80, 0.78), (0.82, 0.81), (0.84, 0.80)]):
     _summary(root, cell, 'finetune', seed, ft)
     _summary(root, cell, 'adafilter', seed, ada, varying=0.25)
@@ -72,4 +72,5 @@ def test_tables_from_summaries(tmp_path):
   assert '| 50.0 | 25.0 | 0.01 | 20.0 | 3.0 |' in policy_row
   lever = next(l for l in md.splitlines() if l.startswith(f'| {cell} | norm_batch |'))
   assert '+5.00 (n=1)' in lever and '+7.00 (n=1)' in lever  # vs fine-tuning, vs AdaFilter
-  assert os.path.isfile(os.path.join(root, 'study.csv'))
+  for name in ('study.csv', 'differences.png', 'policy_vs_gain.png'):
+    assert os.path.isfile(os.path.join(root, name)), name

@@ -30,6 +30,13 @@ _OVER_EPOCHS = (('varying', 'filters varying across images (%)', 100.0),
                 ('image_std', 'std over images of the fine-tuned fraction (pp)', 100.0))
 
 
+def save(fig, out: Path) -> Path:
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+  plt.close(fig)
+  return out
+
+
 def has_policy(run: Run) -> bool:
   return any('policy' in m for m in run.metrics)
 
@@ -58,10 +65,7 @@ def plot_policy_over_epochs(runs: Sequence[Run], out: Path) -> Path:
   axes[0].legend(fontsize=7)
   fig.suptitle('The policy over training, over every gated filter (dotted: a Bernoulli(0.5) '
                'random policy on the same shapes, expected)', fontsize=9)
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
-  return out
+  return save(fig, out)
 
 
 def plot_per_layer(runs: Sequence[Run], out: Path) -> Path:
@@ -84,10 +88,7 @@ def plot_per_layer(runs: Sequence[Run], out: Path) -> Path:
       ax.set(ylabel=label)
       ax.set_title(f'{r.label}: {label}, per layer', fontsize=9)
       ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
-  return out
+  return save(fig, out)
 
 
 def plot_share_hist(runs: Sequence[Run], out: Path) -> Path:
@@ -109,10 +110,7 @@ def plot_share_hist(runs: Sequence[Run], out: Path) -> Path:
     row[0].set_ylabel(r.name, fontsize=8)
   fig.suptitle('Per filter, the share of eval images that fine-tune it (0 or 1: the same '
                'choice for every image)', fontsize=9)
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
-  return out
+  return save(fig, out)
 
 
 def class_names(workdir: str | Path) -> list[str] | None:
@@ -142,10 +140,7 @@ def plot_per_class(runs: Sequence[Run], out: Path) -> Path:
                        len(classes) > 30 else 8)
     ax.set(ylabel='fine-tuned filters (%)')
     ax.set_title(f'{r.label}: fine-tuned fraction per image, by class', fontsize=9)
-  fig.tight_layout()
-  fig.savefig(out, dpi=120)
-  plt.close(fig)
-  return out
+  return save(fig, out)
 
 
 def section(runs: Sequence[Run], out: Path) -> list[str]:

@@ -9,6 +9,7 @@ import os
 from absl import logging
 import jax
 
+from adafilter_jax.apps import experiments
 from adafilter_jax.apps.study import run
 from adafilter_jax.apps.study import tables
 
@@ -34,10 +35,7 @@ def main(argv=None) -> int:
     status = run.run_study(args.config, args.root, args.overrides, args.configs_dir,
                            parts=args.parts)
   print(tables.write(args.config, args.root, args.overrides))
-  failed = {k: v for k, v in status.items() if v.startswith('failed')}
-  for workdir, why in failed.items():
-    print(f'{workdir}: {why}')
-  return 1 if failed else 0
+  return experiments.exit_code(status)
 
 
 if __name__ == '__main__':

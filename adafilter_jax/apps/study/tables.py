@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from adafilter_jax.apps import experiments
+from adafilter_jax.apps.study import figures
 from adafilter_jax.apps.study import run
 from adafilter_jax.train import config_files
 
@@ -101,8 +102,8 @@ def rows(root: str, study) -> List[dict]:
   return out
 
 
-def to_markdown(table: List[dict], command: str) -> str:
-  lines = [f'Reproduce: `{command}`', '',
+def to_markdown(table: List[dict], command: str, images: Sequence[str] = ()) -> str:
+  lines = [f'Reproduce: `{command}`', '', *[f'![{i}]({i})' for i in images], '',
            '## Accuracy: final eval top-1 (%), and the paired difference to fine-tuning',
            '', '| cell | method | seeds | top-1 mean ± std | − fine-tuning, mean [95% CI] |',
            '|---|---|---|---|---|']
@@ -145,13 +146,17 @@ def to_csv(table: List[dict]) -> str:
 
 
 def write(config_path: str, root: str, overrides: Sequence[str] = ()) -> str:
-  """Writes <root>/study.md and <root>/study.csv; returns the markdown."""
+  """Writes <root>/study.md, <root>/study.csv and the figures; returns the markdown."""
   study = config_files.load(config_path, overrides).study
   table = rows(root, study)
   command = f'python -m adafilter_jax.apps.study --config {config_path} --root {root}' + ''.join(
       f' --set {o}' for o in overrides)
-  md = to_markdown(table, command)
   os.makedirs(root, exist_ok=True)
+  images = []
+  if any(r['vs_finetune'] for r in table):
+    images.append(figures.plot_differences(table, os.path.join(root, 'differences.png')))
+    images.append(figures.plot_policy_vs_gain(table, os.path.join(root, 'policy_vs_gain.png')))
+  md = to_markdown(table, command, [os.path.basename(i) for i in images])
   with open(os.path.join(root, 'study.md'), 'w') as f:
     f.write(md)
   with open(os.path.join(root, 'study.csv'), 'w') as f:
