@@ -18,6 +18,9 @@ F, 0 = the pretrained S) and the labels y[n], per layer:
   static filter and at most min(H(Y), 1) bit; a filter that copies a two-class label
   reaches H(Y). The plug-in estimate is biased upwards: for a decision independent of
   the class, about (K − 1)/(2 N ln 2) bits (Miller–Madow), K the classes present.
+- ``mi_shuffled_bits``: the same with the labels shuffled (one fixed permutation,
+  SHUFFLE_SEED): the estimator's own level for decisions that carry no class information
+  on these shapes; ``mi_bits`` above it is information about the class.
 - ``changed``: the share of decisions (image × filter) that differ from those of the gate
   as initialised, on the same images: how much training moved the policy.
 
@@ -31,7 +34,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 # The per-layer scalars of `layer_diagnostics`, in the order tables show them.
-KEYS = ('fraction', 'varying', 'image_std', 'image_min', 'image_max', 'mi_bits', 'changed')
+KEYS = ('fraction', 'varying', 'image_std', 'image_min', 'image_max', 'mi_bits',
+        'mi_shuffled_bits', 'changed')
+SHUFFLE_SEED = 0
 
 
 def unpack(packed: np.ndarray, channels: Sequence[int]) -> List[np.ndarray]:
@@ -75,7 +80,16 @@ def layer_diagnostics(decisions: np.ndarray, labels: np.ndarray, num_classes: in
           'image_std': float(per_image.std()), 'image_min': float(per_image.min()),
           'image_max': float(per_image.max()),
           'mi_bits': float(mutual_information(d, labels, num_classes).mean()),
+          'mi_shuffled_bits': float(mutual_information(d, shuffled(labels),
+                                                       num_classes).mean()),
           'changed': changed}
+
+
+def shuffled(labels: np.ndarray) -> np.ndarray:
+  """`labels` in one fixed random order (SHUFFLE_SEED): the class information removed,
+  the class counts kept."""
+  labels = np.asarray(labels)
+  return labels[np.random.default_rng(SHUFFLE_SEED).permutation(len(labels))]
 
 
 def diagnose(layers: Sequence[str], decisions: Sequence[np.ndarray], labels: np.ndarray,
@@ -102,6 +116,7 @@ def _bernoulli_layer(channels: int, n: int, num_classes: int, p: float) -> Dict[
           'image_std': float(np.sqrt(p * (1 - p) / channels)),
           'image_min': None, 'image_max': None,  # no closed form worth the name
           'mi_bits': (num_classes - 1) / (2.0 * n * np.log(2.0)),
+          'mi_shuffled_bits': (num_classes - 1) / (2.0 * n * np.log(2.0)),
           'changed': 2.0 * p * (1.0 - p)}
 
 

@@ -44,8 +44,9 @@ def test_policy_section_numbers_and_figures(tmp_path):
   rows = [l for l in md.splitlines() if l.startswith('| ada |')]
   # 8 of 20 filters copy the class: 40% vary, 8 bits / 20 filters = 0.4 bit on average;
   # they changed on half the images: 8 * 10 / (20 * 20) = 20% of all decisions.
-  assert rows[-3] == '| ada | epoch 2 | 40.0 | 0.4000 | 20.0 | 20.00 |'
-  assert rows[-2] == '| ada | the gate as initialised | 0.0 | 0.0000 | 0.0 | 0.00 |'
+  assert rows[-3].startswith('| ada | epoch 2 | 40.0 | 0.4000 | ')
+  assert rows[-3].endswith(' | 20.0 | 20.00 |')
+  assert rows[-2] == '| ada | the gate as initialised | 0.0 | 0.0000 | 0.0000 | 0.0 | 0.00 |'
   assert rows[-1].startswith('| ada | Bernoulli(0.5), expected | 100.0 |')
   for name in ('policy_over_epochs', 'policy_per_layer', 'policy_filter_share',
                'policy_per_class'):

@@ -49,7 +49,8 @@ def _summary(root, cell, method, seed, top1, varying=None):
   os.makedirs(workdir)
   s = {'final_eval_top1': top1, 'epochs': 1}
   if varying is not None:
-    p = {'all': {'varying': varying, 'mi_bits': 0.01, 'changed': 0.2, 'image_std': 0.03}}
+    p = {'all': {'varying': varying, 'mi_bits': 0.01, 'mi_shuffled_bits': 0.002,
+                 'changed': 0.2, 'image_std': 0.03}}
     s.update(policy=p, policy_init={'all': {**p['all'], 'varying': 0.5, 'changed': 0.0}},
              policy_reference={'all': {'varying': 1.0, 'mi_bits': 0.004, 'changed': 0.5,
                                        'image_std': 0.02}})
@@ -69,7 +70,7 @@ def test_tables_from_summaries(tmp_path):
   row = next(l for l in md.splitlines() if l.startswith(f'| {cell} | adafilter |'))
   assert '| 0 1 2 |' in row and '79.67 ± 1.53' in row and '-2.33 [-6.13, +1.46]' in row
   policy_row = [l for l in md.splitlines() if l.startswith(f'| {cell} | adafilter |')][1]
-  assert '| 50.0 | 25.0 | 0.01 | 20.0 | 3.0 |' in policy_row
+  assert '| 50.0 | 25.0 | 0.01 | 0.002 | 20.0 | 3.0 |' in policy_row
   lever = next(l for l in md.splitlines() if l.startswith(f'| {cell} | norm_batch |'))
   assert '+5.00 (n=1)' in lever and '+7.00 (n=1)' in lever  # vs fine-tuning, vs AdaFilter
   for name in ('study.csv', 'differences.png', 'policy_vs_gain.png'):

@@ -19,6 +19,7 @@ def test_static_policy_has_no_varying_filter_and_no_information():
   static = np.tile(rng.integers(0, 2, 12).astype(bool), (50, 1))  # same row for every image
   d = policy.layer_diagnostics(static, labels, 4, initial=static)
   assert d['varying'] == 0.0 and d['mi_bits'] == 0.0 and d['changed'] == 0.0
+  assert d['mi_shuffled_bits'] == 0.0
   assert d['image_std'] == 0.0 and d['image_min'] == d['image_max'] == static[0].mean()
 
 
@@ -47,7 +48,7 @@ def test_hand_computed_small_planted_array():
                         initial=[initial[:, :1], initial[:, 1:]])
   assert out['layers']['a'] == {'fraction': 1.0, 'varying': 0.0, 'image_std': 0.0,
                                 'image_min': 1.0, 'image_max': 1.0, 'mi_bits': 0.0,
-                                'changed': 1.0}
+                                'mi_shuffled_bits': 0.0, 'changed': 1.0}
   b = out['layers']['b']
   assert b['varying'] == 1.0 and b['fraction'] == pytest.approx(7 / 12)
   # per-image fractions over filters 1-3: 2/3, 0, 1, 2/3 -> mean 7/12
@@ -87,3 +88,13 @@ def test_bernoulli_reference_matches_simulated_random_policy():
     assert g['image_std'] == pytest.approx(r['image_std'], rel=0.15)
     # the plug-in MI of independent bits: its bias, (K-1)/(2 N ln 2) = 0.0072 bits
     assert g['mi_bits'] == pytest.approx(r['mi_bits'], rel=0.35)
+
+
+def test_shuffled_labels_remove_the_class_information():
+  """A policy that copies a balanced two-class label: 1 bit; with the labels shuffled,
+  only the estimator's level for independent bits, (K-1)/(2 N ln 2) = 0.0036 bits."""
+  labels = np.arange(200) % 2
+  d = policy.layer_diagnostics(np.tile(labels[:, None] == 1, (1, 4)), labels, 2)
+  assert d['mi_bits'] == pytest.approx(1.0)
+  assert d['mi_shuffled_bits'] < 0.03
+  np.testing.assert_array_equal(np.sort(policy.shuffled(labels)), np.sort(labels))

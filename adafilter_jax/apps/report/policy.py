@@ -151,8 +151,9 @@ def section(runs: Sequence[Run], out: Path) -> list[str]:
   md = ['', '## Does the gate choose per example?', '',
         'Fig. 4 above cannot tell a per-example policy from a static one. Over every gated '
         'filter (train/policy.py defines each; the random policy\'s expected values beside):',
-        '', '| run | eval | varying filters (%) | I(decision; class) (bits) | changed since '
-        'the start (%) | per-image fraction std (pp) |', '|---|---|---|---|---|---|']
+        '', '| run | eval | varying filters (%) | I(decision; class) (bits) | same, labels '
+        'shuffled (bits) | changed since the start (%) | per-image fraction std (pp) |',
+        '|---|---|---|---|---|---|---|']
   for r in runs:
     last = [m for m in r.metrics if 'policy' in m][-1]
     rows = [(f"epoch {last['epoch']}", last['policy']['all'])]
@@ -162,8 +163,10 @@ def section(runs: Sequence[Run], out: Path) -> list[str]:
         rows.append((what, r.summary[key]['all']))
     for what, p in rows:
       changed = '–' if p.get('changed') is None else f"{p['changed'] * 100:.1f}"
+      shuffled = ('–' if p.get('mi_shuffled_bits') is None
+                  else f"{p['mi_shuffled_bits']:.4f}")
       md.append(f"| {r.name} | {what} | {p['varying'] * 100:.1f} | {p['mi_bits']:.4f} | "
-                f"{changed} | {p['image_std'] * 100:.2f} |")
+                f"{shuffled} | {changed} | {p['image_std'] * 100:.2f} |")
   plot_policy_over_epochs(runs, out / 'policy_over_epochs.png')
   plot_per_layer(runs, out / 'policy_per_layer.png')
   md += ['', '![policy over epochs](policy_over_epochs.png)', '',

@@ -22,6 +22,7 @@ from adafilter_jax.apps import experiments
 from adafilter_jax.apps.study import figures
 from adafilter_jax.apps.study import run
 from adafilter_jax.train import config_files
+from adafilter_jax.train import policy
 
 BASELINE = 'finetune'
 
@@ -29,10 +30,27 @@ BASELINE = 'finetune'
 def _summaries(root: str, cell: str, method: str, seeds) -> Dict[int, dict]:
   found = {}
   for seed in seeds:
-    s = experiments.read_summary(experiments.workdir_for(root, cell, method, seed))
+    workdir = experiments.workdir_for(root, cell, method, seed)
+    s = experiments.read_summary(workdir)
     if s and s.get('final_eval_top1') is not None:
-      found[seed] = s
+      found[seed] = _with_shuffled_mi(workdir, s)
   return found
+
+
+def _with_shuffled_mi(workdir: str, summary: dict) -> dict:
+  """Runs from before `mi_shuffled_bits` existed: computed from the last eval's decisions
+  (gate_stats.npz), as the trainer computes it now."""
+  last = (summary.get('policy') or {}).get('all')
+  path = os.path.join(workdir, 'gate_stats.npz')
+  if last is None or 'mi_shuffled_bits' in last or not os.path.isfile(path):
+    return summary
+  with np.load(path) as z:
+    d = np.concatenate(policy.unpack(z['decisions'], z['channels']), 1)
+    labels = z['label']
+  k = int(labels.max()) + 1
+  last['mi_shuffled_bits'] = float(policy.mutual_information(d, policy.shuffled(labels),
+                                                             k).mean())
+  return summary
 
 
 def paired(acc: Dict[int, float], base: Dict[int, float]) -> Optional[dict]:
@@ -70,19 +88,19 @@ def _diff(p: Optional[dict]) -> str:
 def _policy_cells(found: Dict[int, dict]) -> List[str]:
   """Mean over seeds of the policy diagnostics over every gated filter."""
   keys = [('policy_init', 'varying'), ('policy', 'varying'), ('policy', 'mi_bits'),
-          ('policy', 'changed'), ('policy', 'image_std')]
+          ('policy', 'mi_shuffled_bits'), ('policy', 'changed'), ('policy', 'image_std')]
   out = []
   for block, key in keys:
     vals = [s[block]['all'][key] for s in found.values()
             if s.get(block) and s[block]['all'].get(key) is not None]
-    scale = 1.0 if key == 'mi_bits' else 100.0
-    out.append('—' if not vals else f'{np.mean(vals) * scale:.3g}' if key == 'mi_bits'
-               else f'{np.mean(vals) * scale:.1f}')
+    out.append('—' if not vals else f'{np.mean(vals):.3g}' if key.startswith('mi')
+               else f'{np.mean(vals) * 100:.1f}')
   return out
 
 
 POLICY_HEADER = ('| varying filters at start (%) | varying after (%) | I(decision; class) '
-                 '(bits) | decisions changed (%) | per-image fraction std (pp) |')
+                 '(bits) | same, labels shuffled (bits) | decisions changed (%) | per-image '
+                 'fraction std (pp) |')
 
 
 def rows(root: str, study) -> List[dict]:
@@ -111,20 +129,20 @@ def to_markdown(table: List[dict], command: str, images: Sequence[str] = ()) -> 
   lines += [f"| {r['cell']} | {r['method']} | {' '.join(map(str, r['seeds'])) or '—'} | "
             f"{_mean_std(r['acc'])} | {_diff(r['vs_finetune'])} |" for r in grid]
   lines += ['', '## Policy of the gated methods (every gated filter; mean over seeds)', '',
-            '| cell | method ' + POLICY_HEADER, '|---' * 7 + '|']
+            '| cell | method ' + POLICY_HEADER, '|---' * 8 + '|']
   lines += [f"| {r['cell']} | {r['method']} | " + ' | '.join(_policy_cells(r['found'])) + ' |'
             for r in grid if any(s.get('policy') for s in r['found'].values())]
   ref = next((s['policy_reference']['all'] for r in grid for s in r['found'].values()
               if s.get('policy_reference')), None)
   if ref:
     lines.append(f"| (Bernoulli(0.5), expected) | | 100.0 | {ref['varying'] * 100:.1f} | "
-                 f"{ref['mi_bits']:.3g} | {ref['changed'] * 100:.1f} | "
+                 f"{ref['mi_bits']:.3g} | {ref['mi_bits']:.3g} | {ref['changed'] * 100:.1f} | "
                  f"{ref['image_std'] * 100:.1f} |")
   levers = [r for r in table if r['kind'] == 'lever']
   if levers:
     lines += ['', '## The gate\'s levers (AdaFilter with one setting changed)', '',
               '| cell | lever | seeds | top-1 mean ± std | − fine-tuning [95% CI] | '
-              '− AdaFilter [95% CI] ' + POLICY_HEADER, '|---' * 11 + '|']
+              '− AdaFilter [95% CI] ' + POLICY_HEADER, '|---' * 12 + '|']
     lines += [f"| {r['cell']} | {r['method']} | {' '.join(map(str, r['seeds'])) or '—'} | "
               f"{_mean_std(r['acc'])} | {_diff(r['vs_finetune'])} | {_diff(r['vs_adafilter'])} | "
               + ' | '.join(_policy_cells(r['found'])) + ' |' for r in levers]
@@ -135,12 +153,13 @@ def to_csv(table: List[dict]) -> str:
   out = io.StringIO()
   w = csv.writer(out, lineterminator='\n')
   w.writerow(['cell', 'method', 'kind', 'seed', 'final_eval_top1', 'varying', 'mi_bits',
-              'changed', 'image_std', 'varying_init'])
+              'mi_shuffled_bits', 'changed', 'image_std', 'varying_init'])
   for r in table:
     for seed, s in sorted(r['found'].items()):
       p, p0 = (s.get('policy') or {}).get('all', {}), (s.get('policy_init') or {}).get('all', {})
       w.writerow([r['cell'], r['method'], r['kind'], seed, s['final_eval_top1'],
-                  p.get('varying'), p.get('mi_bits'), p.get('changed'), p.get('image_std'),
+                  p.get('varying'), p.get('mi_bits'), p.get('mi_shuffled_bits'),
+                  p.get('changed'), p.get('image_std'),
                   p0.get('varying')])
   return out.getvalue()
 
