@@ -7,6 +7,9 @@ Needs the two small archives of brendenlake/omniglot prepared once (docs/data.md
 
   python -m adafilter_jax.data.prepare omniglot_small --manual_dir DIR_WITH_THE_ZIPS
   python -m adafilter_jax.apps.study --config configs/study/omniglot.py --root runs/study_omniglot
+
+Expected (docs/study.md, 5 shots, seeds 0/1/2): fine-tuning 15.7 % (2-epoch source) and
+51.1 % (15-epoch); AdaFilter 1.1 and 0.5 points below it, the random policy 2.6 and 3.3.
 """
 from configs.study import digits
 
