@@ -3,7 +3,7 @@ into a Table-2-style table (mean +- std over seeds) next to the paper's numbers.
 
   python -m adafilter_jax.apps.experiments --datasets caltech256_30,mit_indoor \
       --methods finetune,finetune_half,random_policy,l2sp,adafilter --seeds 0,1,2 \
-      --root runs/table2 [--set num_epochs=1 --set model.width=16] [--collect_only]
+      --root runs/table2 [--set num_epochs=1 --set 'optim.decay_epochs=()'] [--collect_only]
 
 A method here is a recipe of configs/methods/ (ablations included), run on the dataset's
 config (configs/<dataset>.py) in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose

@@ -39,6 +39,7 @@ import numpy as np
 from absl import app, flags
 
 from adafilter_jax import models
+from adafilter_jax.data import user_errors
 from adafilter_jax.weights import pretrained
 
 _BN = {'weight': ('params', 'scale'), 'bias': ('params', 'bias'),
@@ -194,6 +195,13 @@ flags.DEFINE_string('download_dir', 'weights', 'Where --download puts the file.'
 
 
 def main(argv):
+  try:
+    _convert(argv)
+  except user_errors.USER_ERRORS as e:  # a missing or partial file, weights of another model
+    sys.exit(user_errors.report(e))
+
+
+def _convert(argv):
   if FLAGS.download:
     if len(argv) != 2:
       raise app.UsageError('usage: python -m adafilter_jax.weights.convert --download resnet50 DST')
