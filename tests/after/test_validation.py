@@ -10,7 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import pipeline, validation
-from adafilter_jax.train.loop import train_and_evaluate
+from adafilter_jax.apps import jobs
 from tests.train import tiny
 
 
@@ -65,7 +65,7 @@ class _Reads:
 def test_val_fraction_run(tmp_path, monkeypatch):
   reads = _Reads(monkeypatch)
   workdir = str(tmp_path / 'run')
-  train_and_evaluate(tiny.config('finetune', epochs=3, **{'data.val_fraction': 0.2}), workdir)
+  jobs.train(tiny.config('finetune', epochs=3, **{'data.val_fraction': 0.2}), workdir)  # + test pass
   by = collections.defaultdict(set)
   for who, split, i in reads.log:
     by[who, split].add(i)
