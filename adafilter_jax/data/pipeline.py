@@ -96,12 +96,27 @@ def _builder(name: str, data_dir: str, manual_dir: str | None,
     prepare.prepare(name, data_dir=data_dir, skip_corrupt=skip_corrupt)
     path = _prepared_path(name, data_dir)
   if path is None:
+    datasets.check_name(name, 'config.data.name')  # a misspelt name: not "prepare it"
     raise DatasetNotPreparedError(
         f'Dataset {name!r} is not prepared under data_dir {data_dir}. Prepare it once with:\n'
         f'  {prepare_command(name, data_dir, manual_dir)}\n'
         'See docs/data.md for where to download the files.')
+  if name.split('/')[0] == 'image_folder':
+    _check_image_folder(name, path, data_dir)
   # Reading from the directory needs neither the builder's code nor TensorFlow.
   return tfds.builder_from_directory(path)
+
+
+def _check_image_folder(name: str, path: str, data_dir: str):
+  """A user's folder changed since it was prepared: its prepared splits are stale."""
+  from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
+  record, changes = image_folder.changes_since_prepared(path)
+  if changes:
+    raise ValueError(
+        f'{name} in {data_dir} was prepared from {record["root"]}, which changed since '
+        f'({image_folder.describe(changes)}): its prepared splits are stale. Prepare it '
+        f'again:\n  {prepare_command(name, data_dir, record["root"])}'
+        f'{image_folder.split_flags(record)}')
 
 
 def get_builder(data_cfg) -> tfds.core.DatasetBuilder:
@@ -111,14 +126,17 @@ def get_builder(data_cfg) -> tfds.core.DatasetBuilder:
                   data_cfg.manual_dir, bool(data_cfg.skip_corrupt))
 
 
-def _check_split(builder: tfds.core.DatasetBuilder, split: str):
+def _check_split(builder: tfds.core.DatasetBuilder, split: str, what: str = ''):
   """`split` is a prepared split, or several joined by '+' (TFDS's split syntax, e.g.
-  'train+validation', read as one concatenated source; each may carry a [slice])."""
+  'train+validation', read as one concatenated source; each may carry a [slice]).
+  `what`: the config field it comes from, named in the error with its fix."""
   parts = [part.split('[')[0].strip() for part in split.split('+')]
   missing = [part for part in parts if part not in builder.info.splits]
   if missing:
-    raise ValueError(f'{builder.name}: no split {missing[0]!r} (in {split!r}); '
-                     f'has {list(builder.info.splits)}.')
+    fix = (f': set --{what} to one of them' if what.startswith('config.') else
+           f' ({what})' if what else '')
+    raise ValueError(f'{builder.name}: no split {missing[0]!r} (in {split!r}); it has '
+                     f'{sorted(builder.info.splits)}{fix}.')
 
 
 def data_source(data_cfg, split: str):
@@ -141,8 +159,10 @@ def data_source(data_cfg, split: str):
 def load_dataset_info(data_cfg) -> DatasetInfo:
   builder = get_builder(data_cfg)
   train, evaluation = splits(data_cfg)
-  for s in (train, evaluation):
-    _check_split(builder, s)
+  spec = datasets.DATASETS.get(data_cfg.name)
+  for role, s in (('train', train), ('eval', evaluation)):
+    _check_split(builder, s, f'config.data.{role}_split' if spec is None else
+                 f'the {role} split of {data_cfg.name!r} in adafilter_jax/data/datasets.py')
   names = tuple(builder.info.features['label'].names)
   validation.check_fraction(data_cfg.get('val_fraction', 0.0))
   return DatasetInfo(num_classes=len(names), class_names=names,
