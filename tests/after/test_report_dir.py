@@ -4,11 +4,12 @@ import re
 
 from adafilter_jax.apps.report.__main__ import main
 from adafilter_jax.apps.report.runs import find_runs
-from tests.report.test_report import _write_run
-from tests.report.test_report import drawn  # noqa: F401  (a fixture)
+from tests.report.fake_runs import keep_figures
+from tests.report.fake_runs import write_run as _write_run
 
 
-def test_directory_of_runs(tmp_path, capsys, drawn):  # noqa: F811
+def test_directory_of_runs(tmp_path, capsys, monkeypatch):
+  drawn = keep_figures(monkeypatch)
   demo = tmp_path / 'demo'
   _write_run(demo / 'source', method='finetune', acc=[0.5, 0.9], dataset='digits/source')
   _write_run(demo / 'adafilter', method='adafilter', acc=[0.3, 0.6])

@@ -65,7 +65,8 @@ class _Reads:
 def test_val_fraction_run(tmp_path, monkeypatch):
   reads = _Reads(monkeypatch)
   workdir = str(tmp_path / 'run')
-  jobs.train(tiny.config('finetune', epochs=3, **{'data.val_fraction': 0.2}), workdir)  # + test pass
+  # The application's job: training, then the test pass.
+  jobs.train(tiny.config('finetune', epochs=3, **{'data.val_fraction': 0.2}), workdir)
   by = collections.defaultdict(set)
   for who, split, i in reads.log:
     by[who, split].add(i)

@@ -206,8 +206,8 @@ def test_image_folder_split_names_are_the_folder_s(tmp_path):
   data_dir = str(tmp_path / 'tfds')
   prepare_lib.prepare('image_folder/mine', data_dir=data_dir, manual_dir=manual)
   cfg = _image_folder_config('image_folder/mine', data_dir)
-  with pytest.raises(ValueError, match=r"no split 'test' \(in 'test'\); it has \['eval', 'train'\]: "
-                                       r"set --config\.data\.eval_split to one of them"):
+  with pytest.raises(ValueError, match=r"no split 'test' \(in 'test'\); it has "
+                                       r"\['eval', 'train'\]: set --config\.data\.eval_split"):
     pipeline.load_dataset_info(cfg)
   cfg.eval_split = 'eval'
   assert pipeline.load_dataset_info(cfg).num_eval == 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import matplotlib.image
@@ -11,66 +10,15 @@ import pytest
 
 from adafilter_jax.apps import report
 from adafilter_jax.apps.report.__main__ import main
-from adafilter_jax.apps.report import figures
 from adafilter_jax.apps.report.runs import run_fractions
+from tests.report import fake_runs
+from tests.report.fake_runs import LAYERS, N_EVAL
+from tests.report.fake_runs import gate_decisions as _decisions
+from tests.report.fake_runs import direct_count as _direct_count
+from tests.report.fake_runs import write_run as _write_run
 from tests.train import tiny
 
-# ResNet-like names and widths in forward order: stem, two stages, downsample in each first block
-LAYERS = {'conv1': 8,
-          'layer1_0/conv1': 4, 'layer1_0/conv2': 4, 'layer1_0/conv3': 16, 'layer1_0/downsample': 16,
-          'layer1_1/conv1': 4, 'layer1_1/conv2': 4, 'layer1_1/conv3': 16,
-          'layer2_0/conv1': 8, 'layer2_0/conv2': 8, 'layer2_0/conv3': 32, 'layer2_0/downsample': 32}
-N_EVAL = 23
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-
-
-def _decisions(seed=0):
-  rng = np.random.default_rng(seed)
-  # the probability of fine-tuning grows with depth, as the paper's Fig. 4 shows
-  return {name: (rng.random((N_EVAL, c)) < 0.1 + 0.8 * i / len(LAYERS)).astype(np.int8)
-          for i, (name, c) in enumerate(LAYERS.items())}
-
-
-def _direct_count(decisions):
-  """Per layer: ones / (images * channels), counted element by element."""
-  out = {}
-  for name, d in decisions.items():
-    ones = total = 0
-    for row in d.tolist():
-      for v in row:
-        ones += v == 1
-        total += 1
-    out[name] = ones / total
-  return out
-
-
-def _write_run(workdir, *, method, acc, decisions=None, config=None, dataset='digits/target'):
-  workdir.mkdir(parents=True)
-  with open(workdir / 'metrics.jsonl', 'w') as f:
-    for e, a in enumerate(acc, 1):
-      f.write(json.dumps({'epoch': e, 'step': 10 * e, 'train_loss': 1.0 / e, 'train_top1': a,
-                          'eval_top1': a, 'eval_mean_class_acc': a - 0.01,
-                          'gate_fraction': {} if decisions is None else
-                          _direct_count(decisions),
-                          'lr': {'net': 0.01}, 'images_per_sec': 100.0, 'epoch_time_s': 1.0}) + '\n')
-  (workdir / 'summary.json').write_text(json.dumps(
-      {'method': method, 'dataset': dataset, 'config_name': 'tiny',
-       'final_eval_top1': acc[-1], 'best_eval_top1': max(acc), 'best_epoch': int(np.argmax(acc)) + 1,
-       'final_eval_mean_class_acc': acc[-1] - 0.01, 'epochs': len(acc), 'num_params': {'net': 1},
-       'wall_time_s': 3.0}))
-  if config is not None:
-    (workdir / 'config.json').write_text(json.dumps(config))
-  if decisions is not None:
-    # built by hand, as the trainer's contract says, so the report is checked against it
-    widths = np.array([d.shape[1] for d in decisions.values()])
-    per_img_layer = np.stack([d.sum(1) / d.shape[1] for d in decisions.values()], 1)
-    np.savez(workdir / 'gate_stats.npz',
-             layers=np.array(list(decisions)),
-             layer_fraction=np.array(list(_direct_count(decisions).values()), np.float32),
-             per_image_layer_fraction=per_img_layer.astype(np.float32),
-             per_image_fraction=((per_img_layer * widths).sum(1) / widths.sum()).astype(np.float32),
-             index=np.arange(100, 100 + N_EVAL), label=np.arange(N_EVAL) % 5,
-             pred=(np.arange(N_EVAL) * 7) % 5, epoch=np.array(len(acc)))
 
 
 def _md_layer_table(md_text):
@@ -171,14 +119,7 @@ def test_cli_default_out_and_torn_last_line(tmp_path, capsys):
 
 @pytest.fixture
 def drawn(monkeypatch):
-  """title -> the matplotlib figure of every figure the report draws (kept open)."""
-  figs = {}
-
-  def keep(fig):
-    figs[fig.get_suptitle() or fig.axes[0].get_title()] = fig
-
-  monkeypatch.setattr(figures.plt, 'close', keep)
-  return figs
+  return fake_runs.keep_figures(monkeypatch)
 
 
 def _boxes(fig, artists):
