@@ -139,6 +139,16 @@ def _check_split(builder: tfds.core.DatasetBuilder, split: str, what: str = ''):
                      f'{sorted(builder.info.splits)}{fix}.')
 
 
+def check_split(data_cfg, split: str, what: str):
+  """Raises unless `split` is a prepared split of the dataset (or the held-out part of
+  its train split), naming `what` asked for it."""
+  if split != validation.HELDOUT:
+    _check_split(get_builder(data_cfg), split, what)
+  elif not data_cfg.get('val_fraction'):
+    raise ValueError(f"{what} {split!r}: the run held no images out of its train split "
+                     '(config.data.val_fraction=0).')
+
+
 def data_source(data_cfg, split: str):
   """The data source of `split`; with config.data.val_fraction the train split is the
   part left to train on and validation.HELDOUT the part held out of it."""
@@ -161,13 +171,16 @@ def load_dataset_info(data_cfg) -> DatasetInfo:
   train, evaluation = splits(data_cfg)
   spec = datasets.DATASETS.get(data_cfg.name)
   for role, s in (('train', train), ('eval', evaluation)):
-    _check_split(builder, s, f'config.data.{role}_split' if spec is None else
-                 f'the {role} split of {data_cfg.name!r} in adafilter_jax/data/datasets.py')
+    if s != validation.HELDOUT:  # the held-out part of the train split (evaluate --split)
+      _check_split(builder, s, f'config.data.{role}_split' if spec is None else
+                   f'the {role} split of {data_cfg.name!r} in adafilter_jax/data/datasets.py')
   names = tuple(builder.info.features['label'].names)
   validation.check_fraction(data_cfg.get('val_fraction', 0.0))
   return DatasetInfo(num_classes=len(names), class_names=names,
                      num_train=len(data_source(data_cfg, train)),
-                     num_eval=builder.info.splits[evaluation].num_examples)
+                     num_eval=(len(data_source(data_cfg, evaluation))
+                               if evaluation == validation.HELDOUT else
+                               builder.info.splits[evaluation].num_examples))
 
 
 # ----------------------------------------------------------------------------- train

@@ -43,6 +43,8 @@ def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = N
   the caller's view of it (the applications pass the report)."""
   workdir = os.path.abspath(workdir)
   r = inference.restore(workdir, which, overrides)
+  if split is not None:
+    pipeline.check_split(r.config.data, split, '--split')
   cfg, split = pipeline.config_for_split(r.config, split)
   checks.check_fields(cfg, inference.EVAL_FIELDS)  # what evaluation may change, as training
   num_classes = r.meta['num_classes']

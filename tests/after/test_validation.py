@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 
 from adafilter_jax.data import pipeline, validation
 from adafilter_jax.apps import jobs
+from adafilter_jax.inference import evaluate
 from tests.train import tiny
 
 
@@ -92,3 +93,7 @@ def test_val_fraction_run(tmp_path, monkeypatch):
   assert reads.log.index(next(r for r in reads.log if r[1] == 'test')) > max(
       k for k, r in enumerate(reads.log) if r[0] == 'make_train_iter')
   assert os.path.isdir(os.path.join(workdir, 'eval', f'best_step{4 * summary["best_epoch"]}_test'))
+  # --split heldout: the held-out images again, with the checkpoint chosen on them.
+  again = evaluate.evaluate_workdir(workdir, 'best', 'heldout', out_dir=str(tmp_path / 'again'))
+  assert (again['split'], again['num_images']) == ('heldout', 10)
+  assert again['eval_top1'] == summary['best_eval_top1']
