@@ -15,8 +15,9 @@ Before anything trains, it
 2. estimates the grid's time on this machine from a few timed train and eval steps of
    each method at the config's size (its batch over all local devices, image size, dtype,
    synthetic images): train step x steps per epoch + eval step x eval batches, times the
-   epochs and the seeds; GPU-hours = those hours x the local devices. --estimate_only
-   stops here;
+   epochs and the seeds (a dataset not prepared yet counts its split sizes from
+   data/datasets.py); GPU-hours = those hours x the local devices. --estimate_only stops
+   here, and gives the estimate even while files are missing;
 3. prepares every dataset that is not (what downloads itself downloads);
 4. runs the methods x datasets x seeds grid and writes Table 2 (experiments.py: a finished
    run is skipped, an unfinished one resumes, so the same command continues a grid;
@@ -112,7 +113,7 @@ def format_plan(plans: Sequence[DataPlan], weights: Sequence[str],
         lines.append(f'    {f.url}  ({f.size}, {f.checksum})')
     if p.source.note:
       lines.append(f'    {p.source.note}')
-  lines += ['Pretrained weights:'] + [f'  {w}' for w in weights]
+  lines += ['Pretrained weights:'] + [f'  {w}' for w in weights or ['none (from scratch)']]
   return '\n'.join(lines)
 
 
@@ -197,11 +198,11 @@ def format_estimate(costs: Sequence[Cost]) -> str:
   lines = [f'Estimated on this machine ({len(devices)} x {devices[0].device_kind}):',
            '| dataset | method | train s/step | eval s/step | steps/epoch | eval steps | '
            'epochs | seeds | hours |', '|---' * 9 + '|']
-  lines += [f'| {c.dataset} | {c.method} | {c.train_s:.4f} | {c.eval_s:.4f} | '
-            f'{c.steps_per_epoch} | {c.eval_steps} | {c.epochs} | {c.seeds} | {c.hours:.3f} |'
+  lines += [f'| {c.dataset} | {c.method} | {c.train_s:.4g} | {c.eval_s:.4g} | '
+            f'{c.steps_per_epoch} | {c.eval_steps} | {c.epochs} | {c.seeds} | {c.hours:.4g} |'
             for c in costs]
   total = float(np.sum([c.hours for c in costs]))
-  lines.append(f'Total: {total:.2f} hours here, {total * len(devices):.2f} '
+  lines.append(f'Total: {total:.4g} hours here, {total * len(devices):.4g} '
                f'{devices[0].platform.upper()}-hours (input pipeline, compiles and '
                'checkpoints not counted).')
   return '\n'.join(lines)
@@ -215,7 +216,8 @@ def parser():
   p.add_argument('--timing_steps', type=int, default=3,
                  help='timed steps per method for the estimate (after a warm-up step)')
   p.add_argument('--estimate_only', action='store_true',
-                 help='stop after the list and the estimate')
+                 help='stop after the list and the estimate (made even while files are '
+                      'missing: the sizes of data/datasets.py stand in)')
   return p
 
 
@@ -227,7 +229,7 @@ def main(argv=None) -> int:
   plans = [data_plan(d, configs[d, args.methods[0]], args.manual_dir) for d in args.datasets]
   weights, weights_missing = weights_plan(configs.values())
   print(format_plan(plans, weights, args.manual_dir), flush=True)
-  if any(p.blocked for p in plans) or weights_missing:
+  if (any(p.blocked for p in plans) or weights_missing) and not args.estimate_only:
     print(refusal(plans, weights_missing, args.manual_dir))
     return REFUSED
   print(format_estimate(estimate(configs, len(args.seeds), args.timing_steps)), flush=True)
