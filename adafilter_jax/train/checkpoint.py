@@ -39,9 +39,14 @@ class Checkpoints:
 
   def __init__(self, directory: str):
     self.directory = os.path.abspath(directory)
+    registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+    for args in (ocp.args.StandardSave, ocp.args.StandardRestore):
+      registry.add('state', args, ocp.StandardCheckpointHandler)
+    for args in (ocp.args.JsonSave, ocp.args.JsonRestore):
+      registry.add('meta', args, ocp.JsonCheckpointHandler)
     self.manager = ocp.CheckpointManager(
         self.directory,
-        item_names=('state', 'meta'),
+        handler_registry=registry,
         options=ocp.CheckpointManagerOptions(
             best_fn=_rank, best_mode='max',
             preservation_policy=pp.AnyPreservationPolicy([
