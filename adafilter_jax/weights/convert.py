@@ -47,6 +47,7 @@ from adafilter_jax import models
 from adafilter_jax.weights import hub
 from adafilter_jax.weights import store
 
+_SHOWN = 20  # problems quoted when a Hub file does not fit its architecture
 _BN = {'weight': ('params', 'scale'), 'bias': ('params', 'bias'),
        'running_mean': ('batch_stats', 'mean'), 'running_var': ('batch_stats', 'var')}
 _KEY = re.compile(r'^(?:(?P<block>layer\d+)\.(?P<idx>\d+)\.)?'
@@ -203,9 +204,10 @@ def from_hub(spec: str, arch: Optional[str] = None) -> Tuple[Dict[str, dict], hu
   try:
     variables = torchvision_to_flax(load_safetensors_state_dict(fetched.path), arch)
   except ValueError as e:  # weights of another ResNet: hundreds of lines; the first say it
-    lines = str(e).split('\n')
-    more = [f'  ... and {len(lines) - 21} more'] if len(lines) > 21 else []
-    raise ValueError(f'{spec} ({fetched.path}): ' + '\n'.join(lines[:21] + more)) from None
+    head, *problems = str(e).split('\n')
+    more = [f'  ... and {len(problems) - _SHOWN} more'] if len(problems) > _SHOWN else []
+    raise ValueError(f'{spec} ({fetched.path}): '
+                     + '\n'.join([head, *problems[:_SHOWN], *more])) from None
   return variables, fetched, arch
 
 

@@ -12,15 +12,14 @@ import sys
 import jax
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
-import torch
+import safetensors.numpy
 
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.weights import hub
 from adafilter_jax.weights import pretrained
 from adafilter_jax.weights import store
 from tests.after import fake_hub
-from tests.models.torch_resnet import torch_resnet
+from tests.models import conversion
 from tests.train import tiny
 
 SPEC = 'hf-hub:timm/resnet18.tv_in1k'
@@ -29,18 +28,8 @@ SPEC = 'hf-hub:timm/resnet18.tv_in1k'
 @pytest.fixture(scope='module')
 def weights():
   """A torchvision-keyed ResNet-18 state_dict (10 classes) and its safetensors bytes."""
-  torch.manual_seed(0)
-  net = torch_resnet('resnet18', 10)
-  for m in net.modules():  # non-trivial BN statistics, so a swapped mean/var shows
-    if isinstance(m, torch.nn.BatchNorm2d):
-      m.running_mean.uniform_(-1, 1)
-      m.running_var.uniform_(0.5, 2)
-  sd = {k: v.numpy() for k, v in net.state_dict().items()}
-  path = os.path.join(os.environ.get('TMPDIR', '/tmp'), f'fake_hub_r18_{os.getpid()}.safetensors')
-  save_file(sd, path)
-  with open(path, 'rb') as f:
-    data = f.read()
-  os.remove(path)
+  sd = {k: v.numpy() for k, v in conversion.resnet18_state_dict().items()}
+  data = safetensors.numpy.save(sd)
   return sd, data
 
 
