@@ -68,7 +68,7 @@ def config_for_split(config, split):
   return c, split
 
 
-def _prepared_path(name: str, data_dir: str) -> str | None:
+def prepared_path(name: str, data_dir: str) -> str | None:
   """The newest prepared version directory of `name` under data_dir, if any."""
   root = os.path.join(data_dir, *name.split('/'))
   if not os.path.isdir(root):
@@ -89,12 +89,12 @@ def prepare_command(name: str, data_dir: str, manual_dir: str | None = None) -> 
 @functools.lru_cache(maxsize=None)
 def _builder(name: str, data_dir: str, manual_dir: str | None,
              skip_corrupt: bool) -> tfds.core.DatasetBuilder:
-  path = _prepared_path(name, data_dir)
+  path = prepared_path(name, data_dir)
   if path is None and name.split('/')[0] in datasets.AUTO_PREPARE:
     from adafilter_jax.data import prepare  # pylint: disable=g-import-not-at-top
     logging.info('Preparing %s in %s (first use, no download needed).', name, data_dir)
     prepare.prepare(name, data_dir=data_dir, skip_corrupt=skip_corrupt)
-    path = _prepared_path(name, data_dir)
+    path = prepared_path(name, data_dir)
   if path is None:
     datasets.check_name(name, 'config.data.name')  # a misspelt name: not "prepare it"
     raise DatasetNotPreparedError(

@@ -123,3 +123,10 @@ class Checkpoints:
   def close(self):
     self.manager.wait_until_finished()
     self.manager.close()
+
+  # An open manager's background threads outlive it; `with Checkpoints(d) as c:` closes.
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
