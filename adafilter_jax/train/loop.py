@@ -38,10 +38,11 @@ from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
 
-# The config fields that make a checkpoint this run's: resuming one of another dataset,
-# model, batch (the step would mean another epoch) or seed would mix two runs silently.
-IDENTITY = ('method', 'data.name', 'data.image_size', 'model.arch', 'model.width',
-            'batch_size', 'seed')
+# The config fields that make a checkpoint this run's: resuming one of another dataset
+# (or sample of it), model, batch (the step would mean another epoch) or seed would mix
+# two runs silently.
+IDENTITY = ('method', 'data.name', 'data.image_size', 'data.sample_rate', 'data.sample_seed',
+            'model.arch', 'model.width', 'batch_size', 'seed')
 
 
 class Interrupted(Exception):
