@@ -11,6 +11,7 @@ from adafilter_jax.methods import adafilter, finetune  # noqa: E402,F401  isort:
 from adafilter_jax.methods import finetune_half, l2sp, random_policy, spottune  # noqa: E402,F401
 from adafilter_jax.methods import feature_extractor, last_k, spottune_all_ft  # noqa: E402,F401
 from adafilter_jax.methods import selective_joint, stochastic_ft  # noqa: E402,F401
+from adafilter_jax.methods import bitfit, co_tuning, surgical  # noqa: E402,F401
 
 __all__ = ['GROUPS', 'Method', 'backbone_kwargs', 'default_label', 'get', 'names', 'register',
            'settings']

@@ -36,7 +36,7 @@ class Method:
     name: the key of `config.method`.
     build_model: (config, num_classes, bn_axis_name) -> a linen model returning
       (logits, gates); `bn_axis_name` is the pmap axis (None under jit or one device).
-    label: param path -> one of GROUPS.
+    label: param path -> one of GROUPS (`labels` applies it to a params tree).
     regularizer: optional (params, pretrained_params, config) -> scalar added to the
       loss (L2-SP); methods with one use no weight decay.
     needs_pretrained_params: the training loop keeps the pretrained params on the
@@ -46,6 +46,17 @@ class Method:
       which a loss of batch statistics must reduce to be the global batch's loss.
     pretrained_parts: optional config -> {params subtree, e.g. 'gate/trunk': directory of
       converted weights it starts from}, beside the backbone's `config.pretrained`.
+    constants: optional (config, num_classes, train_outputs) -> {name: numpy array}, once,
+      before the first step, from the starting model: ``train_outputs(names)`` yields
+      ({name: [b, ...]} of the model's sown intermediates, labels [b]) over every
+      training image (eval mode, the evaluation transform). The loop keeps them in the
+      workdir, so a resumed run uses the same (Co-Tuning's category relationship).
+    batch_loss: optional (intermediates, batch, constants, config) -> scalar added to the
+      loss: a term of the model's sown intermediates ({name: array}), the batch's labels
+      and the method's constants (Co-Tuning's loss on the source head's logits).
+    wrap_optimizer: optional (tx, labels, config, steps_per_epoch) -> the optax
+      transformation that replaces the per-group optimizer `tx` (Auto-RGN's per-layer
+      rates); `labels` the params' groups.
   """
   name: str
   build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
@@ -55,9 +66,15 @@ class Method:
   aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict,
                                Optional[str]], jax.Array]] = None
   pretrained_parts: Optional[Callable[[ml_collections.ConfigDict], Dict[str, str]]] = None
+  constants: Optional[Callable[[ml_collections.ConfigDict, int, Callable],
+                               Dict[str, Any]]] = None
+  batch_loss: Optional[Callable[[Dict[str, jax.Array], Dict[str, jax.Array], Dict[str, Any],
+                                 ml_collections.ConfigDict], jax.Array]] = None
+  wrap_optimizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict, int], Any]] = None
 
-  def labels(self, params) -> Any:
-    """A pytree of group names matching `params`, for `optax.partition`."""
+  def labels(self, params, config: Optional[ml_collections.ConfigDict] = None) -> Any:
+    """A pytree of group names matching `params`, for `optax.partition` (a method whose
+    groups depend on its settings reads them from `config`: surgical fine-tuning)."""
     flat = {path: self.label(tuple(str(getattr(k, 'key', k)) for k in path))
             for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
     return jax.tree_util.tree_map_with_path(lambda path, _: flat[path], params)

@@ -45,6 +45,10 @@ IDENTITY = ('method', 'data.name', 'data.image_size', 'data.sample_rate', 'data.
             'model.arch', 'model.width', 'batch_size', 'seed')
 
 
+# A method's constants (Method.constants), computed once per workdir.
+CONSTANTS = 'method_constants.npz'
+
+
 class Interrupted(Exception):
   """SIGTERM/SIGINT arrived; the state was saved and the run can be resumed."""
 
@@ -133,6 +137,7 @@ class _Job:
   # evaluated once, at the end.
   select_config: Optional[ml_collections.ConfigDict] = None
   select_split: Optional[str] = None
+  constants: dict = dataclasses.field(default_factory=dict)  # the method's (Method.constants)
 
 
 @dataclasses.dataclass
@@ -214,6 +219,50 @@ def _restore_or_init(job: _Job, model) -> _Run:
   meta.setdefault('epoch_steps', [])
   job.clock.before = meta['wall_time_s']
   return _Run(state, anchor, int(state.step), meta)
+
+
+def _train_outputs(job: _Job, model, variables) -> Callable:
+  """`Method.constants`' view of the training images: names -> an iterator of the
+  model's sown intermediates `names` and the labels, batch by batch (eval mode, the
+  evaluation transform, `variables`)."""
+  config, parallel = job.config, job.parallel
+  placed = parallel.put_state(variables)
+
+  def train_outputs(names):
+    step = parallel.eval_step(steps_lib.make_outputs_step(model, config, tuple(names),
+                                                          parallel.bn_axis_name))
+    key = jax.random.fold_in(jax.random.key(config.seed), 3)
+    for batch in pipeline.make_eval_iter(config.data, global_batch_size=config.eval_batch_size,
+                                         split=pipeline.splits(config.data)[0]):
+      out = parallel.get_outputs(step(placed, parallel.put_batch(batch), key))
+      keep = out['mask'].astype(bool)
+      yield {n: v[keep] for n, v in out['outputs'].items()}, out['label'][keep]
+
+  return train_outputs
+
+
+def _method_constants(job: _Job, run: _Run, model) -> dict:
+  """The method's constants, read from the workdir, or computed from the starting model
+  and written there before the first step: a resumed run uses what the first one did."""
+  config, method = job.config, job.method
+  if method.constants is None:
+    return {}
+  path = os.path.join(job.workdir, CONSTANTS)
+  if os.path.exists(path):
+    with np.load(path) as f:
+      return dict(f)
+  if run.step == 0:
+    start = {'params': run.state.params, 'batch_stats': run.state.batch_stats}
+  else:  # resumed, the file lost: the starting model again
+    start = state_lib.init_variables(model, config, config.data.image_size,
+                                     state_lib.load_pretrained(config))
+  constants = {k: np.asarray(v) for k, v in
+               method.constants(config, job.num_classes, _train_outputs(job, model, start)).items()}
+  if jax.process_index() == 0:
+    tmp = path + '.tmp.npz'
+    np.savez(tmp, **constants)
+    os.replace(tmp, path)
+  return constants
 
 
 def _check_finite(loss: float, step: int, workdir: str):
@@ -330,7 +379,8 @@ def _build(job: _Job, run: _Run, model):
       model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
       (1, size, size, 3))
   axis = parallel.bn_axis_name
-  job.train_fn = parallel.train_step(steps_lib.make_train_step(job.method, config, axis))
+  job.train_fn = parallel.train_step(
+      steps_lib.make_train_step(job.method, config, axis, job.constants))
   job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, axis))
   key = jax.random.key(config.seed)
   job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
@@ -358,7 +408,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   with contextlib.closing(job.ckpts):
     model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
     run = _restore_or_init(job, model)
-    num_params = state_lib.count_params(job.method, run.state.params)
+    job.constants = _method_constants(job, run, model)
+    num_params = state_lib.count_params(job.method, run.state.params, config)
     logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
                  config.method, config.data.name, job.num_classes, job.steps_per_epoch,
                  num_params, job.parallel.num_devices, config.parallel)

@@ -40,9 +40,11 @@ def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
 
 
 def create_state(method, model, variables, config, steps_per_epoch):
-  labels = method.labels(variables['params'])
+  labels = method.labels(variables['params'], config)
   tx = optimizer_lib.make(config.optim, labels, steps_per_epoch,
                           weight_decay=method.regularizer is None)
+  if method.wrap_optimizer is not None:
+    tx = method.wrap_optimizer(tx, labels, config, steps_per_epoch)
   return steps_lib.TrainState.create(apply_fn=model.apply, params=variables['params'],
                                      tx=tx, batch_stats=variables['batch_stats'])
 
@@ -56,9 +58,10 @@ def state_template(method, model, config, steps_per_epoch):
   return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
 
 
-def count_params(method, params) -> dict:
+def count_params(method, params, config=None) -> dict:
   counts = {g: 0 for g in methods.GROUPS}
-  for label, leaf in zip(jax.tree.leaves(method.labels(params)), jax.tree.leaves(params)):
+  for label, leaf in zip(jax.tree.leaves(method.labels(params, config)),
+                         jax.tree.leaves(params)):
     counts[label] += int(np.size(leaf))
   return counts
 

@@ -5,8 +5,9 @@ and BN reads global-batch statistics through the model's `bn_axis_name`, so a st
 D devices computes what one device computes on the same global batch. Under jit the
 batch is one sharded array and XLA inserts the same reductions (`axis_name=None`).
 """
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+import flax
 import flax.linen as nn
 from flax.training import train_state
 import jax
@@ -35,21 +36,32 @@ def _device_key(key, axis_name):
   return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
 
 
-def make_train_step(method, config, axis_name: Optional[str]) -> Callable:
+def sown(variables) -> Dict[str, jax.Array]:
+  """The model's sown intermediates, {'a/b': the last value sown there}."""
+  flat = flax.traverse_util.flatten_dict(dict(variables.get('intermediates', {})), sep='/')
+  return {name: values[-1] for name, values in flat.items()}
+
+
+def make_train_step(method, config, axis_name: Optional[str],
+                    constants: Optional[dict] = None) -> Callable:
   """(state, batch, key, anchor) -> (state, metrics); `anchor` feeds the method's
-  regularizer (the pretrained params, for L2-SP) and is None when it has none."""
+  regularizer (the pretrained params, for L2-SP) and is None when it has none;
+  `constants` (the method's, `Method.constants`) feed its `batch_loss`."""
+  collections = ['batch_stats'] + (['intermediates'] if method.batch_loss else [])
 
   def loss_fn(params, state, batch, key, anchor):
     (logits, gates), new_vars = state.apply_fn(
         {'params': params, 'batch_stats': state.batch_stats},
         normalize(batch['image'], config.data), train=True,
-        rngs={'gate': key}, mutable=['batch_stats'])
+        rngs={'gate': key}, mutable=collections)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']).mean()
     loss = ce
     if method.regularizer is not None:
       loss = loss + method.regularizer(params, anchor, config)
     if method.aux_loss is not None:
       loss = loss + method.aux_loss(gates, config, axis_name)
+    if method.batch_loss is not None:
+      loss = loss + method.batch_loss(sown(new_vars), batch, constants or {}, config)
     top1 = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
     return loss, ({'loss': loss, 'ce': ce, 'top1': top1}, new_vars['batch_stats'])
 
@@ -82,6 +94,25 @@ def make_eval_step(config, axis_name: Optional[str]) -> Callable:
     return out
 
   return eval_step
+
+
+def make_outputs_step(model, config, names, axis_name: Optional[str]) -> Callable:
+  """(variables, batch, key) -> the sown intermediates `names` in eval mode, with the
+  batch's labels and mask: what `Method.constants` reads over the training images."""
+
+  def outputs_step(variables, batch, key):
+    _, new_vars = model.apply(variables, normalize(batch['image'], config.data), train=False,
+                              rngs={'gate': _device_key(key, axis_name)},
+                              mutable=['intermediates'])
+    found = sown(new_vars)
+    missing = sorted(set(names) - set(found))
+    if missing:
+      raise ValueError(f'config.method={config.method!r} reads intermediates {missing} '
+                       f'that its model does not sow; it sows {sorted(found)}')
+    return {'outputs': {n: found[n] for n in names}, 'label': batch['label'],
+            'mask': batch['mask']}
+
+  return outputs_step
 
 
 def gate_layers(model: nn.Module, variables, image_shape) -> List[str]:

@@ -33,7 +33,7 @@ def test_recipe_builds_its_model(name):
       {'params': jax.random.key(0), 'gate': jax.random.key(1)},
       jnp.zeros((1, 32, 32, 3)), train=False))
   assert shapes['params']['fc']['kernel'].shape[-1] == 7
-  labels = set(jax.tree.leaves(method.labels(shapes['params'])))
+  labels = set(jax.tree.leaves(method.labels(shapes['params'], config)))
   assert labels <= set(methods.GROUPS)
   assert 'network' in labels or name == 'feature_extractor'  # it trains only the head
 
@@ -52,6 +52,12 @@ def test_recipes_carry_the_papers_settings():
   assert get('random_policy').method == 'random_policy'
   base = get('adafilter')
   assert (base.batch_size, base.num_epochs, base.optim.gate_lr) == (64, 110, 0.1)
+  c = get('co_tuning')  # TLlib's recipe: 5360 images, 111 steps a pass -> 90 epochs
+  assert (c.co_tuning.trade_off, c.co_tuning.source_classes) == (2.3, 1000)
+  assert (c.batch_size, c.optim.lr, c.optim.head_lr, c.optim.nesterov) == (48, 1e-3, 1e-2, True)
+  assert (c.optim.weight_decay, tuple(c.data.crop_scale)) == (5e-4, (0.2, 1.0))
+  assert (c.num_epochs, tuple(c.optim.decay_epochs)) == (90, (54,))
+  assert get('surgical').surgical.modules == 'last' and get('erm').method == 'finetune'
 
 
 def test_cnn_gate_trunk_takes_plain_resnet18_weights():
@@ -141,3 +147,4 @@ def test_spottune_table2_datasets_carry_their_column_of_the_paper():
     config = recipes.on_dataset(dataset, 'finetune_last2')
     assert config.paper_top1['spottune'] == spottune[dataset]
     assert config.paper_top1['finetune_last2'] == last2[dataset]
+
