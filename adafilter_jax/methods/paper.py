@@ -6,9 +6,10 @@ grid and the docs read.
 AdaFilter (Guo et al., AAAI 2020) Table 2 on its seven datasets; its Tables 3 and 4 (the
 ablations, under the experiments grid's recipe names; their AdaFilter row repeats Table 2
 except Caltech-30, 80.06 there); SpotTune (Guo et al., CVPR 2019) Table 2, on its own
-datasets (its Decathlon Table 3 is in decathlon.py, beside the score it defines).
+datasets (its Decathlon Table 3 is in decathlon.py, beside the score it defines); TLlib's
+sampling-rate benchmarks (`TLLIB`), by dataset and rate.
 """
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 DATASETS = ('stanford_dogs', 'ucf101', 'aircraft', 'caltech256_30', 'caltech256_60',
             'mit_indoor', 'omniglot')
@@ -41,9 +42,27 @@ SPOTTUNE: Dict[str, Dict[str, float]] = {
     }.items()}
 _TABLES = (ADAFILTER, SPOTTUNE)  # on disjoint datasets
 
+# TLlib (thuml/Transfer-Learning-Library, examples/task_adaptation/image_classification/
+# README.md, "... on ResNet-50 (Supervised Pre-trained)"): best-epoch top-1 (%) when
+# training on 15/30/50/100 % of each class's images, every method on its recipe
+# (configs/methods/tllib_schedule.py); ERM is its standard fine-tuning.
+TLLIB_DATASETS = ('cubs', 'stanford_cars', 'fgvc_aircraft')
+TLLIB_RATES = (15, 30, 50, 100)
+_TLLIB_ROWS = {  # recipe -> one row per TLLIB_DATASETS, at TLLIB_RATES
+    'erm': ((51.2, 64.6, 74.6, 81.8), (41.1, 65.9, 78.4, 87.8), (41.6, 57.8, 68.7, 80.2)),
+    'co_tuning': ((57.6, 70.1, 77.3, 82.5), (49.0, 70.6, 81.9, 89.1), (45.9, 61.2, 71.3, 82.2)),
+}
+# recipe -> (dataset, rate %) -> top-1 (%).
+TLLIB: Dict[str, Dict[Tuple[str, int], float]] = {
+    recipe: {(d, r): v for d, row in zip(TLLIB_DATASETS, rows) for r, v in zip(TLLIB_RATES, row)}
+    for recipe, rows in _TLLIB_ROWS.items()}
 
-def top1(dataset: str, recipe: str) -> Optional[float]:
-  """The paper's top-1 (%) for a recipe of configs/methods/ on a dataset, or None."""
+
+def top1(dataset: str, recipe: str, sample_rate: Optional[int] = None) -> Optional[float]:
+  """The paper's top-1 (%) for a recipe of configs/methods/ on a dataset, or None; with
+  `sample_rate` (%), TLlib's at that rate."""
+  if sample_rate is not None:
+    return TLLIB.get(recipe, {}).get((dataset, sample_rate))
   return on_dataset(dataset).get(recipe)
 
 
@@ -61,6 +80,15 @@ def to_markdown(table: Dict[str, Dict[str, float]]) -> str:
   return '\n'.join(lines)
 
 
+def tllib_markdown() -> str:
+  """TLlib's tables as one: a row per (recipe, dataset), a column per rate."""
+  lines = ['| recipe | dataset | ' + ' | '.join(f'{r}%' for r in TLLIB_RATES) + ' |',
+           '|---' * (len(TLLIB_RATES) + 2) + '|']
+  lines += [f'| {recipe} | {d} | ' + ' | '.join(f'{row[d, r]:.1f}' for r in TLLIB_RATES) + ' |'
+            for recipe, row in TLLIB.items() for d in TLLIB_DATASETS]
+  return '\n'.join(lines)
+
+
 if __name__ == '__main__':
   print('AdaFilter, Tables 2-4\n\n' + to_markdown(ADAFILTER) + '\n\nSpotTune, Table 2\n\n'
-        + to_markdown(SPOTTUNE))
+        + to_markdown(SPOTTUNE) + '\n\nTLlib, sampling rates\n\n' + tllib_markdown())

@@ -148,3 +148,16 @@ def test_spottune_table2_datasets_carry_their_column_of_the_paper():
     assert config.paper_top1['spottune'] == spottune[dataset]
     assert config.paper_top1['finetune_last2'] == last2[dataset]
 
+
+def test_tllib_table_is_the_one_in_docs():
+  """TLlib's sampling-rate numbers in adafilter_jax/methods/paper.py against the table in
+  docs/methods.md (transcribed from TLlib's README)."""
+  seen = {}
+  for line in open('docs/methods.md'):
+    cells = [c.strip() for c in line.strip().strip('|').split('|')]
+    if len(cells) == 6 and cells[1] in paper.TLLIB_DATASETS:
+      for rate, value in zip(paper.TLLIB_RATES, cells[2:]):
+        seen[cells[0], cells[1], rate] = float(value)
+  assert seen == {(recipe, d, r): v for recipe, row in paper.TLLIB.items()
+                  for (d, r), v in row.items()}
+  assert paper.top1('cubs', 'co_tuning', 15) == 57.6 and paper.top1('cubs', 'co_tuning') is None
