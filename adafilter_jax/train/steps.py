@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from adafilter_jax import methods
+
 
 class TrainState(train_state.TrainState):
   batch_stats: Any
@@ -35,23 +37,75 @@ def _device_key(key, axis_name):
   return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
 
 
-def make_train_step(method, config, axis_name: Optional[str]) -> Callable:
-  """(state, batch, key, anchor) -> (state, metrics); `anchor` feeds the method's
-  regularizer (the pretrained params, for L2-SP) and is None when it has none."""
+def _held_behind_stop_gradient(method, params, trained):
+  """`params` with the groups a stage holds behind stop_gradient: no gradient reaches
+  them, and XLA drops the backward pass below the lowest trained layer."""
+  labels = method.labels(params)
+  return jax.tree.map(lambda p, label: p if label in trained else jax.lax.stop_gradient(p),
+                      params, labels)
+
+
+def _tapped(intermediates, taps) -> dict:
+  """'features' and each tap's output, out of a forward pass's 'intermediates'."""
+  out = {'features': intermediates['features'][0]}
+  for path in taps:
+    node = intermediates
+    for name in path:
+      node = node[name]
+    out['/'.join(path)] = node['__call__'][0]
+  return out
+
+
+def _forward(method, apply_fn, variables, images, train, key, capture):
+  """(logits, gates, new batch_stats, tapped or None): one forward pass that also
+  returns what the method's feature_loss reads."""
+  mutable = ['batch_stats', 'intermediates'] if capture else ['batch_stats']
+  taps = tuple(map(tuple, method.taps(variables['params']))) if capture and method.taps else ()
+  (logits, gates), new_vars = apply_fn(
+      variables, images, train=train, rngs={'gate': key}, mutable=mutable,
+      capture_intermediates=(lambda mdl, name: name == '__call__' and mdl.path in taps)
+      if taps else False)
+  tapped = _tapped(new_vars['intermediates'], taps) if capture else None
+  return logits, gates, new_vars['batch_stats'], tapped
+
+
+def make_loss_fn(method, config, axis_name: Optional[str], stage=None) -> Callable:
+  """(params, state, batch, key, anchor) -> (loss, (metrics, batch_stats)): one device's
+  loss; `anchor` is the pretrained variables the method's regularizer and feature_loss
+  read (None when it needs none). `stage` (methods.Stage, default: every group trained)
+  holds the groups it does not train and picks the BN mode."""
+  stage = stage or methods.Stage()
+  capture = method.feature_loss is not None
 
   def loss_fn(params, state, batch, key, anchor):
-    (logits, gates), new_vars = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats},
-        normalize(batch['image'], config.data), train=True,
-        rngs={'gate': key}, mutable=['batch_stats'])
+    images = normalize(batch['image'], config.data)
+    params = _held_behind_stop_gradient(method, params, stage.trained)
+    logits, gates, batch_stats, tapped = _forward(
+        method, state.apply_fn, {'params': params, 'batch_stats': state.batch_stats},
+        images, stage.bn_train, key, capture)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']).mean()
     loss = ce
     if method.regularizer is not None:
-      loss = loss + method.regularizer(params, anchor, config)
+      loss = loss + method.regularizer(params, None if anchor is None else anchor['params'],
+                                       config)
     if method.aux_loss is not None:
       loss = loss + method.aux_loss(gates, config, axis_name)
+    if capture:
+      pretrained = None
+      if method.needs_pretrained_params:  # the pretrained network, same batch, no gradient
+        *_, pretrained = _forward(method, state.apply_fn, jax.lax.stop_gradient(anchor),
+                                  images, False, key, capture)
+      loss = loss + method.feature_loss(tapped, pretrained, config, axis_name)
     top1 = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
-    return loss, ({'loss': loss, 'ce': ce, 'top1': top1}, new_vars['batch_stats'])
+    return loss, ({'loss': loss, 'ce': ce, 'top1': top1}, batch_stats)
+
+  return loss_fn
+
+
+def make_train_step(method, config, axis_name: Optional[str], stage=None) -> Callable:
+  """(state, batch, key, anchor) -> (state, metrics), `make_loss_fn`'s loss; under pmap
+  gradients and metrics are averaged over the devices."""
+  loss_fn = make_loss_fn(method, config, axis_name, stage)
 
   def train_step(state, batch, key, anchor):
     key = _device_key(jax.random.fold_in(key, state.step), axis_name)

@@ -16,7 +16,9 @@ RECIPES = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter',
            # SpotTune's other Table 2 / Table 3 baselines
            'feature_extractor', 'finetune_last1', 'finetune_last2', 'finetune_last3',
            'stochastic_ft', 'spottune_all_ft',
-           'selective_joint')
+           'selective_joint',
+           # Later baselines (TLlib's and their papers')
+           'linear_probe', 'lp_ft', 'bss', 'delta')
 
 
 def recipe(name: str):
