@@ -41,6 +41,17 @@ SPOTTUNE: Dict[str, Dict[str, float]] = {
     }.items()}
 _TABLES = (ADAFILTER, SPOTTUNE)  # on disjoint datasets
 
+# TLlib (thuml/Transfer-Learning-Library, examples/task_adaptation/image_classification/
+# README.md), supervised ImageNet ResNet-50: top-1 (%) trained on TLLIB_RATES % of the
+# training images of each class; the methods of methods/bss.py and methods/delta.py.
+TLLIB_RATES = (15, 30, 50, 100)
+TLLIB_BSS_DELTA: Dict[str, Dict[str, tuple]] = {
+    'bss': {'cubs': (53.4, 66.7, 76.0, 82.0), 'stanford_cars': (43.3, 67.6, 79.6, 88.0),
+            'fgvc_aircraft': (43.6, 59.5, 69.6, 81.2)},
+    'delta': {'cubs': (54.8, 67.3, 76.3, 82.3), 'stanford_cars': (45.0, 68.4, 79.6, 88.4),
+              'fgvc_aircraft': (44.4, 61.9, 71.4, 82.7)},
+}
+
 
 def top1(dataset: str, recipe: str) -> Optional[float]:
   """The paper's top-1 (%) for a recipe of configs/methods/ on a dataset, or None."""

@@ -27,7 +27,6 @@ import optax
 from adafilter_jax import methods
 from adafilter_jax.data import pipeline
 from adafilter_jax.methods import delta
-from adafilter_jax.train import config_files
 from adafilter_jax.train import loop
 from adafilter_jax.train import steps as steps_lib
 
@@ -39,10 +38,11 @@ CHUNK = 16  # channels ablated side by side (memory: CHUNK x the batch above the
 def probe_config(config):
   """The linear probe's config: `config`'s data, model and pretrained weights."""
   c = methods.settings(config, 'delta', 'delta')
-  return config_files.override(config, [
-      'method=linear_probe', f'num_epochs={c.probe_epochs}', f'optim.head_lr={c.probe_lr}',
-      f'optim.decay_epochs={tuple(c.probe_decay_epochs)}',
-      f'optim.weight_decay={c.probe_weight_decay}'], what='the DELTA probe')
+  probe = config.copy_and_resolve_references()
+  probe.method, probe.num_epochs = 'linear_probe', c.probe_epochs
+  probe.optim.head_lr, probe.optim.weight_decay = c.probe_lr, c.probe_weight_decay
+  probe.optim.decay_epochs = tuple(c.probe_decay_epochs)
+  return probe
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -113,4 +113,6 @@ def prepare(config, workdir: str):
       os.replace(path + '.tmp.npz', path)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices('delta channel attention written')
-  return config_files.override(config, [f'delta.attention={path}'])
+  config = config.copy_and_resolve_references()
+  config.delta.attention = path
+  return config

@@ -1,12 +1,11 @@
-"""BSS: the penalty and its gradient against an SVD in numpy; under pmap, the global
-batch's penalty (a check on 2 fake CPU devices)."""
+"""BSS: the penalty and its gradient against an SVD in numpy (under pmap:
+test_feature_losses_pmap.py)."""
 import jax
 import numpy as np
 import pytest
 
 from adafilter_jax import methods
 from adafilter_jax.methods import bss
-from tests import fake_devices
 from tests.methods import tiny
 
 
@@ -29,15 +28,3 @@ def test_penalty_and_gradient_equal_numpy_svd(shape, k):
 def test_k_beyond_the_singular_values_is_refused():
   with pytest.raises(ValueError, match='config.bss.k=5: a .* has 4 singular values'):
     bss.shrinkage(np.ones((4, 8), np.float32), 5)
-
-
-def test_pmap_penalty_and_step_are_the_global_batch_ones():
-  """On 2 devices each with half the batch: the penalty and its gradient (the train
-  step's pmean of per-device gradients) equal one device's on the whole batch, and so
-  does a real BSS train step of a tiny ResNet."""
-  report = fake_devices.run_check('tests.methods.bss_pmap_check', timeout=600)
-  assert report['value'] < 1e-6 * report['value_scale']
-  assert report['grad'] < 1e-5 * report['grad_scale']
-  assert report['step'] < 1e-5
-  assert report['step_penalty'] > 1e-3  # the step does carry the penalty
-  assert report['step_penalty_diff'] < 1e-5 * report['step_penalty']  # loss - ce, float32

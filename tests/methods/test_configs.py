@@ -141,3 +141,29 @@ def test_spottune_table2_datasets_carry_their_column_of_the_paper():
     config = recipes.on_dataset(dataset, 'finetune_last2')
     assert config.paper_top1['spottune'] == spottune[dataset]
     assert config.paper_top1['finetune_last2'] == last2[dataset]
+
+
+def test_later_baselines_carry_their_papers_settings():
+  get = lambda name, dataset='cubs': recipes.on_dataset(dataset, name)
+  c, base = get('lp_ft'), get('finetune')
+  assert (c.lp_ft.lp_epochs, c.lp_ft.lp_lr, tuple(c.lp_ft.lp_decay_epochs)) == (10, 0.01, (6,))
+  assert c.num_epochs == base.num_epochs + 10 and c.optim == base.optim
+  assert (get('bss').bss.eta, get('bss').bss.k) == (0.001, 1)
+  c = get('delta')
+  assert (c.delta.alpha, c.delta.beta, c.optim.weight_decay) == (0.01, 0.01, 0.0)
+  assert get('delta', 'stanford_dogs').delta.alpha == 0.1  # the official run.sh
+  assert (c.delta.probe_epochs, c.delta.probe_lr, c.delta.attention_images) == (10, 0.01, 128)
+
+
+def test_the_tllib_rows_are_the_ones_in_docs():
+  """paper.TLLIB_BSS_DELTA against the table transcribed in docs/methods.md."""
+  rows = {'BSS': 'bss', 'DELTA': 'delta'}
+  seen = set()
+  for line in open('docs/methods.md'):
+    cells = [c.strip() for c in line.strip().strip('|').split('|')]
+    if cells[0] in rows and len(cells) == 4:
+      table = paper.TLLIB_BSS_DELTA[rows[cells[0]]]
+      for dataset, cell in zip(('cubs', 'stanford_cars', 'fgvc_aircraft'), cells[1:]):
+        assert table[dataset] == tuple(float(x) for x in cell.split('/')), (cells[0], dataset)
+      seen.add(rows[cells[0]])
+  assert seen == set(paper.TLLIB_BSS_DELTA)

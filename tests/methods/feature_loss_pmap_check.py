@@ -1,11 +1,13 @@
-"""Run with 2 fake CPU devices (test_bss.py does): BSS under pmap against one device on
-the global batch. Toy part: features x @ theta, the penalty's value and its gradient as
-the train step forms it (per-device gradient, pmean). Real part: one train step of a
-tiny ResNet-18 with BSS under pmap vs jit on one device: its params, and its penalty
-(the step's loss minus its cross-entropy). Prints the differences."""
+"""Run with 2 fake CPU devices (test_feature_losses_pmap.py does): BSS and DELTA under
+pmap against one device on the global batch. Toy part: features (BSS) or feature maps
+(DELTA) x @ theta, each loss's value and gradient as the train step forms them
+(per-device gradient, pmean). Real part: one train step of a tiny ResNet-18 with BSS
+under pmap vs jit on one device: its params, and its penalty (the step's loss minus its
+cross-entropy). Prints the differences as JSON."""
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods
@@ -14,13 +16,12 @@ from adafilter_jax.train import state as state_lib
 from tests.methods import tiny
 
 
-def _toy(config):
-  loss_of = methods.get('bss').feature_loss
+def _toy(loss):
+  """loss(theta, x, axis_name) on 8 rows of x, one device vs 2 devices of 4 rows."""
   rng = np.random.RandomState(0)
   x = rng.randn(8, 5).astype(np.float32)
   x[:4] += 3.0  # the devices' halves differ
   theta = rng.randn(5, 6).astype(np.float32)
-  loss = lambda theta, x, axis: loss_of({'features': x @ theta}, None, config, axis)
   value, grad = jax.value_and_grad(loss)(theta, x, None)
 
   def device(theta, x):
@@ -57,11 +58,23 @@ def _step(config):
   return out
 
 
+def _delta_maps(theta, x, axis):
+  """DELTA's feature_loss on maps [B, 2, 3, 1] from x @ theta, the pretrained's fixed."""
+  config = tiny.config('delta')
+  config.delta.alpha, config.delta.attention = 0.3, 'uniform'
+  maps = (x @ theta).reshape(-1, 2, 3, 1)
+  return methods.get('delta').feature_loss({'tap': maps}, {'tap': jnp.ones_like(maps)},
+                                           config, axis)
+
+
 def main():
   assert jax.local_device_count() == 2, jax.devices()
   config = tiny.config('bss')
   config.bss.eta, config.bss.k = 0.7, 2
-  report = _toy(config)
+  bss_loss = methods.get('bss').feature_loss
+  report = {'bss': _toy(lambda theta, x, axis: bss_loss({'features': x @ theta}, None,
+                                                         config, axis)),
+            'delta': _toy(_delta_maps)}
   config.bss.eta = 0.01  # the penalty's gradient about the cross-entropy's
   out = _step(config)
   report['step'] = max(jax.tree.leaves(jax.tree.map(
