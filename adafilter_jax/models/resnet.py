@@ -119,15 +119,15 @@ STAGES = {
 }
 
 
-def build(model_cls: ModuleDef, stage_sizes: Sequence[int], block_cls: ModuleDef,
+def build(model_cls: ModuleDef, stage_sizes: Sequence[int], arch_block: ModuleDef,
           num_classes: Optional[int], *, conv_impl: str = 'xla', dtype: Any = jnp.float32,
           **kwargs) -> ResNet:
-  """`model_cls` with its stages, the config's conv and dtype, and `kwargs` its fields
-  (a `block_cls` there wraps the arch's own)."""
+  """`model_cls` with the arch's stages and block, the config's conv and dtype, and
+  `kwargs` its fields (a `block_cls` there wraps the arch's own)."""
   if conv_impl not in CONVS:
     raise ValueError(f'unknown conv_impl {conv_impl!r} (config.model.conv_impl); '
                      f'expected one of {sorted(CONVS)}')
-  kwargs = {'block_cls': block_cls, **kwargs}
+  kwargs = {'block_cls': arch_block, **kwargs}
   return model_cls(stage_sizes=stage_sizes, num_classes=num_classes, conv=CONVS[conv_impl],
                    dtype=jnp.dtype(dtype), **kwargs)
 

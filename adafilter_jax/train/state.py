@@ -27,7 +27,7 @@ def load_pretrained(config) -> Optional[dict]:
 def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
   # An RngBitGenerator key: XLA compiles the init of a gated ResNet-50 several times
   # faster than with threefry, and init values need no cross-backend reproducibility.
-  key = jax.random.key(config.seed, impl='rbg')
+  key = jax.random.key(config.seed, dtype='rbg')
   dummy = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
   variables = jax.jit(lambda k: model.init({'params': k, 'gate': k}, dummy, train=False))(key)
   variables = jax.device_get(variables)

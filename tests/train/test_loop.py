@@ -96,7 +96,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     _interrupt_after(m, 7)  # mid-epoch 2
     with pytest.raises(Interrupted):
       train_and_evaluate(config, workdir)
-  assert checkpoint.Checkpoints(os.path.join(workdir, 'checkpoints')).latest_step() == 8
+  with checkpoint.Checkpoints(os.path.join(workdir, 'checkpoints')) as ckpts:
+    assert ckpts.latest_step() == 8
   resumed = train_and_evaluate(config, workdir)
 
   assert int(resumed.step) == int(whole.step) == 10
@@ -127,8 +128,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
   monkeypatch.setattr(pipeline, 'make_train_iter', poisoned)
   with pytest.raises(NonFiniteLoss, match='last good checkpoint'):
     train_and_evaluate(tiny.config('finetune', epochs=2), workdir)
-  ckpts = checkpoint.Checkpoints(os.path.join(workdir, 'checkpoints'))
-  assert ckpts.latest_step() == 5
+  with checkpoint.Checkpoints(os.path.join(workdir, 'checkpoints')) as ckpts:
+    assert ckpts.latest_step() == 5
   assert [r['epoch'] for r in _records(workdir)] == [1]
 
 
