@@ -17,7 +17,7 @@ from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
 from adafilter_jax.weights import convert
 from tests.methods import tiny
-from tests.models.test_convert import _convert_unchecked
+from tests.models import conversion
 from tests.models.torch_resnet import torch_resnet
 
 
@@ -89,7 +89,7 @@ def test_loss_equals_the_official_formula_and_the_pretrained_side_gets_no_gradie
 
   method = methods.get('delta')
   model = method.build_model(config, 5, None)
-  ours = lambda net: _convert_unchecked({k: v.detach().numpy()
+  ours = lambda net: conversion.convert_unchecked({k: v.detach().numpy()
                                          for k, v in net.state_dict().items()})
   anchor, start = ours(source), ours(target)
   state = state_lib.create_state(method, model, start, config, steps_per_epoch=1)
@@ -138,7 +138,7 @@ def test_attention_from_a_file_is_checked(tmp_path):
   config = tiny.config('delta')
   config.delta.attention = str(tmp_path / 'a.npz')
   np.savez(config.delta.attention, **{'layer1_1/conv2/conv': np.ones(3, np.float32)})
-  with pytest.raises(ValueError, match=r'no channel weights for layer1_1/conv2/conv of shape \(4,\)'):
+  with pytest.raises(ValueError, match=r'no channel weights for layer1_1/conv2/conv of shape'):
     delta.attention(config, 'layer1_1/conv2/conv', 4)
   config.delta.attention = ''
   with pytest.raises(ValueError, match='the delta runner measures'):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adafilter_jax.train import loop
-from tests.train import test_loop
+from tests.train import runs
 from tests.train import tiny
 
 
@@ -26,22 +26,22 @@ def test_resumed_across_the_stage_boundary_equals_uninterrupted(tmp_path, monkey
   # eval pending; then in the fine-tuning stage's third step.
   for after in (4, 2):
     with monkeypatch.context() as m:
-      test_loop._interrupt_after(m, after)
+      runs.interrupt_after(m, after)
       with pytest.raises(loop.Interrupted):
         loop.train_and_evaluate(config, workdir)
   resumed = loop.train_and_evaluate(config, workdir)
   assert int(resumed.step) == int(whole.step) == 10
   for part in ('params', 'batch_stats', 'opt_state'):
     jax.tree.map(np.testing.assert_array_equal, getattr(resumed, part), getattr(whole, part))
-  records = test_loop._records(workdir)
-  assert test_loop._without_wall_time(records) == test_loop._without_wall_time(
-      test_loop._records(str(tmp_path / 'whole')))
+  records = runs.records(workdir)
+  assert runs.without_wall_time(records) == runs.without_wall_time(
+      runs.records(str(tmp_path / 'whole')))
   assert records[0]['lr'] == pytest.approx({'network': 0.0, 'head': 0.05, 'gate': 0.0})
   assert records[1]['lr'] == pytest.approx({'network': 0.01, 'head': 0.01, 'gate': 0.1})
 
 
 def test_a_probe_longer_than_the_run_is_refused_before_compiling(tmp_path, monkeypatch):
-  test_loop._no_compile(monkeypatch)
+  runs.no_compile(monkeypatch)
   config = _config()
   config.lp_ft.lp_epochs = 2
   with pytest.raises(ValueError, match='num_epochs=2 leaves none'):
