@@ -34,9 +34,5 @@ def feature_loss(tapped, pretrained, config, axis_name=None):
   return c.eta * shrinkage(features, c.k)
 
 
-def build_model(config, num_classes, bn_axis_name=None):
-  settings(config, 'bss', 'bss')  # a missing block fails here, before anything trains
-  return finetune.build_model(config, num_classes, bn_axis_name)
-
-
-BSS = register(Method(name='bss', build_model=build_model, feature_loss=feature_loss))
+BSS = register(Method(name='bss', build_model=finetune.build_with('bss'),
+                      feature_loss=feature_loss))

@@ -105,10 +105,6 @@ def regularizer(params, pretrained_params, config):
   return c.beta / 2 * sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params['fc']))
 
 
-def build_model(config, num_classes, bn_axis_name=None):
-  settings(config, 'delta', 'delta')  # a missing block fails here, before anything trains
-  return finetune.build_model(config, num_classes, bn_axis_name)
-
-
-DELTA = register(Method(name='delta', build_model=build_model, regularizer=regularizer,
+DELTA = register(Method(name='delta', build_model=finetune.build_with('delta'),
+                        regularizer=regularizer,
                         needs_pretrained_params=True, taps=taps, feature_loss=feature_loss))

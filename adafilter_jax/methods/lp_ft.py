@@ -26,4 +26,5 @@ def lp_ft_stages(config):
 
 LINEAR_PROBE = register(Method(name='linear_probe', build_model=finetune.build_model,
                                stages=lambda config: (Stage(**PROBE),)))
-LP_FT = register(Method(name='lp_ft', build_model=finetune.build_model, stages=lp_ft_stages))
+LP_FT = register(Method(name='lp_ft', build_model=finetune.build_with('lp_ft'),
+                        stages=lp_ft_stages))

@@ -58,8 +58,9 @@ class Method:
     label: param path -> one of GROUPS.
     regularizer: optional (params, pretrained_params, config) -> scalar added to the
       loss (L2-SP); methods with one use no weight decay.
-    needs_pretrained_params: the training loop keeps the pretrained params on the
-      devices (even when it resumes) and hands them to `regularizer`.
+    needs_pretrained_params: the training loop keeps the pretrained variables on the
+      devices (even when it resumes), hands their params to `regularizer` and runs
+      them on each batch for `feature_loss`.
     aux_loss: optional (gates, config, axis_name) -> scalar added to the loss (SpotTune
       global-k); `axis_name` is the pmap axis (None under jit or one device), over
       which a loss of batch statistics must reduce to be the global batch's loss.

@@ -6,6 +6,8 @@ evaluate and record. Everything that can be wrong with a run (unknown method, da
 not prepared, head size, missing pretrained weights, batch vs devices, a workdir that
 cannot be written or holds another run) fails before anything is compiled.
 
+A method with stages (`methods.Stage`: LP-FT's probe, then fine-tuning) gets its
+stage's train step and optimizer at each stage's first epoch, a fresh optimizer there.
 A workdir holding a checkpoint resumes from it: the state's step fixes the position in
 the data order and the gate keys, `meta['epoch']` the epochs already evaluated, so an
 interrupted run, killed at any moment, ends where an uninterrupted one would

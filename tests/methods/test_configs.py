@@ -68,7 +68,8 @@ def test_cnn_gate_trunk_takes_plain_resnet18_weights():
 
 @pytest.mark.parametrize('method,block', [('spottune', 'spottune'),
                                           ('spottune_global_k', 'spottune'),
-                                          ('spottune_fixed', 'spottune'), ('l2sp', 'l2sp')])
+                                          ('spottune_fixed', 'spottune'), ('l2sp', 'l2sp'),
+                                          ('lp_ft', 'lp_ft'), ('bss', 'bss'), ('delta', 'delta')])
 def test_a_method_without_its_settings_block_fails_before_training(method, block):
   from configs import base
   config = base.get_config()  # no recipe applied: no settings block
