@@ -20,7 +20,9 @@ def load_pretrained(config) -> Optional[dict]:
   parts = method.pretrained_parts(config) if method.pretrained_parts else {}
   if not config.pretrained and not parts:
     return None
-  return {'backbone': pretrained_lib.load(config.pretrained) if config.pretrained else None,
+  backbone = (pretrained_lib.load(config.pretrained, config.model.arch)
+              if config.pretrained else None)
+  return {'backbone': backbone,
           'parts': {prefix: pretrained_lib.load(path) for prefix, path in parts.items()}}
 
 
