@@ -6,8 +6,8 @@ official code (lixingjian/DELTA, channel_eval.py) measures them:
 2. on the first ``delta.attention_images`` training images (the seed's training order
    and augmentation, as the official shuffled training loader), the increase of the
    probe's cross-entropy when one output channel's filter of a tap is zeroed, for every
-   channel of every tap (the official code zeroes one filter at a time; here a vmap over
-   the channels, whose layers below the tap run once);
+   channel of every tap (the official code zeroes one filter at a time; here CHUNK
+   channels at a time, one vmapped pass whose layers below the tap run once a chunk);
 3. per tap, W = softmax(z / 5), z the z-scored increases (methods.delta).
 
 Kept in ``<workdir>/channel_attention.npz``: the weights under each tap's name, the

@@ -72,6 +72,9 @@ FIELDS = {
     'adafilter.embed_dim': _COUNT, 'adafilter.hidden_dim': _COUNT,
     'adafilter.gate_width': _COUNT, 'adafilter.random_p': _FRACTION,
     'demo.source_epochs': _COUNT, 'demo.source_batch_size': _COUNT, 'demo.source_lr': _RATE,
+    'lp_ft.lp_epochs': _COUNT, 'lp_ft.lp_lr': _RATE, 'bss.eta': _RATE, 'bss.k': _COUNT,
+    'delta.alpha': _RATE, 'delta.beta': _RATE, 'delta.probe_epochs': _COUNT,
+    'delta.probe_lr': _RATE, 'delta.probe_weight_decay': _RATE, 'delta.attention_images': _COUNT,
 }
 
 
@@ -99,6 +102,8 @@ def _resize_size(config, value):
 _RELATIONS = {
     'optim.decay_epochs': _epochs_within('num_epochs'),
     'demo.source_decay_epochs': _epochs_within('demo.source_epochs'),
+    'lp_ft.lp_decay_epochs': _epochs_within('lp_ft.lp_epochs'),
+    'delta.probe_decay_epochs': _epochs_within('delta.probe_epochs'),
     'data.crop_scale': _crop_scale,
     'data.resize_size': _resize_size,
 }

@@ -2,12 +2,14 @@
 and builds its model; the recipes carry the papers' settings."""
 import ast
 import os
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adafilter_jax.train import checks
 from adafilter_jax.train import config_files
 from adafilter_jax import methods
 from adafilter_jax.methods import paper
@@ -168,3 +170,20 @@ def test_the_tllib_rows_are_the_ones_in_docs():
         assert table[dataset] == tuple(float(x) for x in cell.split('/')), (cells[0], dataset)
       seen.add(rows[cells[0]])
   assert seen == set(paper.TLLIB_BSS_DELTA)
+
+
+@pytest.mark.parametrize('recipe, key, value, accepted', [
+    ('bss', 'bss.k', 0, 'an integer >= 1'),
+    ('bss', 'bss.eta', -0.1, 'a number >= 0'),
+    ('delta', 'delta.alpha', -1.0, 'a number >= 0'),
+    ('delta', 'delta.probe_decay_epochs', (11,),
+     'increasing epochs in [1, config.delta.probe_epochs=10]'),
+    ('lp_ft', 'lp_ft.lp_decay_epochs', (11,),
+     'increasing epochs in [1, config.lp_ft.lp_epochs=10]'),
+])
+def test_later_baselines_settings_are_range_checked(recipe, key, value, accepted):
+  config = recipes.on_dataset('cubs', recipe)
+  config.update_from_flattened_dict({key: value})
+  shown = str(tuple(value)) if isinstance(value, tuple) else str(value)
+  with pytest.raises(ValueError, match=re.escape(f'config.{key}={shown}: must be {accepted}')):
+    checks.check_fields(config)
