@@ -29,7 +29,7 @@ import optax
 
 from adafilter_jax.methods.registry import Method, default_label, register, settings
 from adafilter_jax.methods.bitfit import is_batch_norm
-from adafilter_jax.methods.finetune import build_model as finetune_model
+from adafilter_jax.methods import finetune
 
 ALWAYS = ('fc', 'head_bn')  # the new head (ResNet-26's begins with a BN): always trains
 
@@ -53,11 +53,6 @@ def tuned_modules(params, spec: str) -> set:
   return tuned
 
 
-def build_model(config, num_classes, bn_axis_name=None):
-  settings(config, 'surgical', 'surgical')  # a missing block fails before anything trains
-  return finetune_model(config, num_classes, bn_axis_name)
-
-
 @dataclasses.dataclass(frozen=True)
 class _Surgical(Method):
   """Its groups depend on ``config.surgical.modules`` and the network's modules."""
@@ -71,7 +66,7 @@ class _Surgical(Method):
     return Method.labels(dataclasses.replace(self, label=keep), params)
 
 
-SURGICAL = register(_Surgical(name='surgical', build_model=build_model))
+SURGICAL = register(_Surgical(name='surgical', build_model=finetune.build_with('surgical')))
 
 
 # ----------------------------------------------------------------------------- Auto-RGN
@@ -125,5 +120,5 @@ def wrap_optimizer(tx, labels, config, steps_per_epoch):
   return scale_by_rgn(tx, jax.tree.map(lambda g: g != 'frozen', labels), steps_per_epoch)
 
 
-AUTO_RGN = register(Method(name='auto_rgn', build_model=finetune_model, label=rgn_label,
+AUTO_RGN = register(Method(name='auto_rgn', build_model=finetune.build_model, label=rgn_label,
                            wrap_optimizer=wrap_optimizer))

@@ -101,6 +101,7 @@ class ResNet(nn.Module):
         x, state = block(x, state, train)
       self.sow('intermediates', f'layer{i + 1}', x)
     x = jnp.mean(x, axis=(1, 2))
+    self.sow('intermediates', 'features', x)  # what the head reads (BSS penalises it)
     if self.num_classes is None:  # a trunk (the CNN gate's): pooled features, no head
       return x, {}
     gates = {} if state is None else dict(state.decisions)

@@ -120,6 +120,7 @@ class ResNet26(ResNet):
     # The head (BN -> ReLU -> pool -> fc) always trains.
     bn = batch_norm(train, self.bn_axis_name, 'head_bn', self.dtype)
     x = jnp.mean(nn.relu(bn(x)), axis=(1, 2))
+    self.sow('intermediates', 'features', x)  # what the head reads, as resnet.ResNet's
     if self.num_classes is None:  # a trunk (the policy net's): pooled features
       return x, {}
     gates = {} if state is None else dict(state.decisions)

@@ -6,6 +6,8 @@ evaluate and record. Everything that can be wrong with a run (unknown method, da
 not prepared, head size, missing pretrained weights, batch vs devices, a workdir that
 cannot be written or holds another run) fails before anything is compiled.
 
+A method with stages (`methods.Stage`: LP-FT's probe, then fine-tuning) gets its
+stage's train step and optimizer at each stage's first epoch, a fresh optimizer there.
 A workdir holding a checkpoint resumes from it: the state's step fixes the position in
 the data order and the gate keys, `meta['epoch']` the epochs already evaluated, so an
 interrupted run, killed at any moment, ends where an uninterrupted one would
@@ -137,6 +139,9 @@ class _Job:
   # evaluated once, at the end.
   select_config: Optional[ml_collections.ConfigDict] = None
   select_split: Optional[str] = None
+  # The method's stages, [(first epoch, methods.Stage)], and the one train_fn runs.
+  schedule: List[Any] = dataclasses.field(default_factory=list)
+  stage: Optional[int] = None
   constants: dict = dataclasses.field(default_factory=dict)  # the method's (Method.constants)
 
 
@@ -144,7 +149,7 @@ class _Job:
 class _Run:
   """What changes as the job runs: the device state and its host-side record."""
   state: Any
-  anchor: Any  # the pretrained params the method's regularizer pulls towards, or None
+  anchor: Any  # the pretrained variables the method's losses read, or None
   step: int
   meta: dict  # epochs evaluated, best so far, identity, the current epoch's step metrics
 
@@ -191,7 +196,7 @@ def _prepare(config, workdir: str, clock: _Clock) -> _Job:
     with _closed_on_error(ckpts):
       _check_identity(ckpts.restore_meta(), identity, workdir)
   return _Job(config, workdir, method, parallel, num_classes, steps_per_epoch, ckpts,
-              identity, clock)
+              identity, clock, schedule=method.schedule(config))
 
 
 def _restore_or_init(job: _Job, model) -> _Run:
@@ -208,12 +213,12 @@ def _restore_or_init(job: _Job, model) -> _Run:
     _check_identity(meta, job.identity, job.workdir)  # a fallback checkpoint too
     logging.info('Resuming from step %d (%d epochs evaluated) in %s.', state.step,
                  meta['epoch'], job.workdir)
-    anchor = (state_lib.init_variables(model, config, size, pretrained_vars)['params']
+    anchor = (state_lib.init_variables(model, config, size, pretrained_vars)
               if needs_anchor else None)
   else:
     variables = state_lib.init_variables(model, config, size, pretrained_vars)
     state = state_lib.create_state(method, model, variables, config, job.steps_per_epoch)
-    anchor = variables['params'] if needs_anchor else None
+    anchor = variables if needs_anchor else None
     meta = {'epoch': 0, 'best_eval_top1': -1.0, 'best_epoch': 0, 'wall_time_s': 0.0,
             **job.identity}
   meta.setdefault('epoch_steps', [])
@@ -350,6 +355,26 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
   return record
 
 
+def _enter_stage(job: _Job, run: _Run, epoch: int):
+  """Compiles nothing yet: the train step of the stage `epoch` is in; a stage after the
+  first starts with its own optimizer, fresh at its first step (also when a run resumes
+  there), as restored when the run resumes inside it."""
+  index = max(i for i, (first, _) in enumerate(job.schedule) if first <= epoch)
+  if index == job.stage:
+    return
+  first, stage = job.schedule[index]
+  if index > 0:
+    fresh = run.step == first * job.steps_per_epoch
+    host = state_lib.enter_stage(job.parallel.get_state(run.state), job.method, job.config,
+                                 stage, job.steps_per_epoch, fresh)
+    run.state = job.parallel.put_state(host)
+    logging.info('Stage %d of %s from epoch %d (%s).', index, job.config.method, first + 1,
+                 'fresh optimizer' if fresh else 'resumed')
+  job.train_fn = job.parallel.train_step(steps_lib.make_train_step(
+      job.method, job.config, job.parallel.bn_axis_name, stage, job.constants))
+  job.stage = index
+
+
 def _run_epochs(job: _Job, run: _Run):
   """Every epoch not yet evaluated: train it (or what is left of it), evaluate it."""
   config, steps_per_epoch = job.config, job.steps_per_epoch
@@ -362,6 +387,7 @@ def _run_epochs(job: _Job, run: _Run):
       num_epochs=max(config.num_epochs - data_epoch, 0))
   with Signals() as signals:
     for epoch in range(run.meta['epoch'], config.num_epochs):
+      _enter_stage(job, run, epoch)
       job.clock.start_epoch()
       step_metrics = _train_epoch(job, run, epoch, batches, signals, progress)
       images_per_sec, _ = progress.end_epoch()
@@ -378,10 +404,7 @@ def _build(job: _Job, run: _Run, model):
   job.gate_layers = steps_lib.gate_layers(
       model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
       (1, size, size, 3))
-  axis = parallel.bn_axis_name
-  job.train_fn = parallel.train_step(
-      steps_lib.make_train_step(job.method, config, axis, job.constants))
-  job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, axis))
+  job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, parallel.bn_axis_name))
   key = jax.random.key(config.seed)
   job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
   job.writer = metrics_lib.Writer(job.workdir, resume_epoch=run.meta['epoch'])

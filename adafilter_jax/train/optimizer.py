@@ -41,11 +41,15 @@ def decay_mask(labels):
       labels)
 
 
-def make(optim, labels, steps_per_epoch: int, weight_decay: bool = True):
-  """The optax transformation for `params` whose groups are `labels` (config.optim)."""
+def make(optim, labels, steps_per_epoch: int, weight_decay: bool = True, held=()):
+  """The optax transformation for `params` whose groups are `labels` (config.optim).
+
+  The `held` groups (a stage's, methods.Stage) get rate 0 rather than `set_to_zero`, so
+  that every stage's optimizer state has the same structure (one checkpoint template).
+  """
   groups = {
-      name: _sgd(schedule(lr, steps_per_epoch, optim.decay_epochs, optim.decay_factor),
-                 optim.momentum, optim.get('nesterov', False))
+      name: _sgd(schedule(0.0 if name in held else lr, steps_per_epoch, optim.decay_epochs,
+                          optim.decay_factor), optim.momentum, optim.get('nesterov', False))
       for name, lr in group_lrs(optim).items()}
   groups['frozen'] = optax.set_to_zero()
   assert set(groups) == set(GROUPS), 'every group of methods.GROUPS needs a transform'

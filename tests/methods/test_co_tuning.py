@@ -65,7 +65,8 @@ def test_train_step_adds_the_loss_on_the_source_head():
   variables = tiny.variables(model, x, train=False)
   relationship = np.random.RandomState(2).dirichlet(np.ones(6), size=5).astype(np.float32)
   state = state_lib.create_state(method, model, variables, config, steps_per_epoch=10)
-  step = jax.jit(steps.make_train_step(method, config, None, {'relationship': relationship}))
+  step = jax.jit(steps.make_train_step(method, config, None,
+                                      constants={'relationship': relationship}))
   new_state, metrics = step(state, batch, jax.random.key(0), None)
 
   _, sown = jax.jit(lambda v: model.apply(v, steps.normalize(x, config.data), train=True,

@@ -2,12 +2,14 @@
 and builds its model; the recipes carry the papers' settings."""
 import ast
 import os
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adafilter_jax.train import checks
 from adafilter_jax.train import config_files
 from adafilter_jax import methods
 from adafilter_jax.methods import paper
@@ -74,7 +76,8 @@ def test_cnn_gate_trunk_takes_plain_resnet18_weights():
 
 @pytest.mark.parametrize('method,block', [('spottune', 'spottune'),
                                           ('spottune_global_k', 'spottune'),
-                                          ('spottune_fixed', 'spottune'), ('l2sp', 'l2sp')])
+                                          ('spottune_fixed', 'spottune'), ('l2sp', 'l2sp'),
+                                          ('lp_ft', 'lp_ft'), ('bss', 'bss'), ('delta', 'delta')])
 def test_a_method_without_its_settings_block_fails_before_training(method, block):
   from configs import base
   config = base.get_config()  # no recipe applied: no settings block
@@ -149,15 +152,46 @@ def test_spottune_table2_datasets_carry_their_column_of_the_paper():
     assert config.paper_top1['finetune_last2'] == last2[dataset]
 
 
+def test_later_baselines_carry_their_papers_settings():
+  get = lambda name, dataset='cubs': recipes.on_dataset(dataset, name)
+  c, base = get('lp_ft'), get('finetune')
+  assert (c.lp_ft.lp_epochs, c.lp_ft.lp_lr, tuple(c.lp_ft.lp_decay_epochs)) == (10, 0.01, (6,))
+  assert c.num_epochs == base.num_epochs + 10 and c.optim == base.optim
+  assert (get('bss').bss.eta, get('bss').bss.k) == (0.001, 1)
+  c = get('delta')
+  assert (c.delta.alpha, c.delta.beta, c.optim.weight_decay) == (0.01, 0.01, 0.0)
+  assert get('delta', 'stanford_dogs').delta.alpha == 0.1  # the official run.sh
+  assert (c.delta.probe_epochs, c.delta.probe_lr, c.delta.attention_images) == (10, 0.01, 128)
+
+
 def test_tllib_table_is_the_one_in_docs():
   """TLlib's sampling-rate numbers in adafilter_jax/methods/paper.py against the table in
   docs/methods.md (transcribed from TLlib's README)."""
   seen = {}
   for line in open('docs/methods.md'):
     cells = [c.strip() for c in line.strip().strip('|').split('|')]
-    if len(cells) == 6 and cells[1] in paper.TLLIB_DATASETS:
-      for rate, value in zip(paper.TLLIB_RATES, cells[2:]):
-        seen[cells[0], cells[1], rate] = float(value)
-  assert seen == {(recipe, d, r): v for recipe, row in paper.TLLIB.items()
-                  for (d, r), v in row.items()}
+    if len(cells) == 6 and cells[0] in paper.TLLIB:
+      seen.setdefault(cells[0], {})[cells[1]] = tuple(float(v) for v in cells[2:])
+  assert seen == paper.TLLIB
   assert paper.top1('cubs', 'co_tuning', 15) == 57.6 and paper.top1('cubs', 'co_tuning') is None
+  assert paper.top1('fgvc_aircraft', 'delta', 50) == 71.4 and paper.top1('cubs', 'bss', 20) is None
+
+
+@pytest.mark.parametrize('recipe, key, value, accepted', [
+    ('bss', 'bss.k', 0, 'an integer >= 1'),
+    ('bss', 'bss.eta', -0.1, 'a number >= 0'),
+    ('delta', 'delta.alpha', -1.0, 'a number >= 0'),
+    ('delta', 'delta.probe_decay_epochs', (11,),
+     'increasing epochs in [1, config.delta.probe_epochs=10]'),
+    ('lp_ft', 'lp_ft.lp_decay_epochs', (11,),
+     'increasing epochs in [1, config.lp_ft.lp_epochs=10]'),
+    ('co_tuning', 'co_tuning.trade_off', -2.3, 'a number >= 0'),
+    ('co_tuning', 'co_tuning.source_classes', 0, 'an integer >= 1'),
+    ('erm', 'data.sample_rate', 0.0, 'a number in (0, 1]'),
+])
+def test_later_baselines_settings_are_range_checked(recipe, key, value, accepted):
+  config = recipes.on_dataset('cubs', recipe)
+  config.update_from_flattened_dict({key: value})
+  shown = str(tuple(value)) if isinstance(value, tuple) else str(value)
+  with pytest.raises(ValueError, match=re.escape(f'config.{key}={shown}: must be {accepted}')):
+    checks.check_fields(config)
