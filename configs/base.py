@@ -31,9 +31,11 @@ def get_config() -> ml_collections.ConfigDict:
   # How the new head starts: 'torch' (torch.nn.Linear's U(+-1/sqrt(fan_in)), as the
   # paper's PyTorch code), 'flax' (lecun_normal, zero bias), 'zeros' (BiT). docs/method.md.
   c.model.head_init = 'torch'
-  # Directory of converted pretrained weights (python -m adafilter_jax.weights.convert ...);
-  # '' trains from scratch (the demo's source task).
-  c.pretrained = 'weights/resnet50'
+  # The pretrained weights: torchvision's original ImageNet ResNet-50 as timm mirrors it on
+  # the Hugging Face Hub (fetched, SHA-256 checked and converted on first use, no torch;
+  # HF_HUB_OFFLINE=1 reads the cache only), or a directory of converted weights
+  # (python -m adafilter_jax.weights.convert ...); '' trains from scratch (the demo's source).
+  c.pretrained = 'hf-hub:timm/resnet50.tv_in1k'
 
   # AdaFilter's model (models.adafilter_resnet reads this block as it is).
   c.adafilter = ml_collections.ConfigDict()
@@ -60,7 +62,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.adafilter.gate_head_bias = config_dict.placeholder(float)
   c.adafilter.gate_arch = 'resnet18'  # the CNN gate's trunk (Table 4)
   c.adafilter.gate_width = 64
-  # Converted ImageNet weights of the CNN gate's trunk; '' trains it from scratch.
+  # ImageNet weights of the CNN gate's trunk (as config.pretrained); '' trains it from scratch.
   c.adafilter.gate_pretrained = ''
   c.adafilter.random_p = 0.5    # the random policy's Bernoulli(p)
   # Test time (docs/speed.md), each tested equal to 'two_branch': one conv per layer of
@@ -80,6 +82,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.optim.gate_lr = 0.1         # the gate's: 10x (paper)
   c.optim.head_lr = config_dict.placeholder(float)  # None: the network's (docs/method.md)
   c.optim.momentum = 0.9        # paper
+  c.optim.nesterov = False      # paper; TLlib's recipe (configs/methods/tllib_schedule.py): True
   c.optim.weight_decay = 1e-4   # docs/method.md: conv/dense kernels of network and head only
   c.optim.decay_epochs = (30, 60, 90)  # paper: three decays
   c.optim.decay_factor = 0.1    # not in the paper: the usual reading

@@ -12,7 +12,6 @@ fine-tuned fraction, classes by name where the dataset has names.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -22,7 +21,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from adafilter_jax.apps.report.runs import Run  # noqa: E402
+from adafilter_jax.apps.report.runs import Run, classes_from_config  # noqa: E402
 
 _OVER_EPOCHS = (('varying', 'filters varying across images (%)', 100.0),
                 ('mi_bits', 'I(decision; class), mean over filters (bits)', 1.0),
@@ -113,26 +112,13 @@ def plot_share_hist(runs: Sequence[Run], out: Path) -> Path:
   return save(fig, out)
 
 
-def class_names(workdir: str | Path) -> list[str] | None:
-  """The dataset's class names (config.json's data, its prepared TFDS info), or None."""
-  try:
-    saved = json.loads((Path(workdir) / 'config.json').read_text())['data']
-    from adafilter_jax.data import pipeline  # slow to import; absent data is common
-    from adafilter_jax.data.config import get_data_config
-    cfg = get_data_config()
-    cfg.update(saved)
-    return list(pipeline.get_builder(cfg).info.features['label'].names)
-  except Exception:  # noqa: BLE001 -- names are a nicety: indices stand in
-    return None
-
-
 def plot_per_class(runs: Sequence[Run], out: Path) -> Path:
   """Per class: the mean and spread over its images of the fine-tuned fraction."""
   fig, axes = plt.subplots(len(runs), 1, figsize=(9, 3.0 * len(runs)), squeeze=False)
   for ax, r in zip(axes[:, 0], runs):
     label, frac = r.gates['label'], r.gates['per_image_fraction'] * 100
     classes = np.unique(label)
-    names = class_names(r.path)
+    names = classes_from_config(r.path)
     ticks = [names[c] if names and c < len(names) else str(c) for c in classes]
     ax.boxplot([frac[label == c] for c in classes], showfliers=False)
     ax.set_xticks(range(1, len(classes) + 1))
