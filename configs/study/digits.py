@@ -9,7 +9,7 @@ levers on the 15-epoch source with 10 shots:
 Resumable (a finished run is skipped, an unfinished one resumes); writes
 runs/study/study.md with mean ± std per method, AdaFilter's and the others' paired
 differences to fine-tuning with 95% t-intervals over seeds, and the policy diagnostics.
-About 60 min on an idle 2-core CPU. Expected (docs/study.md, seeds 0/1/2): fine-tuning
+84 runs; about 60 min on an idle 2-core CPU (estimated: docs/study.md). Expected (docs/study.md, seeds 0/1/2): fine-tuning
 74.4 / 90.1 / 69.4 / 89.3 % in src2 10-shot / 100-shot, src15 10 / 100; AdaFilter
 2.5-6.5 points below it, the random policy 11-13 below; ~40 % of the gate's filters vary
 across images. Each cell is also one training config of its own,
