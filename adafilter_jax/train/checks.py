@@ -18,6 +18,7 @@ from adafilter_jax import methods
 from adafilter_jax.weights import pretrained as pretrained_lib
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import parallel as parallel_lib
+from adafilter_jax.train import sinks
 from adafilter_jax.train import state as state_lib
 
 def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
@@ -26,11 +27,31 @@ def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
   par = parallel_lib.Parallel(config.parallel)
   par.check_batch(config.batch_size)
   par.check_batch(config.eval_batch_size, 'config.eval_batch_size')
+  _check_accumulation(config, par.num_devices)
+  _check_profile_steps(config.profile_steps)
+  sinks.check(config)
   info = pipeline.load_dataset_info(config.data)
   if pipeline.steps_per_epoch(info.num_train, config.batch_size) == 0:
     raise ValueError(f'{config.data.name}: {info.num_train} training images < '
                      f'config.batch_size={config.batch_size}.')
   return info
+
+
+def _check_accumulation(config, num_devices: int):
+  accum = config.grad_accum_steps
+  if not isinstance(accum, int) or accum < 1:
+    raise ValueError(f'config.grad_accum_steps={accum!r} must be an integer >= 1.')
+  if config.batch_size % (num_devices * accum):
+    raise ValueError(f'config.batch_size={config.batch_size} does not split into '
+                     f'config.grad_accum_steps={accum} equal micro-batches on each of the '
+                     f'{num_devices} devices: it must be a multiple of {num_devices * accum}.')
+
+
+def _check_profile_steps(profile_steps):
+  bad = [s for s in profile_steps if not isinstance(s, int) or s < 1]
+  if bad:
+    raise ValueError(f'config.profile_steps={tuple(profile_steps)!r}: steps are counted from '
+                     f'1 (the first optimizer update); not valid: {bad}.')
 
 
 def check_weights_fit(config, num_classes: int, weights: dict, where: str):

@@ -5,7 +5,7 @@ and BN reads global-batch statistics through the model's `bn_axis_name`, so a st
 D devices computes what one device computes on the same global batch. Under jit the
 batch is one sharded array and XLA inserts the same reductions (`axis_name=None`).
 """
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import flax.linen as nn
 from flax.training import train_state
@@ -53,15 +53,49 @@ def make_train_step(method, config, axis_name: Optional[str]) -> Callable:
     top1 = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
     return loss, ({'loss': loss, 'ce': ce, 'top1': top1}, new_vars['batch_stats'])
 
+  grads_fn = accumulated(jax.grad(loss_fn, has_aux=True), config.grad_accum_steps)
+
   def train_step(state, batch, key, anchor):
     key = _device_key(jax.random.fold_in(key, state.step), axis_name)
-    grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(
-        state.params, state, batch, key, anchor)
+    grads, (metrics, batch_stats) = grads_fn(state.params, state, batch, key, anchor)
     if axis_name is not None:
       grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
     return state.apply_gradients(grads=grads, batch_stats=batch_stats), metrics
 
   return train_step
+
+
+def accumulated(grads_fn: Callable, steps: int) -> Callable:
+  """`grads_fn` (params, state, batch, key, anchor) -> (grads, (metrics, batch_stats)) over
+  `steps` micro-batches of the batch, one after the other (config.grad_accum_steps): the
+  mean of their gradients and metrics, so that only one micro-batch's activations are
+  alive at a time. Equal micro-batches make the mean gradient the whole batch's for a
+  loss that is a mean over examples; BN is the exception: each micro-batch is normalised
+  with its own statistics, and the running statistics are updated once per micro-batch,
+  in order (as gradient accumulation in PyTorch does). Micro-batch i takes examples
+  i, i + steps, ..., so that under jit and pmap each device holds its share of each.
+  """
+  if steps == 1:
+    return grads_fn
+
+  def split(x):  # [B, ...] -> [steps, B / steps, ...], strided
+    return x.reshape((x.shape[0] // steps, steps) + x.shape[1:]).swapaxes(0, 1)
+
+  def fn(params, state, batch, key, anchor):
+    def micro(carry, inputs):
+      grads, batch_stats = carry
+      i, micro_batch = inputs
+      g, (metrics, batch_stats) = grads_fn(params, state.replace(batch_stats=batch_stats),
+                                           micro_batch, jax.random.fold_in(key, i), anchor)
+      return (jax.tree.map(jnp.add, grads, g), batch_stats), metrics
+
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    (grads, batch_stats), metrics = jax.lax.scan(
+        micro, (zeros, state.batch_stats), (jnp.arange(steps), jax.tree.map(split, batch)))
+    mean = lambda tree: jax.tree.map(lambda x: x.mean(0), tree)
+    return jax.tree.map(lambda g: g / steps, grads), (mean(metrics), batch_stats)
+
+  return fn
 
 
 def make_eval_step(config, axis_name: Optional[str]) -> Callable:
@@ -84,14 +118,20 @@ def make_eval_step(config, axis_name: Optional[str]) -> Callable:
   return eval_step
 
 
-def gate_layers(model: nn.Module, variables, image_shape) -> List[str]:
-  """Gated layer names in forward order: the key order of `gates` seen while tracing."""
-  names = []
+def gate_widths(model: nn.Module, variables, image_shape) -> Dict[str, int]:
+  """Gated layer (or block) -> its number of decisions per image (filters; 1 for a
+  SpotTune block), in forward order: the key order of `gates` seen while tracing."""
+  widths = {}
 
   def trace(v, x):
     _, gates = model.apply(v, x, train=False, rngs={'gate': jax.random.key(0)})
-    names.extend(gates)  # runs once, at trace time; the order is static
+    widths.update((k, g.shape[-1]) for k, g in gates.items())  # at trace time: static
     return 0
 
   jax.eval_shape(trace, variables, jax.ShapeDtypeStruct(image_shape, jnp.float32))
-  return names
+  return widths
+
+
+def gate_layers(model: nn.Module, variables, image_shape) -> List[str]:
+  """Gated layer names in forward order."""
+  return list(gate_widths(model, variables, image_shape))
