@@ -1,7 +1,9 @@
 """Run in a subprocess with 2 host devices (XLA_FLAGS must precede the jax import): one
 train step + eval of a tiny AdaFilter on the same global batch, on 1 device, under pmap
-over 2 devices and under jit over a 2-device mesh. Prints the largest differences."""
+over 2 devices and under jit over a 2-device mesh. Prints the largest differences.
+CHECK_OVERRIDES (JSON) overrides config fields (gradient accumulation, remat)."""
 import json
+import os
 import sys
 
 import jax
@@ -15,7 +17,7 @@ from tests.train import tiny
 
 def main():
   assert jax.device_count() == 2, jax.devices()
-  config = tiny.config('adafilter')
+  config = tiny.config('adafilter', **json.loads(os.environ.get('CHECK_OVERRIDES', '{}')))
   method = methods.get('adafilter')
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 256, (8, 16, 16, 3)).astype(np.uint8),  # as the pipeline

@@ -4,15 +4,23 @@ XLA_FLAGS must be set before jax is imported, so the check runs in a subprocess.
 Tolerance: 1e-5 absolute on every param, BN statistic, metric and eval output (float32
 reductions in a different order; observed ~1e-7).
 """
+import json
+
 import jax
+import pytest
 
 from tests import fake_devices
 
 TOL = 1e-5
 
 
-def test_pmap_and_jit_equal_one_device():
-  report = fake_devices.run_check('tests.train.parallel_check')
+@pytest.mark.parametrize('overrides', [
+    {},
+    # 2 micro-batches of 4 (2 a device), BN over each micro-batch on both devices together.
+    {'grad_accum_steps': 2, 'model.remat': True}])
+def test_pmap_and_jit_equal_one_device(overrides):
+  report = fake_devices.run_check('tests.train.parallel_check',
+                                  CHECK_OVERRIDES=json.dumps(overrides))
   assert report['moved'] > 1e-4, report  # the step did change the params
   assert report['pmap'] < TOL, report
   assert report['jit'] < TOL, report
