@@ -7,6 +7,10 @@ the config's job: ``config.job='demo'`` (configs/demo.py) runs the demo's stages
 other config trains its method (adafilter_jax/apps/jobs.py: the training loop, or the
 runner of a method that trains in rounds of its own).
 Multi-host: ``--distributed`` on every host (docs/training.md).
+``--mode=eval --workdir RUN`` evaluates a run again with its own model (its config.json;
+``python main.py --config configs/demo.py --mode=eval --workdir runs/demo/adafilter``).
+A user's mistake is one message and exit status 1 (ADAFILTER_TRACEBACK=1 or
+``--verbosity=1``: the traceback).
 """
 import logging as py_logging
 import os
@@ -23,6 +27,7 @@ from adafilter_jax.apps import experiments
 from adafilter_jax.apps import jobs
 from adafilter_jax.apps.demos import digits
 from adafilter_jax.apps.demos import selective as selective_demo
+from adafilter_jax.data import user_errors
 from adafilter_jax.train import checks
 from adafilter_jax.train import loop
 from adafilter_jax.train import parallel
@@ -34,7 +39,8 @@ flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and summary; by defau
 flags.DEFINE_bool('distributed', False, 'Multi-host: join the other processes first '
                   '(jax.distributed; docs/training.md).')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train (and evaluate every epoch), or '
-                  'eval: evaluate the workdir\'s checkpoint again (adafilter_jax/apps/evaluate.py).')
+                  'eval: evaluate the workdir\'s checkpoint again, with the model of its own '
+                  'config.json (adafilter_jax/apps/evaluate.py).')
 flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'], '--mode=eval: which checkpoint.')
 flags.DEFINE_string('split', None, "--mode=eval: a prepared split, or 'heldout' "
                     '(default: the eval split).')
@@ -72,7 +78,16 @@ def main(argv):
   logging.get_absl_handler().addFilter(_QuietLibraries())
   if FLAGS.distributed:
     parallel.initialize_distributed()
-  config = FLAGS.config
+  try:
+    _run(FLAGS.config)
+  except user_errors.USER_ERRORS as e:  # the user's to mend: a key, a value, a file
+    sys.exit(user_errors.report(e))
+  except loop.Interrupted as e:
+    logging.warning('%s', e)
+    sys.exit(128 + e.signum)
+
+
+def _run(config):
   name = config.name or os.path.splitext(os.path.basename(
       config_flags.get_config_filename(FLAGS['config'])))[0]
   run, workdir = job_for(config, name)
@@ -80,13 +95,12 @@ def main(argv):
   logging.info('config %s, workdir %s, %d devices on %d hosts.', name, workdir,
                jax.device_count(), jax.process_count())
   if FLAGS.mode == 'eval':
-    print(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint, FLAGS.split, config))
+    # The model is the run's own (its config.json): of the config given here only the
+    # fields named on the command line count, and only those evaluation may change.
+    overrides = config_flags.get_override_values(FLAGS['config'])
+    print(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint, FLAGS.split, overrides))
     return
-  try:
-    run(config, workdir)
-  except loop.Interrupted as e:
-    logging.warning('%s', e)
-    sys.exit(128 + e.signum)
+  run(config, workdir)
 
 
 def run():

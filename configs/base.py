@@ -35,9 +35,11 @@ def get_config() -> ml_collections.ConfigDict:
   # them (nn.remat): less memory for one more forward per step; same numbers, tested.
   # Not part of a run's identity: a run may resume with it switched (docs/training.md).
   c.model.remat = False
-  # Directory of converted pretrained weights (python -m adafilter_jax.weights.convert ...);
-  # '' trains from scratch (the demo's source task).
-  c.pretrained = 'weights/resnet50'
+  # The pretrained weights: torchvision's original ImageNet ResNet-50 as timm mirrors it on
+  # the Hugging Face Hub (fetched, SHA-256 checked and converted on first use, no torch;
+  # HF_HUB_OFFLINE=1 reads the cache only), or a directory of converted weights
+  # (python -m adafilter_jax.weights.convert ...); '' trains from scratch (the demo's source).
+  c.pretrained = 'hf-hub:timm/resnet50.tv_in1k'
 
   # AdaFilter's model (models.adafilter_resnet reads this block as it is).
   c.adafilter = ml_collections.ConfigDict()
@@ -57,7 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.adafilter.gate_init = 'torch'
   c.adafilter.gate_arch = 'resnet18'  # the CNN gate's trunk (Table 4)
   c.adafilter.gate_width = 64
-  # Converted ImageNet weights of the CNN gate's trunk; '' trains it from scratch.
+  # ImageNet weights of the CNN gate's trunk (as config.pretrained); '' trains it from scratch.
   c.adafilter.gate_pretrained = ''
   c.adafilter.random_p = 0.5    # the random policy's Bernoulli(p)
   # Test time (docs/speed.md), each tested equal to 'two_branch': one conv per layer of

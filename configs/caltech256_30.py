@@ -1,7 +1,7 @@
 """AdaFilter on Caltech-256, 30 training images per class (7680 train / 5120 eval, 256 classes).
 
 The paper's recipe (configs/base.py) on this dataset. Run, once the data is prepared
-and the ImageNet weights converted (docs/training.md):
+(the ImageNet weights come from the Hugging Face Hub on first use; docs/training.md):
 
   python main.py --config configs/caltech256_30.py
 

@@ -1,7 +1,7 @@
 """AdaFilter on MIT Indoor-67 (5360 train / 1340 eval, 67 classes).
 
 The paper's recipe (configs/base.py) on this dataset. Run, once the data is prepared
-and the ImageNet weights converted (docs/training.md):
+(the ImageNet weights come from the Hugging Face Hub on first use; docs/training.md):
 
   python main.py --config configs/mit_indoor.py
 

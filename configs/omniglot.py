@@ -2,7 +2,7 @@
 6492 eval; TFDS's split, which runs: 17853 / 6492).
 
 The paper's recipe (configs/base.py) on this dataset. Run, once the data is prepared
-and the ImageNet weights converted (docs/training.md):
+(the ImageNet weights come from the Hugging Face Hub on first use; docs/training.md):
 
   python main.py --config configs/omniglot.py
 

@@ -1,7 +1,7 @@
 """AdaFilter on Stanford Dogs (12000 train / 8580 eval, 120 classes).
 
 The paper's recipe (configs/base.py) on this dataset. Run, once the data is prepared
-and the ImageNet weights converted (docs/training.md):
+(the ImageNet weights come from the Hugging Face Hub on first use; docs/training.md):
 
   python main.py --config configs/stanford_dogs.py
 

@@ -9,19 +9,21 @@ The evaluation is adafilter_jax/inference/evaluate.py's; this command adds the r
 import argparse
 import json
 import sys
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from absl import logging
 
 from adafilter_jax.apps import report as report_lib
+from adafilter_jax.data import user_errors
 from adafilter_jax.inference import evaluate
 from adafilter_jax.inference import restore as inference
 
 
 def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = None,
-                     config=None, out_dir: Optional[str] = None) -> dict:
+                     overrides: Optional[Mapping[str, Any]] = None,
+                     out_dir: Optional[str] = None) -> dict:
   """`inference.evaluate.evaluate_workdir`, with the report written beside its files."""
-  return evaluate.evaluate_workdir(workdir, which, split, config, out_dir,
+  return evaluate.evaluate_workdir(workdir, which, split, overrides, out_dir,
                                    report=report_lib.write_run_report)
 
 
@@ -37,9 +39,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   logging.set_verbosity(logging.INFO)
   try:
     record = evaluate_workdir(args.workdir, args.checkpoint, args.split, out_dir=args.out)
-  except (FileNotFoundError, ValueError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  except user_errors.USER_ERRORS as e:
+    return user_errors.report(e)
   print(json.dumps({k: v for k, v in record.items() if k != 'gate_fraction'}))
   return 0
 

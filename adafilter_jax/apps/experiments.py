@@ -3,7 +3,7 @@ into a Table-2-style table (mean +- std over seeds) next to the paper's numbers.
 
   python -m adafilter_jax.apps.experiments --datasets caltech256_30,mit_indoor \
       --methods finetune,finetune_half,random_policy,l2sp,adafilter --seeds 0,1,2 \
-      --root runs/table2 [--set num_epochs=1 --set model.width=16] [--collect_only]
+      --root runs/table2 [--set num_epochs=1 --set 'optim.decay_epochs=()'] [--collect_only]
 
 A method here is a recipe of configs/methods/ (ablations included), run on the dataset's
 config (configs/<dataset>.py) in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
@@ -167,7 +167,8 @@ def write_table(root: str, datasets, methods, metric: str = 'final_eval_top1') -
   return md
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
+  """The grid's command line (apps/reproduce.py adds its own flags to it)."""
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
   parser.add_argument('--datasets', type=split, required=True,
@@ -182,7 +183,12 @@ def main(argv=None):
   parser.add_argument('--metric', default='final_eval_top1', choices=['final_eval_top1',
                                                                        'best_eval_top1'])
   parser.add_argument('--collect_only', action='store_true', help='only write the table')
-  args = parser.parse_args(argv)
+  return parser
+
+
+def run(args) -> int:
+  """Runs the grid `parser()` describes (unless --collect_only) and writes its tables;
+  the exit status: 1 if a run failed."""
   logging.set_verbosity(logging.INFO)
   status = {}
   if not args.collect_only:
@@ -198,6 +204,10 @@ def main(argv=None):
   for workdir, why in failed.items():
     print(f'{workdir}: {why}')
   return 1 if failed else 0
+
+
+def main(argv=None):
+  return run(parser().parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@ Configs and docs refer to datasets by these keys (or directly by TFDS name).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,3 +99,22 @@ def resolve(name: str) -> DatasetSpec | None:
 def tfds_name(name: str) -> str:
   spec = resolve(name)
   return spec.tfds_name if spec else name
+
+
+def check_name(name: str, key: str | None = None):
+  """Raises for a `name` that is no registry key, no builder of this package and no TFDS
+  catalog dataset, naming the close matches (TFDS's own error lists its whole catalogue).
+  `key`: the config field that holds it."""
+  base = name.split('/')[0]
+  if resolve(name) or base in OWN_BUILDERS:
+    return
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  catalog = tfds.list_builders(with_community_datasets=False)
+  if base in catalog:
+    return
+  close = difflib.get_close_matches(name, [*DATASETS, *OWN_BUILDERS, *catalog], n=3)
+  meant = f"did you mean {' or '.join(map(repr, close))}? " if close else ''
+  raise ValueError(
+      f"unknown dataset {name!r}{f' ({key})' if key else ''}: {meant}A dataset is a key of "
+      'adafilter_jax/data/datasets.py (caltech256_30, mit_indoor, digits_target, ...), '
+      'image_folder/NAME for your own images, or a TFDS catalog name (docs/data.md).')

@@ -68,7 +68,7 @@ def config_for_split(config, split):
   return c, split
 
 
-def _prepared_path(name: str, data_dir: str) -> str | None:
+def prepared_path(name: str, data_dir: str) -> str | None:
   """The newest prepared version directory of `name` under data_dir, if any."""
   root = os.path.join(data_dir, *name.split('/'))
   if not os.path.isdir(root):
@@ -89,19 +89,34 @@ def prepare_command(name: str, data_dir: str, manual_dir: str | None = None) -> 
 @functools.lru_cache(maxsize=None)
 def _builder(name: str, data_dir: str, manual_dir: str | None,
              skip_corrupt: bool) -> tfds.core.DatasetBuilder:
-  path = _prepared_path(name, data_dir)
+  path = prepared_path(name, data_dir)
   if path is None and name.split('/')[0] in datasets.AUTO_PREPARE:
     from adafilter_jax.data import prepare  # pylint: disable=g-import-not-at-top
     logging.info('Preparing %s in %s (first use, no download needed).', name, data_dir)
     prepare.prepare(name, data_dir=data_dir, skip_corrupt=skip_corrupt)
-    path = _prepared_path(name, data_dir)
+    path = prepared_path(name, data_dir)
   if path is None:
+    datasets.check_name(name, 'config.data.name')  # a misspelt name: not "prepare it"
     raise DatasetNotPreparedError(
         f'Dataset {name!r} is not prepared under data_dir {data_dir}. Prepare it once with:\n'
         f'  {prepare_command(name, data_dir, manual_dir)}\n'
         'See docs/data.md for where to download the files.')
+  if name.split('/')[0] == 'image_folder':
+    _check_image_folder(name, path, data_dir)
   # Reading from the directory needs neither the builder's code nor TensorFlow.
   return tfds.builder_from_directory(path)
+
+
+def _check_image_folder(name: str, path: str, data_dir: str):
+  """A user's folder changed since it was prepared: its prepared splits are stale."""
+  from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
+  record, changes = image_folder.changes_since_prepared(path)
+  if changes:
+    raise ValueError(
+        f'{name} in {data_dir} was prepared from {record["root"]}, which changed since '
+        f'({image_folder.describe(changes)}): its prepared splits are stale. Prepare it '
+        f'again:\n  {prepare_command(name, data_dir, record["root"])}'
+        f'{image_folder.split_flags(record)}')
 
 
 def get_builder(data_cfg) -> tfds.core.DatasetBuilder:
@@ -111,14 +126,27 @@ def get_builder(data_cfg) -> tfds.core.DatasetBuilder:
                   data_cfg.manual_dir, bool(data_cfg.skip_corrupt))
 
 
-def _check_split(builder: tfds.core.DatasetBuilder, split: str):
+def _check_split(builder: tfds.core.DatasetBuilder, split: str, what: str = ''):
   """`split` is a prepared split, or several joined by '+' (TFDS's split syntax, e.g.
-  'train+validation', read as one concatenated source; each may carry a [slice])."""
+  'train+validation', read as one concatenated source; each may carry a [slice]).
+  `what`: the config field it comes from, named in the error with its fix."""
   parts = [part.split('[')[0].strip() for part in split.split('+')]
   missing = [part for part in parts if part not in builder.info.splits]
   if missing:
-    raise ValueError(f'{builder.name}: no split {missing[0]!r} (in {split!r}); '
-                     f'has {list(builder.info.splits)}.')
+    fix = (f': set --{what} to one of them' if what.startswith('config.') else
+           f' ({what})' if what else '')
+    raise ValueError(f'{builder.name}: no split {missing[0]!r} (in {split!r}); it has '
+                     f'{sorted(builder.info.splits)}{fix}.')
+
+
+def check_split(data_cfg, split: str, what: str):
+  """Raises unless `split` is a prepared split of the dataset (or the held-out part of
+  its train split), naming `what` asked for it."""
+  if split != validation.HELDOUT:
+    _check_split(get_builder(data_cfg), split, what)
+  elif not data_cfg.get('val_fraction'):
+    raise ValueError(f"{what} {split!r}: the run held no images out of its train split "
+                     '(config.data.val_fraction=0).')
 
 
 def data_source(data_cfg, split: str):
@@ -141,13 +169,18 @@ def data_source(data_cfg, split: str):
 def load_dataset_info(data_cfg) -> DatasetInfo:
   builder = get_builder(data_cfg)
   train, evaluation = splits(data_cfg)
-  for s in (train, evaluation):
-    _check_split(builder, s)
+  spec = datasets.DATASETS.get(data_cfg.name)
+  for role, s in (('train', train), ('eval', evaluation)):
+    if s != validation.HELDOUT:  # the held-out part of the train split (evaluate --split)
+      _check_split(builder, s, f'config.data.{role}_split' if spec is None else
+                   f'the {role} split of {data_cfg.name!r} in adafilter_jax/data/datasets.py')
   names = tuple(builder.info.features['label'].names)
   validation.check_fraction(data_cfg.get('val_fraction', 0.0))
   return DatasetInfo(num_classes=len(names), class_names=names,
                      num_train=len(data_source(data_cfg, train)),
-                     num_eval=builder.info.splits[evaluation].num_examples)
+                     num_eval=(len(data_source(data_cfg, evaluation))
+                               if evaluation == validation.HELDOUT else
+                               builder.info.splits[evaluation].num_examples))
 
 
 # ----------------------------------------------------------------------------- train

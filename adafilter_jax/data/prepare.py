@@ -4,7 +4,8 @@ r"""Prepares a dataset as TFDS ArrayRecord files (no TensorFlow), once per data_
 
 NAME: a registry key (caltech256_30, mit_indoor, ...; see adafilter_jax.data.datasets),
 a TFDS name with config (caltech256/30, digits/target; caltech256 = both configs), or
-image_folder/<your name> for your own images in --manual_dir.
+image_folder/<your name> for your own images in --manual_dir (prepared again when the
+folder changed since).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from absl import logging
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
+from adafilter_jax.data import user_errors
 
 def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_corrupt: bool,
              allow_download: bool, image_folder_kwargs: dict | None = None):
@@ -38,11 +40,39 @@ def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_co
   return catalog.builder(name, data_dir=data_dir)
 
 
+def _image_folder_mode(builder, name: str, manual_dir: str | None):
+  """(TFDS's generate mode, the folder, the record to keep) for an image folder: prepared
+  again when its images or split settings changed since it was prepared (a folder
+  prepared without a record too); without --manual_dir, the folder it was prepared from."""
+  from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
+  reuse = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+  exists = builder.data_path.exists()
+  old = image_folder.read_record(os.fspath(builder.data_dir)) if exists else None
+  folder = manual_dir or (old or {}).get('root')
+  if folder is None:
+    return reuse, manual_dir, None  # the builder names what is missing
+  cfg = builder.builder_config
+  record = image_folder.record(folder, {'seed': cfg.seed, 'train_fraction': cfg.train_fraction,
+                                        'train_per_class': cfg.train_per_class})
+  if not exists:
+    return reuse, folder, record
+  found = (image_folder.changes(old, record) if old else
+           ['no record of the files it was prepared from'])
+  if not found:
+    return reuse, folder, record
+  print(f'{name}: {folder} changed since it was prepared ({image_folder.describe(found)}): '
+        'preparing it again.', flush=True)
+  return tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS, folder, record
+
+
 def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None,
             skip_corrupt: bool = False, allow_download: bool = False,
             image_folder_kwargs: dict | None = None) -> list[str]:
-  """Prepares `name` (all configs of a bare multi-config name); returns the dataset dirs."""
+  """Prepares `name` (all configs of a bare multi-config name); returns the dataset dirs.
+
+  An image folder prepared before is prepared again when it changed since."""
   name = datasets.tfds_name(name)
+  datasets.check_name(name)
   data_dir = os.path.expanduser(
       data_dir or os.environ.get('TFDS_DATA_DIR') or '~/tensorflow_datasets')
   names = [name]
@@ -54,8 +84,14 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
   for n in names:
     builder = _builder(n, data_dir, manual_dir=manual_dir, skip_corrupt=skip_corrupt,
                        allow_download=allow_download, image_folder_kwargs=image_folder_kwargs)
+    mode, folder, record = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS, manual_dir, None
+    if n.split('/')[0] == 'image_folder':
+      mode, folder, record = _image_folder_mode(builder, n, manual_dir)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
+        manual_dir=folder, download_mode=mode))
+    if record is not None:
+      from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
+      image_folder.write_record(os.fspath(builder.data_dir), record)
     splits = {s: v.num_examples for s, v in builder.info.splits.items()}
     logging.info('%s prepared in %s: %s', n, builder.data_dir, splits)
     print(f'{n}: {splits} -> {builder.data_dir}')
@@ -84,15 +120,14 @@ def main(argv):
   if len(argv) != 2:
     raise app.UsageError('Usage: python -m adafilter_jax.data.prepare NAME --manual_dir DIR')
   f = flags.FLAGS
-  from adafilter_jax.data.builders import common  # pylint: disable=g-import-not-at-top
   try:
     prepare(argv[1], data_dir=f.data_dir, manual_dir=f.manual_dir,
             skip_corrupt=f.skip_corrupt, allow_download=f.download,
             image_folder_kwargs=dict(seed=f.seed, train_fraction=f.train_fraction,
                                      train_per_class=f.train_per_class))
-  except (common.MissingManualFileError, common.CorruptImageError) as e:
+  except user_errors.USER_ERRORS as e:
     # The message is the whole story (what, where, how); a traceback would bury it.
-    sys.exit(f'error: {e}')
+    sys.exit(user_errors.report(e))
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ run had ``config.data.val_fraction``) with the training loop's own eval step, an
 adafilter_jax/apps/evaluate.py.
 """
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from absl import logging
 import jax
@@ -17,6 +17,7 @@ import optax
 
 from adafilter_jax.inference import restore as inference
 from adafilter_jax.data import pipeline
+from adafilter_jax.train import checks
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import steps as steps_lib
@@ -31,15 +32,21 @@ def eval_key(config, epoch: int):
 
 
 def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = None,
-                     config=None, out_dir: Optional[str] = None,
+                     overrides: Optional[Mapping[str, Any]] = None,
+                     out_dir: Optional[str] = None,
                      report: Optional[Callable[[str], Any]] = None) -> dict:
   """Evaluates `workdir`'s `which` checkpoint on `split`; returns the metrics record.
 
-  Writes it as a run directory of its own (`out_dir`), then, on process 0, `report`
-  (that directory): the caller's view of it (the applications pass the report)."""
+  The model is the run's own (its config.json), with `overrides` of what evaluation may
+  change (`restore.EVAL_FIELDS`: data_dir, eval_batch_size, ...). Writes the record as a
+  run directory of its own (`out_dir`), then, on process 0, `report` (that directory):
+  the caller's view of it (the applications pass the report)."""
   workdir = os.path.abspath(workdir)
-  r = inference.restore(workdir, which, config)
+  r = inference.restore(workdir, which, overrides)
+  if split is not None:
+    pipeline.check_split(r.config.data, split, '--split')
   cfg, split = pipeline.config_for_split(r.config, split)
+  checks.check_fields(cfg, inference.EVAL_FIELDS)  # what evaluation may change, as training
   num_classes = r.meta['num_classes']
   pipeline.load_dataset_info(cfg.data)  # an unprepared dataset or unknown split fails here
   par = parallel_lib.Parallel(cfg.parallel)
@@ -84,8 +91,10 @@ def _write(out_dir: str, config, record: dict, outputs, layers):
 
 def test_once(config, workdir: str) -> dict:
   """The eval split, once, with the checkpoint chosen on the held-out images: what the
-  training loop's summary records as the test (its `test_pass`)."""
-  rec = evaluate_workdir(workdir, 'best', None, config)
+  training loop's summary records as the test (its `test_pass`). `config` is the run's,
+  as its config.json holds it."""
+  del config
+  rec = evaluate_workdir(workdir, 'best', None)
   logging.info('test (%s), best validation checkpoint of epoch %d: top-1 %.4f', rec['split'],
                rec['epoch'], rec['eval_top1'])
   return {'test_top1': rec['eval_top1'], 'test_mean_class_acc': rec['eval_mean_class_acc'],

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from adafilter_jax.data import user_errors
 from adafilter_jax.inference import restore as inference
 from adafilter_jax.inference import serving
 
@@ -94,9 +95,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   platforms = args.platforms.split(',') if args.platforms else None
   try:
     out = export_workdir(args.workdir, args.out, args.checkpoint, args.form, platforms)
-  except (FileNotFoundError, ValueError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  except user_errors.USER_ERRORS as e:
+    return user_errors.report(e)
   print(f'wrote {out}')
   return 0
 

@@ -18,6 +18,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tqdm
 
+from adafilter_jax.data import user_errors
 from adafilter_jax.inference import serving
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.ppm', '.tif', '.tiff', '.webp')
@@ -75,8 +76,10 @@ def _batches(model, paths, batch_size) -> Iterator[Tuple[List[str], np.ndarray, 
     try:
       images.append(model.preprocess_one(path))
       names.append(path)
-    except Exception as e:  # pylint: disable=broad-except  (PIL raises several kinds)
-      tqdm.tqdm.write(f'skipped {path}: cannot read it as an image ({e})', file=sys.stderr)
+    except serving.UnreadableImage as e:  # its message names the file
+      tqdm.tqdm.write(f'skipped {e}', file=sys.stderr)
+    except OSError as e:  # not readable at all: permissions, a folder named .png
+      tqdm.tqdm.write(f'skipped {path}: {e.strerror or e}', file=sys.stderr)
     if len(images) == batch_size:
       yield names, np.stack(images), tried
       names, images, tried = [], [], 0
@@ -141,9 +144,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   try:
     paths = list_images(args.inputs)
     model = load_model(args.model, args.checkpoint)
-  except (FileNotFoundError, ValueError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  except user_errors.USER_ERRORS as e:
+    return user_errors.report(e)
   n = write_csv(predict(model, paths, args.batch_size, args.top_k), args.out)
   skipped = f' ({len(paths) - n} unreadable, named above)' if n < len(paths) else ''
   print(f'{n} of {len(paths)} images classified{skipped} -> {args.out}')

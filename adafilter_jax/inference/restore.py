@@ -9,7 +9,7 @@ fine-tuned filters overall and per stage.
 import dataclasses
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
 import jax
@@ -22,6 +22,12 @@ from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
 
 CHECKPOINTS = ('best', 'latest')
+# What evaluation may change of a run's config: where the data is and how it is read and
+# batched, and how the same variables are computed (tested equal). Any other field
+# would evaluate another model than the one trained.
+EVAL_FIELDS = ('eval_batch_size', 'data.data_dir', 'data.manual_dir', 'data.eval_split',
+               'data.num_workers', 'data.prefetch_batches', 'data.skip_corrupt', 'parallel',
+               'progress_bar', 'log_every_steps', 'model.conv_impl', 'adafilter.eval_impl')
 
 
 @dataclasses.dataclass
@@ -39,9 +45,53 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a run was trained with, from ``workdir/config.json``."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
-    raise FileNotFoundError(f'{path} not found: is {workdir} the workdir of a training run?')
+    runs = [os.path.join(workdir, d) for d in sorted(os.listdir(workdir))
+            if os.path.isfile(os.path.join(workdir, d, 'config.json'))
+            ] if os.path.isdir(workdir) else []
+    hint = f' It holds the runs {", ".join(runs)}: give one of them.' if runs else ''
+    raise FileNotFoundError(f'{path} not found: is {workdir} the workdir of a training '
+                            f'run?{hint}')
   with open(path) as f:
     return ml_collections.ConfigDict(json.load(f))
+
+
+def eval_config(saved: ml_collections.ConfigDict, overrides: Mapping[str, Any],
+                workdir: str) -> ml_collections.ConfigDict:
+  """The run's `saved` config with `overrides` (flat ``'data.data_dir': value``) applied.
+
+  An override of a field in EVAL_FIELDS is applied; one that equals the saved value
+  changes nothing; any other would build or feed another model than the one trained
+  (and fail to restore it, in orbax's words): every such field is named."""
+  config = saved.copy_and_resolve_references()
+  wrong = []
+  for key, value in overrides.items():
+    if key in EVAL_FIELDS:
+      continue
+    trained = _get(config, key)
+    if _plain(trained) != _plain(value):
+      wrong.append(f'config.{key}={value!r}: the run in {workdir} was trained with {trained!r}')
+  if wrong:
+    raise ValueError('; '.join(wrong) + '. Evaluation builds the model from the run\'s '
+                     'config.json; a config given beside it may change only '
+                     f'{", ".join(EVAL_FIELDS)}.')
+  with config.unlocked():
+    for key, value in overrides.items():
+      if key in EVAL_FIELDS:
+        parent, _, leaf = key.rpartition('.')
+        (_get(config, parent) if parent else config)[leaf] = value
+  return config
+
+
+def _get(config, key: str):
+  node = config
+  for part in key.split('.'):
+    node = node[part] if isinstance(node, ml_collections.ConfigDict) and part in node else None
+  return node
+
+
+def _plain(value):
+  """JSON's view of a value: config.json holds lists where the config had tuples."""
+  return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def checkpoint_step(ckpts: checkpoint_lib.Checkpoints, which: str, workdir: str) -> int:
@@ -56,15 +106,16 @@ def checkpoint_step(ckpts: checkpoint_lib.Checkpoints, which: str, workdir: str)
   return step
 
 
-def restore(workdir: str, which: str = 'best',
-            config: Optional[ml_collections.ConfigDict] = None, **model_overrides) -> Restored:
+def restore(workdir: str, which: str = 'best', overrides: Optional[Mapping[str, Any]] = None,
+            **model_overrides) -> Restored:
   """The model and variables of `workdir`'s `which` checkpoint.
 
-  `config` defaults to the run's own; `model_overrides` set ``config.adafilter`` fields
+  The model is built from the run's own config (``config.json``), with `overrides`
+  applied as `eval_config` allows; `model_overrides` set ``config.adafilter`` fields
   that change how the same variables are computed (``eval_impl='fused_all'``).
   """
   workdir = os.path.abspath(workdir)
-  config = (config or load_config(workdir)).copy_and_resolve_references()
+  config = eval_config(load_config(workdir), overrides or {}, workdir)
   with config.unlocked():
     config.adafilter.update(model_overrides)
   ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))

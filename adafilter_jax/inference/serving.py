@@ -16,6 +16,7 @@ from typing import Dict, List, Sequence, Union
 
 import jax
 import numpy as np
+import PIL
 
 from adafilter_jax.data import transforms
 
@@ -58,12 +59,33 @@ class ExportedModel:
     return np.stack([self.preprocess_one(x) for x in images])
 
 
+class UnreadableImage(ValueError):
+  """A file that is not an image, or not a whole one; the message names it."""
+
+
 def crop(image: Union[str, bytes, np.ndarray], image_size: int, resize_size: int) -> np.ndarray:
-  """What the eval split feeds: short side to resize_size, centre crop image_size, uint8."""
-  if isinstance(image, str):
-    with open(image, 'rb') as f:
-      image = f.read()
-  return transforms.eval_image(image, image_size, resize_size)
+  """What the eval split feeds: short side to resize_size, centre crop image_size, uint8.
+
+  A path that cannot be read as an image raises UnreadableImage naming the file."""
+  if not isinstance(image, str):
+    return transforms.eval_image(image, image_size, resize_size)
+  with open(image, 'rb') as f:
+    data = f.read()
+  try:
+    return transforms.eval_image(data, image_size, resize_size)
+  except Exception as e:  # pylint: disable=broad-except  (PIL raises several kinds)
+    raise UnreadableImage(f'{image}: cannot read it as an image ({_why(data, e)})') from e
+
+
+def _why(data: bytes, error: Exception) -> str:
+  # PIL names the file it was given, here an io.BytesIO: say what is wrong instead.
+  if not data:
+    return 'an empty file'
+  if isinstance(error, PIL.UnidentifiedImageError):
+    return 'not an image format PIL knows: a file of another kind with an image\'s name?'
+  if isinstance(error, OSError):  # 'image file is truncated', 'broken data stream'...
+    return str(error)
+  return f'{type(error).__name__}: {error}'
 
 
 def with_probs(out: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:

@@ -101,7 +101,7 @@ class ResNet(nn.Module):
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
         block = block_cls(self.width * 2**i, 2 if (i > 0 and j == 0) else 1, unit,
-                               name=f'layer{i + 1}_{j}')
+                          name=f'layer{i + 1}_{j}')
         x, state = block(x, state, train)
       self.sow('intermediates', f'layer{i + 1}', x)
     x = jnp.mean(x, axis=(1, 2))
@@ -122,15 +122,15 @@ STAGES = {
 }
 
 
-def build(model_cls: ModuleDef, stage_sizes: Sequence[int], block_cls: ModuleDef,
+def build(model_cls: ModuleDef, stage_sizes: Sequence[int], arch_block: ModuleDef,
           num_classes: Optional[int], *, conv_impl: str = 'xla', dtype: Any = jnp.float32,
           **kwargs) -> ResNet:
-  """`model_cls` with its stages, the config's conv and dtype, and `kwargs` its fields
-  (a `block_cls` there wraps the arch's own)."""
+  """`model_cls` with the arch's stages and block, the config's conv and dtype, and
+  `kwargs` its fields (a `block_cls` there wraps the arch's own)."""
   if conv_impl not in CONVS:
     raise ValueError(f'unknown conv_impl {conv_impl!r} (config.model.conv_impl); '
                      f'expected one of {sorted(CONVS)}')
-  kwargs = {'block_cls': block_cls, **kwargs}
+  kwargs = {'block_cls': arch_block, **kwargs}
   return model_cls(stage_sizes=stage_sizes, num_classes=num_classes, conv=CONVS[conv_impl],
                    dtype=jnp.dtype(dtype), **kwargs)
 
@@ -143,6 +143,4 @@ def resnet(arch: str, num_classes: Optional[int], *, model_cls: ModuleDef = ResN
   if arch not in STAGES:
     raise ValueError(f'unknown torchvision arch {arch!r}; expected one of {sorted(STAGES)}')
   stage_sizes, block_cls = STAGES[arch]
-  # A `block_cls` in kwargs (SpotTune's, wrapping the arch's own) replaces it.
-  return build(model_cls, stage_sizes, kwargs.pop('block_cls', block_cls), num_classes,
-               **kwargs)
+  return build(model_cls, stage_sizes, block_cls, num_classes, **kwargs)

@@ -39,9 +39,14 @@ class Checkpoints:
 
   def __init__(self, directory: str):
     self.directory = os.path.abspath(directory)
+    registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+    for args in (ocp.args.StandardSave, ocp.args.StandardRestore):
+      registry.add('state', args, ocp.StandardCheckpointHandler)
+    for args in (ocp.args.JsonSave, ocp.args.JsonRestore):
+      registry.add('meta', args, ocp.JsonCheckpointHandler)
     self.manager = ocp.CheckpointManager(
         self.directory,
-        item_names=('state', 'meta'),
+        handler_registry=registry,
         options=ocp.CheckpointManagerOptions(
             best_fn=_rank, best_mode='max',
             preservation_policy=pp.AnyPreservationPolicy([
@@ -118,3 +123,10 @@ class Checkpoints:
   def close(self):
     self.manager.wait_until_finished()
     self.manager.close()
+
+  # An open manager's background threads outlive it; `with Checkpoints(d) as c:` closes.
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()

@@ -1,10 +1,14 @@
 """Mistakes in a config or on the command line, caught before anything trains.
 
-`train_and_evaluate` checks its own config before compiling (`validate`). What it cannot
+`train_and_evaluate` checks its own config before compiling (`validate`): first every
+numeric field against what it accepts (`FIELDS`, `check_fields`), then the method, the
+batch against the devices, the dataset and its splits. What it cannot
 see is checked here too: a config field the command line names but the config lacks
 (`parse_flags`), and whether saved weights fit a config's model (`check_weights_fit`).
 """
+import dataclasses
 import difflib
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -21,14 +25,130 @@ from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import sinks
 from adafilter_jax.train import state as state_lib
 
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+  """What a numeric field accepts: `kind` (int or float) from `lo` to `hi`, an open end
+  excluded; `optional`: None too (a placeholder left unset)."""
+  kind: type
+  lo: Optional[float] = None
+  hi: Optional[float] = None
+  lo_open: bool = False
+  hi_open: bool = False
+  optional: bool = False
+
+  def accepts(self, value) -> bool:
+    if value is None:
+      return self.optional
+    if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float
+                                                 else int):
+      return False
+    return ((self.lo is None or value > self.lo or (value == self.lo and not self.lo_open))
+            and (self.hi is None or value < self.hi or (value == self.hi and not self.hi_open)))
+
+  def __str__(self):
+    what = 'an integer' if self.kind is int else 'a number'
+    if self.hi is None:
+      what += f" {'>' if self.lo_open else '>='} {self.lo:g}"
+    else:
+      what += (f" in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}"
+               f"{')' if self.hi_open else ']'}")
+    return f'None or {what}' if self.optional else what
+
+
+_COUNT, _RATE, _FRACTION = Range(int, 1), Range(float, 0), Range(float, 0, 1)
+# Every numeric field of the config and what it accepts, checked before anything is read,
+# built or written: a batch of -4 would train -13 steps an epoch. A field a config lacks
+# (the demo's block, say) is skipped. The relations between fields are below (`_RELATIONS`).
+FIELDS = {
+    'seed': Range(int, 0), 'batch_size': _COUNT, 'eval_batch_size': _COUNT,
+    'num_epochs': _COUNT, 'num_classes': Range(int, 1, optional=True),
+    'log_every_steps': _COUNT, 'model.width': _COUNT, 'grad_accum_steps': _COUNT,
+    'optim.lr': _RATE, 'optim.gate_lr': _RATE, 'optim.head_lr': Range(float, 0, optional=True),
+    'optim.momentum': Range(float, 0, 1, hi_open=True), 'optim.weight_decay': _RATE,
+    'optim.decay_factor': Range(float, 0, 1, lo_open=True),
+    'data.image_size': _COUNT, 'data.resize_size': _COUNT, 'data.num_workers': Range(int, 0),
+    'data.prefetch_batches': _COUNT, 'data.val_fraction': Range(float, 0, 1, hi_open=True),
+    'data.val_seed': Range(int, 0),
+    'adafilter.embed_dim': _COUNT, 'adafilter.hidden_dim': _COUNT,
+    'adafilter.gate_width': _COUNT, 'adafilter.random_p': _FRACTION,
+    'demo.source_epochs': _COUNT, 'demo.source_batch_size': _COUNT, 'demo.source_lr': _RATE,
+}
+
+
+def _epochs_within(epochs_key: str):
+  def check(config, value):
+    last = _get(config, epochs_key)
+    ok = all(isinstance(e, int) and 1 <= e <= last for e in value) and all(
+        a < b for a, b in zip(value, value[1:]))
+    return ok, f'increasing epochs in [1, config.{epochs_key}={last}] (or none)'
+  return check
+
+
+def _crop_scale(config, value):
+  del config
+  ok = len(value) == 2 and 0 < value[0] <= value[1] <= 1
+  return ok, 'two numbers 0 < min <= max <= 1'
+
+
+def _profile_steps(config, value):
+  del config
+  return (all(isinstance(s, int) and s >= 1 for s in value),
+          'train steps counted from 1, as metrics.jsonl counts them (or none)')
+
+
+def _resize_size(config, value):
+  size = config.data.image_size
+  return value >= size, f'an integer >= config.data.image_size={size}'
+
+
+# Fields checked against others: key -> (config, value) -> (accepted, what is accepted).
+_RELATIONS = {
+    'optim.decay_epochs': _epochs_within('num_epochs'),
+    'demo.source_decay_epochs': _epochs_within('demo.source_epochs'),
+    'data.crop_scale': _crop_scale,
+    'data.resize_size': _resize_size,
+    'profile_steps': _profile_steps,
+}
+
+
+def _get(config, key: str):
+  for part in key.split('.'):
+    if not isinstance(config, ml_collections.ConfigDict) or part not in config:
+      return _MISSING
+    config = config[part]
+  return config
+
+
+_MISSING = object()
+
+
+def check_fields(config: ml_collections.ConfigDict, keys: Optional[Sequence[str]] = None):
+  """Raises naming every field of `config` (of `keys`, default all) out of its range:
+  its key, its value and what it accepts."""
+  wrong = []
+  for key in keys or dict.fromkeys((*FIELDS, *_RELATIONS)):
+    value = _get(config, key)
+    if value is _MISSING:
+      continue
+    if key in FIELDS and not FIELDS[key].accepts(value):
+      wrong.append(f'config.{key}={value}: must be {FIELDS[key]}')
+    elif key in _RELATIONS:
+      ok, accepted = _RELATIONS[key](config, value)
+      if not ok:
+        wrong.append(f'config.{key}={value}: must be {accepted}')
+  if wrong:
+    raise ValueError('; '.join(wrong) + '.')
+
+
 def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
   """What `train_and_evaluate(config)` checks first, without building anything."""
+  check_fields(config)
   methods.get(config.method)
   par = parallel_lib.Parallel(config.parallel)
   par.check_batch(config.batch_size)
   par.check_batch(config.eval_batch_size, 'config.eval_batch_size')
   _check_accumulation(config, par.num_devices)
-  _check_profile_steps(config.profile_steps)
   sinks.check(config)
   info = pipeline.load_dataset_info(config.data)
   if pipeline.steps_per_epoch(info.num_train, config.batch_size) == 0:
@@ -39,19 +159,10 @@ def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
 
 def _check_accumulation(config, num_devices: int):
   accum = config.grad_accum_steps
-  if not isinstance(accum, int) or accum < 1:
-    raise ValueError(f'config.grad_accum_steps={accum!r} must be an integer >= 1.')
   if config.batch_size % (num_devices * accum):
     raise ValueError(f'config.batch_size={config.batch_size} does not split into '
                      f'config.grad_accum_steps={accum} equal micro-batches on each of the '
                      f'{num_devices} devices: it must be a multiple of {num_devices * accum}.')
-
-
-def _check_profile_steps(profile_steps):
-  bad = [s for s in profile_steps if not isinstance(s, int) or s < 1]
-  if bad:
-    raise ValueError(f'config.profile_steps={tuple(profile_steps)!r}: steps are counted from '
-                     f'1 (the first optimizer update); not valid: {bad}.')
 
 
 def check_weights_fit(config, num_classes: int, weights: dict, where: str):
@@ -66,8 +177,15 @@ def check_weights_fit(config, num_classes: int, weights: dict, where: str):
 
 
 def parse_flags(argv: Sequence[str]):
-  """absl's flag parsing (`app.run(..., flags_parser=parse_flags)`): an override of a
-  config field that does not exist exits naming it, not with ml_collections' traceback."""
+  """absl's flag parsing (`app.run(..., flags_parser=parse_flags)`): a config file or an
+  override of a config field that does not exist exits naming it, not with
+  ml_collections' traceback."""
+  path = _flag_value(argv, 'config')
+  if path is not None and not os.path.isfile(path.split(':')[0]):
+    print(f"FATAL Flags parsing error: --config: {path.split(':')[0]}: no such file (paths "
+          'are relative to the current directory: run from the repository root, or give '
+          "the config's path)", file=sys.stderr)
+    sys.exit(1)
   try:
     return app.parse_flags_with_usage(argv)
   except (AttributeError, KeyError) as e:

@@ -163,6 +163,15 @@ def _check_identity(saved: dict, identity: dict, workdir: str):
                        f'run has {value!r}: use another --workdir.')
 
 
+@contextlib.contextmanager
+def _closed_on_error(ckpts: checkpoint_lib.Checkpoints):
+  try:
+    yield
+  except BaseException:
+    ckpts.close()
+    raise
+
+
 def _prepare(config, workdir: str, clock: _Clock) -> _Job:
   """Every check that needs no compiled code; fails with a message naming the problem."""
   workdir = os.path.abspath(workdir)
@@ -176,7 +185,8 @@ def _prepare(config, workdir: str, clock: _Clock) -> _Job:
   identity['num_classes'] = num_classes
   ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
   if ckpts.latest_step() is not None:
-    _check_identity(ckpts.restore_meta(), identity, workdir)
+    with _closed_on_error(ckpts):
+      _check_identity(ckpts.restore_meta(), identity, workdir)
   return _Job(config, workdir, method, parallel, num_classes, steps_per_epoch, ckpts,
               identity, clock)
 
@@ -308,8 +318,7 @@ def _run_epochs(job: _Job, run: _Run):
       config.data, global_batch_size=config.batch_size, seed=config.seed,
       epoch_start=data_epoch, step_start=run.step - data_epoch * steps_per_epoch,
       num_epochs=max(config.num_epochs - data_epoch, 0))
-  with Signals() as signals, contextlib.closing(job.ckpts), \
-      contextlib.closing(job.profiler):
+  with Signals() as signals, contextlib.closing(job.profiler):
     for epoch in range(run.meta['epoch'], config.num_epochs):
       job.clock.start_epoch()
       step_metrics = _train_epoch(job, run, epoch, batches, signals, progress)
@@ -375,14 +384,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """
   clock = _Clock()
   job = _prepare(config, workdir, clock)
-  model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
-  run = _restore_or_init(job, model)
-  num_params = state_lib.count_params(job.method, run.state.params)
-  logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
-               config.method, config.data.name, job.num_classes, job.steps_per_epoch,
-               num_params, job.parallel.num_devices, config.parallel)
-  _build(job, run, model)
-  with contextlib.closing(job.writer):
-    _run_epochs(job, run)
+  with contextlib.ExitStack() as stack:
+    # Closed whatever happens: an open orbax manager's threads outlive a failed run.
+    with contextlib.closing(job.ckpts):
+      model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
+      run = _restore_or_init(job, model)
+      num_params = state_lib.count_params(job.method, run.state.params)
+      logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
+                   config.method, config.data.name, job.num_classes, job.steps_per_epoch,
+                   num_params, job.parallel.num_devices, config.parallel)
+      _build(job, run, model)
+      stack.callback(job.writer.close)  # flushes the events, finishes a W&B run
+      _run_epochs(job, run)
+    # The checkpoints' last write is done: the test pass may read them.
     _finish(job, run, num_params, test_pass, report)
   return job.parallel.get_state(run.state)

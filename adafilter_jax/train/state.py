@@ -20,14 +20,16 @@ def load_pretrained(config) -> Optional[dict]:
   parts = method.pretrained_parts(config) if method.pretrained_parts else {}
   if not config.pretrained and not parts:
     return None
-  return {'backbone': pretrained_lib.load(config.pretrained) if config.pretrained else None,
+  backbone = (pretrained_lib.load(config.pretrained, config.model.arch)
+              if config.pretrained else None)
+  return {'backbone': backbone,
           'parts': {prefix: pretrained_lib.load(path) for prefix, path in parts.items()}}
 
 
 def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
   # An RngBitGenerator key: XLA compiles the init of a gated ResNet-50 several times
   # faster than with threefry, and init values need no cross-backend reproducibility.
-  key = jax.random.key(config.seed, impl='rbg')
+  key = jax.random.key(config.seed, dtype='rbg')
   dummy = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
   variables = jax.jit(lambda k: model.init({'params': k, 'gate': k}, dummy, train=False))(key)
   variables = jax.device_get(variables)

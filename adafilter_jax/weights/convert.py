@@ -1,9 +1,14 @@
 r"""Converts torchvision ResNet weights (a ``state_dict`` .pth or .safetensors) into this
 project's format.
 
+  python -m adafilter_jax.weights.convert hf-hub:timm/resnet50.tv_in1k weights/resnet50  # no torch
   python -m adafilter_jax.weights.convert weights/resnet50-19c8e357.pth weights/resnet50 --arch resnet50
   python -m adafilter_jax.weights.convert weights/resnet50.safetensors weights/resnet50   # no torch
   python -m adafilter_jax.weights.convert --download resnet50 weights/resnet50           # network
+
+``hf-hub:<owner>/<name>`` fetches the repo's model.safetensors from the Hugging Face Hub
+(hub.py: timm's mirrors of torchvision's ResNets, SHA-256 checked) and takes the
+architecture from the repo's name (``resnet50.tv_in1k``: resnet50).
 
 A ``.safetensors`` file with torchvision's keys (timm's ``resnet50.tv_in1k``, or any
 ``save_file`` of a torchvision state_dict) is read with the `safetensors` package alone;
@@ -29,7 +34,7 @@ import hashlib
 import os
 import re
 import sys
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 import urllib.request
 
 import flax
@@ -39,8 +44,11 @@ import numpy as np
 from absl import app, flags
 
 from adafilter_jax import models
-from adafilter_jax.weights import pretrained
+from adafilter_jax.data import user_errors
+from adafilter_jax.weights import hub
+from adafilter_jax.weights import store
 
+_SHOWN = 20  # problems quoted when a Hub file does not fit its architecture
 _BN = {'weight': ('params', 'scale'), 'bias': ('params', 'bias'),
        'running_mean': ('batch_stats', 'mean'), 'running_var': ('batch_stats', 'var')}
 _KEY = re.compile(r'^(?:(?P<block>layer\d+)\.(?P<idx>\d+)\.)?'
@@ -186,27 +194,62 @@ def download(url: str, directory: str) -> str:
   return dest
 
 
+def from_hub(spec: str, arch: Optional[str] = None) -> Tuple[Dict[str, dict], hub.Fetched, str]:
+  """(variables, the checked file, arch) of a Hub spec (``hf-hub:timm/resnet50.tv_in1k``).
+
+  `arch` (a config's model.arch) must agree with the one the repo's name says
+  (`hub.arch`). Weights that do not fit it raise the converter's list of offenders.
+  """
+  arch = hub.arch(spec, arch)
+  fetched = hub.fetch(spec)
+  try:
+    variables = torchvision_to_flax(load_safetensors_state_dict(fetched.path), arch)
+  except ValueError as e:  # weights of another ResNet: hundreds of lines; the first say it
+    head, *problems = str(e).split('\n')
+    more = [f'  ... and {len(problems) - _SHOWN} more'] if len(problems) > _SHOWN else []
+    raise ValueError(f'{spec} ({fetched.path}): '
+                     + '\n'.join([head, *problems[:_SHOWN], *more])) from None
+  return variables, fetched, arch
+
+
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('arch', 'resnet50', sorted(models.STAGES), 'torchvision architecture.')
-flags.DEFINE_enum('download', None, sorted(URLS), "Fetch torchvision's file for this arch "
-                  '(SHA-256 checked) instead of reading SRC; sets --arch.')
-flags.DEFINE_string('download_dir', 'weights', 'Where --download puts the file.')
+
+
+def define_flags():
+  # Defined only when run as a command: pretrained.py imports this module, and main.py
+  # must not gain (and silently accept) these flags.
+  flags.DEFINE_enum('arch', 'resnet50', sorted(models.STAGES), 'torchvision architecture; '
+                    'for hf-hub: the one the repo name says.')
+  flags.DEFINE_enum('download', None, sorted(URLS), "Fetch torchvision's file for this arch "
+                    '(SHA-256 checked) instead of reading SRC; sets --arch.')
+  flags.DEFINE_string('download_dir', 'weights', 'Where --download puts the file.')
 
 
 def main(argv):
+  try:
+    _convert(argv)
+  except user_errors.USER_ERRORS as e:  # a missing or partial file, weights of another model
+    sys.exit(user_errors.report(e))
+
+
+def _convert(argv):
   if FLAGS.download:
     if len(argv) != 2:
       raise app.UsageError('usage: python -m adafilter_jax.weights.convert --download resnet50 DST')
     FLAGS.arch = FLAGS.download
     argv = [argv[0], download(URLS[FLAGS.download], FLAGS.download_dir), argv[1]]
   if len(argv) != 3:
-    raise app.UsageError('usage: python -m adafilter_jax.weights.convert SRC.{pth,safetensors} DST '
-                         '[--arch resnet50]')
+    raise app.UsageError('usage: python -m adafilter_jax.weights.convert '
+                         'SRC.{pth,safetensors} | hf-hub:OWNER/NAME  DST [--arch resnet50]')
   src, dst = argv[1:]
-  variables = torchvision_to_flax(load_state_dict(src), FLAGS.arch)
-  out = pretrained.save(variables, dst)
+  if hub.is_hub(src):
+    variables, fetched, arch = from_hub(src, FLAGS.arch if FLAGS['arch'].present else None)
+    print(f'{src}: {fetched.path} (commit {fetched.commit}, SHA-256 {fetched.sha256} checked)')
+  else:
+    variables, arch = torchvision_to_flax(load_state_dict(src), FLAGS.arch), FLAGS.arch
+  out = store.save(variables, dst)
   n = sum(np.size(x) for x in jax.tree_util.tree_leaves(variables['params']))
-  print(f'wrote {FLAGS.arch} ({n:,} params) to {out}')
+  print(f'wrote {arch} ({n:,} params) to {out}')
 
 
 def run():
@@ -214,6 +257,7 @@ def run():
   # absl's --help lists the flags of the module named by argv[0]: under a console script
   # that is the script's path, where no flag is defined.
   sys.argv[0] = __name__
+  define_flags()
   app.run(main)
 
 

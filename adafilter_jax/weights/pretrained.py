@@ -1,8 +1,10 @@
-"""Pretrained weights: save/load the converter's checkpoints and put them into a model.
+"""Pretrained weights: resolve ``config.pretrained`` (a directory or a Hub spec), load
+them, and put them into a model.
 
-The on-disk format is an orbax checkpoint of ``{'params', 'batch_stats'}`` of a *plain*
-torchvision-layout ResNet (resnet.py), whatever wrote it: the converter (convert.py) or
-the demo's source-task pretraining. `transfer` maps it into any model of this project:
+The on-disk format (store.py) is an orbax checkpoint of ``{'params', 'batch_stats'}`` of
+a *plain* torchvision-layout ResNet (resnet.py), whatever wrote it: the converters, the
+first use of a Hub spec, or the demo's source-task pretraining. `transfer` maps it into
+any model of this project:
 
 - a plain ResNet: leaf for leaf;
 - AdaFilter: ``<unit>/conv_ft`` and ``<unit>/conv_pre`` both from ``<unit>/conv`` (F = S =
@@ -12,16 +14,23 @@ the demo's source-task pretraining. `transfer` maps it into any model of this pr
   given its own weights in `parts` (the CNN gate's ResNet trunk, ``gate/trunk``: a
   method's `pretrained_parts`).
 """
+import dataclasses
+import json
 import os
 import re
-from typing import Any, Dict, Mapping, Optional, Tuple
+import shutil
+from typing import Mapping, Optional, Tuple
 
 import flax
-import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
-Variables = Dict[str, Any]
+from adafilter_jax.weights import convert
+from adafilter_jax.weights import hub
+from adafilter_jax.weights import store
+
+Variables = store.Variables
+HUB_ROOT = os.path.join('weights', 'hf-hub')  # beside the configs' weights/resnet50
+SOURCE = 'source.json'  # what a Hub conversion was made from: spec, commit, SHA-256
 
 # A branch of a gated unit -> the plain unit's module it starts from.
 _BRANCH = re.compile(r'^(conv|bn)_(ft|pre)$')
@@ -30,30 +39,48 @@ _FRESH = ('fc', 'gate')  # new for the target task
 _SHOWN = 20  # problems listed: weights of another ResNet have hundreds
 
 
-def save(variables: Variables, path: str) -> str:
-  """Writes ``{'params', 'batch_stats'}`` as an orbax checkpoint at `path` (a directory)."""
-  path = os.path.abspath(path)
-  tree = {k: jax.device_get(variables[k]) for k in ('params', 'batch_stats')}
-  with ocp.StandardCheckpointer() as ckptr:
-    ckptr.save(path, tree, force=True)
-  return path
+save = store.save  # the format's writer, where the rest of the package has always found it
 
 
-def load(path: str) -> Variables:
-  """Reads a checkpoint written by `save` (or `python -m adafilter_jax.weights.convert`)."""
-  path = os.path.abspath(path)
+def load(spec: str, arch: Optional[str] = None) -> Variables:
+  """The weights `spec` names: a directory written by `save` (or the converters), or a
+  Hub spec, ``hf-hub:timm/resnet50.tv_in1k``, converted once on first use into
+  ``weights/hf-hub/<owner>--<name>`` (`converted`). Every run resolves
+  ``config.pretrained`` here. `arch` (the model's) must agree with a Hub repo's name."""
+  if hub.is_hub(spec):
+    return store.read(converted(spec, arch))
+  path = os.path.abspath(spec)
   if not os.path.isdir(path):
     raise FileNotFoundError(
-        f'no pretrained weights at {path}. Convert torchvision\'s ImageNet ResNet-50 '
-        f'first (see weights/README.md):\n'
-        f'  python -m adafilter_jax.weights.convert weights/resnet50-19c8e357.pth {path} '
-        f'--arch resnet50')
-  with ocp.StandardCheckpointer() as ckptr:
-    tree = ckptr.restore(path)
-  missing = {'params', 'batch_stats'} - set(tree)
-  if missing:
-    raise ValueError(f'{path} is not a converted ResNet checkpoint: no {sorted(missing)}')
-  return {k: tree[k] for k in ('params', 'batch_stats')}
+        f'no pretrained weights at {path}. Name torchvision\'s ImageNet ResNet-50 on the '
+        f'Hugging Face Hub instead (config.pretrained=hf-hub:timm/resnet50.tv_in1k, no torch), '
+        f'or convert it first (see weights/README.md):\n'
+        f'  python -m adafilter_jax.weights.convert hf-hub:timm/resnet50.tv_in1k {path}')
+  return store.read(path)
+
+
+def converted_dir(spec: str, root: str = HUB_ROOT) -> str:
+  repo_id, revision = hub.parse(spec)
+  return os.path.join(root, repo_id.replace('/', '--') + (f'@{revision}' if revision else ''))
+
+
+def converted(spec: str, arch: Optional[str] = None, root: str = HUB_ROOT) -> str:
+  """The checkpoint directory of a Hub spec's weights, fetched (hub.py: SHA-256 checked)
+  and converted on first use; later runs read it without asking the Hub. The result is
+  renamed into place whole, so concurrent first uses (several processes) leave one."""
+  arch = hub.arch(spec, arch)  # a mismatch stops here, before anything is fetched
+  path = converted_dir(spec, root)
+  if not os.path.isfile(os.path.join(path, SOURCE)):
+    variables, fetched, arch = convert.from_hub(spec, arch)
+    tmp = f'{path}.tmp-{os.getpid()}'
+    store.save(variables, os.path.join(tmp, 'variables'))
+    with open(os.path.join(tmp, SOURCE), 'w') as f:
+      json.dump({'spec': spec, 'arch': arch, **dataclasses.asdict(fetched)}, f, indent=1)
+    try:
+      os.rename(tmp, path)
+    except OSError:  # another process got there first
+      shutil.rmtree(tmp)
+  return os.path.join(path, 'variables')
 
 
 def source_path(path: Tuple[str, ...]) -> Optional[Tuple[str, ...]]:

@@ -2,7 +2,6 @@
 import pytest
 
 from adafilter_jax.train.loop import train_and_evaluate
-from tests.train import conftest as _train_conftest  # noqa: F401  (XLA's persistent cache)
 from tests.train import tiny
 
 

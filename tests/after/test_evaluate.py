@@ -9,10 +9,14 @@ import sys
 import numpy as np
 import pytest
 
+from adafilter_jax.apps import evaluate as apps_evaluate
 from adafilter_jax.inference import evaluate
+from adafilter_jax.inference import restore as inference
 from adafilter_jax.train.loop import Interrupted
 from adafilter_jax.train.loop import train_and_evaluate
 from tests.train import test_loop, tiny
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _records(workdir):
@@ -40,7 +44,7 @@ def test_finished_adafilter_run_repeats_recorded_accuracy(adafilter_run):
   best = evaluate.evaluate_workdir(workdir, 'best')
   assert best['eval_top1'] == summary['best_eval_top1']
   assert best['epoch'] == summary['best_epoch']
-  latest = evaluate.evaluate_workdir(workdir, 'latest')
+  latest = apps_evaluate.evaluate_workdir(workdir, 'latest')  # + the report
   assert latest['eval_top1'] == records[-1]['eval_top1']
   assert latest['eval_mean_class_acc'] == records[-1]['eval_mean_class_acc']
   assert latest['num_images'] == 846
@@ -90,15 +94,32 @@ def test_named_split_and_errors(finetune_run, tmp_path):
     evaluate.evaluate_workdir(str(tmp_path))
 
 
-def test_main_mode_eval(finetune_run, tmp_path):
+def test_eval_config_may_change_only_what_evaluation_may(finetune_run):
   workdir, _, _ = finetune_run
-  overrides = [f'--config.{k}={v}' for k, v in (
-      ('method', 'finetune'), ('pretrained', ''), ('model.arch', 'resnet18'), ('model.width', 8),
-      ('data.name', 'digits_target'), ('data.data_dir', tiny.DATA_DIR),
-      ('data.image_size', 16), ('data.resize_size', 16), ('eval_batch_size', 128))]
-  out = subprocess.run(
-      [sys.executable, 'main.py', '--config', 'configs/base.py', '--mode=eval',
-       '--checkpoint=latest', f'--workdir={workdir}'] + overrides,
-      capture_output=True, text=True, timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  assert f"'eval_top1': {_records(workdir)[-1]['eval_top1']}" in out.stdout
+  saved = inference.load_config(workdir)
+  config = inference.eval_config(saved, {'eval_batch_size': 64, 'data.data_dir': '/data',
+                                         'model.width': 8}, workdir)  # the run's own width
+  assert (config.eval_batch_size, config.data.data_dir, config.model.width) == (64, '/data', 8)
+  with pytest.raises(ValueError) as e:
+    inference.eval_config(saved, {'model.width': 16, 'method': 'adafilter'}, workdir)
+  assert f"config.model.width=16: the run in {workdir} was trained with 8" in str(e.value)
+  assert "config.method='adafilter': the run in" in str(e.value)
+  assert 'data.data_dir' in str(e.value)  # what may change
+
+
+def test_main_mode_eval_builds_the_run_s_own_model(finetune_run):
+  """The docs' command line: the demo's config beside a run of another model (width 8 at
+  16 px, not the demo's 16 at 32): the run's own config.json builds the model, and the
+  accuracy recorded is repeated; an override evaluation may not change is named."""
+  workdir, _, _ = finetune_run
+  argv = [sys.executable, 'main.py', '--config', 'configs/demo.py', '--mode=eval',
+          '--checkpoint=latest', f'--workdir={workdir}', f'--config.data.data_dir={tiny.DATA_DIR}']
+  procs = [subprocess.Popen(a, cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+           for a in (argv, argv + ['--config.method=adafilter'])]
+  (out, err), (_, bad) = (p.communicate(timeout=300) for p in procs)
+  assert procs[0].returncode == 0, err[-3000:]
+  assert f"'eval_top1': {_records(workdir)[-1]['eval_top1']}" in out
+  assert procs[1].returncode == 1, bad[-3000:]
+  assert f"config.method='adafilter': the run in {workdir} was trained with 'finetune'" in bad
+  assert 'Traceback' not in bad and 'MISSING' not in bad, bad[-3000:]

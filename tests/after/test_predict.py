@@ -82,3 +82,41 @@ def test_missing_input_is_named(finetune_run, tmp_path, capsys):
   workdir, _, _ = finetune_run
   assert predict.main([workdir, str(tmp_path / 'nowhere')]) == 1
   assert 'nowhere: no such file or folder' in capsys.readouterr().err
+
+
+class _Constant:
+  """A model behind predict's interface that needs no training: the reading is the point."""
+  classes, meta = ['a', 'b'], {}
+
+  def preprocess_one(self, path):
+    return serving.crop(path, 16, 16)
+
+  def __call__(self, images):
+    return serving.with_probs({'logits': np.zeros((len(images), 2), np.float32)})
+
+
+def test_unreadable_files_are_named_by_their_path(tmp_path, capsys):
+  """An empty file, a text file named .png and a truncated PNG: serving's preprocessing
+  names the file and what is wrong (not PIL's '<_io.BytesIO object at 0x...>'), and
+  predict skips each, naming it, and classifies the good image."""
+  good = tmp_path / 'good.png'
+  noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
+  Image.fromarray(noise).save(good)
+  bad = {'empty.png': b'', 'notes.png': b'not an image, only its name',
+         'truncated.png': good.read_bytes()[:len(good.read_bytes()) // 2]}
+  for name, data in bad.items():
+    (tmp_path / name).write_bytes(data)
+  for name in bad:
+    with pytest.raises(ValueError) as e:
+      serving.crop(str(tmp_path / name), 16, 16)
+    assert str(e.value).startswith(f'{tmp_path / name}: cannot read it as an image'), e.value
+    assert 'BytesIO' not in str(e.value)
+  assert 'truncated' in str(pytest.raises(ValueError, serving.crop, str(tmp_path / 'truncated.png'),
+                                          16, 16).value)
+  paths = [str(tmp_path / n) for n in ('empty.png', 'good.png', 'notes.png', 'truncated.png')]
+  rows = list(predict.predict(_Constant(), paths, batch_size=2, top_k=1, progress=False))
+  assert [r['path'] for r in rows] == [str(good)]
+  err = capsys.readouterr().err
+  for name in bad:
+    assert f'skipped {tmp_path / name}: cannot read it as an image' in err
+  assert 'BytesIO' not in err

@@ -10,7 +10,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import pipeline, validation
-from adafilter_jax.train.loop import train_and_evaluate
+from adafilter_jax.apps import jobs
+from adafilter_jax.inference import evaluate
 from tests.train import tiny
 
 
@@ -65,7 +66,8 @@ class _Reads:
 def test_val_fraction_run(tmp_path, monkeypatch):
   reads = _Reads(monkeypatch)
   workdir = str(tmp_path / 'run')
-  train_and_evaluate(tiny.config('finetune', epochs=3, **{'data.val_fraction': 0.2}), workdir)
+  # The application's job: training, then the test pass.
+  jobs.train(tiny.config('finetune', epochs=3, **{'data.val_fraction': 0.2}), workdir)
   by = collections.defaultdict(set)
   for who, split, i in reads.log:
     by[who, split].add(i)
@@ -91,3 +93,7 @@ def test_val_fraction_run(tmp_path, monkeypatch):
   assert reads.log.index(next(r for r in reads.log if r[1] == 'test')) > max(
       k for k, r in enumerate(reads.log) if r[0] == 'make_train_iter')
   assert os.path.isdir(os.path.join(workdir, 'eval', f'best_step{4 * summary["best_epoch"]}_test'))
+  # --split heldout: the held-out images again, with the checkpoint chosen on them.
+  again = evaluate.evaluate_workdir(workdir, 'best', 'heldout', out_dir=str(tmp_path / 'again'))
+  assert (again['split'], again['num_images']) == ('heldout', 10)
+  assert again['eval_top1'] == summary['best_eval_top1']

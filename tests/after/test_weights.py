@@ -13,7 +13,7 @@ import torch
 
 from adafilter_jax.weights import convert
 from adafilter_jax.weights import pretrained
-from tests.models.torch_resnet import torch_resnet
+from tests.models import conversion
 
 _NO_TORCH = r'''
 import sys
@@ -25,18 +25,8 @@ convert.run()
 '''
 
 
-def _state_dict():
-  torch.manual_seed(0)
-  net = torch_resnet('resnet18', 10)
-  for m in net.modules():  # non-trivial BN statistics, so a swapped mean/var shows
-    if isinstance(m, torch.nn.BatchNorm2d):
-      m.running_mean.uniform_(-1, 1)
-      m.running_var.uniform_(0.5, 2)
-  return net.state_dict()
-
-
 def test_safetensors_equals_pth_without_torch(tmp_path):
-  sd = _state_dict()
+  sd = conversion.resnet18_state_dict()
   torch.save(sd, tmp_path / 'r18.pth')
   save_file({k: v.numpy() for k, v in sd.items()}, str(tmp_path / 'r18.safetensors'))
   proc = subprocess.run([sys.executable, '-c', _NO_TORCH, str(tmp_path / 'r18.safetensors'),
@@ -55,7 +45,7 @@ def test_safetensors_equals_pth_without_torch(tmp_path):
 
 def test_truncated_safetensors_fails_naming_the_file(tmp_path):
   path = tmp_path / 'r18.safetensors'
-  save_file({k: v.numpy() for k, v in _state_dict().items()}, str(path))
+  save_file({k: v.numpy() for k, v in conversion.resnet18_state_dict().items()}, str(path))
   data = path.read_bytes()
   path.write_bytes(data[:len(data) // 2])
   with pytest.raises(ValueError, match=r'r18.safetensors is not a complete .safetensors file'):

@@ -2,15 +2,21 @@
 
 import collections
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 import data_fakes
+from adafilter_jax.data import config as data_config
+from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare as prepare_lib
 from adafilter_jax.data.builders import caltech256
 from adafilter_jax.data.builders import common
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _prepare(name, tmp_path, manual_dir, **kwargs):
@@ -155,3 +161,65 @@ def test_catalog_builders_write_array_record(tmp_path):
   from adafilter_jax.data.builders import catalog
   b = catalog.builder('visual_domain_decathlon/aircraft', data_dir=str(tmp_path))
   assert b.info.file_format.value == 'array_record'
+
+
+def _image_folder_config(name, data_dir, **kwargs):
+  cfg = data_config.get_data_config()
+  cfg.name, cfg.data_dir = name, data_dir
+  cfg.update(kwargs)
+  return cfg
+
+
+def test_changed_image_folder_is_named_then_prepared_again(tmp_path, capsys):
+  """An image rewritten, one removed, one added after preparing: training refuses, naming
+  them and the command that prepares again; that command reads the folder as it is now."""
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=3,
+                                   splits=['train', 'test'])
+  data_dir = str(tmp_path / 'tfds')
+  prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  cfg = _image_folder_config('image_folder/pets', data_dir)
+  pipeline._builder.cache_clear()  # a new training process
+  assert pipeline.load_dataset_info(cfg).num_train == 6  # unchanged: read as prepared
+  rewritten, removed, added = 'train/cat/cat_0.png', 'test/dog/dog_2.png', 'train/dog/new.png'
+  data_fakes.write_image(os.path.join(manual, rewritten), size=(30, 20), fmt='PNG')
+  os.remove(os.path.join(manual, removed))
+  data_fakes.write_image(os.path.join(manual, added), fmt='PNG')
+  pipeline._builder.cache_clear()
+  with pytest.raises(ValueError) as e:
+    pipeline.load_dataset_info(cfg)
+  message = str(e.value)
+  for what, rel in (('changed', rewritten), ('removed', removed), ('added', added)):
+    assert f'{what}: {rel}' in message, message
+  command = f'python -m adafilter_jax.data.prepare image_folder/pets --manual_dir {manual}'
+  assert command in message
+  prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  out = capsys.readouterr().out
+  assert 'preparing it again' in out and f'changed: {rewritten}' in out
+  pipeline._builder.cache_clear()
+  info = pipeline.load_dataset_info(cfg)
+  assert (info.num_train, info.num_eval) == (7, 5)
+
+
+def test_image_folder_split_names_are_the_folder_s(tmp_path):
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=2,
+                                   splits=['train', 'eval'])
+  data_dir = str(tmp_path / 'tfds')
+  prepare_lib.prepare('image_folder/mine', data_dir=data_dir, manual_dir=manual)
+  cfg = _image_folder_config('image_folder/mine', data_dir)
+  with pytest.raises(ValueError, match=r"no split 'test' \(in 'test'\); it has "
+                                       r"\['eval', 'train'\]: set --config\.data\.eval_split"):
+    pipeline.load_dataset_info(cfg)
+  cfg.eval_split = 'eval'
+  assert pipeline.load_dataset_info(cfg).num_eval == 4
+
+
+def test_prepare_names_the_close_matches_of_a_misspelt_dataset(tmp_path):
+  """The command line a user typed: one message with the names meant, not TFDS's catalogue."""
+  proc = subprocess.run(
+      [sys.executable, '-m', 'adafilter_jax.data.prepare', 'digts_target',
+       '--data_dir', str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1
+  assert "unknown dataset 'digts_target'" in proc.stderr
+  assert "did you mean 'digits_target'" in proc.stderr
+  assert 'Traceback' not in proc.stderr and 'abstract_reasoning' not in proc.stderr
+  assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr

@@ -8,10 +8,14 @@ import io
 import json
 import os
 import tarfile
+from unittest import mock
 
 import numpy as np
 from PIL import Image
 import scipy.io
+import tensorflow_datasets as tfds
+
+from adafilter_jax.data.builders import catalog
 
 # tensorflow_datasets/testing/test_data/fake_examples/visual_domain_decathlon/
 #   decathlon-1.0/annotations/aircraft_test_stripped.json
@@ -173,3 +177,14 @@ def cars196(root: str, train, test, size=(20, 16)) -> dict:
   with open(os.path.join(root, 'cars_test_annos_withlabels.mat'), 'wb') as f:
     f.write(annotations['test'])
   return {'train': len(train), 'test': len(test)}
+
+
+def prepare(name, data_dir, download=None, extract=None):
+  """Prepares catalog builder `name` from fake downloads (`download`, `extract`: what
+  TFDS's download manager returns instead of fetching)."""
+  builder = catalog.builder(name, data_dir=data_dir)
+  with mock.patch.object(tfds.download.DownloadManager, 'download', return_value=download), \
+       mock.patch.object(tfds.download.DownloadManager, 'download_and_extract',
+                         return_value=extract):
+    builder.download_and_prepare()
+  return builder

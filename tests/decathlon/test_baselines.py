@@ -1,75 +1,34 @@
 """SpotTune's Table 2 baselines: after real optimizer steps exactly the blocks each one
 freezes are unchanged (on ResNet-26 their BN running statistics too)."""
-import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import pytest
 
 from adafilter_jax import methods
 from adafilter_jax.methods import stochastic_ft
 from adafilter_jax.models import resnet26
-from adafilter_jax.train import state as state_lib
-from adafilter_jax.train import steps
-from configs import methods as recipes
-from tests.methods import tiny
+from tests.decathlon import tiny as dtiny
 
 BLOCKS = resnet26.block_names()
 
 
-def _config(method, arch='resnet26', **overrides):
-  """Recipe `method`'s config where one has that name; else finetune's with `method` set
-  and no settings block (the tests add the block they need)."""
-  c = tiny.config(method if method in recipes.RECIPES else 'finetune', arch=arch, **overrides)
-  c.method = method
-  c.optim.lr = c.optim.gate_lr = 0.1
-  return c
-
-
-def _train(config, steps_n=2, jit=False):
-  """(variables before, params after, batch_stats after) of `steps_n` SGD steps; eager
-  unless `jit` (a plain tiny ResNet runs faster eagerly than it compiles)."""
-  method = methods.get(config.method)
-  model = method.build_model(config, 5, None)
-  x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
-  variables = tiny.variables(model, x, train=False)
-  state = state_lib.create_state(method, model, variables, config, steps_per_epoch=10)
-  step = steps.make_train_step(method, config, None)
-  step = jax.jit(step) if jit else step
-  batch = {'image': x, 'label': jnp.array([0, 1, 2, 3])}
-  for i in range(steps_n):
-    state, _ = step(state, batch, jax.random.key(i), None)
-  return variables, state.params, state.batch_stats
-
-
-def _unchanged(before, after, name):
-  b, a = before.get(name, {}), after.get(name, {})
-  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(b), jax.tree.leaves(a)))
-
-
-def _moved_everywhere(before, after, name):
-  return all(not np.array_equal(x, y)
-             for x, y in zip(jax.tree.leaves(before[name]), jax.tree.leaves(after[name])))
-
-
 def _check(config, tuned):
   """`tuned`: the blocks that must train; None: those the method recorded in config."""
-  before, params, stats = _train(config)
+  before, params, stats = dtiny.train(config)
   if tuned is None:
     tuned = config.stochastic_ft.blocks.split(',')
   for name in ['conv1'] + BLOCKS:
     if name in tuned:
-      assert _moved_everywhere(before['params'], params, name), name
-      assert _moved_everywhere(before['batch_stats'], stats, name), name
+      assert dtiny.moved_everywhere(before['params'], params, name), name
+      assert dtiny.moved_everywhere(before['batch_stats'], stats, name), name
     else:
-      assert _unchanged(before['params'], params, name), name  # weight decay included
-      assert _unchanged(before['batch_stats'], stats, name), name  # BN statistics too
+      assert dtiny.unchanged(before['params'], params, name), name  # weight decay included
+      assert dtiny.unchanged(before['batch_stats'], stats, name), name  # BN statistics too
   for name in ('head_bn', 'fc'):
-    assert _moved_everywhere(before['params'], params, name), name
+    assert dtiny.moved_everywhere(before['params'], params, name), name
 
 
 def test_feature_extractor_trains_only_the_head():
-  _check(_config('feature_extractor'), tuned=())
+  _check(dtiny.config('feature_extractor'), tuned=())
 
 
 def _with(config, field, **values):
@@ -81,37 +40,37 @@ def _with(config, field, **values):
 
 @pytest.mark.parametrize('k', [1, 3])
 def test_last_k_trains_exactly_the_last_k_blocks(k):
-  _check(_with(_config('finetune_last_k'), 'last_k', k=k), tuned=BLOCKS[-k:])
+  _check(_with(dtiny.config('finetune_last_k'), 'last_k', k=k), tuned=BLOCKS[-k:])
 
 
 def test_stochastic_half_is_drawn_once_per_seed_and_recorded():
-  config = _with(_config('stochastic_ft', seed=3), 'stochastic_ft', blocks='')
+  config = _with(dtiny.config('stochastic_ft', seed=3), 'stochastic_ft', blocks='')
   _check(config, tuned=None)
   recorded = config.stochastic_ft.blocks.split(',')  # written back: config.json keeps it
   assert len(recorded) == 6 and set(recorded) <= set(BLOCKS)
-  again = _with(_config('stochastic_ft', seed=3), 'stochastic_ft', blocks='')
+  again = _with(dtiny.config('stochastic_ft', seed=3), 'stochastic_ft', blocks='')
   assert stochastic_ft.tuned_blocks(again) == recorded  # the same seed, the same half
   assert len({tuple(stochastic_ft.draw(BLOCKS, s)) for s in range(5)}) > 1  # seeds differ
 
 
 def test_torchvision_last_k_freezes_the_stem_and_earlier_blocks():
-  config = _with(_config('finetune_last_k', arch='resnet18'), 'last_k', k=2)
-  before, params, _ = _train(config)
+  config = _with(dtiny.config('finetune_last_k', arch='resnet18'), 'last_k', k=2)
+  before, params, _ = dtiny.train(config)
   assert set(params) == {'conv1', 'fc', 'layer1_0', 'layer1_1', 'layer2_0', 'layer2_1',
                          'layer3_0', 'layer3_1', 'layer4_0', 'layer4_1'}
   for name in params:
     if name in ('layer4_0', 'layer4_1', 'fc'):
-      assert _moved_everywhere(before['params'], params, name), name
+      assert dtiny.moved_everywhere(before['params'], params, name), name
     else:
-      assert _unchanged(before['params'], params, name), name
+      assert dtiny.unchanged(before['params'], params, name), name
 
 
 def test_bad_settings_are_named():
   with pytest.raises(ValueError, match='last_k.k'):
-    methods.get('finetune_last_k').build_model(_config('finetune_last_k'), 5, None)
+    methods.get('finetune_last_k').build_model(dtiny.config('finetune_last_k'), 5, None)
   with pytest.raises(ValueError, match='13'):
     methods.get('finetune_last_k').build_model(
-        _with(_config('finetune_last_k'), 'last_k', k=13), 5, None)
+        _with(dtiny.config('finetune_last_k'), 'last_k', k=13), 5, None)
   with pytest.raises(ValueError, match='half'):
     methods.get('stochastic_ft').build_model(
-        _with(_config('stochastic_ft'), 'stochastic_ft', blocks='layer1_0'), 5, None)
+        _with(dtiny.config('stochastic_ft'), 'stochastic_ft', blocks='layer1_0'), 5, None)

@@ -24,15 +24,6 @@ from configs import stanford_cars
 from tests.decathlon import catalog_fakes
 
 
-def _prepare(name, data_dir, download=None, extract=None):
-  builder = catalog.builder(name, data_dir=data_dir)
-  with mock.patch.object(tfds.download.DownloadManager, 'download', return_value=download), \
-       mock.patch.object(tfds.download.DownloadManager, 'download_and_extract',
-                         return_value=extract):
-    builder.download_and_prepare()
-  return builder
-
-
 def _prepare_manual(name, data_dir, manual_dir, *, fake_checksums=True):
   """`name` through the project's prepare path from the original files in `manual_dir`:
   TFDS's download manager takes a file there, named as the builder's registered checksums
@@ -78,7 +69,7 @@ def _decoded(jpeg_bytes):
 def test_decathlon_domain_gives_tfds_dummy_split_sizes(tmp_path):
   fake = str(tmp_path / 'fake')
   want = catalog_fakes.decathlon(fake, 'aircraft')
-  builder = _prepare('visual_domain_decathlon/aircraft', str(tmp_path / 'tfds'),
+  builder = catalog_fakes.prepare('visual_domain_decathlon/aircraft', str(tmp_path / 'tfds'),
                      extract=[fake, fake])
   # TFDS's VisualDomainDecathlonGenericTest: train 2, test 1, validation 1.
   assert _sizes(builder) == want == {'train': 2, 'test': 1, 'validation': 1}
@@ -91,7 +82,7 @@ def test_decathlon_imagenet12_reads_its_separate_archive(tmp_path):
   fake = str(tmp_path / 'fake')
   # TFDS's stripped test annotation lists images 4 and 6
   want = catalog_fakes.decathlon(fake, 'imagenet12', train=(1, 2, 3), val=(5,), extra=(7,))
-  builder = _prepare('visual_domain_decathlon/imagenet12', str(tmp_path / 'tfds'),
+  builder = catalog_fakes.prepare('visual_domain_decathlon/imagenet12', str(tmp_path / 'tfds'),
                      extract=[fake, os.path.join(fake, 'imagenet12.tar')])
   # TFDS's VisualDomainDecathlonImagenetTest: train 3, test 2, validation 1.
   assert _sizes(builder) == want == {'train': 3, 'test': 2, 'validation': 1}
@@ -103,7 +94,7 @@ def test_stanford_dogs(tmp_path):
   breeds = [f'n{2085620 + i:08d}-Breed_{i}' for i in range(120)]
   want = catalog_fakes.stanford_dogs(fake, train=[(b, 1) for b in breeds],
                                      test=[(breeds[0], 2), (breeds[7], 1)])
-  builder = _prepare('stanford_dogs', str(tmp_path / 'tfds'),
+  builder = catalog_fakes.prepare('stanford_dogs', str(tmp_path / 'tfds'),
                      download=os.path.join(fake, 'Images.tar'),
                      extract=[os.path.join(fake, 'list.tar'),
                               os.path.join(fake, 'Annotation.tar')])
@@ -122,7 +113,7 @@ def test_oxford_flowers_trains_on_train_and_validation(tmp_path):
   paths = catalog_fakes.oxford_flowers102(fake, labels=[1, 1, 2, 2, 2, 3, 3], trnid=[1, 2],
                                           valid=[3, 4, 5], tstid=[6, 7])
   data_dir = str(tmp_path / 'tfds')
-  builder = _prepare('oxford_flowers102', data_dir, extract=paths)
+  builder = catalog_fakes.prepare('oxford_flowers102', data_dir, extract=paths)
   assert _sizes(builder) == {'train': 2, 'validation': 3, 'test': 2}
   config = oxford_flowers.get_config()
   config.data.data_dir, config.data.image_size, config.data.resize_size = data_dir, 8, 10
@@ -138,7 +129,7 @@ def test_a_missing_part_of_a_joined_split_is_named(tmp_path):
   paths = catalog_fakes.oxford_flowers102(fake, labels=[1, 1, 1], trnid=[1], valid=[2],
                                           tstid=[3])
   data_dir = str(tmp_path / 'tfds')
-  _prepare('oxford_flowers102', data_dir, extract=paths)
+  catalog_fakes.prepare('oxford_flowers102', data_dir, extract=paths)
   config = oxford_flowers.get_config()
   config.data.name, config.data.data_dir = 'oxford_flowers102', data_dir
   config.data.train_split = 'train+extra'

@@ -7,17 +7,15 @@ import os
 from adafilter_jax.systems import decathlon
 from adafilter_jax.apps import experiments
 from tests.decathlon import catalog_fakes
-from tests.decathlon.test_catalog import _prepare
-from tests.methods.test_experiments import compile_cache  # noqa: F401  (a fixture)
 
 
-def test_grid_writes_the_decathlon_table(tmp_path, compile_cache):  # noqa: F811
+def test_grid_writes_the_decathlon_table(tmp_path):
   data_dir = str(tmp_path / 'tfds')
   for domain in ('aircraft', 'cifar100'):  # both 100 classes: the programs compile once
     fake = str(tmp_path / domain)
     catalog_fakes.decathlon(fake, domain, train=tuple(range(1, 9)), val=tuple(range(9, 13)),
                             test=(13,), extra=())
-    _prepare(f'visual_domain_decathlon/{domain}', data_dir, extract=[fake, fake])
+    catalog_fakes.prepare(f'visual_domain_decathlon/{domain}', data_dir, extract=[fake, fake])
   root = str(tmp_path / 'runs')
   overrides = ['num_epochs=1', 'model.width=4', 'data.image_size=16', 'data.resize_size=16',
                f'data.data_dir={data_dir}', 'pretrained=', 'batch_size=4',

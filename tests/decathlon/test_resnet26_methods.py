@@ -8,28 +8,28 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.weights import pretrained
 from adafilter_jax.models import resnet26
-from tests.decathlon.test_baselines import _config, _moved_everywhere, _train, _unchanged
+from tests.decathlon import tiny as dtiny
 from tests.methods import tiny
 
 GATED = [b for b in resnet26.block_names() if not b.startswith('layer1')]
 
 
 def _spottune_config(method):
-  c = _config(method)
+  c = dtiny.config(method)
   c.spottune.policy_width = 4
   return c
 
 
 def test_spottune_freezes_stem_and_stage1_and_gates_the_other_8_blocks():
   config = _spottune_config('spottune')
-  before, params, stats = _train(config, jit=True)  # eager SpotTune is slower
+  before, params, stats = dtiny.train(config, jit=True)  # eager SpotTune is slower
   for name in ['conv1', 'layer1_0', 'layer1_1', 'layer1_2', 'layer1_3']:
-    assert _unchanged(before['params'], params, name), name
-    assert _unchanged(before['batch_stats'], stats, name), name
+    assert dtiny.unchanged(before['params'], params, name), name
+    assert dtiny.unchanged(before['batch_stats'], stats, name), name
   for name in GATED:
-    assert _unchanged(before['params'][name], params[name], 'block_pre'), name
-    assert _moved_everywhere(before['params'][name], params[name], 'block_ft'), name
-  assert _moved_everywhere(before['params']['gate'], params['gate'], 'fc')
+    assert dtiny.unchanged(before['params'][name], params[name], 'block_pre'), name
+    assert dtiny.moved_everywhere(before['params'][name], params[name], 'block_ft'), name
+  assert dtiny.moved_everywhere(before['params']['gate'], params['gate'], 'fc')
   model = methods.get('spottune').build_model(config, 5, None)
   _, gates = model.apply({'params': params, 'batch_stats': stats},
                          jnp.ones((2, 16, 16, 3)), train=False)
@@ -57,7 +57,7 @@ def test_all_finetuned_routing_at_test_time():
 
 
 def test_adafilter_gates_every_conv_of_resnet26():
-  config = _config('adafilter')
+  config = dtiny.config('adafilter')
   model = methods.get('adafilter').build_model(config, 5, None)
   x = jnp.ones((2, 16, 16, 3))
   variables = tiny.variables(model, x, train=False)
@@ -70,7 +70,7 @@ def test_converted_weights_reach_every_method():
   x = jnp.ones((1, 16, 16, 3))
   source = tiny.variables(plain, x, train=False, seed=1)
   for method in ('finetune', 'feature_extractor', 'spottune', 'adafilter'):
-    config = _spottune_config(method) if method == 'spottune' else _config(method)
+    config = _spottune_config(method) if method == 'spottune' else dtiny.config(method)
     model = methods.get(method).build_model(config, 5, None)
     variables = pretrained.transfer(source, tiny.variables(model, x, train=False))
     flat = jax.tree_util.tree_leaves_with_path(variables['params'])

@@ -4,9 +4,7 @@ import json
 import os
 
 import jax
-from jax.experimental.compilation_cache import compilation_cache
 import numpy as np
-import pytest
 
 from adafilter_jax.apps import experiments
 from tests.train import tiny as train_tiny
@@ -97,22 +95,7 @@ def test_fixed_spottune_takes_the_global_k_blocks_from_the_training_split(tmp_pa
   np.testing.assert_allclose(list(kept.values()), train_usage, rtol=1e-6)
 
 
-@pytest.fixture
-def compile_cache(tmp_path):
-  """The second seed of a method compiles the same programs: reuse them (CPU compiles
-  are most of a tiny run's time)."""
-  names = ('jax_compilation_cache_dir', 'jax_persistent_cache_min_compile_time_secs',
-           'jax_persistent_cache_min_entry_size_bytes')
-  saved = {n: getattr(jax.config, n) for n in names}
-  for n, v in zip(names, (str(tmp_path / 'xla_cache'), 0.0, 0)):
-    jax.config.update(n, v)
-  yield
-  for n, v in saved.items():
-    jax.config.update(n, v)
-  compilation_cache.reset_cache()  # forget the directory pytest is about to delete
-
-
-def test_two_methods_two_seeds_end_to_end(tmp_path, compile_cache):
+def test_two_methods_two_seeds_end_to_end(tmp_path):
   """The real loop on the offline digits data: tiny model, 1 epoch."""
   root = str(tmp_path / 'runs')
   overrides = ['num_epochs=1', 'model.width=4', 'data.image_size=16',

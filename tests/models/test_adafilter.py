@@ -1,5 +1,4 @@
 """AdaFilter's model: reduction to the pretrained network, frozen S, per-example gradients."""
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,14 +10,14 @@ from adafilter_jax.weights import pretrained
 from adafilter_jax.models.gated import GatedConvBN
 from adafilter_jax.models.gates import GateState
 from tests.models import tiny
-from tests.models.test_convert import _convert_unchecked, _rel_err
+from tests.models import conversion
 from tests.models.torch_resnet import torch_resnet
 
 
 def _pretrained_pair(width, num_classes=10, size=64, seed=0):
   """A torch reference net, its input and its converted weights."""
   net = torch_resnet('resnet50', num_classes, width=width, seed=seed)
-  variables = _convert_unchecked({k: v.numpy() for k, v in net.state_dict().items()})
+  variables = conversion.convert_unchecked({k: v.numpy() for k, v in net.state_dict().items()})
   x = np.random.RandomState(seed).randn(4, 3, size, size).astype(np.float32)
   with torch.no_grad():
     ref = net(torch.from_numpy(x))[0].numpy()
@@ -53,7 +52,7 @@ def test_gate_zero_everywhere_reproduces_pretrained_resnet50():
   logits, gates = model.apply(ada, x, train=False)
   assert len(gates) == 53  # stem + 16 blocks x 3 convs + 4 projections
   assert all(float(g.max()) == 0.0 for g in gates.values())
-  assert _rel_err(logits, ref) <= 1e-4
+  assert conversion.rel_err(logits, ref) <= 1e-4
 
 
 @pytest.mark.parametrize('gated_bn', [True, False])
@@ -66,7 +65,7 @@ def test_f_equal_s_any_gate_reproduces_pretrained(gated_bn):
   logits, gates = model.apply(ada, x, train=False)
   frac = np.mean([float(g.mean()) for g in gates.values()])
   assert 0.3 < frac < 0.7  # the gates really mix both branches
-  assert _rel_err(logits, ref) <= 1e-4
+  assert conversion.rel_err(logits, ref) <= 1e-4
 
 
 def test_gate_decisions_shapes_and_forward_order():
@@ -120,17 +119,6 @@ def test_s_never_moves_and_f_does():
   assert moved_ft > 40  # nearly every F moved (a layer whose gates are all 0 need not)
 
 
-class _FixedGate(nn.Module):
-  decisions: np.ndarray
-
-  def is_gated(self, name):
-    return True
-
-  def __call__(self, x, state, name, features):
-    g = jnp.asarray(self.decisions)
-    return g, GateState(None, {name: g})
-
-
 @pytest.mark.parametrize('gated_bn', [True, False])
 def test_f_channel_gets_gradient_only_from_examples_that_picked_it(gated_bn):
   """A 1x1 gated layer in eval mode, against the gradient computed by hand."""
@@ -140,7 +128,7 @@ def test_f_channel_gets_gradient_only_from_examples_that_picked_it(gated_bn):
   g[:, 0] = 0  # a channel no example picks
   x = rng.randn(b, h, h, cin).astype(np.float32)
   dy = rng.randn(b, h, h, cout).astype(np.float32)  # upstream gradient
-  layer = GatedConvBN(cout, 1, gate=_FixedGate(g), gated_bn=gated_bn, bn_stats='batch')
+  layer = GatedConvBN(cout, 1, gate=tiny.FixedGate(g), gated_bn=gated_bn, bn_stats='batch')
   v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), False)
   bn = 'bn_ft' if gated_bn else 'bn'
   stats = {**v['batch_stats']}
@@ -174,7 +162,7 @@ def test_selected_bn_stats_are_those_of_the_picking_examples():
   g = rng.randint(0, 2, (b, cout)).astype(np.float32)
   g[:, 0], g[:, 1] = 1, 0  # every example picks F / nobody picks F
   x = rng.randn(b, 5, 5, 3).astype(np.float32)
-  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), gated_bn=True,
+  layer = GatedConvBN(cout, 3, padding=1, gate=tiny.FixedGate(g), gated_bn=True,
                       bn_stats='selected')
   v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
   (y, _), upd = layer.apply(v, x, GateState(None, {}), True, mutable=['batch_stats'])
@@ -204,7 +192,7 @@ def test_selected_bn_normalises_a_branch_nobody_picked_with_whole_batch_statisti
   g[:, 0] = 0  # nobody picks F in channel 0
   g[:, 1] = 1  # everybody picks F (nobody S) in channel 1
   x = rng.randn(b, 5, 5, 2).astype(np.float32)
-  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), gated_bn=True,
+  layer = GatedConvBN(cout, 3, padding=1, gate=tiny.FixedGate(g), gated_bn=True,
                       bn_stats='selected')
   v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
   _, out = layer.apply(v, x, GateState(None, {}), True, mutable=['batch_stats', 'intermediates'],

@@ -11,11 +11,8 @@ import torch
 from adafilter_jax import models
 from adafilter_jax.weights import convert
 from adafilter_jax.weights import pretrained
+from tests.models import conversion
 from tests.models.torch_resnet import torch_resnet
-
-
-def _rel_err(a, b):
-  return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b))))
 
 
 def _compare(arch, width, size, tol):
@@ -23,7 +20,7 @@ def _compare(arch, width, size, tol):
   sd = {k: v.numpy() for k, v in net.state_dict().items()}
   variables = convert.torchvision_to_flax(sd, arch) if width == 64 else None
   if variables is None:  # the converter checks shapes against width 64; map directly
-    variables = _convert_unchecked(sd)
+    variables = conversion.convert_unchecked(sd)
   x = np.random.RandomState(0).randn(2, 3, size, size).astype(np.float32)
   with torch.no_grad():
     ref_logits, ref_acts = net(torch.from_numpy(x))
@@ -33,21 +30,8 @@ def _compare(arch, width, size, tol):
   assert gates == {}
   acts = {k: v[0] for k, v in state['intermediates'].items()}
   for name, ref in ref_acts.items():  # a mismatch points at its stage
-    assert _rel_err(acts[name], ref.numpy().transpose(0, 2, 3, 1)) <= tol, name
-  assert _rel_err(logits, ref_logits.numpy()) <= tol
-
-
-def _convert_unchecked(sd):
-  out = {'params': {}, 'batch_stats': {}}
-  for k, v in sd.items():
-    if k.endswith('num_batches_tracked'):
-      continue
-    col, path = convert.flax_key(k)
-    node = out[col]
-    for p in path[:-1]:
-      node = node.setdefault(p, {})
-    node[path[-1]] = convert._to_flax_layout(path, v)
-  return out
+    assert conversion.rel_err(acts[name], ref.numpy().transpose(0, 2, 3, 1)) <= tol, name
+  assert conversion.rel_err(logits, ref_logits.numpy()) <= tol
 
 
 def test_resnet50_matches_torchvision_layout():

@@ -9,7 +9,7 @@ from adafilter_jax.models.gated import GatedConvBN
 from adafilter_jax.models.gates import GateState
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
-from tests.models.test_adafilter import _FixedGate
+from tests.models import tiny as model_tiny
 from tests.train import tiny
 
 
@@ -52,7 +52,7 @@ def test_bn_pre_gradient_by_hand():
   g = rng.randint(0, 2, (b, cout)).astype(np.float32)
   x = rng.randn(b, 6, 6, 3).astype(np.float32)
   dy = rng.randn(b, 6, 6, cout).astype(np.float32)
-  layer = GatedConvBN(cout, 3, padding=1, gate=_FixedGate(g), gated_bn=True, bn_stats='batch')
+  layer = GatedConvBN(cout, 3, padding=1, gate=model_tiny.FixedGate(g), gated_bn=True, bn_stats='batch')
   v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
   v['params']['bn_pre'] = {'scale': rng.rand(cout).astype(np.float32) + 0.5,
                            'bias': rng.randn(cout).astype(np.float32)}

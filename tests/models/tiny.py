@@ -1,8 +1,11 @@
 """Tiny models for the model tests, built from the config blocks as the methods build them."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from adafilter_jax import models
+from adafilter_jax.models.gates import GateState
 from configs import base
 
 
@@ -33,3 +36,15 @@ def init(model, size=16, batch=1):
   x = jnp.zeros((batch, size, size, 3))
   rngs = {'params': jax.random.key(0), 'gate': jax.random.key(1)}
   return jax.device_get(jax.jit(lambda: model.init(rngs, x, train=False))())
+
+
+class FixedGate(nn.Module):
+  """A gate whose decisions are given: the gated unit's maths checked by hand."""
+  decisions: np.ndarray
+
+  def is_gated(self, name):
+    return True
+
+  def __call__(self, x, state, name, features):
+    g = jnp.asarray(self.decisions)
+    return g, GateState(None, {name: g})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import matplotlib.image
@@ -12,63 +11,14 @@ import pytest
 from adafilter_jax.apps import report
 from adafilter_jax.apps.report.__main__ import main
 from adafilter_jax.apps.report.runs import run_fractions
+from tests.report import fake_runs
+from tests.report.fake_runs import LAYERS, N_EVAL
+from tests.report.fake_runs import gate_decisions as _decisions
+from tests.report.fake_runs import direct_count as _direct_count
+from tests.report.fake_runs import write_run as _write_run
+from tests.train import tiny
 
-# ResNet-like names and widths in forward order: stem, two stages, downsample in each first block
-LAYERS = {'conv1': 8,
-          'layer1_0/conv1': 4, 'layer1_0/conv2': 4, 'layer1_0/conv3': 16, 'layer1_0/downsample': 16,
-          'layer1_1/conv1': 4, 'layer1_1/conv2': 4, 'layer1_1/conv3': 16,
-          'layer2_0/conv1': 8, 'layer2_0/conv2': 8, 'layer2_0/conv3': 32, 'layer2_0/downsample': 32}
-N_EVAL = 23
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-
-
-def _decisions(seed=0):
-  rng = np.random.default_rng(seed)
-  # the probability of fine-tuning grows with depth, as the paper's Fig. 4 shows
-  return {name: (rng.random((N_EVAL, c)) < 0.1 + 0.8 * i / len(LAYERS)).astype(np.int8)
-          for i, (name, c) in enumerate(LAYERS.items())}
-
-
-def _direct_count(decisions):
-  """Per layer: ones / (images * channels), counted element by element."""
-  out = {}
-  for name, d in decisions.items():
-    ones = total = 0
-    for row in d.tolist():
-      for v in row:
-        ones += v == 1
-        total += 1
-    out[name] = ones / total
-  return out
-
-
-def _write_run(workdir, *, method, acc, decisions=None, config=None):
-  workdir.mkdir(parents=True)
-  with open(workdir / 'metrics.jsonl', 'w') as f:
-    for e, a in enumerate(acc, 1):
-      f.write(json.dumps({'epoch': e, 'step': 10 * e, 'train_loss': 1.0 / e, 'train_top1': a,
-                          'eval_top1': a, 'eval_mean_class_acc': a - 0.01,
-                          'gate_fraction': {} if decisions is None else
-                          _direct_count(decisions),
-                          'lr': {'net': 0.01}, 'images_per_sec': 100.0, 'epoch_time_s': 1.0}) + '\n')
-  (workdir / 'summary.json').write_text(json.dumps(
-      {'method': method, 'dataset': 'digits/target', 'config_name': 'tiny',
-       'final_eval_top1': acc[-1], 'best_eval_top1': max(acc), 'best_epoch': int(np.argmax(acc)) + 1,
-       'final_eval_mean_class_acc': acc[-1] - 0.01, 'epochs': len(acc), 'num_params': {'net': 1},
-       'wall_time_s': 3.0}))
-  if config is not None:
-    (workdir / 'config.json').write_text(json.dumps(config))
-  if decisions is not None:
-    # built by hand, as the trainer's contract says, so the report is checked against it
-    widths = np.array([d.shape[1] for d in decisions.values()])
-    per_img_layer = np.stack([d.sum(1) / d.shape[1] for d in decisions.values()], 1)
-    np.savez(workdir / 'gate_stats.npz',
-             layers=np.array(list(decisions)),
-             layer_fraction=np.array(list(_direct_count(decisions).values()), np.float32),
-             per_image_layer_fraction=per_img_layer.astype(np.float32),
-             per_image_fraction=((per_img_layer * widths).sum(1) / widths.sum()).astype(np.float32),
-             index=np.arange(100, 100 + N_EVAL), label=np.arange(N_EVAL) % 5,
-             pred=(np.arange(N_EVAL) * 7) % 5, epoch=np.array(len(acc)))
 
 
 def _md_layer_table(md_text):
@@ -158,6 +108,79 @@ def test_cli_default_out_and_torn_last_line(tmp_path, capsys):
   _write_run(tmp_path / 'ada', method='adafilter', acc=[0.2, 0.3], decisions=_decisions(4))
   with open(tmp_path / 'ada' / 'metrics.jsonl', 'a') as f:
     f.write('{"epoch": 3, "eval_to')  # a run still writing its next epoch
+  (tmp_path / 'ada' / 'report').mkdir()
+  (tmp_path / 'ada' / 'report' / 'report.md').write_text("the run's own report")
   assert main([str(tmp_path / 'ada')]) == 0
-  assert (tmp_path / 'ada' / 'report' / 'report.md').is_file()
-  assert str(tmp_path / 'ada' / 'report' / 'report.md') in capsys.readouterr().out
+  # Into a folder of the command's own: the report training wrote stays.
+  assert (tmp_path / 'ada' / 'report' / 'report.md').read_text() == "the run's own report"
+  assert (tmp_path / 'ada' / 'report_of_runs' / 'report.md').is_file()
+  assert str(tmp_path / 'ada' / 'report_of_runs' / 'report.md') in capsys.readouterr().out
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+  return fake_runs.keep_figures(monkeypatch)
+
+
+def _boxes(fig, artists):
+  fig.canvas.draw()
+  renderer = fig.canvas.get_renderer()
+  return [a.get_window_extent(renderer) for a in artists]
+
+
+def test_layer_figure_labels_overlap_neither_bars_nor_each_other(tmp_path, drawn):
+  """Early layers fine-tuned most: the bars near the left edge are above the all-filters
+  line, where its label used to sit."""
+  rng = np.random.default_rng(0)
+  dec = {name: (rng.random((N_EVAL, c)) < 0.9 - 0.8 * i / len(LAYERS)).astype(np.int8)
+         for i, (name, c) in enumerate(LAYERS.items())}
+  _write_run(tmp_path / 'ada', method='adafilter', acc=[0.5, 0.6], decisions=dec)
+  report.write_report([tmp_path / 'ada'], tmp_path / 'out', lambda i: np.zeros((8, 8, 3)))
+  (fig,) = [f for title, f in drawn.items() if 'per layer' in title]
+  (ax,) = fig.axes
+  texts = [t for t in ax.texts if t.get_text()]
+  assert any(t.get_text().startswith('all filters') for t in texts)
+  bars, labels = _boxes(fig, ax.patches), _boxes(fig, texts)
+  for t, box in zip(texts, labels):
+    assert not [b for b in bars if box.overlaps(b)], t.get_text()
+    assert sum(box.overlaps(other) for other in labels) == 1, t.get_text()  # itself only
+
+
+def test_single_evaluations_are_points_not_curves(tmp_path, drawn):
+  """Re-evaluations (one record each) are bars; beside a training run, a marker labelled as
+  one evaluation on the epoch axis, not a line."""
+  _write_run(tmp_path / 'best', method='adafilter', acc=[0.61])
+  _write_run(tmp_path / 'latest', method='adafilter', acc=[0.58])
+  md = report.write_report([tmp_path / 'best', tmp_path / 'latest'], tmp_path / 'out').read_text()
+  (fig,) = [f for title, f in drawn.items() if 'accuracy' in title.lower()]
+  ax = fig.axes[0]
+  assert 'epoch' not in ax.get_title() + ax.get_xlabel()
+  assert [round(p.get_height(), 6) for p in ax.patches] == [61.0, 58.0]
+  assert [t.get_text() for t in ax.get_xticklabels()] == ['best', 'latest']
+  assert 'per epoch' not in md and 'one evaluation' in md
+  drawn.clear()
+  _write_run(tmp_path / 'trained', method='finetune', acc=[0.4, 0.5, 0.55])
+  report.write_report([tmp_path / 'trained', tmp_path / 'best'], tmp_path / 'out2')
+  (fig,) = [f for title, f in drawn.items() if 'accuracy' in title.lower()]
+  lines = {l.get_label(): l for l in fig.axes[0].get_lines()}
+  (one,) = [l for name, l in lines.items() if name.startswith('best')]
+  assert 'one evaluation' in one.get_label() and one.get_linestyle() == 'None'
+  assert list(one.get_xdata()) == [1] and list(one.get_ydata()) == [61.0]
+  (curve,) = [l for name, l in lines.items() if name.startswith('trained')]
+  np.testing.assert_allclose(curve.get_ydata(), [40.0, 50.0, 55.0])
+  assert curve.get_linestyle() == '-'
+
+
+def test_extremes_name_the_classes_as_the_dataset_does(tmp_path, drawn):
+  """digits_target's classes are the digits 5-9: label 1 is '6', not 'y=1'."""
+  data = {'name': 'digits_target', 'data_dir': tiny.DATA_DIR, 'image_size': 16,
+          'resize_size': 16}
+  _write_run(tmp_path / 'ada', method='adafilter', acc=[0.5], decisions=_decisions(5),
+             config={'method': 'adafilter', 'data': data})
+  report.write_report([tmp_path / 'ada'], tmp_path / 'out')
+  (fig,) = [f for title, f in drawn.items() if 'most / fewest' in title]
+  stats = np.load(tmp_path / 'ada' / 'gate_stats.npz')
+  order = np.argsort(-stats['per_image_fraction'], kind='stable')
+  first = fig.axes[0].get_title()  # the image that fine-tunes the most
+  label, pred = (int(stats[k][order[0]]) + 5 for k in ('label', 'pred'))
+  assert f'y={label} p={pred}' in first, first

@@ -1,4 +1,6 @@
 """Bad settings fail before anything loads, naming the field."""
+import numpy as np
+from PIL import Image
 import pytest
 
 from adafilter_jax.systems.selective import run
@@ -36,16 +38,39 @@ def test_stem_bank_needs_weights():
   run.check(tiny.config())  # the recipe's defaults pass
 
 
-def test_neighbours_picture_is_written(tmp_path):
-  import numpy as np  # pylint: disable=g-import-not-at-top
+def _solid(colours):
+  """One flat 16-px image per colour: each is found in the picture by its exact colour."""
+  return np.broadcast_to(np.asarray(colours, np.uint8)[:, None, None], (len(colours), 16, 16, 3))
+
+
+def test_neighbours_picture_shows_each_target_beside_its_ranked_neighbours(tmp_path):
+  """Every target and source image a distinct flat colour: the picture must show, row by
+  row, one target per class (first column) and its 1st/10th/20th/30th/40th neighbours
+  in that order, and no other image."""
   from adafilter_jax.systems.selective import figure, index  # pylint: disable=g-import-not-at-top
-  target, source = tiny.random_split(6, 3, 0), tiny.random_split(50, 4, 1)
-  neighbours = np.stack([np.random.default_rng(i).permutation(50)[:45] for i in range(6)])
+  rng = np.random.default_rng(0)
+  colours = rng.permutation(216)[:56]  # 56 distinct colours on a 6x6x6 grid
+  rgb = np.stack([colours // 36, colours // 6 % 6, colours % 6], 1) * 51
+  target = tiny.ArraySplit(np.array(_solid(rgb[:6])), np.arange(6) % 3)
+  source = tiny.ArraySplit(np.array(_solid(rgb[6:])), np.arange(50) % 4)
+  # Rolled orders: the shown ranks of the three rows name disjoint source images.
+  neighbours = np.stack([np.roll(np.arange(50), -t)[:45] for t in range(6)])
   idx = index.Index(neighbours, np.sort(np.random.default_rng(0).random((6, 45)), 1), {}, '')
   path = figure.neighbours_png(str(tmp_path / 'n.png'), idx, target, source, rows=3)
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  w, h = Image.open(path).size
-  assert w > h > 0  # 3 rows of 1 target + 5 neighbours
+
+  picture = np.asarray(Image.open(path).convert('RGB')).astype(int)
+  def centre(colour):  # the centre of the pixels of exactly this colour, or None
+    ys, xs = np.nonzero((picture == colour).all(-1))
+    return (ys.mean(), xs.mean()) if len(ys) > 100 else None
+  expected = [[t] + [6 + neighbours[t, r - 1] for r in figure.RANKS] for t in (0, 1, 2)]
+  centres = [[centre(rgb[i]) for i in row] for row in expected]
+  assert all(c is not None for row in centres for c in row), centres
+  for row in centres:  # left to right within a row, on one line
+    assert [c[1] for c in row] == sorted(c[1] for c in row)
+    assert np.ptp([c[0] for c in row]) < 5
+  assert [row[0][0] for row in centres] == sorted(row[0][0] for row in centres)
+  shown = {i for row in expected for i in row}
+  assert not [i for i in range(56) if i not in shown and centre(rgb[i]) is not None]
 
 
 def test_report_lists_every_round_and_the_ensemble(tmp_path):

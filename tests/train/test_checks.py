@@ -5,6 +5,7 @@ only after the earlier ones had trained: each demo test replaces the training by
 sentinel and asserts the error comes first (the workdir stays empty).
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,8 @@ import pytest
 
 from adafilter_jax import methods
 from adafilter_jax.weights import pretrained
+from adafilter_jax.data import pipeline
+from adafilter_jax.train import checks
 from adafilter_jax.train import loop
 from adafilter_jax.apps.demos import digits as demo
 from adafilter_jax.train.loop import train_and_evaluate
@@ -126,3 +129,72 @@ def test_weights_of_another_architecture_name_the_first_mismatch(arch, width, fi
   assert first in message.splitlines()[1], message[:500]
   assert len(message.splitlines()) <= 25, 'hundreds of lines hide the first one'
   assert 'more' in message.splitlines()[-1]
+
+
+@pytest.mark.parametrize('key, value, accepted', [
+    ('batch_size', -4, 'an integer >= 1'),
+    ('batch_size', 0, 'an integer >= 1'),
+    ('eval_batch_size', 0, 'an integer >= 1'),
+    ('num_epochs', 0, 'an integer >= 1'),
+    ('seed', -1, 'an integer >= 0'),
+    ('optim.lr', -0.1, 'a number >= 0'),
+    ('optim.gate_lr', -1.0, 'a number >= 0'),
+    ('optim.head_lr', -1.0, 'None or a number >= 0'),
+    ('optim.momentum', 1.0, 'a number in [0, 1)'),
+    ('optim.weight_decay', -1e-4, 'a number >= 0'),
+    ('optim.decay_factor', 0.0, 'a number in (0, 1]'),
+    ('data.image_size', 0, 'an integer >= 1'),
+    ('data.resize_size', 8, 'an integer >= config.data.image_size=16'),
+    ('data.val_fraction', 1.0, 'a number in [0, 1)'),
+    ('data.num_workers', -1, 'an integer >= 0'),
+    ('data.crop_scale', (0.5, 0.2), 'two numbers 0 < min <= max <= 1'),
+    ('optim.decay_epochs', (3, 2), 'increasing epochs in [1, config.num_epochs=4]'),
+    ('optim.decay_epochs', (2, 5), 'increasing epochs in [1, config.num_epochs=4]'),
+    ('adafilter.random_p', 1.5, 'a number in [0, 1]'),
+])
+def test_every_numeric_field_is_checked_before_anything_is_read(
+    tmp_path, monkeypatch, key, value, accepted):
+  """Each bad value fails naming its key, the value and what is accepted, before the
+  dataset is read, the model built or the workdir written."""
+  def nothing(*args, **kwargs):
+    raise Trained('went past the config checks')
+
+  monkeypatch.setattr(pipeline, 'load_dataset_info', nothing)
+  config = tiny.config(epochs=4, **{key: value})
+  shown = str(tuple(value)) if isinstance(value, tuple) else str(value)
+  with pytest.raises(ValueError) as e:
+    train_and_evaluate(config, str(tmp_path / 'run'))
+  assert f'config.{key}={shown}: must be {accepted}' in str(e.value)
+  assert not (tmp_path / 'run').exists()
+
+
+def test_several_bad_fields_are_named_together():
+  config = tiny.config(batch_size=-4, num_epochs=0)
+  with pytest.raises(ValueError, match=r'(?s)config.batch_size=-4.*config.num_epochs=0'):
+    checks.validate(config)
+
+
+def test_main_user_errors_are_one_message_without_a_traceback(tmp_path):
+  """A user's mistakes on main.py's command line: each one message naming it, exit status
+  1, no traceback, nothing written. (Several command lines at once: each process spends
+  its seconds importing.)"""
+  workdir = tmp_path / 'run'
+  tiny_config = ['--config', 'configs/tiny.py', f'--workdir={workdir}',
+                 f'--config.data.data_dir={tiny.DATA_DIR}']
+  cases = [
+      (tiny_config + ['--config.batch_size=-4'], 'config.batch_size=-4: must be an integer >= 1'),
+      (['--config', 'configs/tiny_typo.py'], '--config: configs/tiny_typo.py: no such file'),
+      (tiny_config + ['--config.data.name=digts_target'],
+       "unknown dataset 'digts_target' (config.data.name): did you mean 'digits_target'"),
+  ]
+  procs = [subprocess.Popen([sys.executable, 'main.py', *argv], cwd=ROOT, text=True,
+                            env=dict(os.environ, JAX_PLATFORMS='cpu'),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE) for argv, _ in cases]
+  for proc, (argv, message) in zip(procs, cases):
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, (argv, err[-2000:])
+    assert message in err, (argv, err[-2000:])
+    assert 'Traceback' not in err and 'abstract_reasoning' not in err, err[-2000:]
+    # absl's log lines aside, the message is all there is.
+    assert len([l for l in err.splitlines() if not re.match(r'[IWEF]\d{4} ', l)]) <= 3, err
+  assert not workdir.exists()

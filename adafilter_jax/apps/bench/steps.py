@@ -98,20 +98,25 @@ def _compile(fn, *args):
 
 class JaxCase:
 
-  def __init__(self, name, modes, batch, res, dtype, parallel, configs_dir='configs'):
-    config = make_config(name, dtype, parallel, configs_dir)
+  def __init__(self, name, modes, batch, res, dtype, parallel, configs_dir='configs',
+               config=None, num_classes=NUM_CLASSES):
+    """Variant `name`, or (the reproduction's estimate) a whole `config` as it trains."""
+    config = config or make_config(name, dtype, parallel, configs_dir)
     method = methods.get(config.method)
     strategy = parallel_lib.Parallel(parallel)
     strategy.check_batch(batch, '--batch')
-    model = method.build_model(config, NUM_CLASSES, strategy.bn_axis_name)
+    model = method.build_model(config, num_classes, strategy.bn_axis_name)
     variables = state_lib.init_variables(model, config, res, None)
     self.state = strategy.put_state(
         state_lib.create_state(method, model, variables, config, steps_per_epoch=100))
+    # What the loop passes a method whose regularizer pulls towards the starting params.
+    self.anchor = (strategy.put_state(variables['params'])
+                   if method.needs_pretrained_params else None)
     rng = np.random.RandomState(0)
     # uint8 images, as the input pipeline delivers them (the steps normalise); kept on
     # the device, so that the input transfer is not timed.
     host = {'image': rng.randint(0, 256, (batch, res, res, 3)).astype(np.uint8),
-            'label': rng.randint(0, NUM_CLASSES, batch).astype(np.int32),
+            'label': rng.randint(0, num_classes, batch).astype(np.int32),
             'mask': np.ones(batch, bool), 'index': np.arange(batch, dtype=np.int32)}
     self.batch = jax.device_put(strategy.put_batch(host),
                                 strategy.stacked if parallel == 'pmap' else strategy.sharded)
@@ -122,14 +127,14 @@ class JaxCase:
     if 'train' in modes:
       train = strategy.train_step(steps.make_train_step(method, config, strategy.bn_axis_name))
       self.train, self.compile_train, self.mem_train = _compile(
-          train, self.state, self.batch, self.key, None)
+          train, self.state, self.batch, self.key, self.anchor)
     if 'eval' in modes:
       evaluate = strategy.eval_step(steps.make_eval_step(config, strategy.bn_axis_name))
       self.eval, self.compile_eval, self.mem_eval = _compile(
           evaluate, self.state, self.batch, self.key)
 
   def train_step(self):
-    self.state, metrics = self.train(self.state, self.batch, self.key, None)
+    self.state, metrics = self.train(self.state, self.batch, self.key, self.anchor)
     jax.block_until_ready(metrics)
 
   def eval_step(self):
@@ -192,7 +197,8 @@ def _cores():
   return len(os.sched_getaffinity(0))
 
 
-def _time(fn, steps_):
+def median_time(fn, steps_):
+  """Median seconds of `steps_` calls of `fn`."""
   ts = []
   for _ in range(steps_):
     t = time.perf_counter()
@@ -217,7 +223,7 @@ def run(specs, batch, res, dtype, parallel, rounds, steps_, log=print, configs_d
   for r in range(rounds):
     for n, c in cases.items():  # interleaved: all variants see the same machine load
       for mode in c.modes:
-        times[n][mode].append(_time(getattr(c, f'{mode}_step'), steps_))
+        times[n][mode].append(median_time(getattr(c, f'{mode}_step'), steps_))
     log(f'  round {r + 1}/{rounds}: ' + ' '.join(
         f'{n}=' + '/'.join(f'{t[-1]:.3f}' for t in times[n].values()) + 's' for n in cases))
   nan = float('nan')
@@ -321,7 +327,7 @@ def layer_table(batch, rounds):
     times = {c: [] for c in cols}
     for _ in range(rounds):
       for c in cols:
-        times[c].append(_time(lambda: jax.block_until_ready(fns[c](x)), 1))
+        times[c].append(median_time(lambda: jax.block_until_ready(fns[c](x)), 1))
     ms = {c: 1e3 * statistics.median(t) for c, t in times.items()}
     probe = gated_fast.EVAL_IMPLS['fused'](features=cout, kernel_size=k, strides=stride,
                                            padding=k // 2, gate=None, gated_bn=True,

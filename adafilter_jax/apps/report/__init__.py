@@ -15,8 +15,9 @@ from typing import Sequence
 import numpy as np
 
 from adafilter_jax.apps.report import figures
-from adafilter_jax.apps.report.runs import (ImageLoader, Run, acc_scale, load_run, loader_from_config,
-                                       run_fractions)
+from adafilter_jax.apps.report.runs import (ImageLoader, Run, acc_scale, classes_from_config,
+                                            load_run, loader_from_config, one_task,
+                                            run_fractions)
 
 __all__ = ['write_report', 'write_run_report', 'load_run', 'loader_from_config', 'Run', 'ImageLoader']
 
@@ -29,23 +30,31 @@ def write_report(workdirs: Sequence[str | Path], out_dir: str | Path,
                  image_loader: ImageLoader | None = None) -> Path:
   """Figures and report.md for `workdirs` into out_dir; returns the markdown path.
 
+  The runs of one task are compared (`runs.one_task`); a run of another dataset is
+  listed apart, in no figure.
+
   image_loader(eval_index) -> uint8 image for the extremes figure; None: each run's config.json.
   """
   paths = [Path(w) for w in workdirs]
   names = [p.resolve().name for p in paths]
   # same dir name under different parents (runs/a/ft, runs/b/ft): keep the parent to tell them apart
   names = [f'{p.resolve().parent.name}/{n}' if names.count(n) > 1 else n for p, n in zip(paths, names)]
-  runs = [load_run(p, n) for p, n in zip(paths, names)]
+  runs, apart = one_task([load_run(p, n) for p, n in zip(paths, names)])
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
-  scale = acc_scale(runs)
+  scale = acc_scale(runs + apart)
   gated = [r for r in runs if r.gates is not None]
 
-  md = _summary_table(runs, scale)
-  md += ['', '## Eval accuracy per epoch', '']
+  md = ['# Run report', ''] + _summary_table(runs, scale)
+  if apart:
+    md += ['', f"## Runs on another dataset (listed apart, in no figure: the runs above are "
+           f"on {runs[0].summary.get('dataset')})", ''] + _summary_table(apart, scale)
+  single = all(sum('eval_top1' in m for m in r.metrics) == 1 for r in runs)
+  heading = 'Eval accuracy, one evaluation each' if single else 'Eval accuracy per epoch'
+  md += ['', f'## {heading}', '']
   if any(r.metrics for r in runs):
     figures.plot_accuracy(runs, out / 'accuracy.png')
-    md.append('![eval accuracy per epoch](accuracy.png)')
+    md.append(f'![{heading.lower()}](accuracy.png)')
   else:
     md.append('_No epochs logged yet._')
 
@@ -59,7 +68,8 @@ def write_report(workdirs: Sequence[str | Path], out_dir: str | Path,
   figures.plot_layer_fractions(gated, out / 'gate_fraction_per_layer.png')
   figures.plot_fraction_hist(gated, out / 'gate_fraction_hist.png')
   loaders = [image_loader if image_loader is not None else loader_from_config(r.path) for r in gated]
-  figures.plot_extremes(gated, out / 'gate_extremes.png', loaders)
+  figures.plot_extremes(gated, out / 'gate_extremes.png', loaders,
+                        [classes_from_config(r.path) for r in gated])
   md += ['![fine-tuned fraction per layer](gate_fraction_per_layer.png)', '',
          '## Fine-tuned fraction per image', '', '![histogram](gate_fraction_hist.png)', '',
          '## Images that fine-tune the most / fewest filters', '', '![extremes](gate_extremes.png)']
@@ -85,7 +95,7 @@ def write_run_report(workdir: str | Path) -> Path:
 
 def _summary_table(runs, scale: float) -> list[str]:
   """One row per run: final and best eval top-1, mean-class accuracy, fine-tuned share."""
-  md = ['# Run report', '', '| run | method | dataset | final eval top-1 (%) | best eval top-1 (%) '
+  md = ['| run | method | dataset | final eval top-1 (%) | best eval top-1 (%) '
         '| final mean-class acc (%) | fine-tuned filters (%) |', '|---|---|---|---|---|---|---|']
   for r in runs:
     s, last = r.summary, (r.metrics[-1] if r.metrics else {})

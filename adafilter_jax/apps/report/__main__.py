@@ -9,6 +9,9 @@ from typing import Sequence
 
 from adafilter_jax.apps.report import write_report
 from adafilter_jax.apps.report.runs import find_runs
+from adafilter_jax.data import user_errors
+
+DEFAULT_OUT = 'report_of_runs'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -16,14 +19,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                               description='Figures and report.md for AdaFilter / fine-tuning runs.')
   p.add_argument('workdirs', nargs='+', help='run directories (each with metrics.jsonl), or '
                  'directories holding runs (runs/demo): each run found below is reported')
-  p.add_argument('--out', help='output directory (default: FIRST_WORKDIR/report)')
+  p.add_argument('--out', help=f'output directory (default: FIRST_WORKDIR/{DEFAULT_OUT}: '
+                 "never a run's own report/, which training and the demo write)")
   args = p.parse_args(argv)
   try:
     runs = [run for w in args.workdirs for run in find_runs(w)]
-    md = write_report(runs, args.out or Path(args.workdirs[0]) / 'report')
-  except (FileNotFoundError, ValueError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+    md = write_report(runs, args.out or Path(args.workdirs[0]) / DEFAULT_OUT)
+  except user_errors.USER_ERRORS as e:
+    return user_errors.report(e)
   print(md)
   return 0
 

@@ -18,21 +18,41 @@ _EXTREMES_K = 6
 
 
 def plot_accuracy(runs: Sequence[Run], out: Path) -> Path:
+  """Eval top-1 per epoch, a curve per run; a run evaluated once (a re-evaluation) is a
+  marker at its epoch, and when every run was evaluated once, the figure is a bar each."""
   scale = acc_scale(runs)
+  evals = [[(m['epoch'], m['eval_top1'] * scale) for m in r.metrics if 'eval_top1' in m]
+           for r in runs]
   fig, ax = plt.subplots(figsize=(7, 4.2))
-  for r in runs:
-    ep = [m['epoch'] for m in r.metrics if 'eval_top1' in m]
-    acc = [m['eval_top1'] * scale for m in r.metrics if 'eval_top1' in m]
-    ax.plot(ep, acc, marker='o' if len(ep) <= 30 else None, ms=3,
-            label=f'{r.label}: final {acc[-1]:.2f}%' if acc else r.label)
-  ax.set(xlabel='epoch', ylabel='eval top-1 accuracy (%)', title='Eval accuracy per epoch')
-  ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+  if all(len(e) == 1 for e in evals):
+    _one_evaluation_each(ax, runs, [e[0] for e in evals])
+  else:
+    for r, e in zip(runs, evals):
+      ep, acc = zip(*e) if e else ((), ())
+      if len(e) == 1:  # a point, not a curve of one epoch
+        ax.plot(ep, acc, ls='none', marker='*', ms=11,
+                label=f'{r.label}: one evaluation (epoch {ep[0]}), {acc[0]:.2f}%')
+      else:
+        ax.plot(ep, acc, marker='o' if len(ep) <= 30 else None, ms=3,
+                label=f'{r.label}: final {acc[-1]:.2f}%' if acc else r.label)
+    ax.set(xlabel='epoch', ylabel='eval top-1 accuracy (%)', title='Eval accuracy per epoch')
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(out, dpi=120)
   plt.close(fig)
   return out
+
+
+def _one_evaluation_each(ax, runs: Sequence[Run], evals):
+  """One bar per run, labelled with its accuracy and the epoch of its checkpoint."""
+  acc = [a for _, a in evals]
+  bars = ax.bar(range(len(runs)), acc, width=0.6, color=[f'C{i}' for i in range(len(runs))])
+  ax.bar_label(bars, [f'{a:.2f}%\n(ckpt of epoch {ep})' for ep, a in evals], fontsize=8)
+  ax.set_xticks(range(len(runs)), [r.name for r in runs], fontsize=8)
+  ax.set_ylim(0, max(acc) * 1.2 if max(acc) > 0 else 1)
+  ax.set(ylabel='eval top-1 accuracy (%)', title='Eval accuracy, one evaluation each')
 
 
 def plot_layer_fractions(runs: Sequence[Run], out: Path) -> Path:
@@ -56,8 +76,10 @@ def plot_layer_fractions(runs: Sequence[Run], out: Path) -> Path:
         ax.text(np.mean(idx), 103, s, ha='center', va='bottom', fontsize=8)
     mean = float(np.mean(r.gates['per_image_fraction'])) * 100
     ax.axhline(mean, color='tab:red', ls='--', lw=1)
-    ax.text(-0.4, mean + 1, f'all filters {mean:.1f}%', color='tab:red', ha='left', va='bottom',
-            fontsize=8, bbox=dict(facecolor='white', edgecolor='none', alpha=0.8, pad=1))
+    # Right of the axes, at the line's height: inside them it would cover bars.
+    ax.annotate(f'all filters\n{mean:.1f}%', xy=(1, mean), xycoords=('axes fraction', 'data'),
+                xytext=(4, 0), textcoords='offset points', color='tab:red', ha='left',
+                va='center', fontsize=8)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=90, fontsize=6 if len(names) > 20 else 8)
     ax.set(xlim=(-0.6, len(names) - 0.4), ylim=(0, 112), ylabel='fine-tuned filters (%)')
@@ -85,11 +107,15 @@ def plot_fraction_hist(runs: Sequence[Run], out: Path) -> Path:
   return out
 
 
-def plot_extremes(runs: Sequence[Run], out: Path, loaders: Sequence[ImageLoader | None]) -> Path:
+def plot_extremes(runs: Sequence[Run], out: Path, loaders: Sequence[ImageLoader | None],
+                  classes: Sequence[Sequence[str] | None] | None = None) -> Path:
+  """`classes`: per run, its dataset's class names (None: label indices)."""
   k = max(1, min(_EXTREMES_K, len(runs[0].gates['per_image_fraction']) // 2))
+  classes = classes or [None] * len(runs)
   fig, axes = plt.subplots(2 * len(runs), k, figsize=(1.7 * k, 2.1 * 2 * len(runs)), squeeze=False)
-  for ri, (r, load) in enumerate(zip(runs, loaders)):
+  for ri, (r, load, names) in enumerate(zip(runs, loaders, classes)):
     g, frac = r.gates, r.gates['per_image_fraction']
+    name = lambda i, names=names: names[i] if names and 0 <= i < len(names) else str(i)
     order = np.argsort(-frac, kind='stable')
     for row, (what, picks) in enumerate([('most', order[:k]), ('fewest', order[::-1][:k])]):
       for col in range(k):
@@ -109,8 +135,8 @@ def plot_extremes(runs: Sequence[Run], out: Path, loaders: Sequence[ImageLoader 
         if img is not None:
           ax.imshow(img.squeeze(), cmap='gray' if img.squeeze().ndim == 2 else None)
         else:
-          ax.text(0.5, 0.5, f'#{idx}\nlabel {lab}', ha='center', va='center', fontsize=9)
-        ax.set_title(f'{frac[j] * 100:.1f}% ft\ny={lab} p={pred}', fontsize=7,
+          ax.text(0.5, 0.5, f'#{idx}\nlabel {name(lab)}', ha='center', va='center', fontsize=9)
+        ax.set_title(f'{frac[j] * 100:.1f}% ft\ny={name(lab)} p={name(pred)}', fontsize=7,
                      color='tab:green' if lab == pred else 'tab:red')
         if col == 0:
           ax.set_ylabel(f'{r.name}\n{what}', fontsize=8)

@@ -84,15 +84,43 @@ def run_fractions(run: Run) -> dict[str, float]:
   return dict(zip(run.gates['layers'], run.gates['per_image_layer_fraction'].mean(0).tolist()))
 
 
+def _data_config(workdir: str | Path):
+  """The run's data config from WORKDIR/config.json, under today's defaults."""
+  saved = json.loads((Path(workdir) / 'config.json').read_text())['data']
+  from adafilter_jax.data.config import get_data_config
+  cfg = get_data_config()  # defaults under the saved values, for configs saved by older code
+  cfg.update(saved)
+  return cfg
+
+
 def loader_from_config(workdir: str | Path) -> ImageLoader | None:
   """Eval images of the run's dataset from WORKDIR/config.json, or None if they can't be had."""
   try:
-    saved = json.loads((Path(workdir) / 'config.json').read_text())['data']
+    cfg = _data_config(workdir)
     # imported only now: the data stack (tfds, grain) is slow to import and absent data is common
     from adafilter_jax.data import pipeline
-    from adafilter_jax.data.config import get_data_config
-    cfg = get_data_config()  # defaults under the saved values, for configs saved by older code
-    cfg.update(saved)
     return lambda i: pipeline.get_eval_image(cfg, i)
   except Exception:  # noqa: BLE001 -- images are a nicety; the text panel stands in
     return None
+
+
+def classes_from_config(workdir: str | Path) -> list[str] | None:
+  """The class names of the run's dataset (digits_target: '5'..'9'), or None if its
+  prepared metadata can't be read here (the figures then show label indices)."""
+  try:
+    from adafilter_jax.data import pipeline
+    return list(pipeline.get_builder(_data_config(workdir)).info.features['label'].names)
+  except Exception:  # noqa: BLE001 -- names are a nicety, as the images are
+    return None
+
+
+def one_task(runs: Sequence[Run]) -> tuple[list[Run], list[Run]]:
+  """(the runs of one task, the others): the task is the dataset most runs share (the
+  first run's on a tie). A report compares runs of one task; another's (the demo's source
+  task, trained from scratch) is listed apart."""
+  named = [r.summary.get('dataset') for r in runs if r.summary.get('dataset')]
+  if not named:
+    return list(runs), []
+  task = max(dict.fromkeys(named), key=named.count)
+  keep = [r.summary.get('dataset') in (task, None) for r in runs]
+  return [r for r, k in zip(runs, keep) if k], [r for r, k in zip(runs, keep) if not k]

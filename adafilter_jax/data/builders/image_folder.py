@@ -6,12 +6,19 @@ Two layouts, detected from the manual directory:
                                    'train' / 'test' (fraction or count per class).
 Class names are the sorted class folder names (the union over splits); every class
 must have images in every split.
+
+Preparing records what it read (`record`: every image's relative path, size and
+modification time, and the split settings) beside the prepared files: a later `prepare`
+that finds the folder changed prepares it again, and training refuses a prepared copy
+of a folder that changed since, naming the changes (`changes_since_prepared`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 
+from absl import logging
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data.builders import common
@@ -44,6 +51,88 @@ def scan(root: str) -> dict[str, dict[str, list[str]]] | dict[str, list[str]]:
     return {s: {c: _images(os.path.join(root, s, c)) for c in _subdirs(os.path.join(root, s))}
             for s in top}
   return {c: _images(os.path.join(root, c)) for c in top}
+
+
+def image_paths(layout) -> list[str]:
+  """Every image of a `scan` layout, relative to its root: split/class/file or class/file."""
+  if isinstance(next(iter(layout.values())), dict):
+    return [os.path.join(s, c, f) for s, per in layout.items() for c, fs in per.items()
+            for f in fs]
+  return [os.path.join(c, f) for c, fs in layout.items() for f in fs]
+
+
+RECORD = 'image_folder_files.json'  # in the prepared dataset's directory
+
+
+def record(root: str, settings: dict) -> dict:
+  """What preparing `root` reads: {'root', 'split': the seeded split's settings (None for
+  the split layout), 'files': {relative path: [size, mtime_ns]}}."""
+  root = os.path.abspath(root)
+  try:
+    layout = scan(root)
+  except (OSError, ValueError):  # gone, or emptied: every image it had is removed
+    return {'root': root, 'split': settings, 'files': {}}
+  split_layout = isinstance(next(iter(layout.values())), dict)
+  files = {}
+  for rel in image_paths(layout):
+    st = os.stat(os.path.join(root, rel))
+    files[rel] = [st.st_size, st.st_mtime_ns]
+  return {'root': root, 'split': None if split_layout else settings, 'files': files}
+
+
+def read_record(dataset_dir: str) -> dict | None:
+  path = os.path.join(dataset_dir, RECORD)
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_record(dataset_dir: str, rec: dict):
+  with open(os.path.join(dataset_dir, RECORD), 'w') as f:
+    json.dump(rec, f)
+
+
+def changes(old: dict, new: dict) -> list[str]:
+  """'changed: a/b.png', 'removed: ...', 'added: ...' and the split settings, old -> new."""
+  a, b = old['files'], new['files']
+  out = [f'changed: {p}' for p in sorted(a.keys() & b.keys()) if list(a[p]) != list(b[p])]
+  out += [f'removed: {p}' for p in sorted(a.keys() - b.keys())]
+  out += [f'added: {p}' for p in sorted(b.keys() - a.keys())]
+  if old.get('split') != new.get('split'):
+    out.append(f'split settings: {old.get("split")} -> {new.get("split")}')
+  return out
+
+
+def describe(found: list[str], limit: int = 10) -> str:
+  more = f'; and {len(found) - limit} more' if len(found) > limit else ''
+  return f'{len(found)} change(s): ' + '; '.join(found[:limit]) + more
+
+
+def changes_since_prepared(dataset_dir: str) -> tuple[dict | None, list[str]]:
+  """(the record of the prepared dataset in `dataset_dir`, what changed in its folder
+  since); nothing to compare when it has no record or its folder is gone (the prepared
+  files are a copy: a run elsewhere reads them alone)."""
+  rec = read_record(dataset_dir)
+  if rec is None:
+    logging.warning('%s has no record of the files it was prepared from: a change to its '
+                    'folder goes unnoticed; prepare it again to record them.', dataset_dir)
+    return None, []
+  if not os.path.isdir(rec['root']):
+    logging.info('%s: its folder %s is not here; reading the prepared copy.', dataset_dir,
+                 rec['root'])
+    return rec, []
+  return rec, changes(rec, record(rec['root'], rec['split']))
+
+
+def split_flags(rec: dict) -> str:
+  """The prepare command's flags that split the folder as `rec`'s was split."""
+  split = rec.get('split')
+  if not split:
+    return ''
+  count = (f' --train_per_class {split["train_per_class"]}' if split['train_per_class']
+           else f' --train_fraction {split["train_fraction"]}')
+  return f' --seed {split["seed"]}{count}'
 
 
 def _check_every_class_in_every_split(classes, pairs, root):

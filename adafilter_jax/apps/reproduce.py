@@ -1,0 +1,245 @@
+r"""The paper's Table 2 from a fresh GPU machine, in one command:
+
+  python -m adafilter_jax.apps.reproduce \
+      --datasets caltech256_30,caltech256_60,stanford_dogs,aircraft,mit_indoor,ucf101,omniglot \
+      --seeds 0,1,2 --manual_dir ~/downloads --root runs/table2 [--estimate_only]
+
+Before anything trains, it
+
+1. lists per dataset what is prepared already, what prepares itself offline, what
+   downloads itself (TFDS's registered URL, size and SHA-256) and what must be downloaded
+   by hand (URL, size, checksum, where to put it), and the pretrained weights (fetched
+   from the Hugging Face Hub on first use). If a dataset is not prepared and a file it
+   needs by hand is not in --manual_dir (or local weights are missing), it stops there,
+   exit status 2, listing all of them: nothing is prepared, nothing trains;
+2. estimates the grid's time on this machine from a few timed train and eval steps of
+   each method at the config's size (its batch over all local devices, image size, dtype,
+   synthetic images): train step x steps per epoch + eval step x eval batches, times the
+   epochs and the seeds (a dataset not prepared yet counts its split sizes from
+   data/datasets.py); GPU-hours = those hours x the local devices. --estimate_only stops
+   here, and gives the estimate even while files are missing;
+3. prepares every dataset that is not (what downloads itself downloads);
+4. runs the methods x datasets x seeds grid and writes Table 2 (experiments.py: a finished
+   run is skipped, an unfinished one resumes, so the same command continues a grid;
+   ``<root>/table.md``: ours, mean ± std over the seeds, beside the paper's number).
+
+It takes every flag of the grid (python -m adafilter_jax.apps.experiments): --methods
+(default: Table 2's five), --set key=value, --metric, --configs_dir.
+"""
+import dataclasses
+import math
+import os
+import sys
+from typing import List, Optional, Sequence
+
+import jax
+import numpy as np
+
+from adafilter_jax import methods as methods_lib
+from adafilter_jax.apps import experiments
+from adafilter_jax.apps import jobs
+from adafilter_jax.apps.bench import steps as bench_steps
+from adafilter_jax.data import datasets
+from adafilter_jax.data import downloads
+from adafilter_jax.data import pipeline
+from adafilter_jax.data import prepare
+from adafilter_jax.train import config_files
+from adafilter_jax.weights import hub
+from adafilter_jax.weights import pretrained
+
+REFUSED = 2  # exit status: files to download by hand first
+
+
+@dataclasses.dataclass
+class DataPlan:
+  dataset: str                # configs/<dataset>.py
+  name: str                   # config.data.name
+  data_dir: str
+  prepared: bool
+  source: downloads.Source
+  missing: List[downloads.File]  # by hand, not in --manual_dir (when not prepared)
+
+  @property
+  def blocked(self) -> bool:
+    manual = self.source.kind == downloads.MANUAL_KIND
+    return not self.prepared and manual and (bool(self.missing) or not self.source.files)
+
+
+def data_plan(dataset: str, config, manual_dir: Optional[str]) -> DataPlan:
+  name, data_dir = config.data.name, pipeline.resolve_data_dir(config.data)
+  prepared = pipeline.prepared_path(datasets.tfds_name(name), data_dir) is not None
+  source = downloads.source(name)
+  missing = [] if prepared or source.kind != downloads.MANUAL_KIND else [
+      f for f in source.files if not downloads.present(f, manual_dir)]
+  return DataPlan(dataset, name, data_dir, prepared, source, missing)
+
+
+def weights_plan(configs) -> tuple:
+  """(a line per pretrained weights the grid starts from, the local ones missing)."""
+  specs = set()
+  for c in configs:
+    method = methods_lib.get(c.method)
+    parts = method.pretrained_parts(c) if method.pretrained_parts else {}
+    specs |= {s for s in (c.pretrained, *parts.values()) if s}
+  lines, missing = [], []
+  for spec in sorted(specs):
+    if hub.is_hub(spec):
+      path = pretrained.converted_dir(spec)
+      done = os.path.isfile(os.path.join(path, pretrained.SOURCE))
+      lines.append(f'{spec}: ' + (f'converted already ({path})' if done else
+                   'downloads itself from the Hugging Face Hub on first use (model.safetensors, '
+                   f'SHA-256 checked), converted into {path}'))
+    elif os.path.isdir(spec):
+      lines.append(f'{spec}: in place')
+    else:
+      missing.append(spec)
+      lines.append(f'{spec}: MISSING: convert it first (weights/README.md)')
+  return lines, missing
+
+
+def format_plan(plans: Sequence[DataPlan], weights: Sequence[str],
+                manual_dir: Optional[str]) -> str:
+  lines = ['What each dataset needs:']
+  for p in plans:
+    lines.append(f'  {p.dataset} ({p.name}, data_dir {p.data_dir}): '
+                 + ('prepared' if p.prepared else p.source.kind))
+    if p.prepared:
+      continue
+    for f in p.source.files:
+      if p.source.kind == downloads.MANUAL_KIND:
+        where = 'MISSING' if f in p.missing else 'in place'
+        lines.append(f'    {downloads.describe(f, manual_dir)}  [{where}]')
+      else:
+        lines.append(f'    {f.url}  ({f.size}, {f.checksum})')
+    if p.source.note:
+      lines.append(f'    {p.source.note}')
+  lines += ['Pretrained weights:'] + [f'  {w}' for w in weights or ['none (from scratch)']]
+  return '\n'.join(lines)
+
+
+def refusal(plans: Sequence[DataPlan], weights_missing, manual_dir: Optional[str]) -> str:
+  lines = ['Nothing was prepared or trained. Download these by hand first, then run the '
+           'same command again' + ('' if manual_dir else ' with --manual_dir DIR') + ':']
+  for p in plans:
+    if p.blocked:
+      lines.append(f'  {p.dataset}:')
+      lines += [f'    {downloads.describe(f, manual_dir)}' for f in p.missing]
+      lines += [f'    {p.source.note}'] if p.source.note else []
+  lines += [f'  weights {w}: python -m adafilter_jax.weights.convert ... {w} '
+            '(weights/README.md)' for w in weights_missing]
+  return '\n'.join(lines)
+
+
+@dataclasses.dataclass
+class Cost:
+  dataset: str
+  method: str
+  train_s: float     # one train step, the whole global batch
+  eval_s: float      # one eval step of the same batch
+  steps_per_epoch: int
+  eval_steps: int    # per epoch
+  epochs: int
+  seeds: int
+
+  @property
+  def hours(self) -> float:
+    epoch = self.train_s * self.steps_per_epoch + self.eval_s * self.eval_steps
+    return epoch * self.epochs * self.seeds / 3600
+
+
+def _sizes(config) -> tuple:
+  """(num_train, num_eval, num_classes): the prepared dataset's, else Table 1's."""
+  try:
+    info = pipeline.load_dataset_info(config.data)
+    return info.num_train, info.num_eval, info.num_classes
+  except pipeline.DatasetNotPreparedError:
+    spec = datasets.resolve(config.data.name)
+    if spec is None or spec.num_train is None:
+      raise ValueError(f'{config.data.name}: not prepared and no split sizes in '
+                       'data/datasets.py, so its cost cannot be estimated') from None
+    return spec.num_train, spec.num_eval, spec.num_classes
+
+
+def _step_times(config, num_classes: int, steps: int) -> tuple:
+  """Median (train, eval) seconds of a step of `config` on this machine's devices."""
+  config = config_files.override(config, ['pretrained='])  # speed needs no weights
+  case = bench_steps.JaxCase(
+      config.method, ('train', 'eval'), config.batch_size, config.data.image_size,
+      config.model.dtype, config.parallel, config=config, num_classes=num_classes)
+  case.train_step()  # compiled already; the first run allocates
+  case.eval_step()
+  return (bench_steps.median_time(case.train_step, steps),
+          bench_steps.median_time(case.eval_step, steps))
+
+
+def estimate(configs: dict, num_seeds: int, steps: int, log=print) -> List[Cost]:
+  """One Cost per (dataset, method) of `configs`; a method's steps are timed once per
+  (batch, image size, dtype, parallel) and reused across datasets of that size."""
+  timed, costs = {}, []
+  for (dataset, method), config in configs.items():
+    if method in jobs.RUNNERS:
+      log(f'  {dataset}/{method}: trains in rounds of its own; not estimated')
+      continue
+    num_train, num_eval, num_classes = _sizes(config)
+    key = (method, config.batch_size, config.data.image_size, config.model.dtype,
+           config.parallel)
+    if key not in timed:
+      timed[key] = _step_times(config, num_classes, steps)
+      log(f'  timed {method} at batch {config.batch_size}, {config.data.image_size} px: '
+          f'train {timed[key][0]:.3f} s, eval {timed[key][1]:.3f} s a step')
+    costs.append(Cost(dataset, method, *timed[key],
+                      pipeline.steps_per_epoch(num_train, config.batch_size),
+                      math.ceil(num_eval / config.batch_size), config.num_epochs, num_seeds))
+  return costs
+
+
+def format_estimate(costs: Sequence[Cost]) -> str:
+  devices = jax.local_devices()
+  lines = [f'Estimated on this machine ({len(devices)} x {devices[0].device_kind}):',
+           '| dataset | method | train s/step | eval s/step | steps/epoch | eval steps | '
+           'epochs | seeds | hours |', '|---' * 9 + '|']
+  lines += [f'| {c.dataset} | {c.method} | {c.train_s:.4g} | {c.eval_s:.4g} | '
+            f'{c.steps_per_epoch} | {c.eval_steps} | {c.epochs} | {c.seeds} | {c.hours:.4g} |'
+            for c in costs]
+  total = float(np.sum([c.hours for c in costs]))
+  lines.append(f'Total: {total:.4g} hours here, {total * len(devices):.4g} '
+               f'{devices[0].platform.upper()}-hours (input pipeline, compiles and '
+               'checkpoints not counted).')
+  return '\n'.join(lines)
+
+
+def parser():
+  p = experiments.parser()
+  p.description = __doc__.split('\n\n')[0]
+  p.add_argument('--manual_dir', default=None,
+                 help='where the files downloaded by hand are (every dataset reads it)')
+  p.add_argument('--timing_steps', type=int, default=3,
+                 help='timed steps per method for the estimate (after a warm-up step)')
+  p.add_argument('--estimate_only', action='store_true',
+                 help='stop after the list and the estimate (made even while files are '
+                      'missing: the sizes of data/datasets.py stand in)')
+  return p
+
+
+def main(argv=None) -> int:
+  args = parser().parse_args(argv)
+  configs = {(d, m): experiments.make_config(d, m, args.seeds[0], args.root, args.overrides,
+                                             args.configs_dir)
+             for d in args.datasets for m in args.methods}
+  plans = [data_plan(d, configs[d, args.methods[0]], args.manual_dir) for d in args.datasets]
+  weights, weights_missing = weights_plan(configs.values())
+  print(format_plan(plans, weights, args.manual_dir), flush=True)
+  if (any(p.blocked for p in plans) or weights_missing) and not args.estimate_only:
+    print(refusal(plans, weights_missing, args.manual_dir))
+    return REFUSED
+  print(format_estimate(estimate(configs, len(args.seeds), args.timing_steps)), flush=True)
+  if args.estimate_only:
+    return 0
+  for p in plans:
+    if not p.prepared:
+      prepare.prepare(p.name, data_dir=p.data_dir, manual_dir=args.manual_dir)
+  return experiments.run(args)
+
+
+if __name__ == '__main__':
+  sys.exit(main())

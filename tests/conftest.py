@@ -1,0 +1,24 @@
+"""The test session's shared set-up. The tests compile the same tiny models many times
+(and subprocesses compile them again): XLA's persistent compilation cache turns every
+repeat, within a session, across its workers and in later sessions, into a cache hit."""
+import os
+import tempfile
+
+import filelock
+import jax
+import pytest
+
+jax.config.update('jax_compilation_cache_dir',
+                  os.path.join(tempfile.gettempdir(), 'adafilter_test_jax_cache'))
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def digits_prepared():
+  """The offline digits, which most tests read, prepared once: the test command runs on two
+  workers (pytest-xdist), and a lock makes the first prepare them while the other waits."""
+  from adafilter_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  from tests.train import tiny  # pylint: disable=g-import-not-at-top
+  os.makedirs(tiny.DATA_DIR, exist_ok=True)
+  with filelock.FileLock(os.path.join(tiny.DATA_DIR, '.prepare.lock')):
+    prepare.prepare('digits', data_dir=tiny.DATA_DIR)
