@@ -92,19 +92,8 @@ def test_accumulation_normalises_each_micro_batch_with_its_own_statistics():
   _close(new.batch_stats, expected.batch_stats, atol=1e-5)
 
 
-REMAT_CASES = [
-    ('finetune', 'resnet18', {}),
-    # The LSTM gate, shared by the blocks; its state passes through the ungated ones.
-    ('adafilter', 'resnet18', {'adafilter.gated_layers': 'layer3,layer4'}),
-    # The CNN gate sees the image in its first gated layer, here inside a block.
-    ('adafilter_cnn_gate', 'resnet18', {'adafilter.gated_layers': 'blocks',
-                                        'adafilter.gate_width': 4}),
-    ('spottune', 'resnet18', {}),  # blocks of two copies, one frozen
-]
-
-
-@pytest.mark.parametrize('recipe, arch, overrides', REMAT_CASES)
-def test_remat_gives_the_plain_models_loss_gradients_and_statistics(recipe, arch, overrides):
+def _remat_pair(recipe, arch, overrides):
+  """(loss function of (model, params), the plain model, its remat twin, variables)."""
   config = tiny_models.config(recipe, arch, **overrides)
   method = methods.get(config.method)
   plain = method.build_model(config, 5, None)
@@ -125,6 +114,16 @@ def test_remat_gives_the_plain_models_loss_gradients_and_statistics(recipe, arch
   # Each of ResNet-18's 8 blocks is one rematerialised call.
   jaxpr = jax.make_jaxpr(functools.partial(loss, remat))(variables['params'])
   assert sum(e.primitive is ad_checkpoint.remat_p for e in jaxpr.eqns) == 8
+  return loss, plain, remat, variables
+
+
+@pytest.mark.parametrize('recipe, arch, overrides', [
+    ('finetune', 'resnet18', {}),
+    # The LSTM gate, shared by the blocks; its state passes through the ungated ones.
+    ('adafilter', 'resnet18', {'adafilter.gated_layers': 'layer3,layer4'}),
+])
+def test_remat_gives_the_plain_models_loss_gradients_and_statistics(recipe, arch, overrides):
+  loss, plain, remat, variables = _remat_pair(recipe, arch, overrides)
   # Op by op, not jitted: compiling each whole gated model costs more than running it.
   results = [jax.value_and_grad(functools.partial(loss, m), has_aux=True)(variables['params'])
              for m in (plain, remat)]
@@ -134,3 +133,22 @@ def test_remat_gives_the_plain_models_loss_gradients_and_statistics(recipe, arch
   _close(aux_remat, aux_plain, atol=1e-5)  # BN statistics and the gates' decisions
   _close(grads_remat, grads_plain, atol=1e-5)
   assert max(jax.tree.leaves(jax.tree.map(lambda g: np.abs(g).max(), grads_plain))) > 1e-3
+
+
+@pytest.mark.parametrize('recipe, arch, overrides', [
+    # The CNN gate sees the image in its first gated layer, here inside a block.
+    ('adafilter_cnn_gate', 'resnet18', {'adafilter.gated_layers': 'blocks',
+                                        'adafilter.gate_width': 4}),
+    ('spottune', 'resnet18', {}),  # blocks of two copies, one frozen
+])
+def test_remat_runs_every_blocks_form(recipe, arch, overrides):
+  """The forward (loss, BN statistics, decisions) equals the plain model's, and the
+  backward traces; gradients are compared above, for the forms that differ in kind."""
+  loss, plain, remat, variables = _remat_pair(recipe, arch, overrides)
+  (loss_plain, aux_plain), (loss_remat, aux_remat) = [
+      loss(m, variables['params']) for m in (plain, remat)]
+  np.testing.assert_allclose(loss_remat, loss_plain, rtol=1e-6)
+  _close(aux_remat, aux_plain, atol=1e-5)
+  grads = jax.eval_shape(jax.grad(functools.partial(loss, remat), has_aux=True),
+                         variables['params'])
+  assert jax.tree.structure(grads[0]) == jax.tree.structure(variables['params'])
