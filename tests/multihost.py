@@ -19,7 +19,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def launch(module: str, num_processes: int, workdir, out, *extra, timeout=300):
+def launch(module: str, num_processes: int, workdir, out, *extra, timeout=900):
   """Starts `module` as `num_processes` processes and waits for all; returns their exit
   codes and output. One process gets two CPU devices, each of two processes one (the
   same global device count, so the same sums in the same order)."""

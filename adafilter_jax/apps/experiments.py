@@ -4,6 +4,9 @@ into a Table-2-style table (mean +- std over seeds) next to the paper's numbers.
   python -m adafilter_jax.apps.experiments --datasets caltech256_30,mit_indoor \
       --methods finetune,finetune_half,random_policy,l2sp,adafilter --seeds 0,1,2 \
       --root runs/table2 [--set num_epochs=1 --set 'optim.decay_epochs=()'] [--collect_only]
+  python -m adafilter_jax.apps.experiments --datasets cubs,stanford_cars,fgvc_aircraft \
+      --methods erm,co_tuning,surgical,auto_rgn,bitfit --sample_rates 15,30,50,100 \
+      --metric best_eval_top1 --root runs/tllib
 
 A method here is a recipe of configs/methods/ (ablations included), run on the dataset's
 config (configs/<dataset>.py) in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
@@ -13,11 +16,18 @@ earlier run: ``spottune_fixed`` takes its blocks from the same dataset and seed'
 ``spottune_global_k`` run, which must come first: the k blocks its policy fine-tunes most
 on the training split (systems/global_k.py). Writes
 ``<root>/table.md`` and ``<root>/table.csv``.
+
+``--sample_rates`` adds TLlib's sampling-rate axis: each run trains on that % of each
+class's training images (``data.sample_rate``, data/sampling.py) for 100/rate times the
+recipe's epochs and decay epochs, so about as many steps as on the whole set (TLlib trains
+every rate for the same iterations), in ``<root>/<dataset>_<rate>pct/...``; the table has
+a column per dataset and rate, next to TLlib's published number (methods/paper.py).
 """
 import argparse
 import csv
 import functools
 import io
+import itertools
 import json
 import os
 from typing import Callable, Dict, List, Optional, Sequence
@@ -41,8 +51,26 @@ COMPLETED_FROM = {'spottune_fixed': ('spottune_global_k', global_k.fixed_overrid
 TABLE2 = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter')
 
 
-def workdir_for(root: str, dataset: str, method: str, seed: int) -> str:
-  return os.path.join(root, dataset, method, f'seed_{seed}')
+def column(dataset: str, sample_rate: Optional[int] = None) -> str:
+  """The grid's name for a dataset at a sampling rate (%): its folder under the root."""
+  return dataset if sample_rate is None else f'{dataset}_{sample_rate}pct'
+
+
+def workdir_for(root: str, dataset: str, method: str, seed: int,
+                sample_rate: Optional[int] = None) -> str:
+  return os.path.join(root, column(dataset, sample_rate), method, f'seed_{seed}')
+
+
+def at_sample_rate(config, rate: int):
+  """`config` on `rate` % of each class's training images for about as many steps as on
+  all of them: its epochs and decay epochs times 100/rate."""
+  if not 0 < rate <= 100:
+    raise ValueError(f'sample rate {rate}: a percentage in (0, 100]')
+  scale = lambda epochs: max(1, round(epochs * 100 / rate))
+  decays = tuple(scale(e) for e in config.optim.decay_epochs)
+  return config_files.override(config, [f'data.sample_rate={rate / 100}',
+                                        f'num_epochs={scale(config.num_epochs)}',
+                                        f'optim.decay_epochs={decays!r}'])
 
 
 def read_summary(workdir: str) -> Optional[dict]:
@@ -60,17 +88,20 @@ def recipes(configs_dir: str = 'configs') -> List[str]:
 
 
 def make_config(dataset: str, method: str, seed: int, root: str,
-                overrides: Sequence[str] = (), configs_dir: str = 'configs'):
+                overrides: Sequence[str] = (), configs_dir: str = 'configs',
+                sample_rate: Optional[int] = None):
   """Recipe `method` (configs/methods/<method>.py) on `dataset`, with `overrides`
-  (``key=value``, as main.py's ``--config.key=value``)."""
+  (``key=value``, as main.py's ``--config.key=value``), at `sample_rate` % if given."""
   path = os.path.join(configs_dir, 'methods', f'{method}.py')
   if not os.path.isfile(path):
     raise ValueError(f'no recipe {path}; known: {recipes(configs_dir)}')
   config = config_files.load(f'{path}:{dataset}', [f'seed={seed}', *overrides])
+  if sample_rate is not None:
+    config = at_sample_rate(config, sample_rate)
   if method in COMPLETED_FROM:
     prior, fill = COMPLETED_FROM[method]
-    workdir = workdir_for(root, dataset, prior, seed)
-    prior_config = make_config(dataset, prior, seed, root, overrides, configs_dir)
+    workdir = workdir_for(root, dataset, prior, seed, sample_rate)
+    prior_config = make_config(dataset, prior, seed, root, overrides, configs_dir, sample_rate)
     summary = read_summary(workdir)
     finished = summary is not None and summary.get('epochs', -1) >= prior_config.num_epochs
     config = config_files.override(config, fill(config, prior_config, workdir if finished else None))
@@ -79,16 +110,18 @@ def make_config(dataset: str, method: str, seed: int, root: str,
 
 def run_grid(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
              root: str, overrides: Sequence[str] = (), runner: Optional[Callable] = None,
-             make: Callable = make_config) -> Dict[str, str]:
-  """Runs every missing (dataset, method, seed); returns workdir -> 'done' | 'skipped' |
-  the error. A failed run is logged and the grid goes on (the table shows what exists)."""
+             make: Callable = make_config,
+             sample_rates: Sequence[Optional[int]] = (None,)) -> Dict[str, str]:
+  """Runs every missing (dataset, sample rate, method, seed); returns workdir -> 'done' |
+  'skipped' | the error. A failed run is logged and the grid goes on (the table shows
+  what exists)."""
   status = {}
-  for dataset in datasets:
+  for dataset, rate in itertools.product(datasets, sample_rates):
     for method in methods:
       for seed in seeds:
-        workdir = workdir_for(root, dataset, method, seed)
+        workdir = workdir_for(root, dataset, method, seed, rate)
         try:
-          config = make(dataset, method, seed, root, overrides)
+          config = make(dataset, method, seed, root, overrides, sample_rate=rate)
           summary = read_summary(workdir)
           if summary and summary.get('epochs', -1) >= config.num_epochs:
             status[workdir] = 'skipped'
@@ -105,23 +138,25 @@ def run_grid(datasets: Sequence[str], methods: Sequence[str], seeds: Sequence[in
 
 
 def collect(root: str, datasets: Sequence[str], methods: Sequence[str],
-            metric: str = 'final_eval_top1') -> List[dict]:
-  """One row per (method, dataset): top-1 (%) mean and std over the finished seeds."""
+            metric: str = 'final_eval_top1',
+            sample_rates: Sequence[Optional[int]] = (None,)) -> List[dict]:
+  """One row per (method, dataset, sample rate): top-1 (%) mean and std over the finished
+  seeds."""
   rows = []
   for method in methods:
-    for dataset in datasets:
+    for dataset, rate in itertools.product(datasets, sample_rates):
       accs, seeds = [], []
-      base = os.path.join(root, dataset, method)
+      base = os.path.join(root, column(dataset, rate), method)
       for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
         summary = read_summary(os.path.join(base, name))
         if name.startswith('seed_') and summary and summary.get(metric) is not None:
           accs.append(100.0 * summary[metric])  # the loop writes fractions
           seeds.append(int(name[len('seed_'):]))
       rows.append(dict(
-          method=method, dataset=dataset, n=len(accs), seeds=seeds,
+          method=method, dataset=dataset, sample_rate=rate, n=len(accs), seeds=seeds,
           mean=float(np.mean(accs)) if accs else None,
           std=float(np.std(accs, ddof=1)) if len(accs) > 1 else (0.0 if accs else None),
-          paper=paper.top1(dataset, method)))
+          paper=paper.top1(dataset, method, rate)))
   return rows
 
 
@@ -132,13 +167,20 @@ def _cell(row) -> str:
   return f'{ours} ({paper})'
 
 
+def _heading(row) -> str:
+  rate = row.get('sample_rate')
+  return row['dataset'] if rate is None else f"{row['dataset']} {rate}%"
+
+
 def to_markdown(rows: List[dict], metric: str = 'final_eval_top1') -> str:
-  datasets = list(dict.fromkeys(r['dataset'] for r in rows))
+  datasets = list(dict.fromkeys(_heading(r) for r in rows))
   methods = list(dict.fromkeys(r['method'] for r in rows))
-  cell = {(r['method'], r['dataset']): r for r in rows}
+  cell = {(r['method'], _heading(r)): r for r in rows}
   n = sorted({r['n'] for r in rows})
+  theirs = ("TLlib's number" if any(r.get('sample_rate') is not None for r in rows)
+            else "the paper's number")
   lines = [f'Top-1 (%), {metric}: ours, mean ± std over seeds (n = '
-           f'{"/".join(map(str, n))}), and (the paper\'s number).', '',
+           f'{"/".join(map(str, n))}), and ({theirs}).', '',
            '| method | ' + ' | '.join(datasets) + ' |',
            '|---' * (len(datasets) + 1) + '|']
   lines += [f'| {m} | ' + ' | '.join(_cell(cell[m, d]) for d in datasets) + ' |'
@@ -148,7 +190,7 @@ def to_markdown(rows: List[dict], metric: str = 'final_eval_top1') -> str:
 
 def to_csv(rows: List[dict]) -> str:
   out = io.StringIO()
-  fields = ['method', 'dataset', 'n', 'mean', 'std', 'paper', 'seeds']
+  fields = ['method', 'dataset', 'sample_rate', 'n', 'mean', 'std', 'paper', 'seeds']
   writer = csv.DictWriter(out, fields, lineterminator='\n')
   writer.writeheader()
   for r in rows:
@@ -156,8 +198,9 @@ def to_csv(rows: List[dict]) -> str:
   return out.getvalue()
 
 
-def write_table(root: str, datasets, methods, metric: str = 'final_eval_top1') -> str:
-  rows = collect(root, datasets, methods, metric)
+def write_table(root: str, datasets, methods, metric: str = 'final_eval_top1',
+                sample_rates: Sequence[Optional[int]] = (None,)) -> str:
+  rows = collect(root, datasets, methods, metric, sample_rates)
   os.makedirs(root, exist_ok=True)
   md = to_markdown(rows, metric)
   with open(os.path.join(root, 'table.md'), 'w') as f:
@@ -182,6 +225,9 @@ def parser() -> argparse.ArgumentParser:
                        help='config override key=value, applied to every run (repeatable)')
   parser.add_argument('--metric', default='final_eval_top1', choices=['final_eval_top1',
                                                                        'best_eval_top1'])
+  parser.add_argument('--sample_rates', type=lambda s: [int(x) for x in split(s)],
+                      default=[None], help="TLlib's axis: %% of each class's training "
+                      'images, e.g. 15,30,50,100 (default: the recipe\'s data)')
   parser.add_argument('--collect_only', action='store_true', help='only write the table')
   return parser
 
@@ -194,8 +240,8 @@ def run(args) -> int:
   if not args.collect_only:
     make = functools.partial(make_config, configs_dir=args.configs_dir)
     status = run_grid(args.datasets, args.methods, args.seeds, args.root, args.overrides,
-                      make=make)
-  md = write_table(args.root, args.datasets, args.methods, args.metric)
+                      make=make, sample_rates=args.sample_rates)
+  md = write_table(args.root, args.datasets, args.methods, args.metric, args.sample_rates)
   print(md)
   if decathlon.collect([args.root], args.metric):  # Decathlon domains: Table 3, with S
     print(decathlon.write_table([args.root], os.path.join(args.root, 'decathlon.md'),

@@ -10,11 +10,9 @@ from typing import Callable, List
 
 from adafilter_jax.apps import report
 from adafilter_jax.inference import evaluate
+from adafilter_jax.systems import delta_attention
 from adafilter_jax.systems.selective import run as selective_run
 from adafilter_jax.train import loop
-
-# Methods whose whole job is a runner of their own: method name -> (config, workdir) -> Any.
-RUNNERS = {'selective_joint': selective_run.run}
 
 
 def run_report(workdir: str) -> List[str]:
@@ -29,6 +27,15 @@ def train(config, workdir: str):
   run's report; returns the final host state."""
   return loop.train_and_evaluate(config, workdir, test_pass=evaluate.test_once,
                                  report=run_report)
+
+
+def delta(config, workdir: str):
+  """DELTA: its channel weights measured first (once, in the workdir), then `train`."""
+  return train(delta_attention.prepare(config, workdir), workdir)
+
+
+# Methods whose whole job is a runner of their own: method name -> (config, workdir) -> Any.
+RUNNERS = {'selective_joint': selective_run.run, 'delta': delta}
 
 
 def runner(method: str) -> Callable:

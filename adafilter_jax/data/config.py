@@ -36,6 +36,10 @@ def get_data_config() -> ml_collections.ConfigDict:
   # split once, at the end. 0 = the paper's protocol: choose on the eval split (Table 2).
   c.val_fraction = 0.0
   c.val_seed = 0
+  # TLlib's sampling-rate protocol (data/sampling.py): train on this fraction of each
+  # class's train images (at least one), drawn by sample_seed; 1.0 = all of them.
+  c.sample_rate = 1.0
+  c.sample_seed = 0
   c.mean = IMAGENET_MEAN
   c.std = IMAGENET_STD
   return c

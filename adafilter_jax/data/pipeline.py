@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
+from adafilter_jax.data import sampling
 from adafilter_jax.data import transforms
 from adafilter_jax.data import validation
 
@@ -150,8 +151,9 @@ def check_split(data_cfg, split: str, what: str):
 
 
 def data_source(data_cfg, split: str):
-  """The data source of `split`; with config.data.val_fraction the train split is the
-  part left to train on and validation.HELDOUT the part held out of it."""
+  """The data source of `split`; the train split at config.data.sample_rate (data/
+  sampling.py); with config.data.val_fraction that is the part left to train on and
+  validation.HELDOUT the part held out of it."""
   builder = get_builder(data_cfg)
   train_split = splits(data_cfg)[0]
   base = train_split if split == validation.HELDOUT else split
@@ -161,9 +163,13 @@ def data_source(data_cfg, split: str):
   decoders = {name: tfds.decode.SkipDecoding() for name, feature
               in builder.info.features.items() if isinstance(feature, tfds.features.Image)}
   source = builder.as_data_source(base, decoders=decoders)
-  if not data_cfg.get('val_fraction') or base != train_split:
+  if base != train_split:
     return source
-  return validation.part(source, data_cfg, (builder.data_dir, base), split == validation.HELDOUT)
+  source = sampling.sample(source, data_cfg, (builder.data_dir, base))
+  if not data_cfg.get('val_fraction'):
+    return source
+  key = (builder.data_dir, base, *sampling.settings(data_cfg))  # held out of the sample
+  return validation.part(source, data_cfg, key, split == validation.HELDOUT)
 
 
 def load_dataset_info(data_cfg) -> DatasetInfo:
@@ -176,6 +182,7 @@ def load_dataset_info(data_cfg) -> DatasetInfo:
                    f'the {role} split of {data_cfg.name!r} in adafilter_jax/data/datasets.py')
   names = tuple(builder.info.features['label'].names)
   validation.check_fraction(data_cfg.get('val_fraction', 0.0))
+  sampling.check_rate(data_cfg.get('sample_rate', 1.0))
   return DatasetInfo(num_classes=len(names), class_names=names,
                      num_train=len(data_source(data_cfg, train)),
                      num_eval=(len(data_source(data_cfg, evaluation))

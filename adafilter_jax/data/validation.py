@@ -20,17 +20,30 @@ def check_fraction(fraction: float):
     raise ValueError(f'config.data.val_fraction={fraction}: must be in [0, 1).')
 
 
-def heldout_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-  """Sorted indices of the held-out examples: per class round(fraction * n_c), >= 1, < n_c."""
-  check_fraction(fraction)
+def per_class(labels: np.ndarray, count, seed, stream: tuple = ()) -> np.ndarray:
+  """Sorted indices: `count(n_c)` of class c's n_c examples, drawn at random.
+
+  One stream per class, seeded by (*stream, seed, c): a class's choice depends neither on
+  the other classes nor on anything but the seed (`stream` keeps two uses apart)."""
   labels = np.asarray(labels)
   picked = []
   for c in np.unique(labels):
     members = np.flatnonzero(labels == c)
-    k = min(max(int(round(fraction * len(members))), 1), len(members) - 1) if fraction else 0
-    # One stream per class: a class's choice does not depend on the other classes.
-    picked.append(np.random.default_rng([seed, int(c)]).permutation(members)[:k])
+    rng = np.random.default_rng([*stream, seed, int(c)])
+    picked.append(rng.permutation(members)[:count(len(members))])
   return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+
+
+def heldout_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+  """Sorted indices of the held-out examples: per class round(fraction * n_c), >= 1, < n_c."""
+  check_fraction(fraction)
+  count = lambda n: min(max(int(round(fraction * n)), 1), n - 1) if fraction else 0
+  return per_class(labels, count, seed)
+
+
+def labels_of(source) -> np.ndarray:
+  """Every example's label, in order (the images stay undecoded: `data_source`)."""
+  return np.asarray([source[i]['label'] for i in range(len(source))])
 
 
 class Subset:
@@ -55,8 +68,7 @@ def part(source, data_cfg, key, heldout: bool) -> Subset:
   ones left to train on."""
   fraction, seed = float(data_cfg.val_fraction), int(data_cfg.val_seed)
   if (key, fraction, seed) not in _HELDOUT:
-    labels = np.asarray([source[i]['label'] for i in range(len(source))])
-    _HELDOUT[key, fraction, seed] = heldout_indices(labels, fraction, seed)
+    _HELDOUT[key, fraction, seed] = heldout_indices(labels_of(source), fraction, seed)
   held = _HELDOUT[key, fraction, seed]
   if heldout:
     return Subset(source, held)

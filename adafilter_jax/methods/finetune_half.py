@@ -28,7 +28,7 @@ def frozen_modules(params) -> set:
 @dataclasses.dataclass(frozen=True)
 class _FinetuneHalf(Method):
 
-  def labels(self, params):
+  def labels(self, params, config=None):
     frozen = frozen_modules(params)
     label = lambda path: 'frozen' if path[0] in frozen else self.label(path)
     return jax.tree_util.tree_map_with_path(

@@ -14,11 +14,6 @@ from adafilter_jax.methods.registry import Method, register, settings
 from adafilter_jax.methods import finetune
 
 
-def build_model(config, num_classes, bn_axis_name=None):
-  settings(config, 'l2sp', 'l2sp')  # a missing block fails here, before anything trains
-  return finetune.build_model(config, num_classes, bn_axis_name)
-
-
 def regularizer(params, pretrained_params, config):
   c = settings(config, 'l2sp', 'l2sp')
   flat = flax.traverse_util.flatten_dict(params)
@@ -30,5 +25,5 @@ def regularizer(params, pretrained_params, config):
   return c.alpha / 2 * sp + c.beta / 2 * head
 
 
-L2SP = register(Method(name='l2sp', build_model=build_model, regularizer=regularizer,
-                       needs_pretrained_params=True))
+L2SP = register(Method(name='l2sp', build_model=finetune.build_with('l2sp'),
+                       regularizer=regularizer, needs_pretrained_params=True))

@@ -6,7 +6,8 @@ grid and the docs read.
 AdaFilter (Guo et al., AAAI 2020) Table 2 on its seven datasets; its Tables 3 and 4 (the
 ablations, under the experiments grid's recipe names; their AdaFilter row repeats Table 2
 except Caltech-30, 80.06 there); SpotTune (Guo et al., CVPR 2019) Table 2, on its own
-datasets (its Decathlon Table 3 is in decathlon.py, beside the score it defines).
+datasets (its Decathlon Table 3 is in decathlon.py, beside the score it defines); TLlib's
+sampling-rate benchmarks (`TLLIB`), by dataset and rate.
 """
 from typing import Dict, Optional
 
@@ -41,9 +42,29 @@ SPOTTUNE: Dict[str, Dict[str, float]] = {
     }.items()}
 _TABLES = (ADAFILTER, SPOTTUNE)  # on disjoint datasets
 
+# TLlib (thuml/Transfer-Learning-Library, examples/task_adaptation/image_classification/
+# README.md, "... on ResNet-50 (Supervised Pre-trained)"), supervised ImageNet ResNet-50:
+# best-epoch top-1 (%) trained on TLLIB_RATES % of the training images of each class, every
+# method on TLlib's recipe; ERM is its standard fine-tuning (configs/methods/erm.py).
+TLLIB_RATES = (15, 30, 50, 100)
+TLLIB: Dict[str, Dict[str, tuple]] = {  # recipe -> dataset -> top-1 at TLLIB_RATES
+    'erm': {'cubs': (51.2, 64.6, 74.6, 81.8), 'stanford_cars': (41.1, 65.9, 78.4, 87.8),
+            'fgvc_aircraft': (41.6, 57.8, 68.7, 80.2)},
+    'co_tuning': {'cubs': (57.6, 70.1, 77.3, 82.5), 'stanford_cars': (49.0, 70.6, 81.9, 89.1),
+                  'fgvc_aircraft': (45.9, 61.2, 71.3, 82.2)},
+    'bss': {'cubs': (53.4, 66.7, 76.0, 82.0), 'stanford_cars': (43.3, 67.6, 79.6, 88.0),
+            'fgvc_aircraft': (43.6, 59.5, 69.6, 81.2)},
+    'delta': {'cubs': (54.8, 67.3, 76.3, 82.3), 'stanford_cars': (45.0, 68.4, 79.6, 88.4),
+              'fgvc_aircraft': (44.4, 61.9, 71.4, 82.7)},
+}
 
-def top1(dataset: str, recipe: str) -> Optional[float]:
-  """The paper's top-1 (%) for a recipe of configs/methods/ on a dataset, or None."""
+
+def top1(dataset: str, recipe: str, sample_rate: Optional[int] = None) -> Optional[float]:
+  """The paper's top-1 (%) for a recipe of configs/methods/ on a dataset, or None; with
+  `sample_rate` (%), TLlib's at that rate."""
+  if sample_rate is not None:
+    row = TLLIB.get(recipe, {}).get(dataset)
+    return row[TLLIB_RATES.index(sample_rate)] if row and sample_rate in TLLIB_RATES else None
   return on_dataset(dataset).get(recipe)
 
 
@@ -61,6 +82,15 @@ def to_markdown(table: Dict[str, Dict[str, float]]) -> str:
   return '\n'.join(lines)
 
 
+def tllib_markdown() -> str:
+  """TLlib's tables as one: a row per (recipe, dataset), a column per rate."""
+  lines = ['| recipe | dataset | ' + ' | '.join(f'{r}%' for r in TLLIB_RATES) + ' |',
+           '|---' * (len(TLLIB_RATES) + 2) + '|']
+  lines += [f'| {recipe} | {d} | ' + ' | '.join(f'{v:.1f}' for v in row) + ' |'
+            for recipe, rows in TLLIB.items() for d, row in rows.items()]
+  return '\n'.join(lines)
+
+
 if __name__ == '__main__':
   print('AdaFilter, Tables 2-4\n\n' + to_markdown(ADAFILTER) + '\n\nSpotTune, Table 2\n\n'
-        + to_markdown(SPOTTUNE))
+        + to_markdown(SPOTTUNE) + '\n\nTLlib, sampling rates\n\n' + tllib_markdown())

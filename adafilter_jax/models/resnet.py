@@ -105,12 +105,29 @@ class ResNet(nn.Module):
         x, state = block(x, state, train)
       self.sow('intermediates', f'layer{i + 1}', x)
     x = jnp.mean(x, axis=(1, 2))
+    self.sow('intermediates', 'features', x)  # what the head reads (BSS penalises it)
     if self.num_classes is None:  # a trunk (the CNN gate's): pooled features, no head
       return x, {}
-    logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc',
-                      **linear_init(self.head_init, x.shape[-1]))(x)
     gates = {} if state is None else dict(state.decisions)
-    return logits.astype(jnp.float32), gates
+    return self.classify(x).astype(jnp.float32), gates
+
+  def classify(self, features):
+    """The new head ``fc`` on the pooled features (a subclass may add heads beside it)."""
+    return nn.Dense(self.num_classes, dtype=self.dtype, name='fc',
+                    **linear_init(self.head_init, features.shape[-1]))(features)
+
+
+class WithSourceHead(ResNet):
+  """A ResNet that keeps its pretraining task's head, ``source_fc`` (`source_classes`
+  outputs; pretrained.transfer loads it from the pretrained ``fc``), beside the new
+  one: Co-Tuning's model. Its logits are sown as intermediates ``source_logits``; the
+  model's output is the new head's, so evaluation sees an ordinary classifier."""
+  source_classes: int = 1000
+
+  def classify(self, features):
+    source = nn.Dense(self.source_classes, dtype=self.dtype, name='source_fc')(features)
+    self.sow('intermediates', 'source_logits', source.astype(jnp.float32))
+    return super().classify(features)
 
 
 STAGES = {

@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.models.layers import batch_norm, linear_init, remat, unwrap
+from adafilter_jax.models.layers import batch_norm, remat, unwrap
 from adafilter_jax.models.resnet import ResNet, build
 
 ModuleDef = Any
@@ -119,12 +119,11 @@ class ResNet26(ResNet):
     # The head (BN -> ReLU -> pool -> fc) always trains.
     bn = batch_norm(train, self.bn_axis_name, 'head_bn', self.dtype)
     x = jnp.mean(nn.relu(bn(x)), axis=(1, 2))
+    self.sow('intermediates', 'features', x)  # what the head reads, as resnet.ResNet's
     if self.num_classes is None:  # a trunk (the policy net's): pooled features
       return x, {}
-    logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc',
-                      **linear_init(self.head_init, x.shape[-1]))(x)
     gates = {} if state is None else dict(state.decisions)
-    return logits.astype(jnp.float32), gates
+    return self.classify(x).astype(jnp.float32), gates
 
 
 STAGES = (STAGE_SIZES, Block26)  # as resnet.STAGES' rows

@@ -69,10 +69,15 @@ FIELDS = {
     'optim.decay_factor': Range(float, 0, 1, lo_open=True),
     'data.image_size': _COUNT, 'data.resize_size': _COUNT, 'data.num_workers': Range(int, 0),
     'data.prefetch_batches': _COUNT, 'data.val_fraction': Range(float, 0, 1, hi_open=True),
-    'data.val_seed': Range(int, 0),
+    'data.val_seed': Range(int, 0), 'data.sample_rate': Range(float, 0, 1, lo_open=True),
+    'data.sample_seed': Range(int, 0),
     'adafilter.embed_dim': _COUNT, 'adafilter.hidden_dim': _COUNT,
     'adafilter.gate_width': _COUNT, 'adafilter.random_p': _FRACTION,
     'demo.source_epochs': _COUNT, 'demo.source_batch_size': _COUNT, 'demo.source_lr': _RATE,
+    'lp_ft.lp_epochs': _COUNT, 'lp_ft.lp_lr': _RATE, 'bss.eta': _RATE, 'bss.k': _COUNT,
+    'delta.alpha': _RATE, 'delta.beta': _RATE, 'delta.probe_epochs': _COUNT,
+    'delta.probe_lr': _RATE, 'delta.probe_weight_decay': _RATE, 'delta.attention_images': _COUNT,
+    'co_tuning.trade_off': _RATE, 'co_tuning.source_classes': _COUNT,
 }
 
 
@@ -106,6 +111,8 @@ def _resize_size(config, value):
 _RELATIONS = {
     'optim.decay_epochs': _epochs_within('num_epochs'),
     'demo.source_decay_epochs': _epochs_within('demo.source_epochs'),
+    'lp_ft.lp_decay_epochs': _epochs_within('lp_ft.lp_epochs'),
+    'delta.probe_decay_epochs': _epochs_within('delta.probe_epochs'),
     'data.crop_scale': _crop_scale,
     'data.resize_size': _resize_size,
     'profile_steps': _profile_steps,

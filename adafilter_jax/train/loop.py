@@ -6,6 +6,8 @@ evaluate and record. Everything that can be wrong with a run (unknown method, da
 not prepared, head size, missing pretrained weights, batch vs devices, a workdir that
 cannot be written or holds another run) fails before anything is compiled.
 
+A method with stages (`methods.Stage`: LP-FT's probe, then fine-tuning) gets its
+stage's train step and optimizer at each stage's first epoch, a fresh optimizer there.
 A workdir holding a checkpoint resumes from it: the state's step fixes the position in
 the data order and the gate keys, `meta['epoch']` the epochs already evaluated, so an
 interrupted run, killed at any moment, ends where an uninterrupted one would
@@ -39,10 +41,15 @@ from adafilter_jax.train import profile as profile_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
 
-# The config fields that make a checkpoint this run's: resuming one of another dataset,
-# model, batch (the step would mean another epoch) or seed would mix two runs silently.
-IDENTITY = ('method', 'data.name', 'data.image_size', 'model.arch', 'model.width',
-            'batch_size', 'seed')
+# The config fields that make a checkpoint this run's: resuming one of another dataset
+# (or sample of it), model, batch (the step would mean another epoch) or seed would mix
+# two runs silently.
+IDENTITY = ('method', 'data.name', 'data.image_size', 'data.sample_rate', 'data.sample_seed',
+            'model.arch', 'model.width', 'batch_size', 'seed')
+
+
+# A method's constants (Method.constants), computed once per workdir.
+CONSTANTS = 'method_constants.npz'
 
 
 class Interrupted(Exception):
@@ -135,13 +142,17 @@ class _Job:
   # evaluated once, at the end.
   select_config: Optional[ml_collections.ConfigDict] = None
   select_split: Optional[str] = None
+  # The method's stages, [(first epoch, methods.Stage)], and the one train_fn runs.
+  schedule: List[Any] = dataclasses.field(default_factory=list)
+  stage: Optional[int] = None
+  constants: dict = dataclasses.field(default_factory=dict)  # the method's (Method.constants)
 
 
 @dataclasses.dataclass
 class _Run:
   """What changes as the job runs: the device state and its host-side record."""
   state: Any
-  anchor: Any  # the pretrained params the method's regularizer pulls towards, or None
+  anchor: Any  # the pretrained variables the method's losses read, or None
   step: int
   meta: dict  # epochs evaluated, best so far, identity, the current epoch's step metrics
 
@@ -188,7 +199,7 @@ def _prepare(config, workdir: str, clock: _Clock) -> _Job:
     with _closed_on_error(ckpts):
       _check_identity(ckpts.restore_meta(), identity, workdir)
   return _Job(config, workdir, method, parallel, num_classes, steps_per_epoch, ckpts,
-              identity, clock)
+              identity, clock, schedule=method.schedule(config))
 
 
 def _restore_or_init(job: _Job, model) -> _Run:
@@ -205,17 +216,61 @@ def _restore_or_init(job: _Job, model) -> _Run:
     _check_identity(meta, job.identity, job.workdir)  # a fallback checkpoint too
     logging.info('Resuming from step %d (%d epochs evaluated) in %s.', state.step,
                  meta['epoch'], job.workdir)
-    anchor = (state_lib.init_variables(model, config, size, pretrained_vars)['params']
+    anchor = (state_lib.init_variables(model, config, size, pretrained_vars)
               if needs_anchor else None)
   else:
     variables = state_lib.init_variables(model, config, size, pretrained_vars)
     state = state_lib.create_state(method, model, variables, config, job.steps_per_epoch)
-    anchor = variables['params'] if needs_anchor else None
+    anchor = variables if needs_anchor else None
     meta = {'epoch': 0, 'best_eval_top1': -1.0, 'best_epoch': 0, 'wall_time_s': 0.0,
             **job.identity}
   meta.setdefault('epoch_steps', [])
   job.clock.before = meta['wall_time_s']
   return _Run(state, anchor, int(state.step), meta)
+
+
+def _train_outputs(job: _Job, model, variables) -> Callable:
+  """`Method.constants`' view of the training images: names -> an iterator of the
+  model's sown intermediates `names` and the labels, batch by batch (eval mode, the
+  evaluation transform, `variables`)."""
+  config, parallel = job.config, job.parallel
+  placed = parallel.put_state(variables)
+
+  def train_outputs(names):
+    step = parallel.eval_step(steps_lib.make_outputs_step(model, config, tuple(names),
+                                                          parallel.bn_axis_name))
+    key = jax.random.fold_in(jax.random.key(config.seed), 3)
+    for batch in pipeline.make_eval_iter(config.data, global_batch_size=config.eval_batch_size,
+                                         split=pipeline.splits(config.data)[0]):
+      out = parallel.get_outputs(step(placed, parallel.put_batch(batch), key))
+      keep = out['mask'].astype(bool)
+      yield {n: v[keep] for n, v in out['outputs'].items()}, out['label'][keep]
+
+  return train_outputs
+
+
+def _method_constants(job: _Job, run: _Run, model) -> dict:
+  """The method's constants, read from the workdir, or computed from the starting model
+  and written there before the first step: a resumed run uses what the first one did."""
+  config, method = job.config, job.method
+  if method.constants is None:
+    return {}
+  path = os.path.join(job.workdir, CONSTANTS)
+  if os.path.exists(path):
+    with np.load(path) as f:
+      return dict(f)
+  if run.step == 0:
+    start = {'params': run.state.params, 'batch_stats': run.state.batch_stats}
+  else:  # resumed, the file lost: the starting model again
+    start = state_lib.init_variables(model, config, config.data.image_size,
+                                     state_lib.load_pretrained(config))
+  constants = {k: np.asarray(v) for k, v in
+               method.constants(config, job.num_classes, _train_outputs(job, model, start)).items()}
+  if jax.process_index() == 0:
+    tmp = path + '.tmp.npz'
+    np.savez(tmp, **constants)
+    os.replace(tmp, path)
+  return constants
 
 
 def _check_finite(loss: float, step: int, workdir: str):
@@ -308,6 +363,26 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
   return record
 
 
+def _enter_stage(job: _Job, run: _Run, epoch: int):
+  """Compiles nothing yet: the train step of the stage `epoch` is in; a stage after the
+  first starts with its own optimizer, fresh at its first step (also when a run resumes
+  there), as restored when the run resumes inside it."""
+  index = max(i for i, (first, _) in enumerate(job.schedule) if first <= epoch)
+  if index == job.stage:
+    return
+  first, stage = job.schedule[index]
+  if index > 0:
+    fresh = run.step == first * job.steps_per_epoch
+    host = state_lib.enter_stage(job.parallel.get_state(run.state), job.method, job.config,
+                                 stage, job.steps_per_epoch, fresh)
+    run.state = job.parallel.put_state(host)
+    logging.info('Stage %d of %s from epoch %d (%s).', index, job.config.method, first + 1,
+                 'fresh optimizer' if fresh else 'resumed')
+  job.train_fn = job.parallel.train_step(steps_lib.make_train_step(
+      job.method, job.config, job.parallel.bn_axis_name, stage, job.constants))
+  job.stage = index
+
+
 def _run_epochs(job: _Job, run: _Run):
   """Every epoch not yet evaluated: train it (or what is left of it), evaluate it."""
   config, steps_per_epoch = job.config, job.steps_per_epoch
@@ -320,6 +395,7 @@ def _run_epochs(job: _Job, run: _Run):
       num_epochs=max(config.num_epochs - data_epoch, 0))
   with Signals() as signals, contextlib.closing(job.profiler):
     for epoch in range(run.meta['epoch'], config.num_epochs):
+      _enter_stage(job, run, epoch)
       job.clock.start_epoch()
       step_metrics = _train_epoch(job, run, epoch, batches, signals, progress)
       images_per_sec, _ = progress.end_epoch()
@@ -337,9 +413,7 @@ def _build(job: _Job, run: _Run, model):
       model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
       (1, size, size, 3))
   job.gate_layers = list(job.gate_widths)
-  axis = parallel.bn_axis_name
-  job.train_fn = parallel.train_step(steps_lib.make_train_step(job.method, config, axis))
-  job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, axis))
+  job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, parallel.bn_axis_name))
   key = jax.random.key(config.seed)
   job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
   job.writer = metrics_lib.Writer(job.workdir, resume_epoch=run.meta['epoch'], config=config)
@@ -389,7 +463,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     with contextlib.closing(job.ckpts):
       model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
       run = _restore_or_init(job, model)
-      num_params = state_lib.count_params(job.method, run.state.params)
+      job.constants = _method_constants(job, run, model)
+      num_params = state_lib.count_params(job.method, run.state.params, config)
       logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
                    config.method, config.data.name, job.num_classes, job.steps_per_epoch,
                    num_params, job.parallel.num_devices, config.parallel)

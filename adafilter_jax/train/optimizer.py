@@ -1,4 +1,5 @@
-"""The paper's optimizer: SGD with momentum, one learning rate per param group.
+"""The paper's optimizer: SGD with momentum (Nesterov's with `optim.nesterov`, TLlib's
+recipe), one learning rate per param group.
 
 Groups come from the method (`Method.labels`): 'network' and 'head' at the network's
 rate, 'gate' at 10x, 'frozen' never updated. Each rate follows the same step-wise
@@ -26,10 +27,11 @@ def group_lrs(optim) -> Dict[str, float]:
   return {'network': optim.lr, 'head': head_lr, 'gate': optim.gate_lr}
 
 
-def _sgd(lr_schedule, momentum: float):
+def _sgd(lr_schedule, momentum: float, nesterov: bool = False):
   # inject_hyperparams keeps the current rate in the optimizer state, where the loop
   # logs it and the tests read the schedule back.
-  return optax.inject_hyperparams(optax.sgd)(learning_rate=lr_schedule, momentum=momentum)
+  return optax.inject_hyperparams(optax.sgd, static_args=('nesterov',))(
+      learning_rate=lr_schedule, momentum=momentum, nesterov=nesterov)
 
 
 def decay_mask(labels):
@@ -39,11 +41,15 @@ def decay_mask(labels):
       labels)
 
 
-def make(optim, labels, steps_per_epoch: int, weight_decay: bool = True):
-  """The optax transformation for `params` whose groups are `labels` (config.optim)."""
+def make(optim, labels, steps_per_epoch: int, weight_decay: bool = True, held=()):
+  """The optax transformation for `params` whose groups are `labels` (config.optim).
+
+  The `held` groups (a stage's, methods.Stage) get rate 0 rather than `set_to_zero`, so
+  that every stage's optimizer state has the same structure (one checkpoint template).
+  """
   groups = {
-      name: _sgd(schedule(lr, steps_per_epoch, optim.decay_epochs, optim.decay_factor),
-                 optim.momentum)
+      name: _sgd(schedule(0.0 if name in held else lr, steps_per_epoch, optim.decay_epochs,
+                          optim.decay_factor), optim.momentum, optim.get('nesterov', False))
       for name, lr in group_lrs(optim).items()}
   groups['frozen'] = optax.set_to_zero()
   assert set(groups) == set(GROUPS), 'every group of methods.GROUPS needs a transform'

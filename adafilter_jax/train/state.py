@@ -39,12 +39,38 @@ def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
   return variables
 
 
+def stage_tx(method, config, stage, params, steps_per_epoch):
+  """The optimizer of one of the method's stages (methods.Stage): config.optim with the
+  stage's overrides, its rate 0 on the groups it holds."""
+  optim = config.optim.copy_and_resolve_references()
+  optim.update(dict(stage.optim))  # a field config.optim lacks is an error
+  held = set(methods.GROUPS) - set(stage.trained)
+  labels = method.labels(params, config)
+  tx = optimizer_lib.make(optim, labels, steps_per_epoch,
+                          weight_decay=method.regularizer is None, held=held)
+  if method.wrap_optimizer is not None:
+    tx = method.wrap_optimizer(tx, labels, config, steps_per_epoch)
+  return tx
+
+
 def create_state(method, model, variables, config, steps_per_epoch):
-  labels = method.labels(variables['params'])
-  tx = optimizer_lib.make(config.optim, labels, steps_per_epoch,
-                          weight_decay=method.regularizer is None)
+  """The state at the start of training, with the first stage's optimizer."""
+  (_, stage), *_ = method.schedule(config)
+  tx = stage_tx(method, config, stage, variables['params'], steps_per_epoch)
   return steps_lib.TrainState.create(apply_fn=model.apply, params=variables['params'],
                                      tx=tx, batch_stats=variables['batch_stats'])
+
+
+def enter_stage(state, method, config, stage, steps_per_epoch, fresh: bool):
+  """A host `state` switched to `stage`'s optimizer: a fresh one (zero momentum, its
+  schedule from the stage's first step) at the stage's first step, else the restored
+  one of a run resumed inside the stage."""
+  tx = stage_tx(method, config, stage, state.params, steps_per_epoch)
+  opt_state = tx.init(state.params) if fresh else state.opt_state
+  if jax.tree.structure(opt_state) != jax.tree.structure(state.opt_state):
+    raise ValueError(f'{method.name}: the optimizer of stage {stage} has another state '
+                     'structure than the first stage\'s (checkpoints need one)')
+  return state.replace(tx=tx, opt_state=opt_state)
 
 
 def state_template(method, model, config, steps_per_epoch):
@@ -56,9 +82,10 @@ def state_template(method, model, config, steps_per_epoch):
   return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), abstract)
 
 
-def count_params(method, params) -> dict:
+def count_params(method, params, config=None) -> dict:
   counts = {g: 0 for g in methods.GROUPS}
-  for label, leaf in zip(jax.tree.leaves(method.labels(params)), jax.tree.leaves(params)):
+  for label, leaf in zip(jax.tree.leaves(method.labels(params, config)),
+                         jax.tree.leaves(params)):
     counts[label] += int(np.size(leaf))
   return counts
 

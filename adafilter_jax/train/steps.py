@@ -7,11 +7,14 @@ batch is one sharded array and XLA inserts the same reductions (`axis_name=None`
 """
 from typing import Any, Callable, Dict, List, Optional
 
+import flax
 import flax.linen as nn
 from flax.training import train_state
 import jax
 import jax.numpy as jnp
 import optax
+
+from adafilter_jax import methods
 
 
 class TrainState(train_state.TrainState):
@@ -35,23 +38,91 @@ def _device_key(key, axis_name):
   return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
 
 
-def make_train_step(method, config, axis_name: Optional[str]) -> Callable:
-  """(state, batch, key, anchor) -> (state, metrics); `anchor` feeds the method's
-  regularizer (the pretrained params, for L2-SP) and is None when it has none."""
+def _held_behind_stop_gradient(method, params, trained, config):
+  """`params` with the groups a stage holds behind stop_gradient: no gradient reaches
+  them, and XLA drops the backward pass below the lowest trained layer."""
+  labels = method.labels(params, config)
+  return jax.tree.map(lambda p, label: p if label in trained else jax.lax.stop_gradient(p),
+                      params, labels)
+
+
+def sown(intermediates) -> Dict[str, jax.Array]:
+  """A forward pass's sown intermediates, {'a/b': the last value sown there}."""
+  flat = flax.traverse_util.flatten_dict(dict(intermediates or {}), sep='/')
+  return {name: values[-1] for name, values in flat.items()}
+
+
+def _tapped(intermediates, taps) -> dict:
+  """'features' and each tap's output, out of a forward pass's 'intermediates'."""
+  out = {'features': intermediates['features'][0]}
+  for path in taps:
+    node = intermediates
+    for name in path:
+      node = node[name]
+    out['/'.join(path)] = node['__call__'][0]
+  return out
+
+
+def _taps(method, params) -> tuple:
+  return tuple(map(tuple, method.taps(params))) if method.taps else ()
+
+
+def _forward(method, apply_fn, variables, images, train, key, capture):
+  """(logits, gates, new batch_stats, intermediates or None): one forward pass that also
+  returns what the method's feature_loss and batch_loss read."""
+  mutable = ['batch_stats', 'intermediates'] if capture else ['batch_stats']
+  taps = _taps(method, variables['params']) if capture else ()
+  (logits, gates), new_vars = apply_fn(
+      variables, images, train=train, rngs={'gate': key}, mutable=mutable,
+      capture_intermediates=(lambda mdl, name: name == '__call__' and mdl.path in taps)
+      if taps else False)
+  return logits, gates, new_vars['batch_stats'], new_vars.get('intermediates')
+
+
+def make_loss_fn(method, config, axis_name: Optional[str], stage=None,
+                 constants: Optional[dict] = None) -> Callable:
+  """(params, state, batch, key, anchor) -> (loss, (metrics, batch_stats)): one device's
+  loss; `anchor` is the pretrained variables the method's regularizer and feature_loss
+  read (None when it needs none). `stage` (methods.Stage, default: every group trained)
+  holds the groups it does not train and picks the BN mode; `constants` (the method's,
+  `Method.constants`) feed its batch_loss."""
+  stage = stage or methods.Stage()
+  capture = method.feature_loss is not None or method.batch_loss is not None
 
   def loss_fn(params, state, batch, key, anchor):
-    (logits, gates), new_vars = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats},
-        normalize(batch['image'], config.data), train=True,
-        rngs={'gate': key}, mutable=['batch_stats'])
+    images = normalize(batch['image'], config.data)
+    params = _held_behind_stop_gradient(method, params, stage.trained, config)
+    logits, gates, batch_stats, intermediates = _forward(
+        method, state.apply_fn, {'params': params, 'batch_stats': state.batch_stats},
+        images, stage.bn_train, key, capture)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']).mean()
     loss = ce
     if method.regularizer is not None:
-      loss = loss + method.regularizer(params, anchor, config)
+      loss = loss + method.regularizer(params, None if anchor is None else anchor['params'],
+                                       config)
     if method.aux_loss is not None:
       loss = loss + method.aux_loss(gates, config, axis_name)
+    if method.batch_loss is not None:
+      loss = loss + method.batch_loss(sown(intermediates), batch, constants or {}, config)
+    if method.feature_loss is not None:
+      taps, pretrained = _taps(method, params), None
+      if method.needs_pretrained_params:  # the pretrained network, same batch, no gradient
+        *_, theirs = _forward(method, state.apply_fn, jax.lax.stop_gradient(anchor),
+                              images, False, key, capture)
+        pretrained = _tapped(theirs, taps)
+      loss = loss + method.feature_loss(_tapped(intermediates, taps), pretrained, config,
+                                        axis_name)
     top1 = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
-    return loss, ({'loss': loss, 'ce': ce, 'top1': top1}, new_vars['batch_stats'])
+    return loss, ({'loss': loss, 'ce': ce, 'top1': top1}, batch_stats)
+
+  return loss_fn
+
+
+def make_train_step(method, config, axis_name: Optional[str], stage=None,
+                    constants: Optional[dict] = None) -> Callable:
+  """(state, batch, key, anchor) -> (state, metrics), `make_loss_fn`'s loss; under pmap
+  gradients and metrics are averaged over the devices."""
+  loss_fn = make_loss_fn(method, config, axis_name, stage, constants)
 
   grads_fn = accumulated(jax.grad(loss_fn, has_aux=True), config.grad_accum_steps)
 
@@ -116,6 +187,25 @@ def make_eval_step(config, axis_name: Optional[str]) -> Callable:
     return out
 
   return eval_step
+
+
+def make_outputs_step(model, config, names, axis_name: Optional[str]) -> Callable:
+  """(variables, batch, key) -> the sown intermediates `names` in eval mode, with the
+  batch's labels and mask: what `Method.constants` reads over the training images."""
+
+  def outputs_step(variables, batch, key):
+    _, new_vars = model.apply(variables, normalize(batch['image'], config.data), train=False,
+                              rngs={'gate': _device_key(key, axis_name)},
+                              mutable=['intermediates'])
+    found = sown(new_vars['intermediates'])
+    missing = sorted(set(names) - set(found))
+    if missing:
+      raise ValueError(f'config.method={config.method!r} reads intermediates {missing} '
+                       f'that its model does not sow; it sows {sorted(found)}')
+    return {'outputs': {n: found[n] for n in names}, 'label': batch['label'],
+            'mask': batch['mask']}
+
+  return outputs_step
 
 
 def gate_widths(model: nn.Module, variables, image_shape) -> Dict[str, int]:

@@ -10,6 +10,7 @@ any model of this project:
 - AdaFilter: ``<unit>/conv_ft`` and ``<unit>/conv_pre`` both from ``<unit>/conv`` (F = S =
   pretrained), ``bn_ft``/``bn_pre`` (or the single ``bn`` of the Eq. 6 ablation) from ``bn``;
 - SpotTune: both copies ``<block>/block_ft`` and ``<block>/block_pre`` from ``<block>``;
+- a kept head of the pretraining task, ``source_fc`` (Co-Tuning's), from its ``fc``;
 - the new head ``fc`` and the gate keep their fresh initialisation, except a subtree
   given its own weights in `parts` (the CNN gate's ResNet trunk, ``gate/trunk``: a
   method's `pretrained_parts`).
@@ -36,6 +37,7 @@ SOURCE = 'source.json'  # what a Hub conversion was made from: spec, commit, SHA
 _BRANCH = re.compile(r'^(conv|bn)_(ft|pre)$')
 _BLOCK_COPY = ('block_ft', 'block_pre')  # SpotTune's two copies of a residual block
 _FRESH = ('fc', 'gate')  # new for the target task
+_SOURCE_HEAD = 'source_fc'  # the pretraining task's own head, kept beside the new one
 _SHOWN = 20  # problems listed: weights of another ResNet have hundreds
 
 
@@ -87,6 +89,8 @@ def source_path(path: Tuple[str, ...]) -> Optional[Tuple[str, ...]]:
   """Where a model's leaf comes from in a plain ResNet, or None if it starts fresh."""
   if path[0] in _FRESH:
     return None
+  if path[0] == _SOURCE_HEAD:
+    return ('fc',) + path[1:]
   return tuple(_BRANCH.sub(r'\1', p) for p in path if p not in _BLOCK_COPY)
 
 

@@ -16,7 +16,11 @@ RECIPES = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter',
            # SpotTune's other Table 2 / Table 3 baselines
            'feature_extractor', 'finetune_last1', 'finetune_last2', 'finetune_last3',
            'stochastic_ft', 'spottune_all_ft',
-           'selective_joint')
+           'selective_joint',
+           # Later baselines (TLlib's and their papers')
+           'linear_probe', 'lp_ft', 'bss', 'delta',
+           # TLlib's sampling-rate protocol (tllib_schedule.py) and the later baselines
+           'erm', 'co_tuning', 'surgical', 'auto_rgn', 'bitfit')
 
 
 def recipe(name: str):

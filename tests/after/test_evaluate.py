@@ -14,7 +14,7 @@ from adafilter_jax.inference import evaluate
 from adafilter_jax.inference import restore as inference
 from adafilter_jax.train.loop import Interrupted
 from adafilter_jax.train.loop import train_and_evaluate
-from tests.train import test_loop, tiny
+from tests.train import runs, tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -61,7 +61,7 @@ def test_interrupted_run_uses_the_checkpoint_asked_for(tmp_path, monkeypatch):
   config = tiny.config('finetune', epochs=2)
   workdir = str(tmp_path / 'run')
   with monkeypatch.context() as m:
-    test_loop._interrupt_after(m, 7)  # epoch 1 done (step 5), stopped at step 8
+    runs.interrupt_after(m, 7)  # epoch 1 done (step 5), stopped at step 8
     with pytest.raises(Interrupted):
       train_and_evaluate(config, workdir)
   (epoch1,) = _records(workdir)

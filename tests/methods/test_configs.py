@@ -2,12 +2,14 @@
 and builds its model; the recipes carry the papers' settings."""
 import ast
 import os
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adafilter_jax.train import checks
 from adafilter_jax.train import config_files
 from adafilter_jax import methods
 from adafilter_jax.methods import paper
@@ -33,7 +35,7 @@ def test_recipe_builds_its_model(name):
       {'params': jax.random.key(0), 'gate': jax.random.key(1)},
       jnp.zeros((1, 32, 32, 3)), train=False))
   assert shapes['params']['fc']['kernel'].shape[-1] == 7
-  labels = set(jax.tree.leaves(method.labels(shapes['params'])))
+  labels = set(jax.tree.leaves(method.labels(shapes['params'], config)))
   assert labels <= set(methods.GROUPS)
   assert 'network' in labels or name == 'feature_extractor'  # it trains only the head
 
@@ -52,6 +54,12 @@ def test_recipes_carry_the_papers_settings():
   assert get('random_policy').method == 'random_policy'
   base = get('adafilter')
   assert (base.batch_size, base.num_epochs, base.optim.gate_lr) == (64, 110, 0.1)
+  c = get('co_tuning')  # TLlib's recipe: 5360 images, 111 steps a pass -> 90 epochs
+  assert (c.co_tuning.trade_off, c.co_tuning.source_classes) == (2.3, 1000)
+  assert (c.batch_size, c.optim.lr, c.optim.head_lr, c.optim.nesterov) == (48, 1e-3, 1e-2, True)
+  assert (c.optim.weight_decay, tuple(c.data.crop_scale)) == (5e-4, (0.2, 1.0))
+  assert (c.num_epochs, tuple(c.optim.decay_epochs)) == (90, (54,))
+  assert get('surgical').surgical.modules == 'last' and get('erm').method == 'finetune'
 
 
 def test_cnn_gate_trunk_takes_plain_resnet18_weights():
@@ -68,7 +76,8 @@ def test_cnn_gate_trunk_takes_plain_resnet18_weights():
 
 @pytest.mark.parametrize('method,block', [('spottune', 'spottune'),
                                           ('spottune_global_k', 'spottune'),
-                                          ('spottune_fixed', 'spottune'), ('l2sp', 'l2sp')])
+                                          ('spottune_fixed', 'spottune'), ('l2sp', 'l2sp'),
+                                          ('lp_ft', 'lp_ft'), ('bss', 'bss'), ('delta', 'delta')])
 def test_a_method_without_its_settings_block_fails_before_training(method, block):
   from configs import base
   config = base.get_config()  # no recipe applied: no settings block
@@ -141,3 +150,48 @@ def test_spottune_table2_datasets_carry_their_column_of_the_paper():
     config = recipes.on_dataset(dataset, 'finetune_last2')
     assert config.paper_top1['spottune'] == spottune[dataset]
     assert config.paper_top1['finetune_last2'] == last2[dataset]
+
+
+def test_later_baselines_carry_their_papers_settings():
+  get = lambda name, dataset='cubs': recipes.on_dataset(dataset, name)
+  c, base = get('lp_ft'), get('finetune')
+  assert (c.lp_ft.lp_epochs, c.lp_ft.lp_lr, tuple(c.lp_ft.lp_decay_epochs)) == (10, 0.01, (6,))
+  assert c.num_epochs == base.num_epochs + 10 and c.optim == base.optim
+  assert (get('bss').bss.eta, get('bss').bss.k) == (0.001, 1)
+  c = get('delta')
+  assert (c.delta.alpha, c.delta.beta, c.optim.weight_decay) == (0.01, 0.01, 0.0)
+  assert get('delta', 'stanford_dogs').delta.alpha == 0.1  # the official run.sh
+  assert (c.delta.probe_epochs, c.delta.probe_lr, c.delta.attention_images) == (10, 0.01, 128)
+
+
+def test_tllib_table_is_the_one_in_docs():
+  """TLlib's sampling-rate numbers in adafilter_jax/methods/paper.py against the table in
+  docs/methods.md (transcribed from TLlib's README)."""
+  seen = {}
+  for line in open('docs/methods.md'):
+    cells = [c.strip() for c in line.strip().strip('|').split('|')]
+    if len(cells) == 6 and cells[0] in paper.TLLIB:
+      seen.setdefault(cells[0], {})[cells[1]] = tuple(float(v) for v in cells[2:])
+  assert seen == paper.TLLIB
+  assert paper.top1('cubs', 'co_tuning', 15) == 57.6 and paper.top1('cubs', 'co_tuning') is None
+  assert paper.top1('fgvc_aircraft', 'delta', 50) == 71.4 and paper.top1('cubs', 'bss', 20) is None
+
+
+@pytest.mark.parametrize('recipe, key, value, accepted', [
+    ('bss', 'bss.k', 0, 'an integer >= 1'),
+    ('bss', 'bss.eta', -0.1, 'a number >= 0'),
+    ('delta', 'delta.alpha', -1.0, 'a number >= 0'),
+    ('delta', 'delta.probe_decay_epochs', (11,),
+     'increasing epochs in [1, config.delta.probe_epochs=10]'),
+    ('lp_ft', 'lp_ft.lp_decay_epochs', (11,),
+     'increasing epochs in [1, config.lp_ft.lp_epochs=10]'),
+    ('co_tuning', 'co_tuning.trade_off', -2.3, 'a number >= 0'),
+    ('co_tuning', 'co_tuning.source_classes', 0, 'an integer >= 1'),
+    ('erm', 'data.sample_rate', 0.0, 'a number in (0, 1]'),
+])
+def test_later_baselines_settings_are_range_checked(recipe, key, value, accepted):
+  config = recipes.on_dataset('cubs', recipe)
+  config.update_from_flattened_dict({key: value})
+  shown = str(tuple(value)) if isinstance(value, tuple) else str(value)
+  with pytest.raises(ValueError, match=re.escape(f'config.{key}={shown}: must be {accepted}')):
+    checks.check_fields(config)

@@ -5,6 +5,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 
 from adafilter_jax.apps import experiments
 from tests.train import tiny as train_tiny
@@ -111,3 +112,40 @@ def test_two_methods_two_seeds_end_to_end(tmp_path):
   with open(os.path.join(root, 'table.md')) as f:
     md = f.read()
   assert '| finetune |' in md and '| l2sp |' in md and '±' in md
+
+
+def test_sample_rate_axis_trains_as_many_steps_and_sets_tllib_beside(tmp_path):
+  """--sample_rates: one workdir per (dataset, rate), the rate's share of the images for
+  100/rate times the recipe's epochs, TLlib's number for that rate in the table."""
+  root, seen = str(tmp_path), {}
+
+  def run(config, workdir):
+    seen[workdir] = config
+    os.makedirs(workdir, exist_ok=True)
+    acc = 0.5 + 0.1 * config.data.sample_rate + 0.01 * config.seed
+    with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+      json.dump({'best_eval_top1': acc, 'epochs': config.num_epochs}, f)
+
+  status = experiments.run_grid(['cubs'], ['erm', 'co_tuning'], [0, 1], root, runner=run,
+                                sample_rates=[15, 100])
+  assert len(status) == 8 and set(status.values()) == {'done'}
+  # TLlib's recipe on CUB-200 (5994 images, batch 48: 124 steps a pass): 10,000 steps are
+  # 81 epochs, the decay after 6,000 at 48; at 15 %, 540 and 320 (x 100/15).
+  full = seen[experiments.workdir_for(root, 'cubs', 'erm', 0, 100)]
+  low = seen[os.path.join(root, 'cubs_15pct', 'co_tuning', 'seed_1')]
+  schedule = lambda c: (c.data.sample_rate, c.num_epochs, tuple(c.optim.decay_epochs))
+  assert schedule(full) == (1.0, 81, (48,)) and schedule(low) == (0.15, 540, (320,))
+  assert low.seed == 1 and low.method == 'co_tuning' and full.batch_size == 48
+
+  md = experiments.write_table(root, ['cubs'], ['erm', 'co_tuning'], 'best_eval_top1', [15, 100])
+  assert "(TLlib's number)" in md and '| method | cubs 15% | cubs 100% |' in md
+  assert '| erm | 52.00 ± 0.71 (51.20) | 60.50 ± 0.71 (81.80) |' in md
+  assert '| co_tuning | 52.00 ± 0.71 (57.60) | 60.50 ± 0.71 (82.50) |' in md
+  with open(os.path.join(root, 'table.csv')) as f:
+    rows = list(csv.DictReader(f))
+  assert [(r['method'], r['sample_rate'], r['paper']) for r in rows] == [
+      ('erm', '15', '51.2'), ('erm', '100', '81.8'), ('co_tuning', '15', '57.6'),
+      ('co_tuning', '100', '82.5')]
+  with pytest.raises(ValueError, match='sample rate 0'):
+    experiments.make_config('cubs', 'erm', 0, root, sample_rate=0)
+

@@ -26,7 +26,7 @@ import pytest
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import checkpoint, loop
 from tests import multihost
-from tests.train import test_loop, tiny
+from tests.train import runs, tiny
 
 
 def _record_writes(workdir, log):
@@ -95,7 +95,7 @@ def main():
   if args.kill_after_epoch:
     _kill_after(checkpoint, args.kill_after_epoch)
   if args.term_after_batches >= 0 and args.process_id == args.term_process:
-    test_loop._interrupt_after(pytest.MonkeyPatch(), args.term_after_batches)
+    runs.interrupt_after(pytest.MonkeyPatch(), args.term_after_batches)
   config = tiny.config(epochs=args.epochs, parallel=args.parallel)
   try:
     state = loop.train_and_evaluate(config, workdir)

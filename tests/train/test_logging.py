@@ -18,6 +18,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from adafilter_jax.apps import jobs
 from adafilter_jax.train import metrics
 from adafilter_jax.train.loop import train_and_evaluate
+from tests.train import runs
 from tests.train import tiny
 
 
@@ -54,11 +55,6 @@ def _events(workdir):
   return acc
 
 
-def _records(workdir):
-  with open(os.path.join(workdir, metrics.METRICS)) as f:
-    return [json.loads(line) for line in f]
-
-
 def _stage_fraction_from_gate_stats(workdir, params):
   """layer4's fine-tuned share from gate_stats.npz, each layer weighted by its filters
   (counted on the kernel of its fine-tuned conv)."""
@@ -91,7 +87,7 @@ def logged_run(tmp_path_factory):
 
 def test_tensorboard_events_equal_metrics_jsonl(logged_run):
   workdir, state, _ = logged_run
-  records, events = _records(workdir), _events(workdir)
+  records, events = runs.records(workdir), _events(workdir)
   assert [r['step'] for r in records] == [5, 10]
   expected = {}
   for r in records:
@@ -132,7 +128,7 @@ def test_wandb_logs_the_same_when_installed(logged_run):
   assert init['config']['method'] == 'adafilter'
   scalars = [(step, values) for step, values in fake.logs
              if not any(isinstance(v, FakeWandb.Image) for v in values.values())]
-  assert scalars == [(r['step'], metrics.scalars(r)) for r in _records(workdir)]
+  assert scalars == [(r['step'], metrics.scalars(r)) for r in runs.records(workdir)]
   (images_step, images), = [(s, v) for s, v in fake.logs if (s, v) not in scalars]
   assert images_step == 10
   for tag, image in images.items():
@@ -143,12 +139,7 @@ def test_wandb_logs_the_same_when_installed(logged_run):
 
 def test_wandb_asked_for_but_missing_fails_before_compiling(tmp_path, monkeypatch):
   monkeypatch.setitem(sys.modules, 'wandb', None)  # any import of wandb now fails
-  from adafilter_jax.train import state as state_lib
-
-  def no_compile(*args, **kwargs):
-    raise AssertionError('compiled before the error')
-
-  monkeypatch.setattr(state_lib, 'init_variables', no_compile)
+  runs.no_compile(monkeypatch)
   with pytest.raises(ImportError, match='pip install wandb'):
     train_and_evaluate(tiny.config(wandb='p'), str(tmp_path / 'run'))
 
@@ -169,7 +160,7 @@ def test_resumed_writer_hides_the_events_of_epochs_it_drops(tmp_path):
   assert [(e.step, e.value) for e in events.Scalars('train_loss')] == [(5, 2.0), (10, 1.25)]
   assert [(e.step, np.float32(e.value)) for e in events.Scalars('lr/head')] == [
       (5, np.float32(0.1)), (10, np.float32(0.01))]
-  assert [r['train_loss'] for r in _records(workdir)] == [2.0, 1.25]
+  assert [r['train_loss'] for r in runs.records(workdir)] == [2.0, 1.25]
 
 
 def test_profile_steps_write_a_trace_and_change_nothing(logged_run, tmp_path):

@@ -2,7 +2,6 @@
 an interrupt equals an uninterrupted run, clear errors before compiling, NaN stops."""
 import json
 import os
-import signal
 
 import jax
 import numpy as np
@@ -15,12 +14,8 @@ from adafilter_jax.train.loop import Interrupted
 from adafilter_jax.train.loop import NonFiniteLoss
 from adafilter_jax.train.loop import train_and_evaluate
 from adafilter_jax.train import state as state_lib
+from tests.train import runs
 from tests.train import tiny
-
-
-def _records(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f]
 
 
 def _gate_fractions_by_own_forward_pass(config, state):
@@ -45,7 +40,7 @@ def test_adafilter_epoch_writes_all_outputs(tmp_path):
   workdir = str(tmp_path / 'run')
   config = tiny.config('adafilter')
   state = train_and_evaluate(config, workdir)
-  (record,) = _records(workdir)
+  (record,) = runs.records(workdir)
   assert record['epoch'] == 1 and record['step'] == 5  # 50 images, batch 10
   for key in ('train_loss', 'train_top1', 'eval_top1', 'eval_mean_class_acc',
               'images_per_sec', 'epoch_time_s'):
@@ -74,19 +69,6 @@ def test_adafilter_epoch_writes_all_outputs(tmp_path):
   assert summary['num_params']['frozen'] > 0 and summary['num_params']['gate'] > 0
 
 
-def _interrupt_after(monkeypatch, n):
-  """The train iterator sends SIGTERM to this process after `n` batches."""
-  make = pipeline.make_train_iter
-
-  def make_and_interrupt(*args, **kwargs):
-    for i, batch in enumerate(make(*args, **kwargs)):
-      if i == n:
-        signal.raise_signal(signal.SIGTERM)
-      yield batch
-
-  monkeypatch.setattr(pipeline, 'make_train_iter', make_and_interrupt)
-
-
 @pytest.mark.parametrize('overrides', [
     {},
     # The step counts optimizer updates, whatever the micro-batches: resume is as exact.
@@ -97,7 +79,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, ove
 
   workdir = str(tmp_path / 'resumed')
   with monkeypatch.context() as m:
-    _interrupt_after(m, 7)  # mid-epoch 2
+    runs.interrupt_after(m, 7)  # mid-epoch 2
     with pytest.raises(Interrupted):
       train_and_evaluate(config, workdir)
   with checkpoint.Checkpoints(os.path.join(workdir, 'checkpoints')) as ckpts:
@@ -108,16 +90,11 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, ove
   jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
   jax.tree.map(np.testing.assert_array_equal, resumed.batch_stats, whole.batch_stats)
   jax.tree.map(np.testing.assert_array_equal, resumed.opt_state, whole.opt_state)
-  a, b = _records(workdir), _records(str(tmp_path / 'whole'))
+  a, b = runs.records(workdir), runs.records(str(tmp_path / 'whole'))
   assert [r['epoch'] for r in a] == [1, 2]
   # Every field but wall time: the interrupted epoch's train loss too, averaged over
   # the steps before the interrupt (kept in the checkpoint) and after.
-  assert _without_wall_time(a) == _without_wall_time(b)
-
-
-def _without_wall_time(records):
-  return [{k: v for k, v in r.items() if k not in ('images_per_sec', 'epoch_time_s')}
-          for r in records]
+  assert runs.without_wall_time(a) == runs.without_wall_time(b)
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
@@ -134,7 +111,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     train_and_evaluate(tiny.config('finetune', epochs=2), workdir)
   with checkpoint.Checkpoints(os.path.join(workdir, 'checkpoints')) as ckpts:
     assert ckpts.latest_step() == 5
-  assert [r['epoch'] for r in _records(workdir)] == [1]
+  assert [r['epoch'] for r in runs.records(workdir)] == [1]
 
 
 @pytest.mark.parametrize('overrides, error, match', [
@@ -174,29 +151,22 @@ def test_interrupt_in_the_last_step_of_an_epoch_still_evaluates_it(tmp_path, mon
 
   workdir = str(tmp_path / 'resumed')
   with monkeypatch.context() as m:
-    _interrupt_after(m, 9)  # batch 9 is the last of epoch 2 (5 steps an epoch)
+    runs.interrupt_after(m, 9)  # batch 9 is the last of epoch 2 (5 steps an epoch)
     with pytest.raises(Interrupted):
       train_and_evaluate(config, workdir)
   resumed = train_and_evaluate(config, workdir)
 
   assert int(resumed.step) == 10
-  a, b = _records(workdir), _records(whole_dir)
+  a, b = runs.records(workdir), runs.records(whole_dir)
   assert [r['epoch'] for r in a] == [1, 2]
-  assert _without_wall_time(a) == _without_wall_time(b)
+  assert runs.without_wall_time(a) == runs.without_wall_time(b)
   sa, sb = _summary(workdir), _summary(whole_dir)
   for key in ('epochs', 'final_eval_top1', 'best_eval_top1', 'best_epoch'):
     assert sa[key] == sb[key], key
 
 
-def _no_compile(monkeypatch):
-  def no_compile(*args, **kwargs):
-    raise AssertionError('compiled before the error')
-
-  monkeypatch.setattr(state_lib, 'init_variables', no_compile)
-
-
 def test_unwritable_workdir_fails_before_compiling(tmp_path, monkeypatch):
-  _no_compile(monkeypatch)
+  runs.no_compile(monkeypatch)
   (tmp_path / 'a_file').write_text('')
   workdir = str(tmp_path / 'a_file' / 'run')  # root may write anywhere: a file blocks it
   with pytest.raises(OSError, match=f'workdir {workdir} cannot be written'):
@@ -211,7 +181,7 @@ def test_workdir_of_another_run_is_refused_naming_the_key(tmp_path, monkeypatch)
   ckpts = checkpoint.Checkpoints(str(workdir / 'checkpoints'))
   ckpts.save(5, {'x': np.zeros(2, np.float32)}, other)
   ckpts.close()
-  _no_compile(monkeypatch)
+  runs.no_compile(monkeypatch)
   with pytest.raises(ValueError, match="data.name='digits_source', this run has "
                                        "'digits_target'"):
     train_and_evaluate(config, str(workdir))
@@ -222,7 +192,7 @@ def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path, monke
   whole = train_and_evaluate(config, str(tmp_path / 'whole'))
   workdir = tmp_path / 'resumed'
   with monkeypatch.context() as m:
-    _interrupt_after(m, 7)  # saves step 8; step 5 (epoch 1, the best so far) stays
+    runs.interrupt_after(m, 7)  # saves step 8; step 5 (epoch 1, the best so far) stays
     with pytest.raises(Interrupted):
       train_and_evaluate(config, str(workdir))
   # Half-written: the largest array file of the latest step cut in two.
@@ -236,4 +206,4 @@ def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path, monke
   assert warned and str(workdir / 'checkpoints' / '8') in warned[0], warned
   assert (workdir / 'checkpoints.unreadable' / '8').is_dir()
   jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
-  assert [r['epoch'] for r in _records(str(workdir))] == [1, 2]
+  assert [r['epoch'] for r in runs.records(str(workdir))] == [1, 2]

@@ -109,9 +109,8 @@ class JaxCase:
     variables = state_lib.init_variables(model, config, res, None)
     self.state = strategy.put_state(
         state_lib.create_state(method, model, variables, config, steps_per_epoch=100))
-    # What the loop passes a method whose regularizer pulls towards the starting params.
-    self.anchor = (strategy.put_state(variables['params'])
-                   if method.needs_pretrained_params else None)
+    # What the loop passes a method that reads the pretrained network (L2-SP, DELTA).
+    self.anchor = strategy.put_state(variables) if method.needs_pretrained_params else None
     rng = np.random.RandomState(0)
     # uint8 images, as the input pipeline delivers them (the steps normalise); kept on
     # the device, so that the input transfer is not timed.
