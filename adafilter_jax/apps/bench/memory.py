@@ -58,13 +58,16 @@ def compiled_train_step(variant: str, setting: str, batch: int, res: int,
                      f'micro-batches (setting {setting!r}).')
   method = methods.get(config.method)
   model = method.build_model(config, bench_steps.NUM_CLASSES, None)
-  state = jax.eval_shape(lambda: state_lib.create_state(
-      method, model, state_lib.abstract_variables(model, res), config, steps_per_epoch=100))
+  variables = jax.eval_shape(lambda: state_lib.abstract_variables(model, res))
+  state = jax.eval_shape(lambda v: state_lib.create_state(method, model, v, config,
+                                                         steps_per_epoch=100), variables)
+  # The pretrained variables, on the device beside the state, for the methods that read them.
+  anchor = variables if method.needs_pretrained_params else None
   spec = jax.ShapeDtypeStruct
   inputs = {'image': spec((batch, res, res, 3), np.uint8), 'label': spec((batch,), np.int32),
             'mask': spec((batch,), bool), 'index': spec((batch,), np.int32)}
   train = parallel_lib.Parallel('jit').train_step(steps.make_train_step(method, config, None))
-  lowered = train.lower(state, inputs, jax.random.key(0), None)
+  lowered = train.lower(state, inputs, jax.random.key(0), anchor)
   return lowered.compile(CPU_OPTIONS if jax.default_backend() == 'cpu' else None)
 
 
