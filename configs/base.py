@@ -57,6 +57,13 @@ def get_config() -> ml_collections.ConfigDict:
   # How the gate's layers start: 'torch' (torch.nn.Linear / LSTMCell defaults, as the
   # paper's PyTorch code) or 'flax'. docs/method.md.
   c.adafilter.gate_init = 'torch'
+  # Levers the paper leaves open (docs/study.md measures them); the defaults are the
+  # paper's reading. The LSTM gate's pooled input: 'none' (the paper), 'layer' (LayerNorm
+  # per example) or 'batch' (BatchNorm over the batch: only what differs between images).
+  c.adafilter.gate_input_norm = 'none'
+  # The gate heads' initial bias; None draws it as gate_init says (U(+-1/sqrt(hidden)) for
+  # 'torch'): a positive value starts the gate fine-tuning every filter, negative reusing.
+  c.adafilter.gate_head_bias = config_dict.placeholder(float)
   c.adafilter.gate_arch = 'resnet18'  # the CNN gate's trunk (Table 4)
   c.adafilter.gate_width = 64
   # ImageNet weights of the CNN gate's trunk (as config.pretrained); '' trains it from scratch.

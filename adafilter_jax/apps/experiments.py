@@ -246,6 +246,11 @@ def run(args) -> int:
   if decathlon.collect([args.root], args.metric):  # Decathlon domains: Table 3, with S
     print(decathlon.write_table([args.root], os.path.join(args.root, 'decathlon.md'),
                                 args.metric))
+  return exit_code(status)
+
+
+def exit_code(status: Dict[str, str]) -> int:
+  """Prints the failed runs of `run_grid`'s status; 1 if any failed, else 0."""
   failed = {k: v for k, v in status.items() if v.startswith('failed')}
   for workdir, why in failed.items():
     print(f'{workdir}: {why}')

@@ -76,12 +76,28 @@ _SPECS = [
                 'Offline demo source task: sklearn digits 0-4, seeded 80/20 per class.'),
     DatasetSpec('digits_target', 'digits/target', 'train', 'test', 50, 846, 5, False,
                 'Offline demo target task: digits 5-9 as 0-4, 10 train images per class.'),
+    # Omniglot from TFDS's catalog builder (all four archives of brendenlake/omniglot in
+    # --manual_dir, docs/data.md): train = images_background, test = images_evaluation.
+    DatasetSpec('omniglot_tfds', 'omniglot', 'train', 'test', 19280, 13180, 1623, True,
+                "TFDS's omniglot: the 30 background alphabets train, the 20 evaluation "
+                'alphabets test (disjoint characters: for pretraining, not for Table 2).'),
+    # The study's Omniglot transfer (docs/study.md), from the two small archives.
+    DatasetSpec('omniglot_small_source', 'omniglot_small/source', 'train', 'test', 1696, 424,
+                106, True, 'Katakana, Sanskrit, Tagalog characters: 16 / 4 drawers each.'),
+    *[DatasetSpec(f'omniglot_small_shots{k}', f'omniglot_small/shots{k}', 'train', 'test',
+                  86 * k, 430, 86, True, f'Balinese, Early Aramaic, Korean characters: {k} '
+                  'train drawers each, the same 5 eval drawers for every k.') for k in (1, 5, 15)],
+    # The study's target tasks (docs/study.md): k shots per class, one eval set for all k.
+    *[DatasetSpec(f'digits_shots{k}', f'digits/shots{k}', 'train', 'test', 5 * k, 396, 5,
+                  False, f'Digits 5-9 as 0-4, {k} train images per class; the same 396 '
+                  'eval images for every k.') for k in (5, 10, 25, 100)],
 ]
 
 DATASETS: dict[str, DatasetSpec] = {s.key: s for s in _SPECS}
 
 # Builders this package defines (TF-free); anything else is a TFDS catalog builder.
-OWN_BUILDERS = ('caltech256', 'mit_indoor67', 'fgvc_aircraft', 'digits', 'image_folder')
+OWN_BUILDERS = ('caltech256', 'mit_indoor67', 'fgvc_aircraft', 'digits', 'image_folder',
+                'omniglot_small')
 # Builders that need no manual download and are prepared on first use.
 AUTO_PREPARE = ('digits',)
 

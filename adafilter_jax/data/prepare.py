@@ -33,7 +33,8 @@ def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_co
       return builders.ImageFolder(config=cfg, **kwargs)
     cls = {'caltech256': builders.Caltech256, 'digits': builders.Digits,
            'mit_indoor67': builders.MitIndoor67,
-           'fgvc_aircraft': builders.FgvcAircraft}[base]
+           'fgvc_aircraft': builders.FgvcAircraft,
+           'omniglot_small': builders.OmniglotSmall}[base]
     return cls(config=config or None, **kwargs)
   from adafilter_jax.data.builders import catalog  # pylint: disable=g-import-not-at-top
   catalog.require_manual_copies(name, manual_dir)
@@ -78,8 +79,10 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
   names = [name]
   if name == 'caltech256':
     names = ['caltech256/30', 'caltech256/60']
+  elif name == 'omniglot_small':
+    names = ['omniglot_small/source'] + [f'omniglot_small/shots{k}' for k in (1, 5, 15)]
   elif name == 'digits':
-    names = ['digits/source', 'digits/target']
+    names = ['digits/source', 'digits/target']  # the demo's; digits/shots<k> by name
   paths = []
   for n in names:
     builder = _builder(n, data_dir, manual_dir=manual_dir, skip_corrupt=skip_corrupt,

@@ -50,7 +50,10 @@ def gate_def(adafilter: Mapping, backbone: Mapping) -> ModuleDef:
   common = dict(gated_layers=a['gated_layers'], through_sigmoid=a['ste_through_sigmoid'])
   if a['gate'] == 'lstm':
     return functools.partial(LSTMGate, embed_dim=a['embed_dim'], hidden_dim=a['hidden_dim'],
-                             init=a['gate_init'], **common)
+                             init=a['gate_init'], # .get: runs saved before these levers existed
+                             input_norm=a.get('gate_input_norm', 'none'),
+                             head_bias=a.get('gate_head_bias'),
+                             bn_axis_name=backbone.get('bn_axis_name'), **common)
   if a['gate'] == 'cnn':
     trunk_backbone = {k: v for k, v in backbone.items() if k not in ('width', 'head_init')}
     trunk = functools.partial(resnet, a['gate_arch'], None, width=a['gate_width'],

@@ -14,7 +14,7 @@ Per-layer modules are named by the layer's index in forward order (``embed_3``),
 order is checked against the layer names, and `is_gated` says which convs are gated.
 Every field comes from the config's `adafilter` block (adafilter.py maps it).
 """
-from typing import Any, Dict, NamedTuple
+from typing import Any, Dict, NamedTuple, Optional
 
 import flax.linen as nn
 import jax
@@ -58,26 +58,51 @@ class _Gate(nn.Module):
     return g, GateState(carry, {**state.decisions, name: g})
 
 
+# Normalisations of the LSTM gate's pooled input (levers the paper leaves open;
+# docs/study.md): 'none' (the paper), 'layer' (per example, over the channels), 'batch'
+# (per channel, over the batch; running statistics at test time), which leaves only what
+# differs between images.
+INPUT_NORMS = ('none', 'layer', 'batch')
+
+
 class LSTMGate(_Gate):
   embed_dim: int
   hidden_dim: int
   init: str        # 'torch' | 'flax': layers.linear_init / lstm_init
+  input_norm: str = 'none'       # INPUT_NORMS
+  head_bias: Optional[float] = None  # the heads' initial bias; None: `init`'s draw
+  bn_axis_name: Optional[str] = None  # input_norm='batch' under pmap
 
   def init_state(self, images, train: bool) -> GateState:
+    if self.input_norm not in INPUT_NORMS:
+      raise ValueError(f'adafilter.gate_input_norm={self.input_norm!r}: expected one of '
+                       f'{INPUT_NORMS}')
     zeros = jnp.zeros((images.shape[0], self.hidden_dim), jnp.float32)
-    return GateState((zeros, zeros), {})
+    return GateState(((zeros, zeros), train), {})
+
+  def _normalize(self, pooled, i: int, train: bool):
+    if self.input_norm == 'layer':
+      return nn.LayerNorm(name=f'norm_{i}')(pooled)
+    if self.input_norm == 'batch':
+      return nn.BatchNorm(use_running_average=not train, axis_name=self.bn_axis_name,
+                          name=f'norm_{i}')(pooled)
+    return pooled
 
   @nn.compact
   def __call__(self, x, state: GateState, name: str, features: int):
     i = len(state.decisions)
-    pooled = jnp.mean(x.astype(jnp.float32), (1, 2))
+    lstm_carry, train = state.carry
+    pooled = self._normalize(jnp.mean(x.astype(jnp.float32), (1, 2)), i, train)
     embedding = nn.Dense(self.embed_dim, name=f'embed_{i}',
                          **linear_init(self.init, pooled.shape[-1]))(pooled)
-    carry, h = nn.OptimizedLSTMCell(self.hidden_dim, name='lstm',
-                                    **lstm_init(self.init, self.hidden_dim))(state.carry,
-                                                                            embedding)
-    logits = nn.Dense(features, name=f'head_{i}', **linear_init(self.init, h.shape[-1]))(h)
-    return self._decide(logits, state, name, carry)
+    lstm_carry, h = nn.OptimizedLSTMCell(self.hidden_dim, name='lstm',
+                                         **lstm_init(self.init, self.hidden_dim))(lstm_carry,
+                                                                                 embedding)
+    head_init = linear_init(self.init, h.shape[-1])
+    if self.head_bias is not None:  # > 0 starts towards F (fine-tune), < 0 towards S
+      head_init['bias_init'] = nn.initializers.constant(self.head_bias)
+    logits = nn.Dense(features, name=f'head_{i}', **head_init)(h)
+    return self._decide(logits, state, name, (lstm_carry, train))
 
 
 @struct.dataclass

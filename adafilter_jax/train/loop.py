@@ -38,6 +38,7 @@ from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import profile as profile_lib
+from adafilter_jax.train import policy as policy_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
 
@@ -132,6 +133,11 @@ class _Job:
   eval_fn: Optional[Callable] = None
   gate_layers: List[str] = dataclasses.field(default_factory=list)
   gate_widths: Dict[str, int] = dataclasses.field(default_factory=dict)
+  gate_channels: List[int] = dataclasses.field(default_factory=list)  # gate_widths' values
+  # The gate as initialised, on the eval images (policy.from_outputs's `initial`): every
+  # evaluation says how many decisions training changed. None for a plain model, or a
+  # run resumed from before it was kept.
+  initial_policy: Optional[dict] = None
   writer: Optional[metrics_lib.Writer] = None
   profiler: Optional[profile_lib.Profiler] = None
   train_key: Any = None
@@ -352,15 +358,57 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
       'eval_split': job.select_split,
       'gate_fraction': gate_fraction,
       'gate_fraction_per_stage': metrics_lib.stage_fraction(gate_fraction, job.gate_widths),
+      **_policy_record(job, outputs),
       'lr': optimizer_lib.current_lrs(job.parallel.get_state(run.state).opt_state),
       'images_per_sec': images_per_sec, 'epoch_time_s': job.clock.epoch()}
   job.writer.epoch(record)
-  job.writer.gate_stats(outputs, job.gate_layers, epoch + 1)
+  job.writer.gate_stats(outputs, job.gate_layers, epoch + 1, job.gate_channels)
   _save(job, run, {checkpoint_lib.METRIC: top1})
   logging.info('epoch %d/%d: train loss %.4f top-1 %.4f | eval top-1 %.4f mean-class '
                '%.4f | %.1f img/s', epoch + 1, job.config.num_epochs, record['train_loss'],
                record['train_top1'], top1, mean_class, images_per_sec)
   return record
+
+
+def _policy_record(job: _Job, outputs) -> dict:
+  """{'policy': train/policy.py's diagnostics} for a gated model, else {}."""
+  if not job.gate_layers:
+    return {}
+  initial = job.initial_policy
+  return {'policy': policy_lib.from_outputs(outputs, job.gate_layers, job.gate_channels,
+                                            job.num_classes, initial and initial['outputs'])}
+
+
+def _initial_policy(job: _Job, run: _Run) -> Optional[dict]:
+  """The initial gate's eval-set decisions and their diagnostics: evaluated once, before
+  the first step, and kept in the workdir (metrics.POLICY_INIT) for the resumed runs."""
+  if not job.gate_layers:
+    return None
+  saved = job.writer.initial_policy()
+  if saved is not None or run.step > 0:  # trained already: its start is gone if not saved
+    return saved
+  outputs = evaluate(job.parallel, job.eval_fn, run.state, job.select_config,
+                     jax.random.fold_in(job.eval_key, 2 ** 31 - 1))  # not an epoch's key
+  outputs = {k: outputs[k] for k in ('decisions', 'index', 'label')}
+  diagnostics = policy_lib.from_outputs(outputs, job.gate_layers, job.gate_channels,
+                                        job.num_classes, outputs)
+  job.writer.save_initial_policy(outputs, diagnostics)
+  return {'outputs': outputs, 'diagnostics': diagnostics}
+
+
+def _policy_summary(job: _Job, last: dict) -> dict:
+  """The last evaluation's policy diagnostics, the initial gate's, and the random
+  policy's expected values on the same shapes (policy.bernoulli_reference)."""
+  if 'policy' not in last:
+    return {}
+  initial = job.initial_policy
+  if initial is None:
+    return {'policy': last['policy']}
+  labels = initial['outputs']['label']
+  return {'policy': last['policy'], 'policy_init': initial['diagnostics'],
+          'policy_reference': policy_lib.bernoulli_reference(
+              job.gate_layers, job.gate_channels, len(labels), len(np.unique(labels)),
+              job.config.adafilter.random_p)}
 
 
 def _enter_stage(job: _Job, run: _Run, epoch: int):
@@ -413,6 +461,7 @@ def _build(job: _Job, run: _Run, model):
       model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
       (1, size, size, 3))
   job.gate_layers = list(job.gate_widths)
+  job.gate_channels = list(job.gate_widths.values())
   job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, parallel.bn_axis_name))
   key = jax.random.key(config.seed)
   job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
@@ -436,7 +485,7 @@ def _finish(job: _Job, run: _Run, num_params: dict, test_pass, report):
       'best_epoch': run.meta['best_epoch'],
       'final_eval_mean_class_acc': last.get('eval_mean_class_acc'),
       'epochs': run.meta['epoch'], 'num_params': num_params, 'wall_time_s': clock.total(),
-      'eval_split': job.select_split, **test})
+      'eval_split': job.select_split, **test, **_policy_summary(job, last)})
   if report is not None and jax.process_index() == 0:
     try:
       job.writer.figures(report(job.workdir) or [], run.step)
@@ -470,6 +519,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                    num_params, job.parallel.num_devices, config.parallel)
       _build(job, run, model)
       stack.callback(job.writer.close)  # flushes the events, finishes a W&B run
+      job.initial_policy = _initial_policy(job, run)
       _run_epochs(job, run)
     # The checkpoints' last write is done: the test pass may read them.
     _finish(job, run, num_params, test_pass, report)

@@ -2,7 +2,11 @@
 
 - ``metrics.jsonl``: one JSON object per epoch (train loss/top-1, eval top-1 and mean
   per-class accuracy, per-layer fraction of fine-tuned filters, learning rates, speed).
-- ``gate_stats.npz``: the latest eval's per-image gate decisions (gated models only).
+- ``gate_stats.npz``: the latest eval's per-image gate decisions (gated models only):
+  per-image fractions, every filter's decision bit-packed, each filter's share of images.
+- ``policy_init.npz``: the initial gate's decisions on the eval images and their
+  diagnostics (train/policy.py), evaluated once before training; every epoch's record
+  (``policy``) says how many decisions training changed since.
 - ``summary.json``: the run's outcome, written at the end; ``config.json``: the config.
 - TensorBoard event files (``events.out.tfevents.*``, written by tensorboardX, no
   TensorFlow; ``config.tensorboard``): every number of each metrics.jsonl record as a
@@ -20,10 +24,12 @@ import jax
 import numpy as np
 import tqdm
 
+from adafilter_jax.train import policy
 from adafilter_jax.train import sinks as sinks_lib
 
 METRICS = 'metrics.jsonl'
 GATE_STATS = 'gate_stats.npz'
+POLICY_INIT = 'policy_init.npz'
 SUMMARY = 'summary.json'
 CONFIG = 'config.json'
 
@@ -143,16 +149,40 @@ class Writer:
       sink.close()
     self.sinks = []
 
-  def gate_stats(self, outputs: Dict[str, np.ndarray], layers: List[str], epoch: int):
+  def gate_stats(self, outputs: Dict[str, np.ndarray], layers: List[str], epoch: int,
+                 channels: Optional[List[int]] = None):
+    """`channels` (filters per layer) adds every decision, bit-packed, and per filter
+    the share of images that pick F (policy.filter_shares), layers concatenated."""
     if not (self.enabled and layers):
       return
-    tmp = self._path(GATE_STATS + '.tmp.npz')
-    np.savez(tmp, layers=np.asarray(layers), epoch=epoch,
-             layer_fraction=outputs['layer_fraction'].mean(0),
-             per_image_layer_fraction=outputs['layer_fraction'],
-             per_image_fraction=outputs['fraction'], index=outputs['index'],
-             label=outputs['label'], pred=outputs['pred'])
-    os.replace(tmp, self._path(GATE_STATS))  # a reader never sees half a file
+    extra = {}
+    if channels is not None and 'decisions' in outputs:
+      extra = dict(channels=np.asarray(channels), decisions=outputs['decisions'],
+                   filter_share=policy.filter_shares(policy.unpack(outputs['decisions'],
+                                                                   channels)))
+    self._savez(GATE_STATS, layers=np.asarray(layers), epoch=epoch,
+                layer_fraction=outputs['layer_fraction'].mean(0),
+                per_image_layer_fraction=outputs['layer_fraction'],
+                per_image_fraction=outputs['fraction'], index=outputs['index'],
+                label=outputs['label'], pred=outputs['pred'], **extra)
+
+  def _savez(self, name: str, **arrays):
+    tmp = self._path(name + '.tmp.npz')
+    np.savez(tmp, **arrays)
+    os.replace(tmp, self._path(name))  # a reader never sees half a file
+
+  def save_initial_policy(self, outputs: Dict[str, np.ndarray], diagnostics: dict):
+    if self.enabled:
+      self._savez(POLICY_INIT, diagnostics=json.dumps(diagnostics),
+                  **{k: outputs[k] for k in ('decisions', 'index', 'label')})
+
+  def initial_policy(self) -> Optional[dict]:
+    """What `save_initial_policy` kept: {'outputs': arrays, 'diagnostics'}, or None."""
+    if not os.path.exists(self._path(POLICY_INIT)):
+      return None
+    with np.load(self._path(POLICY_INIT)) as z:
+      return {'outputs': {k: z[k] for k in ('decisions', 'index', 'label')},
+              'diagnostics': json.loads(str(z['diagnostics']))}
 
   def summary(self, summary: dict):
     if self.enabled:

@@ -171,7 +171,9 @@ def accumulated(grads_fn: Callable, steps: int) -> Callable:
 
 def make_eval_step(config, axis_name: Optional[str]) -> Callable:
   """(state, batch, key) -> per-example outputs; with a gate also [B, L] per-layer and
-  [B] overall fractions of fine-tuned filters (layers in forward order, `gate_layers`)."""
+  [B] overall fractions of fine-tuned filters (layers in forward order, `gate_layers`),
+  and every filter's decision, bit-packed: [B, ceil(ΣC/8)] uint8 (train/policy.py
+  unpacks it with the layers' `gate_widths`), an eighth of a byte per image and filter."""
 
   def eval_step(state, batch, key):
     logits, gates = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
@@ -183,7 +185,9 @@ def make_eval_step(config, axis_name: Optional[str]) -> Callable:
       # Stacked here, inside the trace, where `gates` is still in forward order (a
       # returned dict would come back with its keys sorted).
       out['layer_fraction'] = jnp.stack([g.mean(-1) for g in gates.values()], -1)
-      out['fraction'] = jnp.concatenate(list(gates.values()), -1).mean(-1)
+      every = jnp.concatenate(list(gates.values()), -1)
+      out['fraction'] = every.mean(-1)
+      out['decisions'] = jnp.packbits(every > 0.5, axis=-1)
     return out
 
   return eval_step

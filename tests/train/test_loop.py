@@ -18,22 +18,31 @@ from tests.train import runs
 from tests.train import tiny
 
 
-def _gate_fractions_by_own_forward_pass(config, state):
-  """Per layer, the fraction of fine-tuned filters over the eval split, from a forward
-  pass of the model written here (not the eval step), normalising in numpy."""
+def _decisions_by_own_forward_pass(config, variables):
+  """Per layer, [N, C] decisions over the eval split in eval-index order, and the labels,
+  from a forward pass of the model written here (not the eval step), normalising in numpy."""
   model = methods.get(config.method).build_model(config, 5, None)
   mean, std = np.asarray(config.data.mean) * 255, np.asarray(config.data.std) * 255
   forward = jax.jit(lambda v, x: model.apply(v, x, train=False,
                                              rngs={'gate': jax.random.key(0)})[1])
-  sums, count = {}, 0
+  decisions, index, labels = {}, [], []
   for batch in pipeline.make_eval_iter(config.data, global_batch_size=config.eval_batch_size):
     keep = batch['mask'].astype(bool)
     x = ((batch['image'][keep].astype(np.float64) - mean) / std).astype(np.float32)
-    gates = forward({'params': state.params, 'batch_stats': state.batch_stats}, x)
-    for layer, g in gates.items():
-      sums[layer] = sums.get(layer, 0.0) + float(np.asarray(g, np.float64).mean(-1).sum())
-    count += int(keep.sum())
-  return {layer: s / count for layer, s in sums.items()}
+    for layer, g in forward(variables, x).items():
+      decisions.setdefault(layer, []).append(np.asarray(g) > 0.5)
+    index.append(batch['index'][keep])
+    labels.append(batch['label'][keep])
+  order = np.argsort(np.concatenate(index))
+  return ({layer: np.concatenate(d)[order] for layer, d in decisions.items()},
+          np.concatenate(labels)[order])
+
+
+def _gate_fractions_by_own_forward_pass(config, state):
+  """Per layer, the fraction of fine-tuned filters over the eval split."""
+  decisions, _ = _decisions_by_own_forward_pass(
+      config, {'params': state.params, 'batch_stats': state.batch_stats})
+  return {layer: float(d.mean()) for layer, d in decisions.items()}
 
 
 def test_adafilter_epoch_writes_all_outputs(tmp_path):
@@ -67,6 +76,51 @@ def test_adafilter_epoch_writes_all_outputs(tmp_path):
   assert summary['method'] == 'adafilter' and summary['epochs'] == 1
   assert summary['final_eval_top1'] == summary['best_eval_top1'] == record['eval_top1']
   assert summary['num_params']['frozen'] > 0 and summary['num_params']['gate'] > 0
+  _check_policy(config, state, record, summary, workdir)
+
+
+def _check_policy(config, state, record, summary, workdir):
+  """The policy diagnostics, recomputed from decisions of the model's own forward pass
+  with the final and with the initial variables (the seed's, before any step)."""
+  from adafilter_jax.train import policy  # pylint: disable=g-import-not-at-top
+  final, labels = _decisions_by_own_forward_pass(
+      config, {'params': state.params, 'batch_stats': state.batch_stats})
+  model = methods.get(config.method).build_model(config, 5, None)
+  start, _ = _decisions_by_own_forward_pass(
+      config, state_lib.init_variables(model, config, config.data.image_size, None))
+  layers = list(final)
+  want = policy.diagnose(layers, [final[l] for l in layers], labels, 5,
+                         [start[l] for l in layers])
+  pairs = [(record['policy']['layers'][l], want['layers'][l], l) for l in layers]
+  for got, expected, where in pairs + [(record['policy']['all'], want['all'], 'all')]:
+    for key in policy.KEYS:
+      assert got[key] == pytest.approx(expected[key], abs=1e-9), (where, key)
+  # training moved some decisions, and the initial gate's own diagnostics are kept
+  assert 0 < record['policy']['all']['changed'] < 1
+  assert summary['policy'] == record['policy']
+  assert summary['policy_init']['all']['changed'] == 0.0
+  assert summary['policy_reference']['all']['changed'] == 0.5
+  stats = np.load(os.path.join(workdir, 'gate_stats.npz'))
+  share = np.concatenate([final[l].mean(0) for l in stats['layers']])
+  np.testing.assert_allclose(stats['filter_share'], share, atol=1e-12)
+
+
+def test_initial_policy_is_kept_across_a_resume(tmp_path, monkeypatch):
+  """Interrupted before its first evaluation, the run resumes with the initial gate's
+  decisions it evaluated before the first step (not those of the trained gate)."""
+  workdir = str(tmp_path / 'run')
+  config = tiny.config('adafilter')
+  with monkeypatch.context() as m:
+    runs.interrupt_after(m, 2)
+    with pytest.raises(Interrupted):
+      train_and_evaluate(config, workdir)
+  kept = np.load(os.path.join(workdir, 'policy_init.npz'))
+  assert sorted(kept['index']) == list(range(846))
+  state = train_and_evaluate(config, workdir)
+  (record,) = runs.records(workdir)
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    summary = json.load(f)
+  _check_policy(config, state, record, summary, workdir)
 
 
 @pytest.mark.parametrize('overrides', [

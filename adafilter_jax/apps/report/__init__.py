@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from adafilter_jax.apps.report import figures
+from adafilter_jax.apps.report import policy
 from adafilter_jax.apps.report.runs import (ImageLoader, Run, acc_scale, classes_from_config,
                                             load_run, loader_from_config, one_task,
                                             run_fractions)
@@ -85,6 +86,7 @@ def write_report(workdirs: Sequence[str | Path], out_dir: str | Path,
     if not np.allclose(stored, list(frac.values()), atol=1e-4):
       md.append(f'\n**Warning** ({r.name}): gate_stats.npz `layer_fraction` disagrees with the mean '
                 'of `per_image_layer_fraction`; the table shows the latter.')
+  md += policy.section(runs, out)
   return _finish(out, md)
 
 

@@ -5,3 +5,4 @@ from adafilter_jax.data.builders.digits import Digits
 from adafilter_jax.data.builders.image_folder import ImageFolder
 from adafilter_jax.data.builders.fgvc_aircraft import FgvcAircraft
 from adafilter_jax.data.builders.mit_indoor67 import MitIndoor67
+from adafilter_jax.data.builders.omniglot_small import OmniglotSmall

@@ -1,5 +1,5 @@
 """TFDS catalog builders (Stanford Dogs, Visual Decathlon, Oxford Flowers 102, ImageNet
-2012, CUB-200-2011, Stanford Cars) prepared as ArrayRecord, TF-free.
+2012, CUB-200-2011, Stanford Cars, Omniglot) prepared as ArrayRecord, TF-free.
 
 In tensorflow-datasets 4.9.10 these builders, and TFDS's archive extractor, call a few
 `tf.io.gfile` / `tf.compat` functions while preparing. Where TensorFlow is absent, the
@@ -38,6 +38,7 @@ _PATCHED_MODULES = (
     'tensorflow_datasets.datasets.imagenet2012.imagenet_common',
     'tensorflow_datasets.image_classification.caltech_birds',
     'tensorflow_datasets.image_classification.cars196',
+    'tensorflow_datasets.image_classification.omniglot',
 )
 
 

@@ -2,7 +2,11 @@
 
 The demo pretrains on `digits/source` (0-4) and transfers to `digits/target` (5-9,
 relabelled 0-4, only k images per class to train on), so source and target share no
-class. Everything ships with scikit-learn, so this builder prepares itself offline.
+class. `digits/shots<k>` (k = 5, 10, 25, 100) are the target task with k train images
+per class and ONE eval set for every k (the images left after the first 100 of each
+class's seeded order; the k train images are the first k of them, nested): the study
+(adafilter_jax/apps/study.py) compares numbers of shots on the same eval images.
+Everything ships with scikit-learn, so this builder prepares itself offline.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ SIZE = 32  # 8x8 upsampled 4x with nearest neighbour: exact, and fixed so runs a
 SEED = 0
 TARGET_SHOTS = 10
 SOURCE_TRAIN_FRACTION = 0.8
+SHOTS = (5, 10, 25, 100)  # the shots<k> configs; their eval set: all but the first 100
 
 
 class DigitsConfig(tfds.core.BuilderConfig):
 
-  def __init__(self, *, digits: tuple[int, ...], **kwargs):
+  def __init__(self, *, digits: tuple[int, ...], shots: int | None = None, **kwargs):
     super().__init__(**kwargs)
-    self.digits = digits
+    self.digits, self.shots = digits, shots
 
 
 class Digits(common.ImageClassificationBuilder):
@@ -36,6 +41,10 @@ class Digits(common.ImageClassificationBuilder):
                    description=f'Digits 0-4, seeded {SOURCE_TRAIN_FRACTION:.0%} / rest per class.'),
       DigitsConfig(name='target', digits=(5, 6, 7, 8, 9),
                    description=f'Digits 5-9 as labels 0-4, {TARGET_SHOTS} train images per class.'),
+      *[DigitsConfig(name=f'shots{k}', digits=(5, 6, 7, 8, 9), shots=k,
+                     description=f'Digits 5-9 as labels 0-4, {k} train images per class; '
+                     f'the eval set of every shots config: all but the first {max(SHOTS)}.')
+        for k in SHOTS],
   ]
 
   def _class_names(self):
@@ -51,6 +60,10 @@ class Digits(common.ImageClassificationBuilder):
     if self.builder_config.name == 'source':
       train, test = common.seeded_per_class_split(
           by_class, num_train=None, train_fraction=SOURCE_TRAIN_FRACTION, seed=SEED)
+    elif self.builder_config.shots is not None:
+      pool, test = common.seeded_per_class_split(by_class, num_train=max(SHOTS), seed=SEED)
+      # pool is class by class, each in its seeded order: its first k are the k shots
+      train = [pair for i, pair in enumerate(pool) if i % max(SHOTS) < self.builder_config.shots]
     else:
       train, test = common.seeded_per_class_split(by_class, num_train=TARGET_SHOTS, seed=SEED)
     return {'train': self._generate_examples(data.images, train),
