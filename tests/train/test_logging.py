@@ -110,7 +110,8 @@ def test_tensorboard_events_equal_metrics_jsonl(logged_run):
 def test_report_figures_are_images_in_the_events(logged_run):
   workdir, _, _ = logged_run
   pngs = sorted(glob.glob(os.path.join(workdir, 'report', '*.png')))
-  assert len(pngs) == 4  # accuracy, per-layer, histogram, extremes
+  # accuracy, per-layer, histogram, extremes, and the policy section's four
+  assert len(pngs) == 8, pngs
   events = _events(workdir)
   for path in pngs:
     (event,) = events.Images(f'report/{os.path.splitext(os.path.basename(path))[0]}')
