@@ -31,6 +31,10 @@ def get_config() -> ml_collections.ConfigDict:
   # How the new head starts: 'torch' (torch.nn.Linear's U(+-1/sqrt(fan_in)), as the
   # paper's PyTorch code), 'flax' (lecun_normal, zero bias), 'zeros' (BiT). docs/method.md.
   c.model.head_init = 'torch'
+  # Recompute each residual block's activations in the backward pass instead of keeping
+  # them (nn.remat): less memory for one more forward per step; same numbers, tested.
+  # Not part of a run's identity: a run may resume with it switched (docs/training.md).
+  c.model.remat = False
   # The pretrained weights: torchvision's original ImageNet ResNet-50 as timm mirrors it on
   # the Hugging Face Hub (fetched, SHA-256 checked and converted on first use, no torch;
   # HF_HUB_OFFLINE=1 reads the cache only), or a directory of converted weights
@@ -75,6 +79,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.num_classes = config_dict.placeholder(int)
 
   c.batch_size = 64             # global, over all devices and hosts (paper: 64)
+  # Gradient accumulation: each step runs batch_size / grad_accum_steps examples at a
+  # time and applies the mean gradient once, so memory is that of the smaller batch.
+  # Steps, the LR schedule and checkpoints count optimizer updates (unchanged); BN
+  # normalises each micro-batch with its own statistics (docs/training.md, "Memory").
+  c.grad_accum_steps = 1
   c.eval_batch_size = 64
   c.num_epochs = 110            # paper: 110
   c.optim = ml_collections.ConfigDict()
@@ -90,6 +99,15 @@ def get_config() -> ml_collections.ConfigDict:
   c.parallel = 'pmap'           # 'pmap' over local devices, or 'jit' (mesh + NamedSharding)
   c.log_every_steps = 10        # how often the loss is fetched (NaN check, progress bar)
   c.progress_bar = True
+  # Each epoch's metrics.jsonl record (and the report's figures) also as TensorBoard
+  # events in the workdir, written without TensorFlow: tensorboard --logdir runs
+  c.tensorboard = True
+  # A Weights & Biases project to log the same to ('' = off; needs pip install wandb).
+  c.wandb = ''
+  # Train steps (optimizer updates, from 1) to trace with jax.profiler into the workdir,
+  # for TensorBoard's Profile tab or Perfetto, e.g. --config.profile_steps='(11,12,13)';
+  # consecutive steps share one trace. Empty: no trace.
+  c.profile_steps = ()
   # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/methods/paper.py), for reports.
   c.paper_top1 = ml_collections.ConfigDict()
   return c

@@ -8,6 +8,8 @@ the block's fields.
 import functools
 from typing import Any, Mapping
 
+import jax
+
 from adafilter_jax.models import gated, gated_fast
 from adafilter_jax.models.gates import CNNGate, LSTMGate, RandomGate
 from adafilter_jax.models.archs import resnet
@@ -25,7 +27,9 @@ class GatedResNet(ResNet):
   def start(self, images, train: bool):
     unit, _ = super().start(images, train)
     gate = self.gate(name='gate')
-    return functools.partial(unit, gate=gate), gate.init_state(images, train)
+    # A pytree partial, not functools': flax finds the shared gate inside it when a block
+    # is lifted by `nn.remat` (config.model.remat), and binds it inside the transform.
+    return jax.tree_util.Partial(unit, gate=gate), gate.init_state(images, train)
 
 
 def unit_def(adafilter: Mapping) -> ModuleDef:

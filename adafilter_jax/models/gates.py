@@ -20,6 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from flax import struct
+
 from adafilter_jax.models.layers import linear_init, lstm_init
 from adafilter_jax.models.ste import binary_ste
 
@@ -103,21 +105,28 @@ class LSTMGate(_Gate):
     return self._decide(logits, state, name, (lstm_carry, train))
 
 
+@struct.dataclass
+class _Image:
+  """The CNN gate's carry until its first gated layer: the image, and `train` as static
+  data, so that a block lifted by `nn.remat` passes it on as a Python bool."""
+  images: jax.Array
+  train: bool = struct.field(pytree_node=False)
+
+
 class CNNGate(_Gate):
   """Table 4's ablation: decisions for every layer from one ResNet-18 look at the image."""
   trunk: ModuleDef   # a headless ResNet returning pooled features (the model's BN axis)
   init: str          # the heads': 'torch' | 'flax'
 
   def init_state(self, images, train: bool) -> GateState:
-    return GateState((images, train), {})
+    return GateState(_Image(images, train), {})
 
   @nn.compact
   def __call__(self, x, state: GateState, name: str, features: int):
     i = len(state.decisions)
     carry = state.carry
     if i == 0:  # first gated layer: look at the image once, keep the pooled features
-      images, train = carry
-      carry, _ = self.trunk(name='trunk')(images, train)
+      carry, _ = self.trunk(name='trunk')(carry.images, carry.train)
       carry = carry.astype(jnp.float32)
     logits = nn.Dense(features, name=f'head_{i}',
                       **linear_init(self.init, carry.shape[-1]))(carry)

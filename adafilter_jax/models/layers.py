@@ -57,6 +57,24 @@ class Conv(nn.Module):
                       self.padding, self.impl)
 
 
+def unwrap(module_def) -> tuple:
+  """A Module class, or partials of one -> (the class, its bound args, its bound kwargs):
+  what a linen transform (`nn.remat`, `nn.map_variables`) needs, the class."""
+  args, kwargs = (), {}
+  while isinstance(module_def, functools.partial):
+    args, kwargs = module_def.args + args, {**module_def.keywords, **kwargs}
+    module_def = module_def.func
+  return module_def, args, kwargs
+
+
+def remat(block_def):
+  """A residual block (a class or partials of one, called ``(x, state, train)``) whose
+  activations are recomputed in the backward pass instead of kept (config.model.remat):
+  only each block's input stays in memory between the passes. Same numbers."""
+  cls, args, kwargs = unwrap(block_def)
+  return functools.partial(nn.remat(cls, static_argnums=(3,)), *args, **kwargs)  # 3: train
+
+
 # config.model.conv_impl -> the conv module every unit builds its convs with.
 CONVS = {impl: functools.partial(Conv, impl=impl) for impl in convs.IMPLS}
 

@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from adafilter_jax.models.layers import CONVS, Conv, ConvBN, linear_init
+from adafilter_jax.models.layers import CONVS, Conv, ConvBN, linear_init, remat
 
 ModuleDef = Any
 
@@ -69,6 +69,8 @@ class ResNet(nn.Module):
     unit: the conv+bn module every conv of the network is (`ConvBN`, or a gated unit).
     conv: the conv module the units build (layers.CONVS: how convs are computed).
     head_init: how ``fc`` starts (layers.linear_init: 'torch' | 'flax' | 'zeros').
+    remat: recompute each residual block's activations in the backward pass instead of
+      keeping them (`layers.remat`; config.model.remat): less memory, one more forward.
   """
   stage_sizes: Sequence[int]
   block_cls: ModuleDef
@@ -79,6 +81,7 @@ class ResNet(nn.Module):
   bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
   head_init: str = 'torch'
+  remat: bool = False
 
   def start(self, images, train: bool):
     """The unit every conv is built from and the state the units pass along in forward
@@ -94,10 +97,11 @@ class ResNet(nn.Module):
     x, state = unit(self.width, 7, 2, 3, name='conv1')(x, state, train)
     x = nn.max_pool(nn.relu(x), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     self.sow('intermediates', 'stem', x)
+    block_cls = remat(self.block_cls) if self.remat else self.block_cls
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
-        block = self.block_cls(self.width * 2**i, 2 if (i > 0 and j == 0) else 1, unit,
-                               name=f'layer{i + 1}_{j}')
+        block = block_cls(self.width * 2**i, 2 if (i > 0 and j == 0) else 1, unit,
+                          name=f'layer{i + 1}_{j}')
         x, state = block(x, state, train)
       self.sow('intermediates', f'layer{i + 1}', x)
     x = jnp.mean(x, axis=(1, 2))

@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.models.layers import batch_norm
+from adafilter_jax.models.layers import batch_norm, remat, unwrap
 from adafilter_jax.models.resnet import ResNet, build
 
 ModuleDef = Any
@@ -66,10 +66,7 @@ PRE = 'block_pre'  # as SpotTune's frozen copy: pretrained.transfer and the labe
 def _frozen(module_def: Callable, initializing: bool) -> Callable:
   """`module_def` (a Module class, or partials of one) with its params behind
   stop_gradient: they still exist (saved, loaded) but no gradient reaches them."""
-  args, kwargs = (), {}
-  while isinstance(module_def, functools.partial):
-    args, kwargs = module_def.args + args, {**module_def.keywords, **kwargs}
-    module_def = module_def.func
+  module_def, args, kwargs = unwrap(module_def)
   cls = nn.map_variables(module_def, 'params', trans_in_fn=jax.lax.stop_gradient,
                          init=initializing)
   return functools.partial(cls, *args, **kwargs)
@@ -111,6 +108,8 @@ class ResNet26(ResNet):
     x, state = self._module(functools.partial(unit, self.width, 3, 1, 1), 'conv1')(
         x, state, train)
     blocks = self.stage_blocks or (self.block_cls,) * len(self.stage_sizes)
+    if self.remat:
+      blocks = [remat(b) for b in blocks]
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
         block_def = functools.partial(blocks[i], self.width * 2**(i + 1), 2 if j == 0 else 1,

@@ -22,6 +22,7 @@ from adafilter_jax import methods
 from adafilter_jax.weights import pretrained as pretrained_lib
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import parallel as parallel_lib
+from adafilter_jax.train import sinks
 from adafilter_jax.train import state as state_lib
 
 
@@ -62,7 +63,7 @@ _COUNT, _RATE, _FRACTION = Range(int, 1), Range(float, 0), Range(float, 0, 1)
 FIELDS = {
     'seed': Range(int, 0), 'batch_size': _COUNT, 'eval_batch_size': _COUNT,
     'num_epochs': _COUNT, 'num_classes': Range(int, 1, optional=True),
-    'log_every_steps': _COUNT, 'model.width': _COUNT,
+    'log_every_steps': _COUNT, 'model.width': _COUNT, 'grad_accum_steps': _COUNT,
     'optim.lr': _RATE, 'optim.gate_lr': _RATE, 'optim.head_lr': Range(float, 0, optional=True),
     'optim.momentum': Range(float, 0, 1, hi_open=True), 'optim.weight_decay': _RATE,
     'optim.decay_factor': Range(float, 0, 1, lo_open=True),
@@ -95,6 +96,12 @@ def _crop_scale(config, value):
   return ok, 'two numbers 0 < min <= max <= 1'
 
 
+def _profile_steps(config, value):
+  del config
+  return (all(isinstance(s, int) and s >= 1 for s in value),
+          'train steps counted from 1, as metrics.jsonl counts them (or none)')
+
+
 def _resize_size(config, value):
   size = config.data.image_size
   return value >= size, f'an integer >= config.data.image_size={size}'
@@ -108,6 +115,7 @@ _RELATIONS = {
     'delta.probe_decay_epochs': _epochs_within('delta.probe_epochs'),
     'data.crop_scale': _crop_scale,
     'data.resize_size': _resize_size,
+    'profile_steps': _profile_steps,
 }
 
 
@@ -147,11 +155,21 @@ def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
   par = parallel_lib.Parallel(config.parallel)
   par.check_batch(config.batch_size)
   par.check_batch(config.eval_batch_size, 'config.eval_batch_size')
+  _check_accumulation(config, par.num_devices)
+  sinks.check(config)
   info = pipeline.load_dataset_info(config.data)
   if pipeline.steps_per_epoch(info.num_train, config.batch_size) == 0:
     raise ValueError(f'{config.data.name}: {info.num_train} training images < '
                      f'config.batch_size={config.batch_size}.')
   return info
+
+
+def _check_accumulation(config, num_devices: int):
+  accum = config.grad_accum_steps
+  if config.batch_size % (num_devices * accum):
+    raise ValueError(f'config.batch_size={config.batch_size} does not split into '
+                     f'config.grad_accum_steps={accum} equal micro-batches on each of the '
+                     f'{num_devices} devices: it must be a multiple of {num_devices * accum}.')
 
 
 def check_weights_fit(config, num_classes: int, weights: dict, where: str):

@@ -21,7 +21,7 @@ import signal
 import tempfile
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from absl import logging
 import jax
@@ -37,6 +37,7 @@ from adafilter_jax.train import checkpoint as checkpoint_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import parallel as parallel_lib
+from adafilter_jax.train import profile as profile_lib
 from adafilter_jax.train import policy as policy_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
@@ -131,12 +132,14 @@ class _Job:
   train_fn: Optional[Callable] = None
   eval_fn: Optional[Callable] = None
   gate_layers: List[str] = dataclasses.field(default_factory=list)
-  gate_channels: List[int] = dataclasses.field(default_factory=list)
+  gate_widths: Dict[str, int] = dataclasses.field(default_factory=dict)
+  gate_channels: List[int] = dataclasses.field(default_factory=list)  # gate_widths' values
   # The gate as initialised, on the eval images (policy.from_outputs's `initial`): every
   # evaluation says how many decisions training changed. None for a plain model, or a
   # run resumed from before it was kept.
   initial_policy: Optional[dict] = None
   writer: Optional[metrics_lib.Writer] = None
+  profiler: Optional[profile_lib.Profiler] = None
   train_key: Any = None
   eval_key: Any = None
   cpu_warning: Optional[backend_lib.CpuWarning] = None
@@ -301,9 +304,12 @@ def _train_epoch(job: _Job, run: _Run, epoch: int, batches, signals, progress) -
   # Per step on the device: fetching them only at the end keeps the steps asynchronous.
   new = []  # this process's steps; run.meta['epoch_steps'] holds the earlier ones
   for i in range(done, steps_per_epoch):
-    run.state, m = job.train_fn(run.state, parallel.put_batch(next(batches)), job.train_key,
-                                run.anchor)
+    batch = parallel.put_batch(next(batches))
+    job.profiler.before(run.step + 1, run.state)
+    with job.profiler.annotate(run.step + 1):
+      run.state, m = job.train_fn(run.state, batch, job.train_key, run.anchor)
     run.step += 1
+    job.profiler.after(run.step, (run.state, m))
     signum = parallel.agreed_signal(signals.signum)  # every host stops after this step
     new.append(m)
     loss = None
@@ -340,6 +346,7 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
   outputs = evaluate(job.parallel, job.eval_fn, run.state, job.select_config,
                      jax.random.fold_in(job.eval_key, epoch))
   top1, mean_class = metrics_lib.accuracies(outputs['pred'], outputs['label'], job.num_classes)
+  gate_fraction = metrics_lib.gate_fraction(outputs, job.gate_layers)
   meta = run.meta
   if top1 > meta['best_eval_top1']:
     meta['best_eval_top1'], meta['best_epoch'] = top1, epoch + 1
@@ -349,7 +356,8 @@ def _evaluate_and_record(job: _Job, run: _Run, epoch: int, step_metrics: List[di
       'epoch': epoch + 1, 'step': run.step, 'train_loss': train['loss'],
       'train_top1': train['top1'], 'eval_top1': top1, 'eval_mean_class_acc': mean_class,
       'eval_split': job.select_split,
-      'gate_fraction': metrics_lib.gate_fraction(outputs, job.gate_layers),
+      'gate_fraction': gate_fraction,
+      'gate_fraction_per_stage': metrics_lib.stage_fraction(gate_fraction, job.gate_widths),
       **_policy_record(job, outputs),
       'lr': optimizer_lib.current_lrs(job.parallel.get_state(run.state).opt_state),
       'images_per_sec': images_per_sec, 'epoch_time_s': job.clock.epoch()}
@@ -433,7 +441,7 @@ def _run_epochs(job: _Job, run: _Run):
       config.data, global_batch_size=config.batch_size, seed=config.seed,
       epoch_start=data_epoch, step_start=run.step - data_epoch * steps_per_epoch,
       num_epochs=max(config.num_epochs - data_epoch, 0))
-  with Signals() as signals:
+  with Signals() as signals, contextlib.closing(job.profiler):
     for epoch in range(run.meta['epoch'], config.num_epochs):
       _enter_stage(job, run, epoch)
       job.clock.start_epoch()
@@ -449,14 +457,16 @@ def _build(job: _Job, run: _Run, model):
   """Compiles nothing yet: wraps the steps, finds the gated layers, opens the files."""
   config, parallel = job.config, job.parallel
   size = config.data.image_size
-  channels = steps_lib.gate_channels(
+  job.gate_widths = steps_lib.gate_widths(
       model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
       (1, size, size, 3))
-  job.gate_layers, job.gate_channels = list(channels), list(channels.values())
+  job.gate_layers = list(job.gate_widths)
+  job.gate_channels = list(job.gate_widths.values())
   job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, parallel.bn_axis_name))
   key = jax.random.key(config.seed)
   job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
-  job.writer = metrics_lib.Writer(job.workdir, resume_epoch=run.meta['epoch'])
+  job.writer = metrics_lib.Writer(job.workdir, resume_epoch=run.meta['epoch'], config=config)
+  job.profiler = profile_lib.Profiler(config.profile_steps, job.workdir)
   job.cpu_warning = backend_lib.CpuWarning(config, config.num_epochs * job.steps_per_epoch)
   job.select_config, job.select_split = pipeline.config_for_split(
       config, validation.HELDOUT if config.data.val_fraction else None)
@@ -464,30 +474,9 @@ def _build(job: _Job, run: _Run, model):
   run.state, run.anchor = parallel.put_state(run.state), parallel.put_state(run.anchor)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       test_pass: Optional[Callable[[Any, str], dict]] = None,
-                       report: Optional[Callable[[str], Any]] = None):
-  """Trains `config.method` on `config.data` in `workdir`; returns the final host state.
-
-  What runs after training is the caller's (the applications pass both): `test_pass`
-  (config, workdir) -> test metrics for the summary, run once when the checkpoint was
-  chosen on held-out images (``config.data.val_fraction``); `report` (workdir), a view
-  of the run's files written last, whose failure loses nothing.
-  """
-  clock = _Clock()
-  job = _prepare(config, workdir, clock)
-  # Closed whatever happens: an open orbax manager's threads outlive a failed run.
-  with contextlib.closing(job.ckpts):
-    model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
-    run = _restore_or_init(job, model)
-    job.constants = _method_constants(job, run, model)
-    num_params = state_lib.count_params(job.method, run.state.params, config)
-    logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
-                 config.method, config.data.name, job.num_classes, job.steps_per_epoch,
-                 num_params, job.parallel.num_devices, config.parallel)
-    _build(job, run, model)
-    job.initial_policy = _initial_policy(job, run)
-    _run_epochs(job, run)
+def _finish(job: _Job, run: _Run, num_params: dict, test_pass, report):
+  """After the last epoch: the test pass, the summary, the report and its figures."""
+  config, clock = job.config, job.clock
   test = test_pass(config, job.workdir) if test_pass and config.data.val_fraction else {}
   last = (job.writer.records() or [{}])[-1]
   job.writer.summary({
@@ -499,8 +488,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       'eval_split': job.select_split, **test, **_policy_summary(job, last)})
   if report is not None and jax.process_index() == 0:
     try:
-      report(job.workdir)
+      job.writer.figures(report(job.workdir) or [], run.step)
     except Exception as e:  # pylint: disable=broad-except
       # The report is a view of the files above; a failure there loses nothing.
       logging.warning('report not written: %r', e)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       test_pass: Optional[Callable[[Any, str], dict]] = None,
+                       report: Optional[Callable[[str], Optional[List[str]]]] = None):
+  """Trains `config.method` on `config.data` in `workdir`; returns the final host state.
+
+  What runs after training is the caller's (the applications pass both): `test_pass`
+  (config, workdir) -> test metrics for the summary, run once when the checkpoint was
+  chosen on held-out images (``config.data.val_fraction``); `report` (workdir) -> the
+  figures (PNG paths) it drew, a view of the run's files written last, whose failure
+  loses nothing; the writer adds the figures to TensorBoard / W&B as images.
+  """
+  clock = _Clock()
+  job = _prepare(config, workdir, clock)
+  with contextlib.ExitStack() as stack:
+    # Closed whatever happens: an open orbax manager's threads outlive a failed run.
+    with contextlib.closing(job.ckpts):
+      model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
+      run = _restore_or_init(job, model)
+      job.constants = _method_constants(job, run, model)
+      num_params = state_lib.count_params(job.method, run.state.params, config)
+      logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
+                   config.method, config.data.name, job.num_classes, job.steps_per_epoch,
+                   num_params, job.parallel.num_devices, config.parallel)
+      _build(job, run, model)
+      stack.callback(job.writer.close)  # flushes the events, finishes a W&B run
+      job.initial_policy = _initial_policy(job, run)
+      _run_epochs(job, run)
+    # The checkpoints' last write is done: the test pass may read them.
+    _finish(job, run, num_params, test_pass, report)
   return job.parallel.get_state(run.state)

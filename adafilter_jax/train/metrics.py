@@ -8,18 +8,24 @@
   diagnostics (train/policy.py), evaluated once before training; every epoch's record
   (``policy``) says how many decisions training changed since.
 - ``summary.json``: the run's outcome, written at the end; ``config.json``: the config.
+- TensorBoard event files (``events.out.tfevents.*``, written by tensorboardX, no
+  TensorFlow; ``config.tensorboard``): every number of each metrics.jsonl record as a
+  scalar at the record's step (nested keys joined by '/': ``lr/gate``,
+  ``gate_fraction_per_stage/layer4``), and the report's figures as images.
+- The same to Weights & Biases with ``config.wandb`` = a project name (sinks.py).
 Only process 0 writes; every host computes the same numbers.
 """
 import json
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import jax
 import numpy as np
 import tqdm
 
 from adafilter_jax.train import policy
+from adafilter_jax.train import sinks as sinks_lib
 
 METRICS = 'metrics.jsonl'
 GATE_STATS = 'gate_stats.npz'
@@ -44,15 +50,46 @@ def gate_fraction(outputs: Dict[str, np.ndarray], layers: List[str]) -> Dict[str
   return dict(zip(layers, map(float, outputs['layer_fraction'].mean(0))))
 
 
-class Writer:
-  """Appends the per-epoch records and writes the gate statistics and the summary."""
+def stage_fraction(fractions: Dict[str, float], widths: Dict[str, int]) -> Dict[str, float]:
+  """Per stage (``layer1``..``layer4``; the stem is ``conv1``), the fraction of its
+  fine-tuned filters: its layers' fractions weighted by their filter counts `widths`."""
+  num, den = {}, {}
+  for layer, fraction in fractions.items():
+    stage = layer.split('/')[0].split('_')[0]
+    num[stage] = num.get(stage, 0.0) + fraction * widths[layer]
+    den[stage] = den.get(stage, 0) + widths[layer]
+  return {stage: num[stage] / den[stage] for stage in num}
 
-  def __init__(self, workdir: str, resume_epoch: int = 0):
+
+def scalars(record: dict, prefix: str = '') -> Dict[str, float]:
+  """A record's numbers as TensorBoard tags: nested keys joined by '/', text left out."""
+  out = {}
+  for key, value in record.items():
+    tag = f'{prefix}{key}'
+    if isinstance(value, dict):
+      out.update(scalars(value, tag + '/'))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+      out[tag] = float(value)
+  return out
+
+
+class Writer:
+  """The one place every metric goes: appends the per-epoch records, writes the gate
+  statistics and the summary, and sends each record and the report's figures to the
+  config's sinks (TensorBoard, Weights & Biases; sinks.py). Without a config (the
+  evaluation command), only the files."""
+
+  def __init__(self, workdir: str, resume_epoch: int = 0, config=None):
     self.workdir = workdir
     self.enabled = jax.process_index() == 0
+    self.sinks = []
     if self.enabled:
       os.makedirs(workdir, exist_ok=True)
-      self._truncate(resume_epoch)
+      kept = self._truncate(resume_epoch)
+      if config is not None:
+        # Events of epochs after the checkpoint are hidden, as their records are dropped.
+        self.sinks = sinks_lib.open_sinks(config, workdir,
+                                          purge_step=(kept[-1]['step'] if kept else 0) + 1)
 
   def _path(self, name):
     return os.path.join(self.workdir, name)
@@ -64,6 +101,7 @@ class Writer:
     # half a line (dropped too). The rewrite is atomic: a kill here loses nothing.
     keep = [r for r in self.records() if r['epoch'] <= epoch]
     self._write_atomic(METRICS, ''.join(json.dumps(r) + '\n' for r in keep))
+    return keep
 
   def _write_atomic(self, name: str, text: str):
     tmp = self._path(name + '.tmp')
@@ -95,6 +133,21 @@ class Writer:
         f.write(json.dumps(record) + '\n')
         f.flush()
         os.fsync(f.fileno())  # on disk before the checkpoint that says it was written
+      for sink in self.sinks:
+        sink.scalars(scalars(record), record['step'])
+
+  def figures(self, paths: Sequence[str], step: int):
+    """PNG files (the report's figures) as images at `step`, tagged by file name."""
+    if self.enabled and self.sinks and paths:
+      images = {f'report/{os.path.splitext(os.path.basename(p))[0]}': sinks_lib.read_png(p)
+                for p in paths}
+      for sink in self.sinks:
+        sink.images(images, step)
+
+  def close(self):
+    for sink in self.sinks:
+      sink.close()
+    self.sinks = []
 
   def gate_stats(self, outputs: Dict[str, np.ndarray], layers: List[str], epoch: int,
                  channels: Optional[List[int]] = None):

@@ -124,10 +124,11 @@ def make_train_step(method, config, axis_name: Optional[str], stage=None,
   gradients and metrics are averaged over the devices."""
   loss_fn = make_loss_fn(method, config, axis_name, stage, constants)
 
+  grads_fn = accumulated(jax.grad(loss_fn, has_aux=True), config.grad_accum_steps)
+
   def train_step(state, batch, key, anchor):
     key = _device_key(jax.random.fold_in(key, state.step), axis_name)
-    grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(
-        state.params, state, batch, key, anchor)
+    grads, (metrics, batch_stats) = grads_fn(state.params, state, batch, key, anchor)
     if axis_name is not None:
       grads, metrics = jax.lax.pmean((grads, metrics), axis_name)
     return state.apply_gradients(grads=grads, batch_stats=batch_stats), metrics
@@ -135,11 +136,44 @@ def make_train_step(method, config, axis_name: Optional[str], stage=None,
   return train_step
 
 
+def accumulated(grads_fn: Callable, steps: int) -> Callable:
+  """`grads_fn` (params, state, batch, key, anchor) -> (grads, (metrics, batch_stats)) over
+  `steps` micro-batches of the batch, one after the other (config.grad_accum_steps): the
+  mean of their gradients and metrics, so that only one micro-batch's activations are
+  alive at a time. Equal micro-batches make the mean gradient the whole batch's for a
+  loss that is a mean over examples; BN is the exception: each micro-batch is normalised
+  with its own statistics, and the running statistics are updated once per micro-batch,
+  in order (as gradient accumulation in PyTorch does). Micro-batch i takes examples
+  i, i + steps, ..., so that under jit and pmap each device holds its share of each.
+  """
+  if steps == 1:
+    return grads_fn
+
+  def split(x):  # [B, ...] -> [steps, B / steps, ...], strided
+    return x.reshape((x.shape[0] // steps, steps) + x.shape[1:]).swapaxes(0, 1)
+
+  def fn(params, state, batch, key, anchor):
+    def micro(carry, inputs):
+      grads, batch_stats = carry
+      i, micro_batch = inputs
+      g, (metrics, batch_stats) = grads_fn(params, state.replace(batch_stats=batch_stats),
+                                           micro_batch, jax.random.fold_in(key, i), anchor)
+      return (jax.tree.map(jnp.add, grads, g), batch_stats), metrics
+
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    (grads, batch_stats), metrics = jax.lax.scan(
+        micro, (zeros, state.batch_stats), (jnp.arange(steps), jax.tree.map(split, batch)))
+    mean = lambda tree: jax.tree.map(lambda x: x.mean(0), tree)
+    return jax.tree.map(lambda g: g / steps, grads), (mean(metrics), batch_stats)
+
+  return fn
+
+
 def make_eval_step(config, axis_name: Optional[str]) -> Callable:
   """(state, batch, key) -> per-example outputs; with a gate also [B, L] per-layer and
   [B] overall fractions of fine-tuned filters (layers in forward order, `gate_layers`),
   and every filter's decision, bit-packed: [B, ceil(ΣC/8)] uint8 (train/policy.py
-  unpacks it with `gate_channels`), an eighth of a byte per image and filter."""
+  unpacks it with the layers' `gate_widths`), an eighth of a byte per image and filter."""
 
   def eval_step(state, batch, key):
     logits, gates = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
@@ -178,21 +212,20 @@ def make_outputs_step(model, config, names, axis_name: Optional[str]) -> Callabl
   return outputs_step
 
 
-def gate_channels(model: nn.Module, variables, image_shape) -> Dict[str, int]:
-  """Gated layer name -> its number of gated filters, in forward order: the key order of
-  `gates` seen while tracing."""
-  shapes = {}
+def gate_widths(model: nn.Module, variables, image_shape) -> Dict[str, int]:
+  """Gated layer (or block) -> its number of decisions per image (filters; 1 for a
+  SpotTune block), in forward order: the key order of `gates` seen while tracing."""
+  widths = {}
 
   def trace(v, x):
     _, gates = model.apply(v, x, train=False, rngs={'gate': jax.random.key(0)})
-    # runs once, at trace time; the order is static
-    shapes.update((name, int(g.shape[-1])) for name, g in gates.items())
+    widths.update((k, g.shape[-1]) for k, g in gates.items())  # at trace time: static
     return 0
 
   jax.eval_shape(trace, variables, jax.ShapeDtypeStruct(image_shape, jnp.float32))
-  return shapes
+  return widths
 
 
 def gate_layers(model: nn.Module, variables, image_shape) -> List[str]:
   """Gated layer names in forward order."""
-  return list(gate_channels(model, variables, image_shape))
+  return list(gate_widths(model, variables, image_shape))

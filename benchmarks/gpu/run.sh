@@ -32,6 +32,8 @@ step bench64 240 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 64 
 # 4. Test-time latency at batch 1 (the serving case): two-branch vs one fused conv a layer.
 step bench1 150 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 1 --rounds 3 \
   --variants ft:eval,ada:eval,ada_fused:eval,ada_fused_all:eval
+# 5. Peak memory of each memory setting (remat, accumulation, bf16), compiled on the GPU.
+step memory 420 python3 -m adafilter_jax.apps.bench.memory
 cp /tmp/demo/report/report.md "$OUT/demo_report.md" 2>/dev/null
 cp /tmp/demo_bf16/report/report.md "$OUT/demo_bf16_report.md" 2>/dev/null
 cat "$OUT/steps.log"

@@ -96,24 +96,6 @@ def test_fixed_spottune_takes_the_global_k_blocks_from_the_training_split(tmp_pa
   np.testing.assert_allclose(list(kept.values()), train_usage, rtol=1e-6)
 
 
-def test_two_methods_two_seeds_end_to_end(tmp_path):
-  """The real loop on the offline digits data: tiny model, 1 epoch."""
-  root = str(tmp_path / 'runs')
-  overrides = ['num_epochs=1', 'model.width=4', 'data.image_size=16',
-               'data.resize_size=16', f'data.data_dir={train_tiny.DATA_DIR}',
-               'optim.decay_epochs=(1,)', 'progress_bar=False', 'eval_batch_size=256']
-  assert experiments.main(['--datasets', 'demo', '--methods', 'finetune,l2sp',
-                           '--seeds', '0,1', '--root', root] +
-                          sum([['--set', o] for o in overrides], [])) == 0
-  for method in ('finetune', 'l2sp'):
-    for seed in (0, 1):
-      summary = experiments.read_summary(experiments.workdir_for(root, 'demo', method, seed))
-      assert summary['method'] == method and summary['epochs'] == 1
-  with open(os.path.join(root, 'table.md')) as f:
-    md = f.read()
-  assert '| finetune |' in md and '| l2sp |' in md and '±' in md
-
-
 def test_sample_rate_axis_trains_as_many_steps_and_sets_tllib_beside(tmp_path):
   """--sample_rates: one workdir per (dataset, rate), the rate's share of the images for
   100/rate times the recipe's epochs, TLlib's number for that rate in the table."""
@@ -148,4 +130,3 @@ def test_sample_rate_axis_trains_as_many_steps_and_sets_tllib_beside(tmp_path):
       ('co_tuning', '100', '82.5')]
   with pytest.raises(ValueError, match='sample rate 0'):
     experiments.make_config('cubs', 'erm', 0, root, sample_rate=0)
-

@@ -23,6 +23,13 @@ def test_bad_settings_are_named(field, value, match):
     run.check(config)
 
 
+def test_grad_accum_steps_is_refused_for_its_own_iter_size():
+  config = tiny.config()
+  config.grad_accum_steps = 2
+  with pytest.raises(ValueError, match='selective.iter_size'):
+    run.check(config)
+
+
 def test_stem_bank_needs_weights():
   config = tiny.config()
   config.pretrained = ''

@@ -1,7 +1,10 @@
 """Run in a subprocess with 2 host devices (XLA_FLAGS must precede the jax import): one
 train step + eval of a tiny AdaFilter on the same global batch, on 1 device, under pmap
-over 2 devices and under jit over a 2-device mesh. Prints the largest differences."""
+over 2 devices and under jit over a 2-device mesh. Prints the largest differences.
+CHECK_OVERRIDES (JSON) overrides config fields (gradient accumulation, remat), CHECK_BATCH
+the batch size (8)."""
 import json
+import os
 import sys
 
 import jax
@@ -15,12 +18,14 @@ from tests.train import tiny
 
 def main():
   assert jax.device_count() == 2, jax.devices()
-  config = tiny.config('adafilter')
+  config = tiny.config('adafilter', **json.loads(os.environ.get('CHECK_OVERRIDES', '{}')))
   method = methods.get('adafilter')
   rng = np.random.default_rng(0)
-  batch = {'image': rng.integers(0, 256, (8, 16, 16, 3)).astype(np.uint8),  # as the pipeline
-           'label': rng.integers(0, 5, 8).astype(np.int32)}
-  eval_batch = dict(batch, mask=np.array([True] * 7 + [False]), index=np.arange(8, dtype=np.int32))
+  n = int(os.environ.get('CHECK_BATCH', '8'))
+  batch = {'image': rng.integers(0, 256, (n, 16, 16, 3)).astype(np.uint8),  # as the pipeline
+           'label': rng.integers(0, 5, n).astype(np.int32)}
+  eval_batch = dict(batch, mask=np.array([True] * (n - 1) + [False]),
+                    index=np.arange(n, dtype=np.int32))
   key = jax.random.key(0)
   variables = None
   results = {}

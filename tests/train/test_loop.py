@@ -123,8 +123,12 @@ def test_initial_policy_is_kept_across_a_resume(tmp_path, monkeypatch):
   _check_policy(config, state, record, summary, workdir)
 
 
-def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
-  config = tiny.config('finetune', epochs=2)
+@pytest.mark.parametrize('overrides', [
+    {},
+    # The step counts optimizer updates, whatever the micro-batches: resume is as exact.
+    {'grad_accum_steps': 2, 'model.remat': True}])
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, overrides):
+  config = tiny.config('finetune', epochs=2, **overrides)
   whole = train_and_evaluate(config, str(tmp_path / 'whole'))
 
   workdir = str(tmp_path / 'resumed')
@@ -169,6 +173,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     ({'num_classes': 7}, ValueError, 'num_classes=7'),
     ({'pretrained': '/nonexistent/resnet50'}, FileNotFoundError, 'adafilter_jax.weights.convert'),
     ({'parallel': 'pjit'}, ValueError, 'config.parallel'),
+    ({'grad_accum_steps': 3}, ValueError, r'batch_size=10 does not split into '
+                                          r'config.grad_accum_steps=3'),
+    ({'grad_accum_steps': 0}, ValueError, r'grad_accum_steps=0: must be an integer >= 1'),
+    ({'profile_steps': (0, 1)}, ValueError, r'profile_steps=\(0, 1\): must be train steps '
+                                            r'counted from 1'),
 ])
 def test_clear_errors_before_compiling(tmp_path, monkeypatch, overrides, error, match):
   def no_compile(*args, **kwargs):

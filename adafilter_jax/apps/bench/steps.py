@@ -72,16 +72,17 @@ def parse_variant(spec):
   return name, (mode,) if mode else MODES
 
 
-def make_config(name, dtype='float32', parallel='jit', configs_dir='configs'):
+def make_config(name, dtype='float32', parallel='jit', configs_dir='configs', extra=()):
   """The config of variant `name`: its recipe (the paper's rates, momentum, decay; read
-  by path, as main.py reads it) with the variant's overrides, from scratch."""
+  by path, as main.py reads it) with the variant's overrides and `extra` ones, from
+  scratch."""
   recipe, overrides = VARIANTS[name]
   path = os.path.join(configs_dir, 'methods', f'{recipe}.py')
   return config_files.load(path, ['pretrained=', f'model.dtype={dtype}',
-                                 f'parallel={parallel}', *overrides])
+                                 f'parallel={parallel}', *overrides, *extra])
 
 
-def _peak_bytes(compiled):
+def peak_bytes(compiled):
   m = compiled.memory_analysis()
   if m is None:
     return float('nan')
@@ -92,7 +93,7 @@ def _peak_bytes(compiled):
 def _compile(fn, *args):
   t = time.perf_counter()
   compiled = fn.lower(*args).compile()
-  return compiled, time.perf_counter() - t, _peak_bytes(compiled)
+  return compiled, time.perf_counter() - t, peak_bytes(compiled)
 
 
 class JaxCase:

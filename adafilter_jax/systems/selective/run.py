@@ -49,6 +49,9 @@ def check(config):
   if sel.bank == 'alexnet' and not sel.bank_weights.endswith('.pth'):
     raise ValueError("config.selective.bank='alexnet' needs bank_weights = torchvision's "
                      f'alexnet .pth file; got {sel.bank_weights!r}.')
+  if config.grad_accum_steps != 1:
+    raise ValueError(f'config.grad_accum_steps={config.grad_accum_steps}: selective joint '
+                     'fine-tuning accumulates with config.selective.iter_size instead.')
   parallel = parallel_lib.Parallel(config.parallel)
   parallel.check_batch(sel.target_batch, 'config.selective.target_batch')
   parallel.check_batch(config.eval_batch_size, 'config.eval_batch_size')
