@@ -75,19 +75,25 @@ def write_report(workdirs: Sequence[str | Path], out_dir: str | Path,
          '## Fine-tuned fraction per image', '', '![histogram](gate_fraction_hist.png)', '',
          '## Images that fine-tune the most / fewest filters', '', '![extremes](gate_extremes.png)']
   for r in gated:
-    frac = run_fractions(r)
-    stored = np.asarray(r.gates.get('layer_fraction', list(frac.values())))
-    md += ['', f'<details><summary>{r.name}: per-layer fine-tuned fraction '
-           f'(eval epoch {int(r.gates.get("epoch", -1))}, {len(r.gates["per_image_fraction"])} images)'
-           '</summary>', '', '| layer | fine-tuned (%) |', '|---|---|']
-    md += [f'| {n} | {v * 100:.2f} |' for n, v in frac.items()]
-    md += ['', '</details>']
-    # atol: the trainer may sum in float32 over thousands of images
-    if not np.allclose(stored, list(frac.values()), atol=1e-4):
-      md.append(f'\n**Warning** ({r.name}): gate_stats.npz `layer_fraction` disagrees with the mean '
-                'of `per_image_layer_fraction`; the table shows the latter.')
+    md += _layer_table(r)
   md += policy.section(runs, out)
   return _finish(out, md)
+
+
+def _layer_table(r: Run) -> list[str]:
+  """A gated run's per-layer fine-tuned fraction, folded, counted from its decisions."""
+  frac = run_fractions(r)
+  stored = np.asarray(r.gates.get('layer_fraction', list(frac.values())))
+  md = ['', f'<details><summary>{r.name}: per-layer fine-tuned fraction '
+        f'(eval epoch {int(r.gates.get("epoch", -1))}, {len(r.gates["per_image_fraction"])} images)'
+        '</summary>', '', '| layer | fine-tuned (%) |', '|---|---|']
+  md += [f'| {n} | {v * 100:.2f} |' for n, v in frac.items()]
+  md += ['', '</details>']
+  # atol: the trainer may sum in float32 over thousands of images
+  if not np.allclose(stored, list(frac.values()), atol=1e-4):
+    md.append(f'\n**Warning** ({r.name}): gate_stats.npz `layer_fraction` disagrees with the mean '
+              'of `per_image_layer_fraction`; the table shows the latter.')
+  return md
 
 
 def write_run_report(workdir: str | Path) -> Path:
