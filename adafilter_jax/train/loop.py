@@ -131,9 +131,8 @@ class _Job:
   # Set once the model is built:
   train_fn: Optional[Callable] = None
   eval_fn: Optional[Callable] = None
-  gate_layers: List[str] = dataclasses.field(default_factory=list)
+  # Gated layer -> its decisions per image, in forward order ({} for a plain model).
   gate_widths: Dict[str, int] = dataclasses.field(default_factory=dict)
-  gate_channels: List[int] = dataclasses.field(default_factory=list)  # gate_widths' values
   # The gate as initialised, on the eval images (policy.from_outputs's `initial`): every
   # evaluation says how many decisions training changed. None for a plain model, or a
   # run resumed from before it was kept.
@@ -148,6 +147,14 @@ class _Job:
   # evaluated once, at the end.
   select_config: Optional[ml_collections.ConfigDict] = None
   select_split: Optional[str] = None
+
+  @property
+  def gate_layers(self) -> List[str]:
+    return list(self.gate_widths)
+
+  @property
+  def gate_channels(self) -> List[int]:
+    return list(self.gate_widths.values())
   # The method's stages, [(first epoch, methods.Stage)], and the one train_fn runs.
   schedule: List[Any] = dataclasses.field(default_factory=list)
   stage: Optional[int] = None
@@ -460,8 +467,6 @@ def _build(job: _Job, run: _Run, model):
   job.gate_widths = steps_lib.gate_widths(
       model, {'params': run.state.params, 'batch_stats': run.state.batch_stats},
       (1, size, size, 3))
-  job.gate_layers = list(job.gate_widths)
-  job.gate_channels = list(job.gate_widths.values())
   job.eval_fn = parallel.eval_step(steps_lib.make_eval_step(config, parallel.bn_axis_name))
   key = jax.random.key(config.seed)
   job.train_key, job.eval_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
