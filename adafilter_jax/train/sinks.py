@@ -20,7 +20,6 @@ from typing import Dict, List
 
 import numpy as np
 from PIL import Image
-import tensorboardX
 
 WANDB_ID = 'wandb_run_id'
 
@@ -34,6 +33,9 @@ def read_png(path: str) -> np.ndarray:
 class TensorBoard:
 
   def __init__(self, workdir: str, purge_step: int):
+    # Imported by the run that writes events only: tensorboardX imports torch wherever it
+    # is installed (a second of every command's start, and of every data worker's).
+    import tensorboardX  # pylint: disable=g-import-not-at-top
     if not glob.glob(os.path.join(workdir, 'events.out.tfevents.*')):
       purge_step = None  # nothing to hide
     # The file name has the time in whole seconds, and readers take the files in name
