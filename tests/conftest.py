@@ -1,12 +1,22 @@
 """The test session's shared set-up. The tests compile the same tiny models many times
 (and subprocesses compile them again): XLA's persistent compilation cache turns every
-repeat, within a session, across its workers and in later sessions, into a cache hit."""
+repeat, within a session, across its workers and in later sessions, into a cache hit.
+
+Most of a first session's time is XLA compiling (to CPU code that then runs for
+milliseconds): LLVM's optimisation passes are skipped (`TEST_XLA_FLAGS`) for this process
+and, through the environment, for the subprocesses it starts. The HLO the tests check is
+the same; only the machine code is less optimised."""
 import os
 import tempfile
 
 import filelock
-import jax
 import pytest
+
+TEST_XLA_FLAGS = '--xla_backend_optimization_level=0'
+# Read when jax first creates its CPU backend, which no import does.
+os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 jax.config.update('jax_compilation_cache_dir',
                   os.path.join(tempfile.gettempdir(), 'adafilter_test_jax_cache'))

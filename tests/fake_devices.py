@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_check(module: str, devices: int = 2, timeout: int = 600, **env) -> dict:
-  defaults = dict(XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+  defaults = dict(XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "  # the session's (conftest)
+                  f'--xla_force_host_platform_device_count={devices}',
                   JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
                   # the test session's compilation cache (conftest), if it has one
                   JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
