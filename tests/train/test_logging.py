@@ -179,3 +179,15 @@ def test_profile_steps_write_a_trace_and_change_nothing(logged_run, tmp_path):
            if e.get('name') == 'train' and 'step_num' in e.get('args', {})}
   assert steps == {2, 3}
   assert not glob.glob(os.path.join(workdir, 'plugins'))  # no profile unless asked
+
+
+def test_commands_start_without_torch():
+  """tensorboardX imports torch wherever torch is installed (as here, for the parity
+  tests): a command, or a grain worker importing the loop, must not pay that import."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  code = ('import sys, main, adafilter_jax.systems.selective.rounds; '
+          "print('torch' in sys.modules, 'tensorboardX' in sys.modules)")
+  out = subprocess.run([sys.executable, '-c', code], cwd=root, capture_output=True,
+                       text=True, check=True).stdout.split()
+  assert out == ['False', 'False'], out
