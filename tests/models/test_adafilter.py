@@ -95,16 +95,20 @@ def test_layer_selection():
 
 
 def test_s_never_moves_and_f_does():
-  model = tiny.adafilter('resnet50', 5, width=8)
+  """Every convolution gated (the stem, the blocks and the projections: 20 in a ResNet-18,
+  as in the ResNet-50's 53), one SGD step."""
+  model = tiny.adafilter('resnet18', 5, width=8)
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 32, 32, 3))
   y = jnp.array([0, 1, 2, 3])
-  v = model.init({'params': jax.random.PRNGKey(0)}, x)
+  v = jax.jit(lambda: model.init({'params': jax.random.PRNGKey(0)}, x))()
 
   def loss(params):
-    (logits, _), _ = model.apply({**v, 'params': params}, x, train=True, mutable=['batch_stats'])
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    (logits, gates), _ = model.apply({**v, 'params': params}, x, train=True,
+                                     mutable=['batch_stats'])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), len(gates)
 
-  grads = jax.grad(loss)(v['params'])
+  grads, num_gated = jax.jit(jax.grad(loss, has_aux=True))(v['params'])
+  assert num_gated == 20
   opt = optax.sgd(0.1)
   updates, _ = opt.update(grads, opt.init(v['params']), v['params'])
   new = optax.apply_updates(v['params'], updates)
@@ -116,7 +120,7 @@ def test_s_never_moves_and_f_does():
       np.testing.assert_array_equal(flat_new[path], old)
     elif 'conv_ft' in jax.tree_util.keystr(path):
       moved_ft += int(not np.array_equal(flat_new[path], old))
-  assert moved_ft > 40  # nearly every F moved (a layer whose gates are all 0 need not)
+  assert moved_ft > 15  # nearly every F moved (a layer whose gates are all 0 need not)
 
 
 @pytest.mark.parametrize('gated_bn', [True, False])
