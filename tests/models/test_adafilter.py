@@ -43,7 +43,9 @@ def _set_gate_bias(params, value_fn):
 
 
 def test_gate_zero_everywhere_reproduces_pretrained_resnet50():
-  variables, x, ref = _pretrained_pair(64)
+  # Width 16, as below: the same shapes, so the ops traced one by one compile once for the
+  # file (the full-width layout is the converter's test, test_convert.py).
+  variables, x, ref = _pretrained_pair(16)
   model, ada = _adafilter_from(variables, x)
   # Make F differ from S, so only a gate of 0 can give the pretrained logits.
   ada['params'] = jax.tree_util.tree_map_with_path(
