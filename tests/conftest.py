@@ -4,8 +4,9 @@ repeat, within a session, across its workers and in later sessions, into a cache
 
 Most of a first session's time is XLA compiling (to CPU code that then runs for
 milliseconds): LLVM's optimisation passes are skipped (`TEST_XLA_FLAGS`) for this process
-and, through the environment, for the subprocesses it starts. The HLO the tests check is
-the same; only the machine code is less optimised."""
+and, through the environment, for the subprocesses it starts. The computations are the
+same; only the machine code emitted for them is less optimised (its float results may
+differ in the last bits, as between two CPUs)."""
 import os
 import tempfile
 

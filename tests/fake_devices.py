@@ -11,9 +11,13 @@ import jax
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def xla_flags(devices: int) -> str:
+  """The session's XLA flags (conftest.py) and `devices` CPU devices, for a subprocess."""
+  return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+
+
 def run_check(module: str, devices: int = 2, timeout: int = 600, **env) -> dict:
-  defaults = dict(XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "  # the session's (conftest)
-                  f'--xla_force_host_platform_device_count={devices}',
+  defaults = dict(XLA_FLAGS=xla_flags(devices),
                   JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
                   # the test session's compilation cache (conftest), if it has one
                   JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',

@@ -10,6 +10,8 @@ import sys
 
 import jax
 
+from tests import fake_devices
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -24,8 +26,7 @@ def launch(module: str, num_processes: int, workdir, out, *extra, timeout=900):
   codes and output. One process gets two CPU devices, each of two processes one (the
   same global device count, so the same sums in the same order)."""
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
-             XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "  # the session's (conftest)
-             f'--xla_force_host_platform_device_count={3 - num_processes}',
+             XLA_FLAGS=fake_devices.xla_flags(3 - num_processes),
              JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.5')
   port = _free_port()
