@@ -147,6 +147,10 @@ class _Job:
   # evaluated once, at the end.
   select_config: Optional[ml_collections.ConfigDict] = None
   select_split: Optional[str] = None
+  # The method's stages, [(first epoch, methods.Stage)], and the one train_fn runs.
+  schedule: List[Any] = dataclasses.field(default_factory=list)
+  stage: Optional[int] = None
+  constants: dict = dataclasses.field(default_factory=dict)  # the method's (Method.constants)
 
   @property
   def gate_layers(self) -> List[str]:
@@ -155,10 +159,6 @@ class _Job:
   @property
   def gate_channels(self) -> List[int]:
     return list(self.gate_widths.values())
-  # The method's stages, [(first epoch, methods.Stage)], and the one train_fn runs.
-  schedule: List[Any] = dataclasses.field(default_factory=list)
-  stage: Optional[int] = None
-  constants: dict = dataclasses.field(default_factory=dict)  # the method's (Method.constants)
 
 
 @dataclasses.dataclass
