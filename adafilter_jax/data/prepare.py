@@ -10,8 +10,11 @@ folder changed since).
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import sys
+import tempfile
 
 from absl import app
 from absl import flags
@@ -41,29 +44,59 @@ def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_co
   return catalog.builder(name, data_dir=data_dir)
 
 
-def _image_folder_mode(builder, name: str, manual_dir: str | None):
-  """(TFDS's generate mode, the folder, the record to keep) for an image folder: prepared
-  again when its images or split settings changed since it was prepared (a folder
-  prepared without a record too); without --manual_dir, the folder it was prepared from."""
+def _image_folder_state(builder, name: str, manual_dir: str | None):
+  """(whether to prepare again, the folder, the record to keep) for an image folder: again
+  when its images or split settings changed since it was prepared (a folder prepared
+  without a record too); without --manual_dir, the folder it was prepared from."""
   from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
-  reuse = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
   exists = builder.data_path.exists()
   old = image_folder.read_record(os.fspath(builder.data_dir)) if exists else None
   folder = manual_dir or (old or {}).get('root')
   if folder is None:
-    return reuse, manual_dir, None  # the builder names what is missing
+    return False, manual_dir, None  # the builder names what is missing
   cfg = builder.builder_config
   record = image_folder.record(folder, {'seed': cfg.seed, 'train_fraction': cfg.train_fraction,
                                         'train_per_class': cfg.train_per_class})
   if not exists:
-    return reuse, folder, record
+    return False, folder, record
   found = (image_folder.changes(old, record) if old else
            ['no record of the files it was prepared from'])
   if not found:
-    return reuse, folder, record
+    return False, folder, record
   print(f'{name}: {folder} changed since it was prepared ({image_folder.describe(found)}): '
         'preparing it again.', flush=True)
-  return tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS, folder, record
+  return True, folder, record
+
+
+def _prepare_staged(name: str, data_dir: str, target: str, make_builder, *,
+                    folder: str | None, record: dict | None) -> tfds.core.DatasetBuilder:
+  """Prepares `name` in a staging data_dir beside `target` (its version directory) and
+  moves it there once complete: a failure leaves `target` as it was, and a prepared copy
+  is replaced only by a whole new one. Downloads go to data_dir's own cache, kept."""
+  os.makedirs(data_dir, exist_ok=True)
+  staging = tempfile.mkdtemp(prefix='.preparing-', dir=data_dir)
+  try:
+    builder = make_builder(staging)
+    # A fresh builder: one reading the prepared copy would keep its class names.
+    builder.download_and_prepare(
+        download_dir=os.path.join(data_dir, 'downloads'),
+        download_config=tfds.download.DownloadConfig(manual_dir=folder))
+    new = os.fspath(builder.data_dir)
+    if record is not None:
+      from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
+      image_folder.write_record(new, record)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    # TFDS's record of the builder's default config, beside its configs' folders.
+    config_dir = os.path.join(name.split('/')[0], '.config')
+    if (os.path.isdir(os.path.join(staging, config_dir)) and
+        not os.path.exists(os.path.join(data_dir, config_dir))):
+      os.rename(os.path.join(staging, config_dir), os.path.join(data_dir, config_dir))
+    if os.path.exists(target):
+      os.rename(target, os.path.join(staging, 'previous'))
+    os.rename(new, target)
+    return builder
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None,
@@ -71,7 +104,8 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
             image_folder_kwargs: dict | None = None) -> list[str]:
   """Prepares `name` (all configs of a bare multi-config name); returns the dataset dirs.
 
-  An image folder prepared before is prepared again when it changed since."""
+  An image folder prepared before is prepared again when it changed since. Each is
+  prepared aside and moved into place whole (`_prepare_staged`)."""
   name = datasets.tfds_name(name)
   datasets.check_name(name)
   data_dir = os.path.expanduser(
@@ -85,20 +119,21 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
     names = ['digits/source', 'digits/target']  # the demo's; digits/shots<k> by name
   paths = []
   for n in names:
-    builder = _builder(n, data_dir, manual_dir=manual_dir, skip_corrupt=skip_corrupt,
-                       allow_download=allow_download, image_folder_kwargs=image_folder_kwargs)
-    mode, folder, record = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS, manual_dir, None
+    make_builder = functools.partial(
+        _builder, n, manual_dir=manual_dir, skip_corrupt=skip_corrupt,
+        allow_download=allow_download, image_folder_kwargs=image_folder_kwargs)
+    builder = make_builder(data_dir)
+    again, folder, record = False, manual_dir, None
     if n.split('/')[0] == 'image_folder':
-      mode, folder, record = _image_folder_mode(builder, n, manual_dir)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=folder, download_mode=mode))
-    if record is not None:
-      from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
-      image_folder.write_record(os.fspath(builder.data_dir), record)
+      again, folder, record = _image_folder_state(builder, n, manual_dir)
+    target = os.fspath(builder.data_dir)
+    if again or not builder.data_path.exists():
+      builder = _prepare_staged(n, data_dir, target, make_builder, folder=folder,
+                                record=record)
     splits = {s: v.num_examples for s, v in builder.info.splits.items()}
-    logging.info('%s prepared in %s: %s', n, builder.data_dir, splits)
-    print(f'{n}: {splits} -> {builder.data_dir}')
-    paths.append(os.fspath(builder.data_dir))
+    logging.info('%s prepared in %s: %s', n, target, splits)
+    print(f'{n}: {splits} -> {target}')
+    paths.append(target)
   return paths
 
 

@@ -223,3 +223,46 @@ def test_prepare_names_the_close_matches_of_a_misspelt_dataset(tmp_path):
   assert "did you mean 'digits_target'" in proc.stderr
   assert 'Traceback' not in proc.stderr and 'abstract_reasoning' not in proc.stderr
   assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr
+
+
+def _tree(root):
+  """{relative path: bytes} of every file under `root` (the folder as it is on disk)."""
+  out = {}
+  for d, _, files in os.walk(root):
+    for f in files:
+      with open(os.path.join(d, f), 'rb') as fh:
+        out[os.path.relpath(os.path.join(d, f), root)] = fh.read()
+  return out
+
+
+def test_image_folder_with_a_new_class_is_prepared_again_in_one_run(tmp_path):
+  """A class folder added after preparing: the docs' command (no --manual_dir: the folder
+  it was prepared from) prepares the folder as it is now, in one run."""
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=3,
+                                   splits=['train', 'test'])
+  data_dir = str(tmp_path / 'tfds')
+  prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  data_fakes.image_folder(manual, classes=('cow',), per_class=2, splits=['train', 'test'])
+  (path,) = prepare_lib.prepare('image_folder/pets', data_dir=data_dir)
+  b = tfds.builder_from_directory(path)
+  assert b.info.features['label'].names == ['cat', 'cow', 'dog']
+  on_disk = sorted(os.path.join(c, f) for c in os.listdir(os.path.join(manual, 'train'))
+                   for f in os.listdir(os.path.join(manual, 'train', c)))
+  assert _file_names(b, 'train') == [os.path.join('train', p) for p in on_disk]
+  from adafilter_jax.data.builders import image_folder
+  assert image_folder.changes_since_prepared(path) == (image_folder.read_record(path), [])
+  assert sorted(os.listdir(data_dir)) == ['downloads', 'image_folder']  # no staging left
+
+
+def test_image_folder_failing_to_prepare_again_keeps_the_prepared_copy(tmp_path):
+  """Preparing again fails (a new class without test images): the prepared files and
+  their record are as they were, byte for byte, and nothing is left beside them."""
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=3,
+                                   splits=['train', 'test'])
+  data_dir = str(tmp_path / 'tfds')
+  prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  before = _tree(data_dir)
+  data_fakes.image_folder(os.path.join(manual, 'train'), classes=('cow',), per_class=2)
+  with pytest.raises(ValueError, match="class 'cow' has no images in split 'test'"):
+    prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  assert _tree(data_dir) == before
