@@ -10,6 +10,7 @@ folder changed since).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -66,6 +67,57 @@ def _image_folder_state(builder, name: str, manual_dir: str | None):
   print(f'{name}: {folder} changed since it was prepared ({image_folder.describe(found)}): '
         'preparing it again.', flush=True)
   return True, folder, record
+
+
+def _check_by_hand(name: str, folder: str | None, allow_download: bool):
+  """The files a person must fetch, looked for before TFDS starts (it would first announce
+  a dataset of 'Unknown size', then stop inside the builder)."""
+  from adafilter_jax.data import downloads  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.data.builders import common  # pylint: disable=g-import-not-at-top
+  base = name.split('/')[0]
+  if base == 'image_folder':
+    if not (folder and os.path.isdir(folder)):
+      raise common.MissingManualFileError(
+          f'{name}: no image folder {folder or "given"}: pass --manual_dir ROOT, your images '
+          'as ROOT/<split>/<class>/<image> or ROOT/<class>/<image> (docs/data.md).')
+    return
+  missing = [f for f in downloads.MANUAL.get(base, ()) if not downloads.present(f, folder)]
+  if missing and not allow_download:
+    raise common.MissingManualFileError(
+        f'{name}: missing by-hand download(s): '
+        + '; '.join(downloads.describe(f, folder) for f in missing)
+        + '. Download them there, or prepare with --download where a network exists '
+        '(docs/data.md).')
+
+
+def _entries(root: str, depth: int = 3) -> set[str]:
+  """Paths under `root` down to `depth` levels: the datasets' and the download cache's
+  folders and files, not the prepared shards or extracted archives inside them."""
+  found, level = set(), [root]
+  for _ in range(depth):
+    level = [os.path.join(d, n) for d in level if os.path.isdir(d) for n in os.listdir(d)]
+    found.update(level)
+  return found
+
+
+@contextlib.contextmanager
+def _removed_if_it_fails(data_dir: str):
+  """A failed preparation's leftovers in data_dir (TFDS's partial `*.tmp.*` downloads,
+  unfinished extractions, the empty folders made for them) are removed; whatever was
+  there before stays, earlier partial downloads included."""
+  existed, before = os.path.isdir(data_dir), _entries(data_dir)
+  try:
+    yield
+  except BaseException:
+    for path in sorted(_entries(data_dir) - before, key=len, reverse=True):  # deepest first
+      name = os.path.basename(path)
+      if '.tmp.' in name or name.endswith('.incomplete'):
+        shutil.rmtree(path, ignore_errors=True)
+      elif os.path.isdir(path) and not os.listdir(path):
+        os.rmdir(path)
+    if not existed and os.path.isdir(data_dir) and not os.listdir(data_dir):
+      os.rmdir(data_dir)
+    raise
 
 
 def _prepare_staged(name: str, data_dir: str, target: str, make_builder, *,
@@ -128,8 +180,10 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
       again, folder, record = _image_folder_state(builder, n, manual_dir)
     target = os.fspath(builder.data_dir)
     if again or not builder.data_path.exists():
-      builder = _prepare_staged(n, data_dir, target, make_builder, folder=folder,
-                                record=record)
+      _check_by_hand(n, folder, allow_download)
+      with _removed_if_it_fails(data_dir):
+        builder = _prepare_staged(n, data_dir, target, make_builder, folder=folder,
+                                  record=record)
     splits = {s: v.num_examples for s, v in builder.info.splits.items()}
     logging.info('%s prepared in %s: %s', n, target, splits)
     print(f'{n}: {splits} -> {target}')

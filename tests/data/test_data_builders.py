@@ -266,3 +266,58 @@ def test_image_folder_failing_to_prepare_again_keeps_the_prepared_copy(tmp_path)
   with pytest.raises(ValueError, match="class 'cow' has no images in split 'test'"):
     prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
   assert _tree(data_dir) == before
+
+
+def _paths(root):
+  """Every file and folder under `root`, relative to it."""
+  return {os.path.relpath(os.path.join(d, n), root)
+          for d, dirs, files in os.walk(root) for n in dirs + files}
+
+
+def test_failed_prepare_removes_what_it_created_and_only_that(tmp_path, monkeypatch):
+  """A preparation that stops (a class missing from a split; a download cut off) leaves
+  neither an empty dataset folder nor TFDS's partial `*.tar.tmp.*` download; what was in
+  the data_dir before, a stale partial download included, stays."""
+  from tensorflow_datasets.core.download import downloader
+  data_dir = tmp_path / 'tfds'
+  stale = data_dir / 'downloads' / 'caltech256' / 'old.tar.tmp.0123'
+  stale.mkdir(parents=True)
+  (stale / 'part').write_bytes(b'x')
+  (data_dir / 'digits').mkdir()
+  before = _paths(data_dir)
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=2, splits=['train'])
+  with pytest.raises(ValueError, match="no images in split 'test'"):
+    data_fakes.image_folder(os.path.join(manual, 'test'), classes=('cat',), per_class=2)
+    prepare_lib.prepare('image_folder/pets', data_dir=str(data_dir), manual_dir=manual)
+  assert _paths(data_dir) == before
+
+  def cut_off(self, url, destination_path, verify=True):
+    raise ConnectionError(f'{url}: connection reset')
+  monkeypatch.setattr(downloader._Downloader, '_sync_download', cut_off)
+  with pytest.raises(ConnectionError, match='connection reset'):
+    prepare_lib.prepare('caltech256/30', data_dir=str(data_dir),
+                        manual_dir=str(tmp_path / 'manual'), allow_download=True)
+  assert _paths(data_dir) == before
+  fresh = tmp_path / 'fresh'
+  with pytest.raises(ConnectionError):
+    prepare_lib.prepare('caltech256/30', data_dir=str(fresh), allow_download=True)
+  assert not fresh.exists()
+
+
+@pytest.mark.parametrize('name, named', [('caltech256/30', '256_ObjectCategories.tar'),
+                                         ('mit_indoor67', 'TestImages.txt'),
+                                         ('image_folder/pets', 'image_folder/pets')])
+def test_missing_by_hand_file_stops_before_tfds_starts(tmp_path, capsys, name, named):
+  """The files a person downloads are looked for before TFDS announces a dataset of
+  'Unknown size': the one message names what is missing and where it goes."""
+  manual = str(tmp_path / 'manual')
+  if name == 'mit_indoor67':
+    data_fakes.mit_indoor67(manual)
+    os.remove(os.path.join(manual, named))
+  elif name == 'caltech256/30':
+    os.makedirs(manual)
+  with pytest.raises(common.MissingManualFileError) as e:
+    prepare_lib.prepare(name, data_dir=str(tmp_path / 'tfds'), manual_dir=manual)
+  assert manual in str(e.value) and named in str(e.value)
+  assert 'Downloading and preparing' not in capsys.readouterr().out
+  assert not (tmp_path / 'tfds').exists()
