@@ -34,6 +34,7 @@ from adafilter_jax.data import validation
 from adafilter_jax.train import backend as backend_lib
 from adafilter_jax.train import checks
 from adafilter_jax.train import checkpoint as checkpoint_lib
+from adafilter_jax.train import lock as lock_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import parallel as parallel_lib
@@ -196,8 +197,9 @@ def _closed_on_error(ckpts: checkpoint_lib.Checkpoints):
     raise
 
 
-def _prepare(config, workdir: str, clock: _Clock) -> _Job:
-  """Every check that needs no compiled code; fails with a message naming the problem."""
+def _prepare(config, workdir: str, clock: _Clock, stack: contextlib.ExitStack) -> _Job:
+  """Every check that needs no compiled code; fails with a message naming the problem.
+  The workdir's lock, once taken, is held until `stack` closes."""
   workdir = os.path.abspath(workdir)
   info = checks.validate(config)  # method, batch vs devices, dataset, steps per epoch
   method = methods.get(config.method)
@@ -205,6 +207,7 @@ def _prepare(config, workdir: str, clock: _Clock) -> _Job:
   num_classes = num_classes_for(config, info)
   steps_per_epoch = pipeline.steps_per_epoch(info.num_train, config.batch_size)
   _check_writable(workdir)
+  stack.enter_context(lock_lib.locked(workdir))  # before its checkpoints are read
   identity = {key: functools.reduce(getattr, key.split('.'), config) for key in IDENTITY}
   identity['num_classes'] = num_classes
   ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
@@ -511,8 +514,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   loses nothing; the writer adds the figures to TensorBoard / W&B as images.
   """
   clock = _Clock()
-  job = _prepare(config, workdir, clock)
   with contextlib.ExitStack() as stack:
+    job = _prepare(config, workdir, clock, stack)
     # Closed whatever happens: an open orbax manager's threads outlive a failed run.
     with contextlib.closing(job.ckpts):
       model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)

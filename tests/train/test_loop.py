@@ -2,6 +2,8 @@
 an interrupt equals an uninterrupted run, clear errors before compiling, NaN stops."""
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -239,6 +241,47 @@ def test_workdir_of_another_run_is_refused_naming_the_key(tmp_path, monkeypatch)
   with pytest.raises(ValueError, match="data.name='digits_source', this run has "
                                        "'digits_target'"):
     train_and_evaluate(config, str(workdir))
+
+
+# A first job on the workdir, stopped in its first batch (as a run is while it trains).
+_FIRST_JOB = r"""
+import sys, time
+from adafilter_jax.data import pipeline
+from adafilter_jax.train import loop
+from tests.train import tiny
+
+def stalled(*args, **kwargs):
+  print('training', flush=True)
+  time.sleep(300)
+  yield
+
+pipeline.make_train_iter = stalled
+loop.train_and_evaluate(tiny.config(), sys.argv[1])
+"""
+
+
+def test_workdir_in_use_is_refused_until_its_job_is_killed(tmp_path, monkeypatch):
+  """A second job on a workdir whose first job still trains stops in one line, before it
+  reads or writes anything there; once the first is SIGKILLed (no clean-up of its own),
+  the workdir is free again."""
+  workdir = str(tmp_path / 'run')
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  first = subprocess.Popen([sys.executable, '-c', _FIRST_JOB, workdir], cwd=root,
+                           stdout=subprocess.PIPE, text=True)
+  try:
+    assert first.stdout.readline().strip() == 'training'
+    before = sorted(os.listdir(workdir))
+    runs.no_compile(monkeypatch)
+    with pytest.raises(OSError) as e:
+      train_and_evaluate(tiny.config(), workdir)
+    assert str(e.value) == (f'workdir {workdir} is in use by another job (process '
+                            f'{first.pid}): wait for it to end, or choose another --workdir.')
+    assert sorted(os.listdir(workdir)) == before
+  finally:
+    first.kill()
+    first.wait()
+  with pytest.raises(AssertionError, match='compiled before the error'):  # past the lock
+    train_and_evaluate(tiny.config(), workdir)
 
 
 # Orbax's failed read of the truncated file leaves tensorstore reads in flight, which later
