@@ -197,6 +197,16 @@ def _closed_on_error(ckpts: checkpoint_lib.Checkpoints):
     raise
 
 
+def check_workdir(workdir: str, identity: dict):
+  """`workdir` holding a run of another identity (`IDENTITY`: method, dataset, model, ...)
+  stops the job naming the key; a workdir without checkpoints is anyone's."""
+  directory = os.path.join(workdir, 'checkpoints')
+  if os.path.isdir(directory):
+    with checkpoint_lib.Checkpoints(directory) as ckpts:
+      if ckpts.latest_step() is not None:
+        _check_identity(ckpts.restore_meta(), identity, workdir)
+
+
 def _prepare(config, workdir: str, clock: _Clock, stack: contextlib.ExitStack) -> _Job:
   """Every check that needs no compiled code; fails with a message naming the problem.
   The workdir's lock, once taken, is held until `stack` closes."""

@@ -18,6 +18,7 @@ from adafilter_jax.apps import jobs
 from adafilter_jax.apps import report
 from adafilter_jax.train import checks
 from adafilter_jax.train import lock
+from adafilter_jax.train import loop
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.weights import pretrained
 
@@ -70,8 +71,15 @@ def validate_demo(config, source, targets: Sequence, weights: str):
       checks.check_weights_fit(target, info.num_classes, saved, weights)
 
 
+def check_workdir(config, workdir: str):
+  """A demo writes its stages in folders of its own: a training run's workdir (one of a
+  demo's stages, say) is refused, as training refuses another method's."""
+  loop.check_workdir(workdir, {'method': config.job})
+
+
 def run(config, workdir: str) -> dict:
   """Runs the three stages in workdir/{source,<method>...}; returns method -> summary."""
+  check_workdir(config, workdir)
   weights = os.path.join(workdir, 'source_weights')
   validate_demo(config, source_config(config),
                 [target_config(config, m, weights) for m in config.demo.methods], weights)

@@ -28,6 +28,7 @@ def mode_config(config, mode: str, weights: str):
 
 def run(config, workdir: str) -> dict:
   workdir = os.path.abspath(workdir)
+  digits.check_workdir(config, workdir)
   with lock.locked(workdir):  # one demo at a time in it
     return _run_modes(config, workdir)
 
