@@ -129,6 +129,7 @@ class _Job:
   ckpts: checkpoint_lib.Checkpoints
   identity: dict
   clock: _Clock
+  data: dict = dataclasses.field(default_factory=dict)  # pipeline.prepared_record
   # Set once the model is built:
   train_fn: Optional[Callable] = None
   eval_fn: Optional[Callable] = None
@@ -188,6 +189,16 @@ def _check_identity(saved: dict, identity: dict, workdir: str):
                        f'run has {value!r}: use another --workdir.')
 
 
+def _check_data(saved: dict, data: dict, name: str, workdir: str):
+  """The dataset prepared again since the run trained (more images, other classes): its
+  steps per epoch, data order and scores belong to the old data, so it is not resumed."""
+  change = pipeline.data_change(saved.get('data'), data)
+  if change:
+    raise ValueError(f'{workdir} was trained on {name} as it was prepared then; it has been '
+                     f'prepared again since ({change}): its checkpoints and scores belong to '
+                     'the data it had. Use a new --workdir to train on the data as it is now.')
+
+
 @contextlib.contextmanager
 def _closed_on_error(ckpts: checkpoint_lib.Checkpoints):
   try:
@@ -221,11 +232,14 @@ def _prepare(config, workdir: str, clock: _Clock, stack: contextlib.ExitStack) -
   identity = {key: functools.reduce(getattr, key.split('.'), config) for key in IDENTITY}
   identity['num_classes'] = num_classes
   ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
+  data = pipeline.prepared_record(config.data)
   if ckpts.latest_step() is not None:
     with _closed_on_error(ckpts):
-      _check_identity(ckpts.restore_meta(), identity, workdir)
+      saved = ckpts.restore_meta()
+      _check_identity(saved, identity, workdir)
+      _check_data(saved, data, config.data.name, workdir)
   return _Job(config, workdir, method, parallel, num_classes, steps_per_epoch, ckpts,
-              identity, clock, schedule=method.schedule(config))
+              identity, clock, data, schedule=method.schedule(config))
 
 
 def _restore_or_init(job: _Job, model) -> _Run:
@@ -251,6 +265,7 @@ def _restore_or_init(job: _Job, model) -> _Run:
     meta = {'epoch': 0, 'best_eval_top1': -1.0, 'best_epoch': 0, 'wall_time_s': 0.0,
             **job.identity}
   meta.setdefault('epoch_steps', [])
+  meta.setdefault('data', job.data)  # a run from before it was recorded: from now on
   job.clock.before = meta['wall_time_s']
   return _Run(state, anchor, int(state.step), meta)
 
