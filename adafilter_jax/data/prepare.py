@@ -81,13 +81,20 @@ def _check_by_hand(name: str, folder: str | None, allow_download: bool):
           f'{name}: no image folder {folder or "given"}: pass --manual_dir ROOT, your images '
           'as ROOT/<split>/<class>/<image> or ROOT/<class>/<image> (docs/data.md).')
     return
-  missing = [f for f in downloads.MANUAL.get(base, ()) if not downloads.present(f, folder)]
-  if missing and not allow_download:
+  if base in downloads.MANUAL:  # this repo's builders, which --download lets fetch them
+    files, fetchable = downloads.MANUAL[base], True
+  elif base in datasets.OWN_BUILDERS:
+    return
+  else:  # TFDS's catalog builders that cannot download their files
+    source = downloads.source(name)
+    files, fetchable = source.files if source.kind == downloads.MANUAL_KIND else (), False
+  missing = [f for f in files if not downloads.present(f, folder)]
+  if missing and not (allow_download and fetchable):
     raise common.MissingManualFileError(
         f'{name}: missing by-hand download(s): '
         + '; '.join(downloads.describe(f, folder) for f in missing)
-        + '. Download them there, or prepare with --download where a network exists '
-        '(docs/data.md).')
+        + '. Download them there' + (', or prepare with --download where a network exists'
+                                     if fetchable else '') + ' (docs/data.md).')
 
 
 def _entries(root: str, depth: int = 3) -> set[str]:

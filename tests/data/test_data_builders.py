@@ -306,7 +306,8 @@ def test_failed_prepare_removes_what_it_created_and_only_that(tmp_path, monkeypa
 
 @pytest.mark.parametrize('name, named', [('caltech256/30', '256_ObjectCategories.tar'),
                                          ('mit_indoor67', 'TestImages.txt'),
-                                         ('image_folder/pets', 'image_folder/pets')])
+                                         ('image_folder/pets', 'image_folder/pets'),
+                                         ('imagenet2012', 'ILSVRC2012_img_val.tar')])
 def test_missing_by_hand_file_stops_before_tfds_starts(tmp_path, capsys, name, named):
   """The files a person downloads are looked for before TFDS announces a dataset of
   'Unknown size': the one message names what is missing and where it goes."""
@@ -314,7 +315,7 @@ def test_missing_by_hand_file_stops_before_tfds_starts(tmp_path, capsys, name, n
   if name == 'mit_indoor67':
     data_fakes.mit_indoor67(manual)
     os.remove(os.path.join(manual, named))
-  elif name == 'caltech256/30':
+  elif name in ('caltech256/30', 'imagenet2012'):
     os.makedirs(manual)
   with pytest.raises(common.MissingManualFileError) as e:
     prepare_lib.prepare(name, data_dir=str(tmp_path / 'tfds'), manual_dir=manual)
