@@ -74,5 +74,5 @@ def keep_figures(monkeypatch) -> dict:
   def keep(fig):
     figs[fig.get_suptitle() or fig.axes[0].get_title()] = fig
 
-  monkeypatch.setattr(figures.plt, 'close', keep)
+  monkeypatch.setattr(figures.pyplot(), 'close', keep)
   return figs

@@ -5,21 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use('Agg')  # headless: reports are written on training machines and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-
-from adafilter_jax.apps.report.runs import ImageLoader, Run, acc_scale, run_fractions  # noqa: E402
+from adafilter_jax.apps.report.runs import ImageLoader, Run, acc_scale, run_fractions
 
 _EXTREMES_K = 6
+
+
+def pyplot():
+  """matplotlib's pyplot, headless (reports are written on training machines and in CI),
+  imported when a figure is drawn: every command imports this package, few draw, and the
+  import is a fifth of each command's start."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
 
 
 def plot_accuracy(runs: Sequence[Run], out: Path) -> Path:
   """Eval top-1 per epoch, a curve per run; a run evaluated once (a re-evaluation) is a
   marker at its epoch, and when every run was evaluated once, the figure is a bar each."""
+  plt = pyplot()
   scale = acc_scale(runs)
   evals = [[(m['epoch'], m['eval_top1'] * scale) for m in r.metrics if 'eval_top1' in m]
            for r in runs]
@@ -36,7 +42,7 @@ def plot_accuracy(runs: Sequence[Run], out: Path) -> Path:
         ax.plot(ep, acc, marker='o' if len(ep) <= 30 else None, ms=3,
                 label=f'{r.label}: final {acc[-1]:.2f}%' if acc else r.label)
     ax.set(xlabel='epoch', ylabel='eval top-1 accuracy (%)', title='Eval accuracy per epoch')
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.legend(fontsize=8)
   ax.grid(alpha=0.3)
   fig.tight_layout()
@@ -56,6 +62,7 @@ def _one_evaluation_each(ax, runs: Sequence[Run], evals):
 
 
 def plot_layer_fractions(runs: Sequence[Run], out: Path) -> Path:
+  plt = pyplot()
   fig, axes = plt.subplots(len(runs), 1, figsize=(max(8, 0.2 * len(runs[0].gates['layers']) + 2),
                                                    3.4 * len(runs)), squeeze=False)
   for ax, r in zip(axes[:, 0], runs):
@@ -92,6 +99,7 @@ def plot_layer_fractions(runs: Sequence[Run], out: Path) -> Path:
 
 
 def plot_fraction_hist(runs: Sequence[Run], out: Path) -> Path:
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(7, 4))
   allv = np.concatenate([r.gates['per_image_fraction'] for r in runs]) * 100
   bins = np.linspace(allv.min(), allv.max() + 1e-9, 31) if np.ptp(allv) > 0 else 10
@@ -110,6 +118,7 @@ def plot_fraction_hist(runs: Sequence[Run], out: Path) -> Path:
 def plot_extremes(runs: Sequence[Run], out: Path, loaders: Sequence[ImageLoader | None],
                   classes: Sequence[Sequence[str] | None] | None = None) -> Path:
   """`classes`: per run, its dataset's class names (None: label indices)."""
+  plt = pyplot()
   k = max(1, min(_EXTREMES_K, len(runs[0].gates['per_image_fraction']) // 2))
   classes = classes or [None] * len(runs)
   fig, axes = plt.subplots(2 * len(runs), k, figsize=(1.7 * k, 2.1 * 2 * len(runs)), squeeze=False)

@@ -15,13 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from adafilter_jax.apps.report.runs import Run, classes_from_config  # noqa: E402
+from adafilter_jax.apps.report.figures import pyplot
+from adafilter_jax.apps.report.runs import Run, classes_from_config
 
 _OVER_EPOCHS = (('varying', 'filters varying across images (%)', 100.0),
                 ('mi_bits', 'I(decision; class), mean over filters (bits)', 1.0),
@@ -30,6 +27,7 @@ _OVER_EPOCHS = (('varying', 'filters varying across images (%)', 100.0),
 
 
 def save(fig, out: Path) -> Path:
+  plt = pyplot()
   fig.tight_layout()
   fig.savefig(out, dpi=120)
   plt.close(fig)
@@ -45,6 +43,7 @@ def _stage(layer: str) -> str:
 
 
 def plot_policy_over_epochs(runs: Sequence[Run], out: Path) -> Path:
+  plt = pyplot()
   fig, axes = plt.subplots(1, len(_OVER_EPOCHS), figsize=(4.2 * len(_OVER_EPOCHS), 3.6))
   for ax, (key, title, scale) in zip(axes, _OVER_EPOCHS):
     for i, r in enumerate(runs):
@@ -69,6 +68,7 @@ def plot_policy_over_epochs(runs: Sequence[Run], out: Path) -> Path:
 
 def plot_per_layer(runs: Sequence[Run], out: Path) -> Path:
   """Per layer: the share of varying filters (start vs last eval) and I(decision; class)."""
+  plt = pyplot()
   fig, axes = plt.subplots(len(runs), 2, figsize=(13, 3.2 * len(runs)), squeeze=False)
   for (ax_v, ax_mi), r in zip(axes, runs):
     last = r.summary.get('policy') or [m for m in r.metrics if 'policy' in m][-1]['policy']
@@ -92,6 +92,7 @@ def plot_per_layer(runs: Sequence[Run], out: Path) -> Path:
 
 def plot_share_hist(runs: Sequence[Run], out: Path) -> Path:
   """Per stage, the histogram of the filters' shares of images that pick F."""
+  plt = pyplot()
   runs = [r for r in runs if r.gates is not None and 'filter_share' in r.gates]
   stages = list(dict.fromkeys(_stage(l) for l in runs[0].gates['layers']))
   fig, axes = plt.subplots(len(runs), len(stages), figsize=(2.6 * len(stages), 2.6 * len(runs)),
@@ -114,6 +115,7 @@ def plot_share_hist(runs: Sequence[Run], out: Path) -> Path:
 
 def plot_per_class(runs: Sequence[Run], out: Path) -> Path:
   """Per class: the mean and spread over its images of the fine-tuned fraction."""
+  plt = pyplot()
   fig, axes = plt.subplots(len(runs), 1, figsize=(9, 3.0 * len(runs)), squeeze=False)
   for ax, r in zip(axes[:, 0], runs):
     label, frac = r.gates['label'], r.gates['per_image_fraction'] * 100
