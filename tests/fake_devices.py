@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import jax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,11 +16,8 @@ def xla_flags(devices: int) -> str:
 
 
 def run_check(module: str, devices: int = 2, timeout: int = 600, **env) -> dict:
-  defaults = dict(XLA_FLAGS=xla_flags(devices),
-                  JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
-                  # the test session's compilation cache (conftest), if it has one
-                  JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
-                  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.5')
+  # The session's compilation cache comes through the environment (conftest.py).
+  defaults = dict(XLA_FLAGS=xla_flags(devices), JAX_PLATFORMS='cpu', PYTHONPATH=ROOT)
   env = {**os.environ, **defaults, **env}
   proc = subprocess.run([sys.executable, '-m', module], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 
-import jax
 
 from tests import fake_devices
 
@@ -26,9 +25,7 @@ def launch(module: str, num_processes: int, workdir, out, *extra, timeout=900):
   codes and output. One process gets two CPU devices, each of two processes one (the
   same global device count, so the same sums in the same order)."""
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT,
-             XLA_FLAGS=fake_devices.xla_flags(3 - num_processes),
-             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.5')
+             XLA_FLAGS=fake_devices.xla_flags(3 - num_processes))
   port = _free_port()
   procs = [subprocess.Popen(
       [sys.executable, '-m', module, '--coordinator', f'127.0.0.1:{port}',

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 
-import jax
 import numpy as np
 import pytest
 
@@ -21,8 +20,6 @@ def killed_and_resumed(tmp_path_factory):
   root = str(tmp_path_factory.mktemp('faults'))
   cwd, env = os.getcwd(), dict(os.environ)
   os.chdir(ROOT)  # the child loads configs/tiny.py by path
-  # The children compile what this session's tests compile: share their cache.
-  os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', jax.config.jax_compilation_cache_dir or '')
   try:
     result = faults.parent(['--config=configs/tiny.py', '--config.num_epochs=2',
                             f'--config.data.data_dir={tiny.DATA_DIR}'], root,
