@@ -44,15 +44,18 @@ def digits_prepared():
 
 # The files that take longest (CPU seconds on an empty compilation cache, measured with
 # the per-file timings of issue 32, item 18), run first: the two workers take whole files
-# in collection order, and a long file taken last leaves one worker running alone.
+# in collection order (pyproject.toml: --no-loadscope-reorder), and a long file taken last
+# leaves one worker running alone.
 LONGEST_FIRST = (
-    'tests/train/test_multihost.py', 'tests/train/test_loop.py',
-    'tests/speed/test_gated_variants.py', 'tests/methods/test_tllib_grid.py',
-    'tests/train/test_parallel.py', 'tests/models/test_adafilter.py',
-    'tests/train/test_faults.py', 'tests/after/test_evaluate.py',
-    'tests/models/test_cnn_gate.py', 'tests/after/test_install.py',
-    'tests/train/test_memory.py', 'tests/methods/test_reproduce.py',
-    'tests/selective/test_rounds.py', 'tests/decathlon/test_grid.py',
+    'tests/train/test_loop.py', 'tests/train/test_multihost.py',
+    'tests/speed/test_gated_variants.py', 'tests/models/test_adafilter.py',
+    'tests/methods/test_tllib_grid.py', 'tests/after/test_evaluate.py',
+    'tests/train/test_parallel.py', 'tests/train/test_faults.py',
+    'tests/selective/test_rounds.py', 'tests/after/test_install.py',
+    'tests/models/test_cnn_gate.py', 'tests/train/test_memory.py',
+    'tests/methods/test_reproduce.py', 'tests/train/test_logging.py',
+    'tests/decathlon/test_grid.py', 'tests/train/test_demo.py',
+    'tests/methods/test_spottune.py', 'tests/selective/test_multihost.py',
 )
 
 
