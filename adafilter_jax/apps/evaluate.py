@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 from absl import logging
 
 from adafilter_jax.apps import report as report_lib
+from adafilter_jax.data import logs
 from adafilter_jax.data import user_errors
 from adafilter_jax.inference import evaluate
 from adafilter_jax.inference import restore as inference
@@ -36,7 +37,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       "(default: the run's eval split)")
   p.add_argument('--out', default=None, help='output directory (default: WORKDIR/eval/...)')
   args = p.parse_args(argv)
-  logging.set_verbosity(logging.INFO)
+  logs.quiet_libraries(logging.INFO)
   try:
     record = evaluate_workdir(args.workdir, args.checkpoint, args.split, out_dir=args.out)
   except user_errors.USER_ERRORS as e:

@@ -32,6 +32,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
+from absl import logging
 import jax
 import numpy as np
 
@@ -41,6 +42,7 @@ from adafilter_jax.apps import jobs
 from adafilter_jax.apps.bench import steps as bench_steps
 from adafilter_jax.data import datasets
 from adafilter_jax.data import downloads
+from adafilter_jax.data import logs
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare
 from adafilter_jax.train import config_files
@@ -223,6 +225,7 @@ def parser():
 
 def main(argv=None) -> int:
   args = parser().parse_args(argv)
+  logs.quiet_libraries(logging.INFO)
   configs = {(d, m): experiments.make_config(d, m, args.seeds[0], args.root, args.overrides,
                                              args.configs_dir)
              for d in args.datasets for m in args.methods}
