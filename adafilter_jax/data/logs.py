@@ -11,6 +11,7 @@ import logging as py_logging
 import sys
 from typing import Dict, Optional
 
+from absl import flags
 from absl import logging
 
 PROJECT = ('adafilter_jax', 'configs')
@@ -50,9 +51,20 @@ class QuietLibraries(py_logging.Filter):
     return record.levelno >= py_logging.WARNING or is_project(record)
 
 
+def ensure_flags_parsed() -> None:
+  """Marks absl's flags parsed where a plain script or pytest never parsed them (absl's
+  handler otherwise prefixes a warning; grain's worker processes read them)."""
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
 def quiet_libraries(verbosity: Optional[int] = logging.INFO) -> None:
-  """Installs `QuietLibraries` on absl's handler (once), which every record reaches,
-  and sets absl's verbosity (None: leaves it, as main.py's --verbosity set it)."""
+  """Installs `QuietLibraries` on absl's handler (once), and sets absl's verbosity (None:
+  leaves it, as main.py's --verbosity set it). A command without absl's app.run gets
+  absl's handler too, as app.run gives it: else the first absl record installs Python's
+  default one (`logging.basicConfig`), which the filter is not on."""
+  ensure_flags_parsed()
+  logging.use_absl_handler()
   handler = logging.get_absl_handler()
   if not any(isinstance(f, QuietLibraries) for f in handler.filters):
     handler.addFilter(QuietLibraries())

@@ -3,6 +3,10 @@
 command installs the one filter."""
 import importlib
 import logging as py_logging
+import os
+import re
+import subprocess
+import sys
 
 from absl import app
 from absl import logging
@@ -12,6 +16,8 @@ import pytest
 
 from adafilter_jax.data import logs
 from adafilter_jax.train import checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _record(pathname, level=py_logging.INFO, name='absl', msg='a line'):
@@ -46,6 +52,37 @@ def test_a_library_inside_the_checkout_is_still_a_library(tmp_path, monkeypatch)
     monkeypatch.syspath_prepend(str(site))
     module = importlib.import_module(package.name)
     assert not _kept(_record(module.__file__))
+
+
+SCRIPT = """
+import sys
+from absl import logging
+import numpy as np
+from adafilter_jax.data import logs
+from adafilter_jax.train import checkpoint
+if sys.argv[2] == 'quiet':
+  logs.quiet_libraries(logging.INFO)
+else:
+  logging.set_verbosity(logging.INFO)
+logging.info('the script itself')
+with checkpoint.Checkpoints(sys.argv[1]) as ckpts:  # orbax logs each step at INFO
+  ckpts.save(1, {'w': np.zeros(2)}, {'epoch': 1}, {'eval_top1': 1.0})
+"""
+
+
+def test_a_command_without_app_run_prints_no_library_info(tmp_path):
+  """evaluate, export, reproduce, experiments (argparse, no absl app.run): absl's first
+  record installed Python's default handler, which no filter was on."""
+  script = tmp_path / 'command.py'
+  script.write_text(SCRIPT)
+  info = {}
+  for mode in ('quiet', 'plain'):
+    err = subprocess.run([sys.executable, str(script), str(tmp_path / mode), mode],
+                         capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, 'PYTHONPATH': ROOT}).stderr
+    info[mode] = [l for l in err.splitlines() if re.match(r'(I\d{4} |INFO:)', l)]
+  assert len(info['quiet']) == 1 and info['quiet'][0].endswith('the script itself')
+  assert len(info['plain']) > 3  # orbax's, without the filter: what the test would see
 
 
 @pytest.fixture
