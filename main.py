@@ -92,6 +92,8 @@ def _run(config):
     print(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint, FLAGS.split, overrides))
     return
   run(config, workdir)
+  if config.get('job', 'train') == 'train':  # a demo prints its own table
+    print(jobs.final_summary(workdir), flush=True)
 
 
 def run():
