@@ -89,7 +89,8 @@ def _run(config):
     # The model is the run's own (its config.json): of the config given here only the
     # fields named on the command line count, and only those evaluation may change.
     overrides = config_flags.get_override_values(FLAGS['config'])
-    print(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint, FLAGS.split, overrides))
+    print(evaluate.format_record(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint,
+                                                           FLAGS.split, overrides)))
     return
   run(config, workdir)
   if config.get('job', 'train') == 'train':  # a demo prints its own table
