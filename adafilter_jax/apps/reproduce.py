@@ -195,16 +195,19 @@ def cpu_warning(configs) -> Optional[str]:
           'is for a GPU (--timing_steps 1 shortens the estimate).')
 
 
-def _step_times(config, num_classes: int, steps: int, batch: int) -> tuple:
+def _step_times(config, num_classes: int, steps: int, batch: int, log=print) -> tuple:
   """Median (train, eval) seconds of a step of `config` at `batch` on this machine."""
   config = config_files.override(config, ['pretrained='])  # speed needs no weights
   case = bench_steps.JaxCase(
       config.method, ('train', 'eval'), batch, config.data.image_size,
       config.model.dtype, config.parallel, config=config, num_classes=num_classes)
+  log(f'    compiled in {case.compile_train + case.compile_eval:.0f} s; a warm-up and '
+      f'{steps} train steps ...')
   case.train_step()  # compiled already; the first run allocates
+  train = bench_steps.median_time(case.train_step, steps)
+  log(f'    a warm-up and {steps} eval steps ...')
   case.eval_step()
-  return (bench_steps.median_time(case.train_step, steps),
-          bench_steps.median_time(case.eval_step, steps))
+  return train, bench_steps.median_time(case.eval_step, steps)
 
 
 def estimate(configs: dict, num_seeds: int, steps: int, log=print,
@@ -229,7 +232,7 @@ def estimate(configs: dict, num_seeds: int, steps: int, log=print,
       scaled = f', times x{scale:.3g} for batch {config.batch_size}' if scale != 1 else ''
       log(f'  timing {method} at batch {batch}, {config.data.image_size} px: compiling, '
           f'then {steps} train and {steps} eval steps{scaled} ...')
-      times = _step_times(config, num_classes, steps, batch)
+      times = _step_times(config, num_classes, steps, batch, log)
       timed[key] = tuple(t * scale for t in times)
       log(f'  timed {method} at batch {config.batch_size}, {config.data.image_size} px: '
           f'train {timed[key][0]:.3f} s, eval {timed[key][1]:.3f} s a step')

@@ -89,6 +89,10 @@ def test_the_estimate_says_what_it_times_before_compiling_at_a_bounded_batch(tmp
   assert built == [(batch, 1)]  # compiled after one line, at the small batch
   assert lines[0] == (f'  timing finetune at batch {batch}, 16 px: compiling, then 2 train '
                       f'and 2 eval steps, times x{10 / batch:.3g} for batch 10 ...')
+  assert re.fullmatch(r'    compiled in \d+ s; a warm-up and 2 train steps \.\.\.', lines[1])
+  assert lines[2:] == ['    a warm-up and 2 eval steps ...',
+                       f'  timed finetune at batch 10, 16 px: train {0.5 * 10 / batch:.3f} s, '
+                       f'eval {0.1 * 10 / batch:.3f} s a step']
   # A step's time scales with its images: 0.5 s at `batch` is 0.5 * 10 / batch at 10.
   assert (cost.train_s, cost.eval_s) == pytest.approx((0.5 * 10 / batch, 0.1 * 10 / batch))
   assert reproduce.cpu_warning([config]) is None  # 16 px: no warning
