@@ -36,6 +36,7 @@ from absl import logging
 import numpy as np
 
 from adafilter_jax.apps import jobs
+from adafilter_jax.data import logs
 from adafilter_jax.methods import paper
 from adafilter_jax.systems import decathlon
 from adafilter_jax.systems import global_k
@@ -235,7 +236,7 @@ def parser() -> argparse.ArgumentParser:
 def run(args) -> int:
   """Runs the grid `parser()` describes (unless --collect_only) and writes its tables;
   the exit status: 1 if a run failed."""
-  logging.set_verbosity(logging.INFO)
+  logs.quiet_libraries(logging.INFO)
   status = {}
   if not args.collect_only:
     make = functools.partial(make_config, configs_dir=args.configs_dir)

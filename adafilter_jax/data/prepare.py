@@ -20,6 +20,7 @@ from absl import logging
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
+from adafilter_jax.data import logs
 from adafilter_jax.data import staging
 from adafilter_jax.data import user_errors
 
@@ -153,6 +154,7 @@ def define_flags():
 
 
 def main(argv):
+  logs.quiet_libraries(None)
   if len(argv) != 2:
     raise app.UsageError('Usage: python -m adafilter_jax.data.prepare NAME --manual_dir DIR')
   f = flags.FLAGS

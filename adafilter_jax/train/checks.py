@@ -21,6 +21,7 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.weights import pretrained as pretrained_lib
 from adafilter_jax.data import pipeline
+from adafilter_jax.train import config_files
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import sinks
 from adafilter_jax.train import state as state_lib
@@ -188,6 +189,13 @@ def parse_flags(argv: Sequence[str]):
   override of a config field that does not exist exits naming it, not with
   ml_collections' traceback."""
   path = _flag_value(argv, 'config')
+  if path is not None:
+    file, colon, arg = path.partition(':')
+    if config_files.find(file) != file:  # configs/... outside a checkout: the installed one
+      path = config_files.find(file) + colon + arg
+      print(f'--config {file}: not in this directory; using the installed {path}',
+            file=sys.stderr)
+      argv = _with_flag_value(argv, 'config', path)
   if path is not None and not os.path.isfile(path.split(':')[0]):
     print(f"FATAL Flags parsing error: --config: {path.split(':')[0]}: no such file (paths "
           'are relative to the current directory: run from the repository root, or give '
@@ -220,6 +228,17 @@ def unknown_override(argv: Sequence[str], flag: str = 'config') -> Optional[str]
         return f'--{flag}.{field}: {path} has no field {part!r}{hint}'
       node = node[part]
   return None
+
+
+def _with_flag_value(argv: Sequence[str], flag: str, value: str) -> list:
+  """`argv` with --flag's value replaced (--flag=V or --flag V)."""
+  out = list(argv)
+  for i, arg in enumerate(out):
+    if arg.startswith(f'--{flag}='):
+      out[i] = f'--{flag}={value}'
+    elif arg == f'--{flag}' and i + 1 < len(out):
+      out[i + 1] = value
+  return out
 
 
 def _flag_value(argv: Sequence[str], flag: str) -> Optional[str]:

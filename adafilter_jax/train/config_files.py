@@ -4,8 +4,10 @@ One parser for the whole project: `load` goes through ml_collections' `config_fl
 the machinery behind ``python main.py --config path[:arg] --config.key=value``, so an
 override means the same thing everywhere (a value parsed as the type of the field it
 replaces, a tuple as a Python literal) and a key the config does not have is an error.
-The package never imports the top-level ``configs/`` package: files are read by path.
+The package never imports the top-level ``configs/`` package: files are read by path
+(`find`: a checkout's, or the installed copy's).
 """
+import importlib.util
 import os
 from typing import Sequence
 
@@ -30,6 +32,21 @@ def _check(item: str, what: str) -> str:
   if '=' not in item or not item.partition('=')[0].strip():
     raise ValueError(f'{what}: override {item!r} is not key=value')
   return item
+
+
+def find(path: str) -> str:
+  """`path` if it is a file; else, for a path in ``configs/``, the installed copy's (`pip
+  install .` installs configs/ beside the package, so that the README's commands run
+  outside a checkout); else `path` as given, for its caller to report."""
+  parts = os.path.normpath(path).split(os.sep)
+  if os.path.isfile(path) or parts[0] != 'configs':
+    return path
+  spec = importlib.util.find_spec('configs')  # finds it, imports nothing
+  for folder in (spec.submodule_search_locations or []) if spec else []:
+    installed = os.path.join(folder, *parts[1:])
+    if os.path.isfile(installed):
+      return installed
+  return path
 
 
 def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:

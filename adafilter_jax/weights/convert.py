@@ -44,6 +44,7 @@ import numpy as np
 from absl import app, flags
 
 from adafilter_jax import models
+from adafilter_jax.data import logs
 from adafilter_jax.data import user_errors
 from adafilter_jax.weights import hub
 from adafilter_jax.weights import store
@@ -226,6 +227,7 @@ def define_flags():
 
 
 def main(argv):
+  logs.quiet_libraries(None)
   try:
     _convert(argv)
   except user_errors.USER_ERRORS as e:  # a missing or partial file, weights of another model

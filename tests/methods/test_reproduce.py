@@ -5,6 +5,7 @@ import csv
 import os
 import re
 
+import jax
 import pytest
 
 from adafilter_jax.apps import experiments
@@ -66,3 +67,40 @@ def test_lists_estimates_runs_and_tabulates_on_digits(tmp_path, capsys):
     assert experiments.read_summary(os.path.join(root, 'demo', method, 'seed_1'))['epochs'] == 1
   with open(os.path.join(root, 'table.md')) as f:
     assert re.search(r'\| l2sp \| \d+\.\d\d ± \d+\.\d\d \(—\) \|', f.read())
+
+
+def test_the_estimate_says_what_it_times_before_compiling_at_a_bounded_batch(tmp_path,
+                                                                            monkeypatch):
+  """On a CPU the estimate printed nothing for ten minutes and used 10 GB: it timed
+  ResNet-50 at the config's batch of 64 in silence."""
+  config = experiments.make_config('demo', 'finetune', 0, str(tmp_path), TINY)
+  lines, built = [], []
+  real_case = reproduce.bench_steps.JaxCase
+
+  def case(*args, **kwargs):
+    built.append((args[2], len(lines)))  # the batch, and what was printed before
+    return real_case(*args, **kwargs)
+
+  monkeypatch.setattr(reproduce.bench_steps, 'JaxCase', case)
+  monkeypatch.setattr(reproduce.bench_steps, 'median_time',
+                      lambda fn, n: {'train_step': 0.5, 'eval_step': 0.1}[fn.__name__])
+  [cost] = reproduce.estimate({('demo', 'finetune'): config}, 1, 2, lines.append)
+  batch = min(reproduce.CPU_TIMING_BATCH * jax.local_device_count(), config.batch_size)
+  assert built == [(batch, 1)]  # compiled after one line, at the small batch
+  assert lines[0] == (f'  timing finetune at batch {batch}, 16 px: compiling, then 2 train '
+                      f'and 2 eval steps, times x{10 / batch:.3g} for batch 10 ...')
+  assert re.fullmatch(r'    compiled in \d+ s; a warm-up and 2 train steps \.\.\.', lines[1])
+  assert lines[2:] == ['    a warm-up and 2 eval steps ...',
+                       f'  timed finetune at batch 10, 16 px: train {0.5 * 10 / batch:.3f} s, '
+                       f'eval {0.1 * 10 / batch:.3f} s a step']
+  # A step's time scales with its images: 0.5 s at `batch` is 0.5 * 10 / batch at 10.
+  assert (cost.train_s, cost.eval_s) == pytest.approx((0.5 * 10 / batch, 0.1 * 10 / batch))
+  assert reproduce.cpu_warning([config]) is None  # 16 px: no warning
+
+
+def test_warns_before_timing_resnet50_on_a_cpu(tmp_path):
+  config = experiments.make_config('caltech256_30', 'adafilter', 0, str(tmp_path))
+  assert reproduce.cpu_warning([config]).startswith(
+      'warning: timing resnet50 at 224 px on a CPU: each method compiles for a minute')
+  assert reproduce.timing_batch(config) == reproduce.CPU_TIMING_BATCH * jax.local_device_count()
+  assert reproduce.timing_batch(config, requested=16) == 16
