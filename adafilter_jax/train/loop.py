@@ -204,6 +204,21 @@ def _check_identity(saved: dict, identity: dict, workdir: str):
 
 
 @contextlib.contextmanager
+def _no_empty_folders_on_error(workdir: str):
+  """A run that fails before it writes anything (the Hub unreachable, weights missing)
+  leaves no empty workdir or checkpoints/ behind; only folders it made, only empty."""
+  workdir = os.path.abspath(workdir)
+  made = [d for d in (workdir, os.path.join(workdir, 'checkpoints')) if not os.path.exists(d)]
+  try:
+    yield
+  except BaseException:
+    for d in reversed(made):
+      with contextlib.suppress(OSError):  # not empty: it holds what the run wrote
+        os.rmdir(d)
+    raise
+
+
+@contextlib.contextmanager
 def _closed_on_error(ckpts: checkpoint_lib.Checkpoints):
   try:
     yield
@@ -527,8 +542,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   loses nothing; the writer adds the figures to TensorBoard / W&B as images.
   """
   clock = _Clock()
-  job = _prepare(config, workdir, clock)
-  with contextlib.ExitStack() as stack, Signals() as signals:
+  with _no_empty_folders_on_error(workdir), contextlib.ExitStack() as stack, \
+      Signals() as signals:
+    job = _prepare(config, workdir, clock)
     # Closed whatever happens: an open orbax manager's threads outlive a failed run.
     with contextlib.closing(job.ckpts):
       model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
