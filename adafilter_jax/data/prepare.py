@@ -19,6 +19,7 @@ from absl import logging
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
+from adafilter_jax.data import downloads
 from adafilter_jax.data import user_errors
 
 def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_corrupt: bool,
@@ -38,6 +39,7 @@ def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_co
     return cls(config=config or None, **kwargs)
   from adafilter_jax.data.builders import catalog  # pylint: disable=g-import-not-at-top
   catalog.require_manual_copies(name, manual_dir)
+  downloads.require_reachable(name, manual_dir)
   return catalog.builder(name, data_dir=data_dir)
 
 
