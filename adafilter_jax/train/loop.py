@@ -547,6 +547,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     job = _prepare(config, workdir, clock)
     # Closed whatever happens: an open orbax manager's threads outlive a failed run.
     with contextlib.closing(job.ckpts):
+      signals.stop_if_any(job.parallel, job.ckpts.latest_step() or 0)
       model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
       run = _restore_or_init(job, model)
       signals.stop_if_any(job.parallel, run.step)
