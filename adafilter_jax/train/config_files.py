@@ -9,7 +9,8 @@ The package never imports the top-level ``configs/`` package: files are read by 
 """
 import importlib.util
 import os
-from typing import Sequence
+import traceback
+from typing import Optional, Sequence
 
 from absl import flags
 import ml_collections
@@ -49,6 +50,19 @@ def find(path: str) -> str:
   return path
 
 
+def error_in_file(error: BaseException, path: str) -> Optional[str]:
+  """'PATH, line N: Type: message' when `error` comes from the code of config file `path`
+  (its syntax, a name it does not define, an import that fails), else None."""
+  if not os.path.isfile(path):
+    return None
+  here = lambda f: bool(f) and os.path.isfile(f) and os.path.samefile(f, path)
+  if isinstance(error, SyntaxError) and here(error.filename):
+    return f'{path}, line {error.lineno}: {type(error).__name__}: {error.msg}'
+  lines = [n for frame, n in traceback.walk_tb(error.__traceback__)
+           if here(frame.f_code.co_filename)]
+  return f'{path}, line {lines[-1]}: {type(error).__name__}: {error}' if lines else None
+
+
 def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
   """The config of file ``path[:arg]`` (its ``get_config([arg])``), locked, with
   `overrides` (``'key.sub=value'`` strings) applied."""
@@ -58,7 +72,13 @@ def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
                             'the repository root or give its path')
   define = lambda values, argv: config_flags.DEFINE_config_file(
       'config', None, flag_values=values, lock_config=True, sys_argv=argv)
-  return _parse(define, [f'--config={spec}'], overrides, spec)
+  try:
+    return _parse(define, [f'--config={spec}'], overrides, spec)
+  except Exception as e:  # pylint: disable=broad-except
+    where = error_in_file(e, path)
+    if where is None:
+      raise
+    raise ValueError(where) from e
 
 
 def override(config: ml_collections.ConfigDict, overrides: Sequence[str],

@@ -104,3 +104,22 @@ def test_warns_before_timing_resnet50_on_a_cpu(tmp_path):
       'warning: timing resnet50 at 224 px on a CPU: each method compiles for a minute')
   assert reproduce.timing_batch(config) == reproduce.CPU_TIMING_BATCH * jax.local_device_count()
   assert reproduce.timing_batch(config, requested=16) == 16
+
+
+def test_grid_stops_before_its_first_run_listing_every_dataset_not_prepared(tmp_path, capsys):
+  """The grid (experiments.py) prepares nothing: datasets not prepared stop it at once,
+  in one message (what reproduce lists, and the command that prepares each), not one
+  failed run per dataset, method and seed."""
+  data_dir, root = tmp_path / 'tfds', tmp_path / 'runs'
+  code = experiments.main(['--datasets', 'caltech256_30,mit_indoor', '--methods',
+                           'finetune,l2sp', '--seeds', '0,1', '--root', str(root),
+                           '--set', f'data.data_dir={data_dir}'])
+  err = capsys.readouterr().err
+  assert code == 1
+  assert err.count('error: ') == 1 and 'Traceback' not in err, err
+  message = err[err.index('error: '):]
+  for name in ('caltech256/30', 'mit_indoor67'):
+    assert f'python -m adafilter_jax.data.prepare {name} ' in message, message
+  assert 'https://data.caltech.edu/records/nyy15-4j048/files/256_ObjectCategories.tar' in message
+  assert 'indoorCVPR_09.tar' in message and 'python -m adafilter_jax.apps.reproduce' in message
+  assert not root.exists() and not data_dir.exists()  # nothing ran, nothing was written
