@@ -67,6 +67,17 @@ def _layer_name(conv: str, norm: Optional[str]) -> str:
   return '/'.join(common) or conv
 
 
+def refuse_lifted(module: nn.Module, top: nn.Module):
+  """The gate's state goes from one conv to the next outside the model's code, so no conv
+  may run inside a linen transform (nn.remat, nn.scan, nn.vmap) that `top` is outside
+  of: the state could not leave it."""
+  if module.scope.trace_level != top.scope.trace_level:
+    raise ValueError(
+        f'AdaFilter: conv {_path(module)!r} runs inside a linen transform (nn.remat, '
+        f'nn.scan or nn.vmap), which the gate\'s state cannot cross; build the model '
+        f'without it (config.model.remat=False)')
+
+
 def copy_path(path: Sequence[str]) -> Tuple[str, ...]:
   """Where the copy (S or BN_pre) of the module at `path` lives: beside it."""
   return tuple(path[:-1]) + (path[-1] + COPY_SUFFIX,)
@@ -81,8 +92,10 @@ def record(model: nn.Module, *args, gated_layers: str = 'all', convs=CONVS, norm
   last = {}
 
   def see(next_fun, a, kw, ctx):
+    last.setdefault('top', ctx.module)  # the model itself: its call is the first seen
     out = next_fun(*a, **kw)
     if ctx.method_name == '__call__' and isinstance(ctx.module, convs):
+      refuse_lifted(ctx.module, last['top'])
       found.append([_path(ctx.module), None, out.shape[-1]])
       last['out'] = out
     elif (ctx.method_name == '__call__' and isinstance(ctx.module, norms) and a
@@ -208,6 +221,7 @@ class _Runner:
     if self.pending is not None:
       raise ValueError(f'AdaFilter plan: norm {self.pending[0].norm!r} was not called '
                        f'on the output of conv {self.pending[0].conv!r}: record the plan again')
+    refuse_lifted(m, self.gate)
     layer = self.plan[self.index]
     self.index += 1
     f = next_fun(*args, **kwargs)

@@ -220,3 +220,32 @@ def test_copies_start_from_the_users_weights():
       for a, b in zip(jax.tree.leaves(user[col].get(src[0], {})),
                       jax.tree.leaves(merged[col].get(dst[0], {}))):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_conv_under_remat_is_refused_in_one_line():
+  class Block(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      return nn.BatchNorm(use_running_average=True)(nn.Conv(4, (3, 3))(x))
+
+  class Net(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      return nn.remat(Block)()(x).mean((1, 2))
+
+  with pytest.raises(ValueError, match=r"conv 'CheckpointBlock_0/Conv_0' runs inside a "
+                                       r"linen transform \(nn.remat"):
+    transform.gate(Net(), X, gate=_gate())
+
+
+def test_cnn_gate_through_the_transform():
+  """Table 4's gate (a ResNet trunk on the image, one head per layer): its trunk's own
+  convs are not gated, every user conv gets decisions of its width."""
+  model, train_kw, eval_kw = _small_cnn()
+  block = tiny.adafilter_block(gate='cnn', gate_width=4)
+  gated = transform.gate(model, X, gate=adafilter_models.gate_def(block, {}), **eval_kw)
+  variables = gated.init({'params': jax.random.key(0)}, X, **eval_kw)
+  (_, decisions), _ = gated.apply(variables, X, mutable=['batch_stats'], **train_kw)
+  assert {k: v.shape for k, v in decisions.items()} == {
+      'Conv_0': (4, 4), 'Conv_1': (4, 5), 'Conv_2': (4, 6)}
+  assert 'trunk' in variables['params']['gate']
