@@ -8,6 +8,7 @@ the block's fields.
 import functools
 from typing import Any, Mapping
 
+import flax
 import jax
 
 from adafilter_jax.models import gated, gated_fast
@@ -70,3 +71,16 @@ def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone
   `backbone`: the rest of `resnet`'s arguments (the config's `model` block)."""
   return resnet(arch, num_classes, model_cls=GatedResNet, unit=unit_def(adafilter),
                 gate=gate_def(adafilter, backbone), **backbone)
+
+
+# The gated ResNet's own names of F and BN_ft -> the plain ResNet's, where the transform
+# (transform.py) keeps them: S and BN_pre (conv_pre, bn_pre) are named alike in both.
+_F_NAMES = {'conv_ft': 'conv', 'bn_ft': 'bn'}
+
+
+def from_gated_resnet(variables):
+  """`GatedResNet` variables as the transform of the plain ResNet names them."""
+  return {col: flax.traverse_util.unflatten_dict({
+      tuple(_F_NAMES.get(p, p) for p in key): value
+      for key, value in flax.traverse_util.flatten_dict(tree).items()})
+      for col, tree in variables.items()}
