@@ -9,6 +9,7 @@ import jax_resnet
 import numpy as np
 import pytest
 
+from adafilter_jax.methods import adafilter as adafilter_method
 from adafilter_jax.models import adafilter as adafilter_models
 from adafilter_jax.models import transform
 from adafilter_jax.train import optimizer
@@ -137,15 +138,6 @@ def test_random_policy_gate_of_p_one_or_zero(decision):
   np.testing.assert_allclose(out, want, atol=1e-5, rtol=1e-5)
 
 
-def _labels(params, plan):
-  def label(path, _):
-    keys = tuple(p.key for p in path)
-    if keys[0] == 'gate':
-      return 'gate'
-    return 'frozen' if transform.is_frozen_copy(keys, plan) else 'network'
-  return jax.tree_util.tree_map_with_path(label, params)
-
-
 @pytest.mark.parametrize('name', sorted(MODELS))
 def test_s_gets_zero_gradient_and_no_optimizer_state(name):
   _, gated, _, _, variables, train_kw, _ = _setup(name, 1)
@@ -156,7 +148,7 @@ def test_s_gets_zero_gradient_and_no_optimizer_state(name):
   grads = jax.grad(lambda p: jnp.sum(half.apply(
       {**variables, 'params': p}, X, mutable=['batch_stats'],
       rngs={'gate': jax.random.key(0)}, **train_kw)[0][0] ** 2))(params)
-  labels = _labels(params, gated.plan)
+  labels = adafilter_method.own_model_labels(params, gated.plan)
   flat_g = flax.traverse_util.flatten_dict(grads)
   flat_l = flax.traverse_util.flatten_dict(labels)
   frozen = [k for k, v in flat_l.items() if v == 'frozen']
