@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import flax
 import jax
 
-from adafilter_jax.models import gated, gated_fast
+from adafilter_jax.models import gated, gated_fast, transform
 from adafilter_jax.models.gates import CNNGate, LSTMGate, RandomGate
 from adafilter_jax.models.archs import resnet
 from adafilter_jax.models.resnet import ResNet
@@ -71,6 +71,20 @@ def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone
   `backbone`: the rest of `resnet`'s arguments (the config's `model` block)."""
   return resnet(arch, num_classes, model_cls=GatedResNet, unit=unit_def(adafilter),
                 gate=gate_def(adafilter, backbone), **backbone)
+
+
+def transformed(model, adafilter: Mapping, image_size: int) -> transform.Gated:
+  """AdaFilter on any model called as this project's are (``(images, train) -> (logits,
+  gates)``: models/own.py's), through the transform, from the config's `adafilter` block;
+  its plan recorded on an image of `image_size`."""
+  for key, only in (('bn_stats', 'batch'), ('eval_impl', 'two_branch')):
+    if adafilter[key] != only:
+      raise ValueError(f'adafilter.{key}={adafilter[key]!r}: a user\'s own model takes only '
+                       f'{only!r} (the other forms know only this project\'s ResNet)')
+  sample = jax.numpy.zeros((1, image_size, image_size, 3), jax.numpy.float32)
+  return transform.gate(model, sample, gate=gate_def(adafilter, {}),
+                        gated_layers=adafilter['gated_layers'], gated_bn=adafilter['gated_bn'],
+                        merge_gates=True, train=False)
 
 
 # The gated ResNet's own names of F and BN_ft -> the plain ResNet's, where the transform

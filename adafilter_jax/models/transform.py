@@ -147,10 +147,12 @@ def with_copies(variables, plan: Plan):
   return out
 
 
-def is_frozen_copy(path: Sequence[str], plan: Plan) -> bool:
-  """Whether a param at `path` belongs to a frozen copy S (its optimizer group 'frozen')."""
-  frozen = {copy_path(l.conv.split('/')) for l in plan if l.gated}
-  return any(tuple(path[:len(f)]) == f for f in frozen)
+def frozen_modules(params) -> set:
+  """The module paths of the frozen copies S in a params tree: a module named
+  ``<name>_pre`` that holds a 'kernel' (BN_pre, the other copy, holds scale and bias).
+  A rule on names, so that a method groups a model's params without its plan."""
+  return {key[:-1] for key in flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
+          if key[-1] == 'kernel' and len(key) > 1 and key[-2].endswith(COPY_SUFFIX)}
 
 
 @jax.custom_vjp
@@ -264,12 +266,15 @@ class Gated(nn.Module):
     train_flag: how the model says it is training, for the gate (TRAIN_FLAGS): a ``train``
       argument, a ``deterministic`` one (training = not it), or a mutable
       ``batch_stats`` collection; 'auto': the first of these the model's call has.
+    merge_gates: the model returns ``(logits, gates)`` as this project's models do: return
+      ``(logits, gates + decisions)`` instead of ``((logits, gates), decisions)``.
   """
   model: nn.Module
   plan: Plan
   gate: ModuleDef
   gated_bn: bool = True
   train_flag: str = 'auto'
+  merge_gates: bool = False
   convs: Tuple[type, ...] = CONVS
   norms: Tuple[type, ...] = NORMS
 
@@ -300,12 +305,16 @@ class Gated(nn.Module):
     if runner.index != len(self.plan):
       raise ValueError(f'AdaFilter plan: the model called {runner.index} of the plan\'s '
                        f'{len(self.plan)} convs: record the plan again')
-    return out, dict(runner.state.decisions)
+    decisions = dict(runner.state.decisions)
+    if self.merge_gates:
+      logits, gates = out
+      return logits, {**gates, **decisions}
+    return out, decisions
 
 
 def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'all',
          plan: Optional[Plan] = None, gated_bn: bool = True, train_flag: str = 'auto',
-         convs=CONVS, norms=NORMS, **sample_kwargs) -> Gated:
+         merge_gates: bool = False, convs=CONVS, norms=NORMS, **sample_kwargs) -> Gated:
   """AdaFilter's form of `model`: its plan recorded on a sample call (``model(*sample_args,
   **sample_kwargs)``; shapes only) unless given, and `gate` (a gates.py module
   definition) shared by the gated convs. See `Gated` for the rest."""
@@ -313,4 +322,4 @@ def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'a
     plan = record(model, *sample_args, gated_layers=gated_layers, convs=convs, norms=norms,
                   **sample_kwargs)
   return Gated(model, tuple(plan), gate, gated_bn=gated_bn, train_flag=train_flag,
-               convs=tuple(convs), norms=tuple(norms))
+               merge_gates=merge_gates, convs=tuple(convs), norms=tuple(norms))

@@ -148,7 +148,7 @@ def test_s_gets_zero_gradient_and_no_optimizer_state(name):
   grads = jax.grad(lambda p: jnp.sum(half.apply(
       {**variables, 'params': p}, X, mutable=['batch_stats'],
       rngs={'gate': jax.random.key(0)}, **train_kw)[0][0] ** 2))(params)
-  labels = adafilter_method.own_model_labels(params, gated.plan)
+  labels = adafilter_method.ADAFILTER.labels(params)  # S found by its name, no plan
   flat_g = flax.traverse_util.flatten_dict(grads)
   flat_l = flax.traverse_util.flatten_dict(labels)
   frozen = [k for k, v in flat_l.items() if v == 'frozen']

@@ -1,0 +1,61 @@
+"""A user's own model, named by the config, trained end to end from main.py on an image
+folder (docs/own_model.md): a third-party ResNet (PyPI's jax-resnet) from its own weights."""
+import json
+import os
+import subprocess
+import sys
+
+import flax
+import jax
+import jax.numpy as jnp
+import jax_resnet
+import numpy as np
+import pytest
+
+from adafilter_jax.data import prepare as prepare_lib
+from adafilter_jax.train import checks
+from configs.tiny import get_config as tiny_config
+from tests.data import data_fakes
+from tests.train import runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KWARGS = {'hidden_sizes': [4, 8, 8, 8]}
+
+
+def test_main_trains_adafilter_on_a_users_model_from_its_weights(tmp_path):
+  manual = data_fakes.image_folder(str(tmp_path / 'pets'), per_class=4, splits=['train', 'test'])
+  data_dir = str(tmp_path / 'tfds')
+  prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  # The user's weights: their network pretrained with 7 classes, as a msgpack file.
+  pretrained = jax_resnet.ResNet18(n_classes=7, **KWARGS)
+  user = jax.device_get(pretrained.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3))))
+  weights = str(tmp_path / 'resnet18.msgpack')
+  with open(weights, 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize(user))
+  workdir = tmp_path / 'run'
+  argv = ['--config', 'configs/tiny.py', f'--workdir={workdir}', '--config.method=adafilter',
+          '--config.data.name=image_folder/pets', f'--config.data.data_dir={data_dir}',
+          '--config.own_model.cls=jax_resnet:ResNet18',
+          f'--config.own_model.kwargs={json.dumps(KWARGS)}',
+          '--config.own_model.num_classes_arg=n_classes', '--config.own_model.head=layers_11',
+          f'--config.own_model.weights={weights}', '--config.adafilter.gated_layers=all',
+          '--config.batch_size=4', '--config.eval_batch_size=8', '--config.num_epochs=1',
+          '--config.optim.decay_epochs=()']
+  proc = subprocess.run([sys.executable, 'main.py', *argv], cwd=ROOT, capture_output=True,
+                        text=True, env=dict(os.environ, JAX_PLATFORMS='cpu'), timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  (record,) = [r for r in runs.records(str(workdir)) if 'eval_top1' in r]
+  assert np.isfinite(record['train_loss']) and 0 <= record['eval_top1'] <= 1
+  # Every conv of the user's network was gated: one logged fraction of F per conv.
+  convs = [k for k in flax.traverse_util.flatten_dict(user['params'])
+           if k[-1] == 'kernel' and k[-2].startswith('Conv')]
+  assert len(record['gate_fraction']) == len(convs) == 20
+
+
+def test_a_method_that_cannot_build_the_users_model_is_named_before_anything_runs():
+  config = tiny_config()
+  config.own_model.cls, config.method = 'jax_resnet:ResNet18', 'l2sp'
+  with pytest.raises(ValueError, match=r"config.own_model.cls='jax_resnet:ResNet18' trains "
+                                       r"with the methods \('finetune', 'adafilter'\), not "
+                                       r"config.method='l2sp'"):
+    checks.validate(config)
