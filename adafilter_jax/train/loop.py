@@ -46,7 +46,7 @@ from adafilter_jax.train import steps as steps_lib
 # (or sample of it), model, batch (the step would mean another epoch) or seed would mix
 # two runs silently.
 IDENTITY = ('method', 'data.name', 'data.image_size', 'data.sample_rate', 'data.sample_seed',
-            'model.arch', 'model.width', 'batch_size', 'seed')
+            'model.arch', 'model.width', 'own_model.cls', 'batch_size', 'seed')
 
 
 # A method's constants (Method.constants), computed once per workdir.
