@@ -66,6 +66,10 @@ def check(config):
   if config.method not in METHODS:
     raise ValueError(f'config.own_model.cls={config.own_model.cls!r} trains with the methods '
                      f'{METHODS}, not config.method={config.method!r}')
+  if config.model.remat:
+    raise ValueError('config.model.remat=True recomputes this project\'s ResNet blocks; a '
+                     'user\'s own model is recomputed by its own nn.remat (which AdaFilter '
+                     'refuses): set config.model.remat=False')
   weights = config.own_model.weights
   if weights and not os.path.exists(weights):
     raise FileNotFoundError(f'config.own_model.weights={weights!r}: no such file or directory')

@@ -59,3 +59,10 @@ def test_a_method_that_cannot_build_the_users_model_is_named_before_anything_run
                                        r"with the methods \('finetune', 'adafilter'\), not "
                                        r"config.method='l2sp'"):
     checks.validate(config)
+
+
+def test_remat_of_the_projects_resnet_is_refused_for_a_users_model():
+  config = tiny_config()
+  config.own_model.cls, config.model.remat = 'jax_resnet:ResNet18', True
+  with pytest.raises(ValueError, match=r'config.model.remat=True recomputes this project'):
+    checks.validate(config)
