@@ -55,6 +55,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.own_model.head = ''
   c.own_model.weights = ''
   c.own_model.train_flag = 'auto'
+  # AdaFilter's plan (which convs are gated, the norm each feeds): '' = recorded from the
+  # model and saved in the workdir as adafilter_plan.json; else such a file, edited.
+  c.own_model.plan = ''
 
   # AdaFilter's model (models.adafilter_resnet reads this block as it is).
   c.adafilter = ml_collections.ConfigDict()

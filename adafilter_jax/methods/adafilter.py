@@ -16,7 +16,8 @@ CNN_GATE_TRUNK = ('gate', 'trunk')
 def build_model(config, num_classes, bn_axis_name=None):
   if own.named(config):  # a user's own model (docs/own_model.md), through the transform
     return adafilter_models.transformed(own.build(config.own_model, num_classes),
-                                        config.adafilter, config.data.image_size)
+                                        config.adafilter, config.data.image_size,
+                                        config.own_model.get('plan', ''))
   return models.adafilter_resnet(config.model.arch, num_classes, config.adafilter,
                                  **backbone_kwargs(config, bn_axis_name))
 

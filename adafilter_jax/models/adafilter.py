@@ -73,10 +73,16 @@ def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone
                 gate=gate_def(adafilter, backbone), **backbone)
 
 
-def transformed(model, adafilter: Mapping, image_size: int) -> transform.Gated:
+def transformed(model, adafilter: Mapping, image_size: int,
+                plan_file: str = '') -> transform.Gated:
   """AdaFilter on any model called as this project's are (``(images, train) -> (logits,
   gates)``: models/own.py's), through the transform, from the config's `adafilter` block;
-  its plan recorded on an image of `image_size`."""
+  its plan read from `plan_file` (JSON, transform.plan_json), or recorded on an image of
+  `image_size`."""
+  plan = None
+  if plan_file:
+    with open(plan_file) as f:
+      plan = transform.plan_from_json(f.read())
   for key, only in (('bn_stats', 'batch'), ('eval_impl', 'two_branch')):
     if adafilter[key] != only:
       raise ValueError(f'adafilter.{key}={adafilter[key]!r}: a user\'s own model takes only '
@@ -84,7 +90,7 @@ def transformed(model, adafilter: Mapping, image_size: int) -> transform.Gated:
   sample = jax.numpy.zeros((1, image_size, image_size, 3), jax.numpy.float32)
   return transform.gate(model, sample, gate=gate_def(adafilter, {}),
                         gated_layers=adafilter['gated_layers'], gated_bn=adafilter['gated_bn'],
-                        merge_gates=True, train=False)
+                        plan=plan, merge_gates=True, train=False)
 
 
 # The gated ResNet's own names of F and BN_ft -> the plain ResNet's, where the transform

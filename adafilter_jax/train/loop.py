@@ -31,6 +31,7 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import validation
+from adafilter_jax.models import transform
 from adafilter_jax.train import backend as backend_lib
 from adafilter_jax.train import checks
 from adafilter_jax.train import checkpoint as checkpoint_lib
@@ -48,6 +49,8 @@ from adafilter_jax.train import steps as steps_lib
 IDENTITY = ('method', 'data.name', 'data.image_size', 'data.sample_rate', 'data.sample_seed',
             'model.arch', 'model.width', 'own_model.cls', 'batch_size', 'seed')
 
+
+PLAN = 'adafilter_plan.json'  # AdaFilter's plan of a user's own model (_save_plan)
 
 # A method's constants (Method.constants), computed once per workdir.
 CONSTANTS = 'method_constants.npz'
@@ -178,6 +181,14 @@ def _check_writable(workdir: str):
   except OSError as e:
     raise OSError(f'workdir {workdir} cannot be written ({type(e).__name__}: {e}): '
                   'choose another --workdir.') from e
+
+
+def _save_plan(model, workdir: str):
+  """AdaFilter's plan of a user's own model (models/transform.py: its convs, their norms,
+  which are gated), as JSON in the workdir: what config.own_model.plan may name."""
+  if getattr(model, 'plan', None) is not None and jax.process_index() == 0:
+    with open(os.path.join(workdir, PLAN), 'w') as f:
+      f.write(transform.plan_json(model.plan))
 
 
 def _check_identity(saved: dict, identity: dict, workdir: str):
@@ -516,6 +527,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # Closed whatever happens: an open orbax manager's threads outlive a failed run.
     with contextlib.closing(job.ckpts):
       model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
+      _save_plan(model, workdir)
       run = _restore_or_init(job, model)
       job.constants = _method_constants(job, run, model)
       num_params = state_lib.count_params(job.method, run.state.params, config)

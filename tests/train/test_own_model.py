@@ -50,6 +50,11 @@ def test_main_trains_adafilter_on_a_users_model_from_its_weights(tmp_path):
   convs = [k for k in flax.traverse_util.flatten_dict(user['params'])
            if k[-1] == 'kernel' and k[-2].startswith('Conv')]
   assert len(record['gate_fraction']) == len(convs) == 20
+  # The plan, saved in the run: the same convs, each with its BatchNorm.
+  with open(workdir / 'adafilter_plan.json') as f:
+    plan = json.load(f)
+  assert [l['conv'] for l in plan] == ['/'.join(k[:-1]) for k in convs]
+  assert all(l['norm'] == l['conv'].replace('Conv_0', 'BatchNorm_0') for l in plan)
 
 
 def test_a_method_that_cannot_build_the_users_model_is_named_before_anything_runs():
