@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from adafilter_jax.data import prepare as prepare_lib
+from adafilter_jax.inference import restore
 from adafilter_jax.train import checks
 from configs.tiny import get_config as tiny_config
 from tests.data import data_fakes
@@ -55,6 +56,11 @@ def test_main_trains_adafilter_on_a_users_model_from_its_weights(tmp_path):
     plan = json.load(f)
   assert [l['conv'] for l in plan] == ['/'.join(k[:-1]) for k in convs]
   assert all(l['norm'] == l['conv'].replace('Conv_0', 'BatchNorm_0') for l in plan)
+  # The run restores for evaluation and prediction, its model rebuilt from its config.
+  restored = restore.restore(str(workdir))
+  infer = restore.make_infer_fn(restored.model, restored.config.data, restored.layers)
+  out = infer(restored.variables, np.zeros((3, 16, 16, 3), np.uint8))
+  assert out['logits'].shape == (3, 2) and out['fraction'].shape == (3,)
 
 
 def test_a_method_that_cannot_build_the_users_model_is_named_before_anything_runs():
