@@ -12,6 +12,7 @@ import jax_resnet
 import numpy as np
 import pytest
 
+from adafilter_jax import methods
 from adafilter_jax.data import prepare as prepare_lib
 from adafilter_jax.inference import restore
 from adafilter_jax.train import checks
@@ -77,3 +78,21 @@ def test_remat_of_the_projects_resnet_is_refused_for_a_users_model():
   config.own_model.cls, config.model.remat = 'jax_resnet:ResNet18', True
   with pytest.raises(ValueError, match=r'config.model.remat=True recomputes this project'):
     checks.validate(config)
+
+
+def test_finetune_builds_the_users_model_as_it_is_its_head_a_group_of_its_own():
+  config = tiny_config()
+  config.method = 'finetune'
+  config.own_model.update(cls='jax_resnet:ResNet18', kwargs=json.dumps(KWARGS),
+                          num_classes_arg='n_classes', head='layers_11')
+  model = methods.get('finetune').build_model(config, 3)
+  x = jax.random.normal(jax.random.key(0), (2, 16, 16, 3))
+  variables = model.init({'params': jax.random.key(1)}, x, train=False)
+  logits, gates = model.apply(variables, x, train=False)
+  mine = jax_resnet.ResNet18(n_classes=3, **KWARGS).apply(variables, x)  # the user's call
+  np.testing.assert_array_equal(logits, mine)
+  assert gates == {}
+  groups = flax.traverse_util.flatten_dict(
+      methods.get('finetune').labels(variables['params'], config))
+  assert {g for k, g in groups.items() if k[0] == 'layers_11'} == {'head'}
+  assert {g for k, g in groups.items() if k[0] != 'layers_11'} == {'network'}
