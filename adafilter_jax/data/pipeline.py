@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import os
 from typing import Iterator
 
@@ -188,6 +190,28 @@ def load_dataset_info(data_cfg) -> DatasetInfo:
                      num_eval=(len(data_source(data_cfg, evaluation))
                                if evaluation == validation.HELDOUT else
                                builder.info.splits[evaluation].num_examples))
+
+
+def prepared_record(data_cfg) -> dict:
+  """What a run records of the data it trains on (its checkpoints' `meta['data']`): each
+  prepared split's image count, and a fingerprint of those counts, the splits' sizes in
+  bytes and the class names, which preparing the dataset again from other files changes."""
+  info = get_builder(data_cfg).info
+  content = [[s, v.num_examples, v.num_bytes] for s, v in sorted(info.splits.items())]
+  content.append(list(info.features['label'].names))
+  return {'splits': {s: v.num_examples for s, v in sorted(info.splits.items())},
+          'fingerprint': hashlib.sha256(json.dumps(content).encode()).hexdigest()[:16]}
+
+
+def data_change(saved: dict | None, now: dict) -> str | None:
+  """How the prepared data differs from a run's record of it ('test 12 -> 13 images'),
+  None if it does not, or the run has no record."""
+  if not saved or saved['fingerprint'] == now['fingerprint']:
+    return None
+  old, new = saved['splits'], now['splits']
+  counts = [f'{s} {old.get(s, 0)} -> {new.get(s, 0)}' for s in sorted({*old, *new})
+            if old.get(s) != new.get(s)]
+  return ', '.join(counts) + ' images' if counts else 'other images or classes, as many'
 
 
 # ----------------------------------------------------------------------------- train

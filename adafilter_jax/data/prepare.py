@@ -10,6 +10,7 @@ folder changed since).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -19,6 +20,7 @@ from absl import logging
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
+from adafilter_jax.data import staging
 from adafilter_jax.data import user_errors
 
 def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_corrupt: bool,
@@ -41,29 +43,56 @@ def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_co
   return catalog.builder(name, data_dir=data_dir)
 
 
-def _image_folder_mode(builder, name: str, manual_dir: str | None):
-  """(TFDS's generate mode, the folder, the record to keep) for an image folder: prepared
-  again when its images or split settings changed since it was prepared (a folder
-  prepared without a record too); without --manual_dir, the folder it was prepared from."""
+def _image_folder_state(builder, name: str, manual_dir: str | None):
+  """(whether to prepare again, the folder, the record to keep) for an image folder: again
+  when its images or split settings changed since it was prepared (a folder prepared
+  without a record too); without --manual_dir, the folder it was prepared from."""
   from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
-  reuse = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
   exists = builder.data_path.exists()
   old = image_folder.read_record(os.fspath(builder.data_dir)) if exists else None
   folder = manual_dir or (old or {}).get('root')
   if folder is None:
-    return reuse, manual_dir, None  # the builder names what is missing
+    return False, manual_dir, None  # the builder names what is missing
   cfg = builder.builder_config
   record = image_folder.record(folder, {'seed': cfg.seed, 'train_fraction': cfg.train_fraction,
                                         'train_per_class': cfg.train_per_class})
   if not exists:
-    return reuse, folder, record
+    return False, folder, record
   found = (image_folder.changes(old, record) if old else
            ['no record of the files it was prepared from'])
   if not found:
-    return reuse, folder, record
+    return False, folder, record
   print(f'{name}: {folder} changed since it was prepared ({image_folder.describe(found)}): '
         'preparing it again.', flush=True)
-  return tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS, folder, record
+  return True, folder, record
+
+
+def _check_by_hand(name: str, folder: str | None, allow_download: bool):
+  """The files a person must fetch, looked for before TFDS starts (it would first announce
+  a dataset of 'Unknown size', then stop inside the builder)."""
+  from adafilter_jax.data import downloads  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.data.builders import common  # pylint: disable=g-import-not-at-top
+  base = name.split('/')[0]
+  if base == 'image_folder':
+    if not (folder and os.path.isdir(folder)):
+      raise common.MissingManualFileError(
+          f'{name}: no image folder {folder or "given"}: pass --manual_dir ROOT, your images '
+          'as ROOT/<split>/<class>/<image> or ROOT/<class>/<image> (docs/data.md).')
+    return
+  if base in downloads.MANUAL:  # this repo's builders, which --download lets fetch them
+    files, fetchable = downloads.MANUAL[base], True
+  elif base in datasets.OWN_BUILDERS:
+    return
+  else:  # TFDS's catalog builders that cannot download their files
+    source = downloads.source(name)
+    files, fetchable = source.files if source.kind == downloads.MANUAL_KIND else (), False
+  missing = [f for f in files if not downloads.present(f, folder)]
+  if missing and not (allow_download and fetchable):
+    raise common.MissingManualFileError(
+        f'{name}: missing by-hand download(s): '
+        + '; '.join(downloads.describe(f, folder) for f in missing)
+        + '. Download them there' + (', or prepare with --download where a network exists'
+                                     if fetchable else '') + ' (docs/data.md).')
 
 
 def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = None,
@@ -71,7 +100,8 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
             image_folder_kwargs: dict | None = None) -> list[str]:
   """Prepares `name` (all configs of a bare multi-config name); returns the dataset dirs.
 
-  An image folder prepared before is prepared again when it changed since."""
+  An image folder prepared before is prepared again when it changed since. Each is
+  prepared aside and moved into place whole (`staging.prepare_staged`)."""
   name = datasets.tfds_name(name)
   datasets.check_name(name)
   data_dir = os.path.expanduser(
@@ -85,20 +115,23 @@ def prepare(name: str, *, data_dir: str | None = None, manual_dir: str | None = 
     names = ['digits/source', 'digits/target']  # the demo's; digits/shots<k> by name
   paths = []
   for n in names:
-    builder = _builder(n, data_dir, manual_dir=manual_dir, skip_corrupt=skip_corrupt,
-                       allow_download=allow_download, image_folder_kwargs=image_folder_kwargs)
-    mode, folder, record = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS, manual_dir, None
+    make_builder = functools.partial(
+        _builder, n, manual_dir=manual_dir, skip_corrupt=skip_corrupt,
+        allow_download=allow_download, image_folder_kwargs=image_folder_kwargs)
+    builder = make_builder(data_dir)
+    again, folder, record = False, manual_dir, None
     if n.split('/')[0] == 'image_folder':
-      mode, folder, record = _image_folder_mode(builder, n, manual_dir)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=folder, download_mode=mode))
-    if record is not None:
-      from adafilter_jax.data.builders import image_folder  # pylint: disable=g-import-not-at-top
-      image_folder.write_record(os.fspath(builder.data_dir), record)
+      again, folder, record = _image_folder_state(builder, n, manual_dir)
+    target = os.fspath(builder.data_dir)
+    if again or not builder.data_path.exists():
+      _check_by_hand(n, folder, allow_download)
+      with staging.removed_if_it_fails(data_dir):
+        builder = staging.prepare_staged(n, data_dir, target, make_builder, folder=folder,
+                                         record=record)
     splits = {s: v.num_examples for s, v in builder.info.splits.items()}
-    logging.info('%s prepared in %s: %s', n, builder.data_dir, splits)
-    print(f'{n}: {splits} -> {builder.data_dir}')
-    paths.append(os.fspath(builder.data_dir))
+    logging.info('%s prepared in %s: %s', n, target, splits)
+    print(f'{n}: {splits} -> {target}')
+    paths.append(target)
   return paths
 
 

@@ -49,6 +49,11 @@ def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = N
   checks.check_fields(cfg, inference.EVAL_FIELDS)  # what evaluation may change, as training
   num_classes = r.meta['num_classes']
   pipeline.load_dataset_info(cfg.data)  # an unprepared dataset or unknown split fails here
+  change = pipeline.data_change(r.meta.get('data'), pipeline.prepared_record(cfg.data))
+  if change:
+    logging.warning("%s has been prepared again since this run trained (%s): evaluating the "
+                    "data as it is now, not the data of the run's summary.json.",
+                    cfg.data.name, change)
   par = parallel_lib.Parallel(cfg.parallel)
   par.check_batch(cfg.eval_batch_size, 'config.eval_batch_size')
   state = steps_lib.TrainState.create(apply_fn=r.model.apply, params=r.variables['params'],

@@ -1,13 +1,14 @@
 """Exports a trained model's inference function with `jax.export` (StableHLO, no TensorFlow).
 
   python -m adafilter_jax.inference.export runs/demo/adafilter exported/adafilter [--form fused]
-      [--checkpoint latest] [--platforms cpu,cuda,tpu]
+      [--checkpoint latest] [--platforms cpu,cuda,tpu] [--overwrite]
 
 Writes ``model.jax`` (the serialized `jax.export.Exported`: uint8 images with a symbolic
 batch size -> logits and, for a gated model, the fine-tuned fraction per image and per
 stage), ``weights.npz`` (its weight inputs, in order) and ``model.json`` (class names,
 the preprocessing: resize, crop, mean/std; the gated layers and stages; where it came
-from). `adafilter_jax.inference.serving.load` runs it without the model code.
+from). `adafilter_jax.inference.serving.load` runs it without the model code. An output
+directory that holds files already is refused unless --overwrite.
 
 Forms of AdaFilter's gated layers (same outputs, tested): ``two_branch`` computes F and
 S and mixes them; ``fused`` computes one conv per layer with per-image gate-mixed,
@@ -35,10 +36,16 @@ PLATFORMS = ('cpu', 'cuda')
 
 
 def export_workdir(workdir: str, out_dir: str, which: str = 'best', form: str = 'two_branch',
-                   platforms: Optional[Sequence[str]] = None) -> str:
-  """Exports `workdir`'s `which` checkpoint to `out_dir`; returns out_dir."""
+                   platforms: Optional[Sequence[str]] = None, overwrite: bool = False) -> str:
+  """Exports `workdir`'s `which` checkpoint to `out_dir`; returns out_dir. A folder that
+  holds files already is refused unless `overwrite` (then the model's files are replaced)."""
   if form not in FORMS:
     raise ValueError(f'form must be one of {sorted(FORMS)}, got {form!r}')
+  held = sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else []
+  if held and not overwrite:
+    raise FileExistsError(
+        f'{out_dir} already holds {", ".join(held[:5])}{" ..." if len(held) > 5 else ""}: '
+        'export into a new folder, or pass --overwrite to replace the model there.')
   r = inference.restore(workdir, which, eval_impl=FORMS[form])
   infer = inference.make_infer_fn(r.model, r.config.data, r.layers)
   leaves, treedef = jax.tree.flatten(r.variables)
@@ -90,11 +97,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   p.add_argument('--form', choices=sorted(FORMS), default='two_branch')
   p.add_argument('--platforms', default=None,
                  help='comma-separated lowering platforms (default: cpu,cuda)')
+  p.add_argument('--overwrite', action='store_true',
+                 help='replace the model in an output directory that holds files already')
   args = p.parse_args(argv)
   logging.set_verbosity(logging.INFO)
   platforms = args.platforms.split(',') if args.platforms else None
   try:
-    out = export_workdir(args.workdir, args.out, args.checkpoint, args.form, platforms)
+    out = export_workdir(args.workdir, args.out, args.checkpoint, args.form, platforms,
+                         overwrite=args.overwrite)
   except user_errors.USER_ERRORS as e:
     return user_errors.report(e)
   print(f'wrote {out}')

@@ -35,6 +35,7 @@ from adafilter_jax.models import transform
 from adafilter_jax.train import backend as backend_lib
 from adafilter_jax.train import checks
 from adafilter_jax.train import checkpoint as checkpoint_lib
+from adafilter_jax.train import lock as lock_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import parallel as parallel_lib
@@ -131,6 +132,7 @@ class _Job:
   ckpts: checkpoint_lib.Checkpoints
   identity: dict
   clock: _Clock
+  data: dict = dataclasses.field(default_factory=dict)  # pipeline.prepared_record
   # Set once the model is built:
   train_fn: Optional[Callable] = None
   eval_fn: Optional[Callable] = None
@@ -198,6 +200,16 @@ def _check_identity(saved: dict, identity: dict, workdir: str):
                        f'run has {value!r}: use another --workdir.')
 
 
+def _check_data(saved: dict, data: dict, name: str, workdir: str):
+  """The dataset prepared again since the run trained (more images, other classes): its
+  steps per epoch, data order and scores belong to the old data, so it is not resumed."""
+  change = pipeline.data_change(saved.get('data'), data)
+  if change:
+    raise ValueError(f'{workdir} was trained on {name} as it was prepared then; it has been '
+                     f'prepared again since ({change}): its checkpoints and scores belong to '
+                     'the data it had. Use a new --workdir to train on the data as it is now.')
+
+
 @contextlib.contextmanager
 def _closed_on_error(ckpts: checkpoint_lib.Checkpoints):
   try:
@@ -207,8 +219,19 @@ def _closed_on_error(ckpts: checkpoint_lib.Checkpoints):
     raise
 
 
-def _prepare(config, workdir: str, clock: _Clock) -> _Job:
-  """Every check that needs no compiled code; fails with a message naming the problem."""
+def check_workdir(workdir: str, identity: dict):
+  """`workdir` holding a run of another identity (`IDENTITY`: method, dataset, model, ...)
+  stops the job naming the key; a workdir without checkpoints is anyone's."""
+  directory = os.path.join(workdir, 'checkpoints')
+  if os.path.isdir(directory):
+    with checkpoint_lib.Checkpoints(directory) as ckpts:
+      if ckpts.latest_step() is not None:
+        _check_identity(ckpts.restore_meta(), identity, workdir)
+
+
+def _prepare(config, workdir: str, clock: _Clock, stack: contextlib.ExitStack) -> _Job:
+  """Every check that needs no compiled code; fails with a message naming the problem.
+  The workdir's lock, once taken, is held until `stack` closes."""
   workdir = os.path.abspath(workdir)
   info = checks.validate(config)  # method, batch vs devices, dataset, steps per epoch
   method = methods.get(config.method)
@@ -216,14 +239,18 @@ def _prepare(config, workdir: str, clock: _Clock) -> _Job:
   num_classes = num_classes_for(config, info)
   steps_per_epoch = pipeline.steps_per_epoch(info.num_train, config.batch_size)
   _check_writable(workdir)
+  stack.enter_context(lock_lib.locked(workdir))  # before its checkpoints are read
   identity = {key: functools.reduce(getattr, key.split('.'), config) for key in IDENTITY}
   identity['num_classes'] = num_classes
   ckpts = checkpoint_lib.Checkpoints(os.path.join(workdir, 'checkpoints'))
+  data = pipeline.prepared_record(config.data)
   if ckpts.latest_step() is not None:
     with _closed_on_error(ckpts):
-      _check_identity(ckpts.restore_meta(), identity, workdir)
+      saved = ckpts.restore_meta()
+      _check_identity(saved, identity, workdir)
+      _check_data(saved, data, config.data.name, workdir)
   return _Job(config, workdir, method, parallel, num_classes, steps_per_epoch, ckpts,
-              identity, clock, schedule=method.schedule(config))
+              identity, clock, data, schedule=method.schedule(config))
 
 
 def _restore_or_init(job: _Job, model) -> _Run:
@@ -249,6 +276,7 @@ def _restore_or_init(job: _Job, model) -> _Run:
     meta = {'epoch': 0, 'best_eval_top1': -1.0, 'best_epoch': 0, 'wall_time_s': 0.0,
             **job.identity}
   meta.setdefault('epoch_steps', [])
+  meta.setdefault('data', job.data)  # a run from before it was recorded: from now on
   job.clock.before = meta['wall_time_s']
   return _Run(state, anchor, int(state.step), meta)
 
@@ -522,8 +550,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   loses nothing; the writer adds the figures to TensorBoard / W&B as images.
   """
   clock = _Clock()
-  job = _prepare(config, workdir, clock)
   with contextlib.ExitStack() as stack:
+    job = _prepare(config, workdir, clock, stack)
     # Closed whatever happens: an open orbax manager's threads outlive a failed run.
     with contextlib.closing(job.ckpts):
       model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)

@@ -75,3 +75,19 @@ def test_export_errors(finetune_run, tmp_path):
   with pytest.raises(FileNotFoundError, match='is .* an exported model'):
     from adafilter_jax.inference import serving
     serving.load(str(tmp_path))
+
+
+def test_export_into_a_folder_with_files_needs_overwrite(finetune_run, tmp_path, capsys):
+  """An existing folder's files are not replaced silently: one line, exit 1, the folder as
+  it was; with --overwrite the export replaces them."""
+  workdir, _, _ = finetune_run
+  out = tmp_path / 'exported'
+  out.mkdir()
+  (out / 'model.json').write_text('mine')
+  assert export.main([workdir, str(out)]) == 1
+  err = capsys.readouterr().err
+  assert f'{out} already holds model.json' in err and '--overwrite' in err, err
+  assert sorted(os.listdir(out)) == ['model.json'] and (out / 'model.json').read_text() == 'mine'
+  assert export.main([workdir, str(out), '--overwrite']) == 0
+  with open(out / 'model.json') as f:
+    assert json.load(f)['method'] == 'finetune'

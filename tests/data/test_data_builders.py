@@ -223,3 +223,102 @@ def test_prepare_names_the_close_matches_of_a_misspelt_dataset(tmp_path):
   assert "did you mean 'digits_target'" in proc.stderr
   assert 'Traceback' not in proc.stderr and 'abstract_reasoning' not in proc.stderr
   assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr
+
+
+def _tree(root):
+  """{relative path: bytes} of every file under `root` (the folder as it is on disk)."""
+  out = {}
+  for d, _, files in os.walk(root):
+    for f in files:
+      with open(os.path.join(d, f), 'rb') as fh:
+        out[os.path.relpath(os.path.join(d, f), root)] = fh.read()
+  return out
+
+
+def test_image_folder_with_a_new_class_is_prepared_again_in_one_run(tmp_path):
+  """A class folder added after preparing: the docs' command (no --manual_dir: the folder
+  it was prepared from) prepares the folder as it is now, in one run."""
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=3,
+                                   splits=['train', 'test'])
+  data_dir = str(tmp_path / 'tfds')
+  prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  data_fakes.image_folder(manual, classes=('cow',), per_class=2, splits=['train', 'test'])
+  (path,) = prepare_lib.prepare('image_folder/pets', data_dir=data_dir)
+  b = tfds.builder_from_directory(path)
+  assert b.info.features['label'].names == ['cat', 'cow', 'dog']
+  on_disk = sorted(os.path.join(c, f) for c in os.listdir(os.path.join(manual, 'train'))
+                   for f in os.listdir(os.path.join(manual, 'train', c)))
+  assert _file_names(b, 'train') == [os.path.join('train', p) for p in on_disk]
+  from adafilter_jax.data.builders import image_folder
+  assert image_folder.changes_since_prepared(path) == (image_folder.read_record(path), [])
+  assert sorted(os.listdir(data_dir)) == ['downloads', 'image_folder']  # no staging left
+
+
+def test_image_folder_failing_to_prepare_again_keeps_the_prepared_copy(tmp_path):
+  """Preparing again fails (a new class without test images): the prepared files and
+  their record are as they were, byte for byte, and nothing is left beside them."""
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=3,
+                                   splits=['train', 'test'])
+  data_dir = str(tmp_path / 'tfds')
+  prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  before = _tree(data_dir)
+  data_fakes.image_folder(os.path.join(manual, 'train'), classes=('cow',), per_class=2)
+  with pytest.raises(ValueError, match="class 'cow' has no images in split 'test'"):
+    prepare_lib.prepare('image_folder/pets', data_dir=data_dir, manual_dir=manual)
+  assert _tree(data_dir) == before
+
+
+def _paths(root):
+  """Every file and folder under `root`, relative to it."""
+  return {os.path.relpath(os.path.join(d, n), root)
+          for d, dirs, files in os.walk(root) for n in dirs + files}
+
+
+def test_failed_prepare_removes_what_it_created_and_only_that(tmp_path, monkeypatch):
+  """A preparation that stops (a class missing from a split; a download cut off) leaves
+  neither an empty dataset folder nor TFDS's partial `*.tar.tmp.*` download; what was in
+  the data_dir before, a stale partial download included, stays."""
+  from tensorflow_datasets.core.download import downloader
+  data_dir = tmp_path / 'tfds'
+  stale = data_dir / 'downloads' / 'caltech256' / 'old.tar.tmp.0123'
+  stale.mkdir(parents=True)
+  (stale / 'part').write_bytes(b'x')
+  (data_dir / 'digits').mkdir()
+  before = _paths(data_dir)
+  manual = data_fakes.image_folder(str(tmp_path / 'manual'), per_class=2, splits=['train'])
+  with pytest.raises(ValueError, match="no images in split 'test'"):
+    data_fakes.image_folder(os.path.join(manual, 'test'), classes=('cat',), per_class=2)
+    prepare_lib.prepare('image_folder/pets', data_dir=str(data_dir), manual_dir=manual)
+  assert _paths(data_dir) == before
+
+  def cut_off(self, url, destination_path, verify=True):
+    raise ConnectionError(f'{url}: connection reset')
+  monkeypatch.setattr(downloader._Downloader, '_sync_download', cut_off)
+  with pytest.raises(ConnectionError, match='connection reset'):
+    prepare_lib.prepare('caltech256/30', data_dir=str(data_dir),
+                        manual_dir=str(tmp_path / 'manual'), allow_download=True)
+  assert _paths(data_dir) == before
+  fresh = tmp_path / 'fresh'
+  with pytest.raises(ConnectionError):
+    prepare_lib.prepare('caltech256/30', data_dir=str(fresh), allow_download=True)
+  assert not fresh.exists()
+
+
+@pytest.mark.parametrize('name, named', [('caltech256/30', '256_ObjectCategories.tar'),
+                                         ('mit_indoor67', 'TestImages.txt'),
+                                         ('image_folder/pets', 'image_folder/pets'),
+                                         ('imagenet2012', 'ILSVRC2012_img_val.tar')])
+def test_missing_by_hand_file_stops_before_tfds_starts(tmp_path, capsys, name, named):
+  """The files a person downloads are looked for before TFDS announces a dataset of
+  'Unknown size': the one message names what is missing and where it goes."""
+  manual = str(tmp_path / 'manual')
+  if name == 'mit_indoor67':
+    data_fakes.mit_indoor67(manual)
+    os.remove(os.path.join(manual, named))
+  elif name in ('caltech256/30', 'imagenet2012'):
+    os.makedirs(manual)
+  with pytest.raises(common.MissingManualFileError) as e:
+    prepare_lib.prepare(name, data_dir=str(tmp_path / 'tfds'), manual_dir=manual)
+  assert manual in str(e.value) and named in str(e.value)
+  assert 'Downloading and preparing' not in capsys.readouterr().out
+  assert not (tmp_path / 'tfds').exists()

@@ -16,6 +16,7 @@ import pytest
 from adafilter_jax import methods
 from adafilter_jax.weights import pretrained
 from adafilter_jax.data import pipeline
+from adafilter_jax.train import checkpoint
 from adafilter_jax.train import checks
 from adafilter_jax.train import loop
 from adafilter_jax.apps.demos import digits as demo
@@ -67,6 +68,19 @@ def test_demo_checks_its_target_dataset_before_the_source_stage(tmp_path, no_tra
   config = _demo(**{'data.name': 'image_folder/never_prepared'})
   with pytest.raises(FileNotFoundError, match='never_prepared.*not prepared'):
     demo.run(config, str(tmp_path))
+
+
+def test_demo_refuses_the_workdir_of_a_training_run(tmp_path, no_training):
+  """The demo pointed at one of its own runs (runs/demo/adafilter) stops as training does
+  in another method's workdir, naming the method, and leaves that run as it was."""
+  workdir = tmp_path / 'adafilter'
+  with checkpoint.Checkpoints(str(workdir / 'checkpoints')) as ckpts:
+    ckpts.save(12, {'x': np.zeros(2, np.float32)}, {'epoch': 1, 'method': 'adafilter'})
+  before = sorted(os.listdir(workdir))
+  with pytest.raises(ValueError, match=f"{workdir} holds a checkpoint with method='adafilter', "
+                                       "this run has 'demo': use another --workdir"):
+    demo.run(_demo(), str(workdir))
+  assert sorted(os.listdir(workdir)) == before
 
 
 def test_batch_size_that_does_not_divide_the_devices(tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 an interrupt equals an uninterrupted run, clear errors before compiling, NaN stops."""
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -239,6 +241,78 @@ def test_workdir_of_another_run_is_refused_naming_the_key(tmp_path, monkeypatch)
   with pytest.raises(ValueError, match="data.name='digits_source', this run has "
                                        "'digits_target'"):
     train_and_evaluate(config, str(workdir))
+
+
+# A first job on the workdir, stopped in its first batch (as a run is while it trains).
+_FIRST_JOB = r"""
+import sys, time
+from adafilter_jax.data import pipeline
+from adafilter_jax.train import loop
+from tests.train import tiny
+
+def stalled(*args, **kwargs):
+  print('training', flush=True)
+  time.sleep(300)
+  yield
+
+pipeline.make_train_iter = stalled
+loop.train_and_evaluate(tiny.config(), sys.argv[1])
+"""
+
+
+def test_workdir_in_use_is_refused_until_its_job_is_killed(tmp_path, monkeypatch):
+  """A second job on a workdir whose first job still trains stops in one line, before it
+  reads or writes anything there; once the first is SIGKILLed (no clean-up of its own),
+  the workdir is free again."""
+  workdir = str(tmp_path / 'run')
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  first = subprocess.Popen([sys.executable, '-c', _FIRST_JOB, workdir], cwd=root,
+                           stdout=subprocess.PIPE, text=True)
+  try:
+    assert first.stdout.readline().strip() == 'training'
+    before = sorted(os.listdir(workdir))
+    runs.no_compile(monkeypatch)
+    with pytest.raises(OSError) as e:
+      train_and_evaluate(tiny.config(), workdir)
+    assert str(e.value) == (f'workdir {workdir} is in use by another job (process '
+                            f'{first.pid}): wait for it to end, or choose another --workdir.')
+    assert sorted(os.listdir(workdir)) == before
+  finally:
+    first.kill()
+    first.wait()
+  with pytest.raises(AssertionError, match='compiled before the error'):  # past the lock
+    train_and_evaluate(tiny.config(), workdir)
+
+
+def test_a_run_whose_dataset_was_prepared_again_says_so(tmp_path, caplog):
+  """A finished run's image folder gets more test images and is prepared again: rerunning
+  the training command stops in one line saying how the data changed and what to do (it
+  used to print 'Resuming' and keep the old split's summary); evaluating the run again
+  says it evaluates the data as it is now."""
+  from adafilter_jax.data import prepare
+  from adafilter_jax.inference import evaluate
+  from tests.data import data_fakes
+  manual = data_fakes.image_folder(str(tmp_path / 'images'), per_class=6,
+                                   splits=['train', 'test'])
+  data_dir = str(tmp_path / 'tfds')
+  prepare.prepare('image_folder/mine', data_dir=data_dir, manual_dir=manual)
+  config = tiny.config(**{'data.name': 'image_folder/mine', 'data.data_dir': data_dir})
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(config, workdir)
+  data_fakes.write_image(os.path.join(manual, 'test', 'cat', 'more.png'), fmt='PNG')
+  prepare.prepare('image_folder/mine', data_dir=data_dir)
+  pipeline._builder.cache_clear()  # a new process
+  with pytest.raises(ValueError) as e:
+    train_and_evaluate(config, workdir)
+  assert str(e.value) == (
+      f'{workdir} was trained on image_folder/mine as it was prepared then; it has been '
+      'prepared again since (test 12 -> 13 images): its checkpoints and scores belong to '
+      'the data it had. Use a new --workdir to train on the data as it is now.')
+  record = evaluate.evaluate_workdir(workdir)
+  assert record['num_images'] == 13
+  assert ('image_folder/mine has been prepared again since this run trained (test 12 -> 13 '
+          "images): evaluating the data as it is now, not the data of the run's "
+          'summary.json.') in caplog.text
 
 
 # Orbax's failed read of the truncated file leaves tensorstore reads in flight, which later

@@ -17,6 +17,8 @@ from adafilter_jax import methods
 from adafilter_jax.apps import jobs
 from adafilter_jax.apps import report
 from adafilter_jax.train import checks
+from adafilter_jax.train import lock
+from adafilter_jax.train import loop
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.weights import pretrained
 
@@ -69,11 +71,23 @@ def validate_demo(config, source, targets: Sequence, weights: str):
       checks.check_weights_fit(target, info.num_classes, saved, weights)
 
 
+def check_workdir(config, workdir: str):
+  """A demo writes its stages in folders of its own: a training run's workdir (one of a
+  demo's stages, say) is refused, as training refuses another method's."""
+  loop.check_workdir(workdir, {'method': config.job})
+
+
 def run(config, workdir: str) -> dict:
   """Runs the three stages in workdir/{source,<method>...}; returns method -> summary."""
+  check_workdir(config, workdir)
   weights = os.path.join(workdir, 'source_weights')
   validate_demo(config, source_config(config),
                 [target_config(config, m, weights) for m in config.demo.methods], weights)
+  with lock.locked(workdir):  # one demo at a time in it
+    return _run_stages(config, workdir, weights)
+
+
+def _run_stages(config, workdir: str, weights: str) -> dict:
   if not os.path.isdir(weights):
     state = jobs.train(source_config(config), os.path.join(workdir, 'source'))
     pretrained.save({'params': state.params, 'batch_stats': state.batch_stats}, weights)

@@ -14,6 +14,7 @@ import os
 from adafilter_jax.apps import jobs
 from adafilter_jax.apps.demos import digits
 from adafilter_jax.systems.selective import run as run_lib
+from adafilter_jax.train import lock
 from adafilter_jax.weights import pretrained
 
 
@@ -27,6 +28,12 @@ def mode_config(config, mode: str, weights: str):
 
 def run(config, workdir: str) -> dict:
   workdir = os.path.abspath(workdir)
+  digits.check_workdir(config, workdir)
+  with lock.locked(workdir):  # one demo at a time in it
+    return _run_modes(config, workdir)
+
+
+def _run_modes(config, workdir: str) -> dict:
   weights = os.path.join(workdir, 'source_weights')
   if not os.path.isdir(weights):
     state = jobs.train(digits.source_config(config), os.path.join(workdir, 'source'))

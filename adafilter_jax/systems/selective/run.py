@@ -26,6 +26,7 @@ from adafilter_jax.data import pipeline
 from adafilter_jax.methods import selective_joint
 from adafilter_jax.systems.selective import cnn_bank, figure, images, index, joint, mining, rounds
 from adafilter_jax.systems.selective import sampler as sampler_lib
+from adafilter_jax.train import lock
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.weights import pretrained
@@ -116,9 +117,14 @@ def open_splits(config):
 
 def run(config, workdir: str) -> dict:
   check(config)
-  sel = config.selective
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
+  with lock.locked(workdir):  # one job at a time in it, as the training loop's
+    return _run(config, workdir)
+
+
+def _run(config, workdir: str) -> dict:
+  sel = config.selective
   target, test, source = open_splits(config)
   num_target_classes = pipeline.load_dataset_info(config.data).num_classes
   num_source_classes = pipeline.load_dataset_info(sel.source).num_classes
