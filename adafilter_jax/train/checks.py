@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 
 from adafilter_jax import methods
+from adafilter_jax.models import own
 from adafilter_jax.weights import pretrained as pretrained_lib
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import user_errors
@@ -154,6 +155,7 @@ def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
   """What `train_and_evaluate(config)` checks first, without building anything."""
   check_fields(config)
   methods.get(config.method)
+  own.check(config)
   par = parallel_lib.Parallel(config.parallel)
   par.check_batch(config.batch_size)
   par.check_batch(config.eval_batch_size, 'config.eval_batch_size')

@@ -31,6 +31,7 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import validation
+from adafilter_jax.models import transform
 from adafilter_jax.train import backend as backend_lib
 from adafilter_jax.train import checks
 from adafilter_jax.train import checkpoint as checkpoint_lib
@@ -47,8 +48,10 @@ from adafilter_jax.train import steps as steps_lib
 # (or sample of it), model, batch (the step would mean another epoch) or seed would mix
 # two runs silently.
 IDENTITY = ('method', 'data.name', 'data.image_size', 'data.sample_rate', 'data.sample_seed',
-            'model.arch', 'model.width', 'batch_size', 'seed')
+            'model.arch', 'model.width', 'own_model.cls', 'batch_size', 'seed')
 
+
+PLAN = 'adafilter_plan.json'  # AdaFilter's plan of a user's own model (_save_plan)
 
 # A method's constants (Method.constants), computed once per workdir.
 CONSTANTS = 'method_constants.npz'
@@ -196,6 +199,14 @@ def _check_writable(workdir: str):
   except OSError as e:
     raise OSError(f'workdir {workdir} cannot be written ({type(e).__name__}: {e}): '
                   'choose another --workdir.') from e
+
+
+def _save_plan(model, workdir: str):
+  """AdaFilter's plan of a user's own model (models/transform.py: its convs, their norms,
+  which are gated), as JSON in the workdir: what config.own_model.plan may name."""
+  if getattr(model, 'plan', None) is not None and jax.process_index() == 0:
+    with open(os.path.join(workdir, PLAN), 'w') as f:
+      f.write(transform.plan_json(model.plan))
 
 
 def _check_identity(saved: dict, identity: dict, workdir: str):
@@ -579,6 +590,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     with contextlib.closing(job.ckpts):
       signals.stop_if_any(job.parallel, job.ckpts.latest_step() or 0)
       model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
+      _save_plan(model, workdir)
       run = _restore_or_init(job, model)
       signals.stop_if_any(job.parallel, run.step)
       job.constants = _method_constants(job, run, model)
