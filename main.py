@@ -12,7 +12,6 @@ Multi-host: ``--distributed`` on every host (docs/training.md).
 A user's mistake is one message and exit status 1 (ADAFILTER_TRACEBACK=1 or
 ``--verbosity=1``: the traceback).
 """
-import logging as py_logging
 import os
 import sys
 
@@ -27,6 +26,7 @@ from adafilter_jax.apps import experiments
 from adafilter_jax.apps import jobs
 from adafilter_jax.apps.demos import digits
 from adafilter_jax.apps.demos import selective as selective_demo
+from adafilter_jax.data import logs
 from adafilter_jax.data import user_errors
 from adafilter_jax.train import checks
 from adafilter_jax.train import loop
@@ -47,15 +47,6 @@ flags.DEFINE_string('split', None, "--mode=eval: a prepared split, or 'heldout' 
 flags.mark_flags_as_required(['config'])
 
 
-class _QuietLibraries(py_logging.Filter):
-  """INFO from this project only: orbax and TFDS log every checkpoint step at INFO."""
-
-  here = os.path.dirname(os.path.abspath(__file__))
-
-  def filter(self, record):
-    return record.levelno >= py_logging.WARNING or record.pathname.startswith(self.here)
-
-
 def job_for(config, name: str):
   """(the function to run, its default workdir) for `config`: the demo's stages, or
   the config's method (its own runner if it has one, else the training loop)."""
@@ -73,9 +64,9 @@ def job_for(config, name: str):
 
 
 def main(argv):
+  logs.quiet_libraries(None)  # the verbosity is --verbosity's
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
   if FLAGS.distributed:
     parallel.initialize_distributed()
   try:
@@ -98,9 +89,12 @@ def _run(config):
     # The model is the run's own (its config.json): of the config given here only the
     # fields named on the command line count, and only those evaluation may change.
     overrides = config_flags.get_override_values(FLAGS['config'])
-    print(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint, FLAGS.split, overrides))
+    print(evaluate.format_record(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint,
+                                                           FLAGS.split, overrides)))
     return
   run(config, workdir)
+  if config.get('job', 'train') == 'train':  # a demo prints its own table
+    print(jobs.final_summary(workdir), flush=True)
 
 
 def run():

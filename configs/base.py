@@ -41,6 +41,24 @@ def get_config() -> ml_collections.ConfigDict:
   # (python -m adafilter_jax.weights.convert ...); '' trains from scratch (the demo's source).
   c.pretrained = 'hf-hub:timm/resnet50.tv_in1k'
 
+  # A user's own linen model instead of the ResNet above (docs/own_model.md): '' = the
+  # ResNet; else 'package.module:Name', a Module class or a function returning one, built
+  # as Name(**kwargs, <num_classes_arg>=<the dataset's classes>); its weights (an orbax
+  # directory, .msgpack or .safetensors of model.init's variables) are those of the
+  # whole network but `head` (its head's module path, which starts fresh); train_flag:
+  # how it learns it trains ('auto': a `train` or `deterministic` argument, else a
+  # mutable `batch_stats`). Methods: finetune and adafilter.
+  c.own_model = ml_collections.ConfigDict()
+  c.own_model.cls = ''
+  c.own_model.kwargs = '{}'  # JSON
+  c.own_model.num_classes_arg = 'num_classes'
+  c.own_model.head = ''
+  c.own_model.weights = ''
+  c.own_model.train_flag = 'auto'
+  # AdaFilter's plan (which convs are gated, the norm each feeds): '' = recorded from the
+  # model and saved in the workdir as adafilter_plan.json; else such a file, edited.
+  c.own_model.plan = ''
+
   # AdaFilter's model (models.adafilter_resnet reads this block as it is).
   c.adafilter = ml_collections.ConfigDict()
   c.adafilter.gate = 'lstm'     # the paper's recurrent gate; 'cnn' = Table 4, 'random' = Table 2

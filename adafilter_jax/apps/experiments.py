@@ -36,6 +36,9 @@ from absl import logging
 import numpy as np
 
 from adafilter_jax.apps import jobs
+from adafilter_jax.apps import needs
+from adafilter_jax.data import logs
+from adafilter_jax.data import user_errors
 from adafilter_jax.methods import paper
 from adafilter_jax.systems import decathlon
 from adafilter_jax.systems import global_k
@@ -235,10 +238,11 @@ def parser() -> argparse.ArgumentParser:
 def run(args) -> int:
   """Runs the grid `parser()` describes (unless --collect_only) and writes its tables;
   the exit status: 1 if a run failed."""
-  logging.set_verbosity(logging.INFO)
+  logs.quiet_libraries(logging.INFO)
   status = {}
   if not args.collect_only:
     make = functools.partial(make_config, configs_dir=args.configs_dir)
+    check_ready(args, make)
     status = run_grid(args.datasets, args.methods, args.seeds, args.root, args.overrides,
                       make=make, sample_rates=args.sample_rates)
   md = write_table(args.root, args.datasets, args.methods, args.metric, args.sample_rates)
@@ -247,6 +251,17 @@ def run(args) -> int:
     print(decathlon.write_table([args.root], os.path.join(args.root, 'decathlon.md'),
                                 args.metric))
   return exit_code(status)
+
+
+def check_ready(args, make: Callable = make_config):
+  """Raises ValueError listing every dataset not prepared and local weights missing, once,
+  before the grid's first run (as reproduce's list does; the grid prepares nothing)."""
+  configs = {(d, m): make(d, m, args.seeds[0], args.root, args.overrides)
+             for d in args.datasets for m in args.methods}
+  plans = [needs.data_plan(d, configs[d, args.methods[0]], None) for d in args.datasets]
+  refusal = needs.grid_refusal(plans, needs.weights_plan(configs.values())[1])
+  if refusal:
+    raise ValueError(refusal)
 
 
 def exit_code(status: Dict[str, str]) -> int:
@@ -258,7 +273,10 @@ def exit_code(status: Dict[str, str]) -> int:
 
 
 def main(argv=None):
-  return run(parser().parse_args(argv))
+  try:
+    return run(parser().parse_args(argv))
+  except user_errors.USER_ERRORS as e:  # a dataset not prepared, a recipe or key unknown
+    return user_errors.report(e)
 
 
 if __name__ == '__main__':

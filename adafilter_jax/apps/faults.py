@@ -31,6 +31,7 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
+from adafilter_jax.data import logs
 from adafilter_jax.train import checkpoint as checkpoint_lib
 from adafilter_jax.train import loop
 from adafilter_jax.train import metrics as metrics_lib
@@ -217,6 +218,7 @@ def parent(config_args: list, root: str, kills_per_kind: int, seed: int) -> dict
 
 def main(argv):
   del argv
+  logs.quiet_libraries(None)
   if FLAGS.run_dir:
     return child(FLAGS.config, FLAGS.run_dir, FLAGS.fault)
   root = FLAGS.workdir or tempfile.mkdtemp(prefix='adafilter_faults_')

@@ -16,8 +16,11 @@ Before anything trains, it
    each method at the config's size (its batch over all local devices, image size, dtype,
    synthetic images): train step x steps per epoch + eval step x eval batches, times the
    epochs and the seeds (a dataset not prepared yet counts its split sizes from
-   data/datasets.py); GPU-hours = those hours x the local devices. --estimate_only stops
-   here, and gives the estimate even while files are missing;
+   data/datasets.py); GPU-hours = those hours x the local devices. Each method's timing
+   is announced before its compile; on a CPU the steps run at CPU_TIMING_BATCH images a
+   device (--timing_batch), their times scaled linearly to the config's batch, after a
+   warning for ImageNet-sized networks. --estimate_only stops here, and gives the
+   estimate even while files are missing;
 3. prepares every dataset that is not (what downloads itself downloads);
 4. runs the methods x datasets x seeds grid and writes Table 2 (experiments.py: a finished
    run is skipped, an unfinished one resumes, so the same command continues a grid;
@@ -27,107 +30,26 @@ It takes every flag of the grid (python -m adafilter_jax.apps.experiments): --me
 (default: Table 2's five), --set key=value, --metric, --configs_dir.
 """
 import dataclasses
+import functools
 import math
-import os
 import sys
 from typing import List, Optional, Sequence
 
+from absl import logging
 import jax
 import numpy as np
 
-from adafilter_jax import methods as methods_lib
 from adafilter_jax.apps import experiments
 from adafilter_jax.apps import jobs
+from adafilter_jax.apps import needs
 from adafilter_jax.apps.bench import steps as bench_steps
 from adafilter_jax.data import datasets
-from adafilter_jax.data import downloads
+from adafilter_jax.data import logs
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare
 from adafilter_jax.train import config_files
-from adafilter_jax.weights import hub
-from adafilter_jax.weights import pretrained
 
 REFUSED = 2  # exit status: files to download by hand first
-
-
-@dataclasses.dataclass
-class DataPlan:
-  dataset: str                # configs/<dataset>.py
-  name: str                   # config.data.name
-  data_dir: str
-  prepared: bool
-  source: downloads.Source
-  missing: List[downloads.File]  # by hand, not in --manual_dir (when not prepared)
-
-  @property
-  def blocked(self) -> bool:
-    manual = self.source.kind == downloads.MANUAL_KIND
-    return not self.prepared and manual and (bool(self.missing) or not self.source.files)
-
-
-def data_plan(dataset: str, config, manual_dir: Optional[str]) -> DataPlan:
-  name, data_dir = config.data.name, pipeline.resolve_data_dir(config.data)
-  prepared = pipeline.prepared_path(datasets.tfds_name(name), data_dir) is not None
-  source = downloads.source(name)
-  missing = [] if prepared or source.kind != downloads.MANUAL_KIND else [
-      f for f in source.files if not downloads.present(f, manual_dir)]
-  return DataPlan(dataset, name, data_dir, prepared, source, missing)
-
-
-def weights_plan(configs) -> tuple:
-  """(a line per pretrained weights the grid starts from, the local ones missing)."""
-  specs = set()
-  for c in configs:
-    method = methods_lib.get(c.method)
-    parts = method.pretrained_parts(c) if method.pretrained_parts else {}
-    specs |= {s for s in (c.pretrained, *parts.values()) if s}
-  lines, missing = [], []
-  for spec in sorted(specs):
-    if hub.is_hub(spec):
-      path = pretrained.converted_dir(spec)
-      done = os.path.isfile(os.path.join(path, pretrained.SOURCE))
-      lines.append(f'{spec}: ' + (f'converted already ({path})' if done else
-                   'downloads itself from the Hugging Face Hub on first use (model.safetensors, '
-                   f'SHA-256 checked), converted into {path}'))
-    elif os.path.isdir(spec):
-      lines.append(f'{spec}: in place')
-    else:
-      missing.append(spec)
-      lines.append(f'{spec}: MISSING: convert it first (weights/README.md)')
-  return lines, missing
-
-
-def format_plan(plans: Sequence[DataPlan], weights: Sequence[str],
-                manual_dir: Optional[str]) -> str:
-  lines = ['What each dataset needs:']
-  for p in plans:
-    lines.append(f'  {p.dataset} ({p.name}, data_dir {p.data_dir}): '
-                 + ('prepared' if p.prepared else p.source.kind))
-    if p.prepared:
-      continue
-    for f in p.source.files:
-      if p.source.kind == downloads.MANUAL_KIND:
-        where = 'MISSING' if f in p.missing else 'in place'
-        lines.append(f'    {downloads.describe(f, manual_dir)}  [{where}]')
-      else:
-        lines.append(f'    {f.url}  ({f.size}, {f.checksum})')
-    if p.source.note:
-      lines.append(f'    {p.source.note}')
-  lines += ['Pretrained weights:'] + [f'  {w}' for w in weights or ['none (from scratch)']]
-  return '\n'.join(lines)
-
-
-def refusal(plans: Sequence[DataPlan], weights_missing, manual_dir: Optional[str]) -> str:
-  lines = ['Nothing was prepared or trained. Download these by hand first, then run the '
-           'same command again' + ('' if manual_dir else ' with --manual_dir DIR') + ':']
-  for p in plans:
-    if p.blocked:
-      lines.append(f'  {p.dataset}:')
-      lines += [f'    {downloads.describe(f, manual_dir)}' for f in p.missing]
-      lines += [f'    {p.source.note}'] if p.source.note else []
-  lines += [f'  weights {w}: python -m adafilter_jax.weights.convert ... {w} '
-            '(weights/README.md)' for w in weights_missing]
-  return '\n'.join(lines)
 
 
 @dataclasses.dataclass
@@ -160,22 +82,59 @@ def _sizes(config) -> tuple:
     return spec.num_train, spec.num_eval, spec.num_classes
 
 
-def _step_times(config, num_classes: int, steps: int) -> tuple:
-  """Median (train, eval) seconds of a step of `config` on this machine's devices."""
+# On a CPU the steps are timed at this many images per device, not at the config's batch:
+# a ResNet-50 train step at batch 64 and 224 px takes about 90 s and 10 GB there.
+CPU_TIMING_BATCH = 4
+# From this image size on, a CPU takes seconds a step: said before the first compile.
+CPU_WARNING_SIZE = 112
+
+
+def timing_batch(config, requested: Optional[int] = None) -> int:
+  """The batch `config`'s steps are timed at: `requested` (--timing_batch), else the
+  config's own on an accelerator, CPU_TIMING_BATCH per device on a CPU (at most the
+  config's). Step times scale linearly to the config's batch (`Cost`)."""
+  if requested:
+    return min(requested, config.batch_size)
+  if jax.default_backend() != 'cpu':
+    return config.batch_size
+  return min(CPU_TIMING_BATCH * jax.local_device_count(), config.batch_size)
+
+
+def cpu_warning(configs) -> Optional[str]:
+  """A line to print before timing image-sized networks on a CPU (None elsewhere)."""
+  big = sorted({f'{c.model.arch} at {c.data.image_size} px' for c in configs
+                if c.data.image_size >= CPU_WARNING_SIZE})
+  if jax.default_backend() != 'cpu' or not big:
+    return None
+  return (f'warning: timing {", ".join(big)} on a CPU: each method compiles for a minute '
+          'or more and takes seconds a step even at the small timing batch; the grid itself '
+          'is for a GPU (--timing_steps 1 shortens the estimate).')
+
+
+def _step_times(config, num_classes: int, steps: int, batch: int, log=print) -> tuple:
+  """Median (train, eval) seconds of a step of `config` at `batch` on this machine."""
   config = config_files.override(config, ['pretrained='])  # speed needs no weights
   case = bench_steps.JaxCase(
-      config.method, ('train', 'eval'), config.batch_size, config.data.image_size,
+      config.method, ('train', 'eval'), batch, config.data.image_size,
       config.model.dtype, config.parallel, config=config, num_classes=num_classes)
+  log(f'    compiled in {case.compile_train + case.compile_eval:.0f} s; a warm-up and '
+      f'{steps} train steps ...')
   case.train_step()  # compiled already; the first run allocates
+  train = bench_steps.median_time(case.train_step, steps)
+  log(f'    a warm-up and {steps} eval steps ...')
   case.eval_step()
-  return (bench_steps.median_time(case.train_step, steps),
-          bench_steps.median_time(case.eval_step, steps))
+  return train, bench_steps.median_time(case.eval_step, steps)
 
 
-def estimate(configs: dict, num_seeds: int, steps: int, log=print) -> List[Cost]:
+def estimate(configs: dict, num_seeds: int, steps: int, log=print,
+             requested_batch: Optional[int] = None) -> List[Cost]:
   """One Cost per (dataset, method) of `configs`; a method's steps are timed once per
-  (batch, image size, dtype, parallel) and reused across datasets of that size."""
+  (batch, image size, dtype, parallel) and reused across datasets of that size. Each
+  timing says what it times before it starts (a compile can take minutes)."""
   timed, costs = {}, []
+  warning = cpu_warning(configs.values())
+  if warning:
+    log(warning)
   for (dataset, method), config in configs.items():
     if method in jobs.RUNNERS:
       log(f'  {dataset}/{method}: trains in rounds of its own; not estimated')
@@ -184,7 +143,13 @@ def estimate(configs: dict, num_seeds: int, steps: int, log=print) -> List[Cost]
     key = (method, config.batch_size, config.data.image_size, config.model.dtype,
            config.parallel)
     if key not in timed:
-      timed[key] = _step_times(config, num_classes, steps)
+      batch = timing_batch(config, requested_batch)
+      scale = config.batch_size / batch
+      scaled = f', times x{scale:.3g} for batch {config.batch_size}' if scale != 1 else ''
+      log(f'  timing {method} at batch {batch}, {config.data.image_size} px: compiling, '
+          f'then {steps} train and {steps} eval steps{scaled} ...')
+      times = _step_times(config, num_classes, steps, batch, log)
+      timed[key] = tuple(t * scale for t in times)
       log(f'  timed {method} at batch {config.batch_size}, {config.data.image_size} px: '
           f'train {timed[key][0]:.3f} s, eval {timed[key][1]:.3f} s a step')
     costs.append(Cost(dataset, method, *timed[key],
@@ -215,6 +180,10 @@ def parser():
                  help='where the files downloaded by hand are (every dataset reads it)')
   p.add_argument('--timing_steps', type=int, default=3,
                  help='timed steps per method for the estimate (after a warm-up step)')
+  p.add_argument('--timing_batch', type=int, default=None,
+                 help="the estimate's batch, its step times scaled linearly to the "
+                      "config's (default: the config's on a GPU, "
+                      f'{CPU_TIMING_BATCH} per device on a CPU)')
   p.add_argument('--estimate_only', action='store_true',
                  help='stop after the list and the estimate (made even while files are '
                       'missing: the sizes of data/datasets.py stand in)')
@@ -223,16 +192,20 @@ def parser():
 
 def main(argv=None) -> int:
   args = parser().parse_args(argv)
+  logs.quiet_libraries(logging.INFO)
   configs = {(d, m): experiments.make_config(d, m, args.seeds[0], args.root, args.overrides,
                                              args.configs_dir)
              for d in args.datasets for m in args.methods}
-  plans = [data_plan(d, configs[d, args.methods[0]], args.manual_dir) for d in args.datasets]
-  weights, weights_missing = weights_plan(configs.values())
-  print(format_plan(plans, weights, args.manual_dir), flush=True)
+  plans = [needs.data_plan(d, configs[d, args.methods[0]], args.manual_dir)
+           for d in args.datasets]
+  weights, weights_missing = needs.weights_plan(configs.values())
+  print(needs.format_plan(plans, weights, args.manual_dir), flush=True)
   if (any(p.blocked for p in plans) or weights_missing) and not args.estimate_only:
-    print(refusal(plans, weights_missing, args.manual_dir))
+    print(needs.refusal(plans, weights_missing, args.manual_dir))
     return REFUSED
-  print(format_estimate(estimate(configs, len(args.seeds), args.timing_steps)), flush=True)
+  log = functools.partial(print, flush=True)
+  print(format_estimate(estimate(configs, len(args.seeds), args.timing_steps, log,
+                                 args.timing_batch)), flush=True)
   if args.estimate_only:
     return 0
   for p in plans:

@@ -5,16 +5,21 @@ The TFDS catalog builders register every download with its size and SHA-256
 (`url_infos`, which TFDS checks on download); this repo's builders read archives that
 must be fetched by hand, listed in MANUAL with the sizes their pages publish and the
 checksum where one is published. Preparation decodes every image, so a truncated
-archive stops it either way (docs/data.md).
+archive stops it either way (docs/data.md). A dataset TFDS downloads, whose server cannot
+be reached (offline), stops at once naming its files, as a by-hand one does: TFDS itself
+would retry each download for minutes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import urllib.parse
 
 from adafilter_jax.data import datasets
 from adafilter_jax.data.builders import caltech256
+from adafilter_jax.data.builders import common
 from adafilter_jax.data.builders import fgvc_aircraft
 from adafilter_jax.data.builders import mit_indoor67
 
@@ -92,3 +97,41 @@ def describe(file: File, manual_dir: str | None = None) -> str:
   also = f' (or its extracted {", ".join(file.alternatives)}/)' if file.alternatives else ''
   check = file.checksum or 'no checksum published'
   return f'{file.url}  ({file.size}, {check}) -> {where}{also}'
+
+
+PROBE_TIMEOUT_S = 5.0  # a server that has not accepted a connection by then is not reached
+
+
+def _server(url: str) -> tuple[str, int]:
+  parts = urllib.parse.urlsplit(url)
+  return parts.hostname, parts.port or (443 if parts.scheme == 'https' else 80)
+
+
+def unreachable(files, timeout: float = PROBE_TIMEOUT_S) -> dict[str, str]:
+  """'host:port' -> why, for each server of `files` that does not accept a connection
+  within `timeout` seconds (one connection each; nothing is sent)."""
+  down = {}
+  for host, port in dict.fromkeys(_server(f.url) for f in files):
+    try:
+      socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+      down[f'{host}:{port}'] = f'{type(e).__name__}: {e}'
+  return down
+
+
+def require_reachable(name: str, manual_dir: str | None) -> None:
+  """For a dataset TFDS downloads itself: files not in `manual_dir` whose server cannot
+  be reached stop preparation before TFDS starts, naming each file, its URL and where to
+  put it (TFDS takes a file from the manual dir under its registered name, size and
+  SHA-256 checked)."""
+  src = source(name)
+  if src.kind != DOWNLOAD:
+    return
+  missing = [f for f in src.files if not present(f, manual_dir)]
+  down = unreachable(missing)
+  if down:
+    servers = ', '.join(f'{server} ({why})' for server, why in down.items())
+    raise common.MissingManualFileError(
+        f'{name}: cannot reach {servers} to download its files. Download them where there is '
+        'a network and put them in --manual_dir, then run the same command with '
+        '--manual_dir:\n  ' + '\n  '.join(describe(f, manual_dir) for f in missing))

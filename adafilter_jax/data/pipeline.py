@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
+from adafilter_jax.data import logs
 from adafilter_jax.data import sampling
 from adafilter_jax.data import transforms
 from adafilter_jax.data import validation
@@ -277,7 +278,7 @@ def to_iter(ds: grain.MapDataset, data_cfg) -> grain.IterDataset:
   """Batches stay uint8 (normalised on the device, `train.steps.normalize`)."""
   if data_cfg.num_workers <= 0:
     return ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=2))
-  _ensure_flags_parsed()
+  logs.ensure_flags_parsed()  # grain's worker processes read absl flags
   # Read threads fill the cores the workers leave idle; more threads than that only fight
   # over each worker's GIL (2 cores, 2 workers: 1 thread each is ~15 % faster than 2).
   threads = max(1, (os.cpu_count() or 1) // data_cfg.num_workers)
@@ -285,13 +286,6 @@ def to_iter(ds: grain.MapDataset, data_cfg) -> grain.IterDataset:
       grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(2, threads))
   ).mp_prefetch(grain.MultiprocessingOptions(
       num_workers=data_cfg.num_workers, per_worker_buffer_size=data_cfg.prefetch_batches))
-
-
-def _ensure_flags_parsed():
-  # grain's worker processes read absl flags; a plain script or pytest never parsed them.
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS.mark_as_parsed()
 
 
 def make_train_iter(data_cfg, *, global_batch_size: int, seed: int, epoch_start: int = 0,

@@ -17,9 +17,10 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
-import tensorflow_datasets as tfds
 
 from adafilter_jax.data import datasets
+from adafilter_jax.data import downloads
+from adafilter_jax.data import logs
 from adafilter_jax.data import staging
 from adafilter_jax.data import user_errors
 
@@ -40,6 +41,7 @@ def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_co
     return cls(config=config or None, **kwargs)
   from adafilter_jax.data.builders import catalog  # pylint: disable=g-import-not-at-top
   catalog.require_manual_copies(name, manual_dir)
+  downloads.require_reachable(name, manual_dir)
   return catalog.builder(name, data_dir=data_dir)
 
 
@@ -70,7 +72,6 @@ def _image_folder_state(builder, name: str, manual_dir: str | None):
 def _check_by_hand(name: str, folder: str | None, allow_download: bool):
   """The files a person must fetch, looked for before TFDS starts (it would first announce
   a dataset of 'Unknown size', then stop inside the builder)."""
-  from adafilter_jax.data import downloads  # pylint: disable=g-import-not-at-top
   from adafilter_jax.data.builders import common  # pylint: disable=g-import-not-at-top
   base = name.split('/')[0]
   if base == 'image_folder':
@@ -153,6 +154,7 @@ def define_flags():
 
 
 def main(argv):
+  logs.quiet_libraries(None)
   if len(argv) != 2:
     raise app.UsageError('Usage: python -m adafilter_jax.data.prepare NAME --manual_dir DIR')
   f = flags.FLAGS

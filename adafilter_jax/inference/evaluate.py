@@ -35,7 +35,8 @@ def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = N
                      overrides: Optional[Mapping[str, Any]] = None,
                      out_dir: Optional[str] = None,
                      report: Optional[Callable[[str], Any]] = None) -> dict:
-  """Evaluates `workdir`'s `which` checkpoint on `split`; returns the metrics record.
+  """Evaluates `workdir`'s `which` checkpoint on `split`; returns the metrics record
+  and where it was written (`out_dir`).
 
   The model is the run's own (its config.json), with `overrides` of what evaluation may
   change (`restore.EVAL_FIELDS`: data_dir, eval_batch_size, ...). Writes the record as a
@@ -73,7 +74,7 @@ def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = N
       logging.warning('report not written: %r', e)  # a view of the files above
   logging.info('%s checkpoint (step %d) on %s: top-1 %.4f, mean-class %.4f -> %s', which,
                r.step, split, top1, mean_class, out_dir)
-  return record
+  return {**record, 'out_dir': out_dir}
 
 
 def _write(out_dir: str, config, record: dict, outputs, layers):

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from adafilter_jax.data import logs
 from adafilter_jax.data import user_errors
 from adafilter_jax.inference import restore as inference
 from adafilter_jax.inference import serving
@@ -100,7 +101,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   p.add_argument('--overwrite', action='store_true',
                  help='replace the model in an output directory that holds files already')
   args = p.parse_args(argv)
-  logging.set_verbosity(logging.INFO)
+  logs.quiet_libraries(logging.INFO)
   platforms = args.platforms.split(',') if args.platforms else None
   try:
     out = export_workdir(args.workdir, args.out, args.checkpoint, args.form, platforms,

@@ -18,6 +18,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tqdm
 
+from adafilter_jax.data import logs
 from adafilter_jax.data import user_errors
 from adafilter_jax.inference import serving
 
@@ -141,6 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   p.add_argument('--batch_size', type=int, default=32)
   p.add_argument('--top_k', type=int, default=5)
   args = p.parse_args(argv)
+  logs.quiet_libraries()
   try:
     paths = list_images(args.inputs)
     model = load_model(args.model, args.checkpoint)

@@ -6,12 +6,18 @@ does (the network's rate, weight decay), its per-layer heads as the gate does (t
 gate's rate); docs/method.md says why.
 """
 from adafilter_jax import models
+from adafilter_jax.models import adafilter as adafilter_models
+from adafilter_jax.models import own
 from adafilter_jax.methods.registry import Method, backbone_kwargs, default_label, register
 
 CNN_GATE_TRUNK = ('gate', 'trunk')
 
 
 def build_model(config, num_classes, bn_axis_name=None):
+  if own.named(config):  # a user's own model (docs/own_model.md), through the transform
+    return adafilter_models.transformed(own.build(config.own_model, num_classes),
+                                        config.adafilter, config.data.image_size,
+                                        config.own_model.get('plan', ''))
   return models.adafilter_resnet(config.model.arch, num_classes, config.adafilter,
                                  **backbone_kwargs(config, bn_axis_name))
 

@@ -1,9 +1,12 @@
 """Standard fine-tuning: every parameter of the pretrained ResNet trains, new head."""
 from adafilter_jax import models
+from adafilter_jax.models import own
 from adafilter_jax.methods.registry import Method, backbone_kwargs, register, settings
 
 
 def build_model(config, num_classes, bn_axis_name=None):
+  if own.named(config):  # a user's own model (docs/own_model.md)
+    return own.build(config.own_model, num_classes)
   return models.resnet(config.model.arch, num_classes, **backbone_kwargs(config, bn_axis_name))
 
 

@@ -10,11 +10,19 @@ import flax.linen as nn
 import jax
 import ml_collections
 
+from adafilter_jax.models import transform
+
 # Param groups, each with its own optimizer (train/optimizer.py): the backbone, the new
 # head, the gate (10x the backbone's rate in the paper), and parameters never updated.
 GROUPS = ('network', 'head', 'gate', 'frozen')
 
 Path = Tuple[str, ...]
+
+
+def own_head(config) -> Optional[Path]:
+  """The module path of a user's own model's head (``config.own_model.head``), if any."""
+  head = config.get('own_model', {}).get('head', '') if config is not None else ''
+  return tuple(head.split('/')) if head else None
 
 
 def default_label(path: Path) -> str:
@@ -109,7 +117,15 @@ class Method:
   def labels(self, params, config: Optional[ml_collections.ConfigDict] = None) -> Any:
     """A pytree of group names matching `params`, for `optax.partition` (a method whose
     groups depend on its settings reads them from `config`: surgical fine-tuning)."""
-    flat = {path: self.label(tuple(str(getattr(k, 'key', k)) for k in path))
+    frozen = transform.frozen_modules(params)
+    head = own_head(config)
+
+    def group(keys):
+      if any(keys[:len(f)] == f for f in frozen):
+        return 'frozen'
+      return 'head' if head and keys[:len(head)] == head else self.label(keys)
+
+    flat = {path: group(tuple(str(getattr(k, 'key', k)) for k in path))
             for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
     return jax.tree_util.tree_map_with_path(lambda path, _: flat[path], params)
 

@@ -8,9 +8,10 @@ the block's fields.
 import functools
 from typing import Any, Mapping
 
+import flax
 import jax
 
-from adafilter_jax.models import gated, gated_fast
+from adafilter_jax.models import gated, gated_fast, transform
 from adafilter_jax.models.gates import CNNGate, LSTMGate, RandomGate
 from adafilter_jax.models.archs import resnet
 from adafilter_jax.models.resnet import ResNet
@@ -70,3 +71,36 @@ def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone
   `backbone`: the rest of `resnet`'s arguments (the config's `model` block)."""
   return resnet(arch, num_classes, model_cls=GatedResNet, unit=unit_def(adafilter),
                 gate=gate_def(adafilter, backbone), **backbone)
+
+
+def transformed(model, adafilter: Mapping, image_size: int,
+                plan_file: str = '') -> transform.Gated:
+  """AdaFilter on any model called as this project's are (``(images, train) -> (logits,
+  gates)``: models/own.py's), through the transform, from the config's `adafilter` block;
+  its plan read from `plan_file` (JSON, transform.plan_json), or recorded on an image of
+  `image_size`."""
+  plan = None
+  if plan_file:
+    with open(plan_file) as f:
+      plan = transform.plan_from_json(f.read())
+  for key, only in (('bn_stats', 'batch'), ('eval_impl', 'two_branch')):
+    if adafilter[key] != only:
+      raise ValueError(f'adafilter.{key}={adafilter[key]!r}: a user\'s own model takes only '
+                       f'{only!r} (the other forms know only this project\'s ResNet)')
+  sample = jax.numpy.zeros((1, image_size, image_size, 3), jax.numpy.float32)
+  return transform.gate(model, sample, gate=gate_def(adafilter, {}),
+                        gated_layers=adafilter['gated_layers'], gated_bn=adafilter['gated_bn'],
+                        plan=plan, merge_gates=True, train=False)
+
+
+# The gated ResNet's own names of F and BN_ft -> the plain ResNet's, where the transform
+# (transform.py) keeps them: S and BN_pre (conv_pre, bn_pre) are named alike in both.
+_F_NAMES = {'conv_ft': 'conv', 'bn_ft': 'bn'}
+
+
+def from_gated_resnet(variables):
+  """`GatedResNet` variables as the transform of the plain ResNet names them."""
+  return {col: flax.traverse_util.unflatten_dict({
+      tuple(_F_NAMES.get(p, p) for p in key): value
+      for key, value in flax.traverse_util.flatten_dict(tree).items()})
+      for col, tree in variables.items()}

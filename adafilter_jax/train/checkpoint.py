@@ -12,6 +12,7 @@ A checkpoint that cannot be read (a half-written or damaged step directory) is m
 to `<directory>.unreadable/` with a warning, and the previous one is used: any saved
 checkpoint is a consistent point to resume from.
 """
+import contextlib
 import os
 import shutil
 from typing import Any, Optional, Tuple
@@ -29,6 +30,24 @@ def _rank(metrics: dict) -> float:
   counts it: on a tie the earlier step ranks higher (1e-15 a step is far below any
   accuracy's resolution, far above float64's)."""
   return metrics[METRIC] - 1e-15 * metrics.get('step', 0)
+
+
+# Orbax's warning on a save without metrics, which an interrupt's save is by design
+# (the module's docstring): on Ctrl-C it would read like a fault.
+_NO_METRICS = 'Requested `tracked_metric`; did not provide metrics.'
+
+
+@contextlib.contextmanager
+def _without(message: Optional[str]):
+  """Drops absl records whose message is `message` (None: drops nothing) while open."""
+  def keep(record):
+    return record.getMessage() != message
+  logger = logging.get_absl_logger()
+  logger.addFilter(keep)
+  try:
+    yield
+  finally:
+    logger.removeFilter(keep)
 
 
 class Unreadable(RuntimeError):
@@ -71,9 +90,10 @@ class Checkpoints:
       self.manager.delete(step)
     if metrics is not None:
       metrics = {**metrics, 'step': step}
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-        metrics=metrics, force=True)
+    with _without(_NO_METRICS if metrics is None else None):
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+          metrics=metrics, force=True)
 
   def restore(self, template, step: Optional[int] = None) -> Tuple[Any, dict]:
     """(state shaped like `template`, meta) of `step`, or of the newest readable one."""

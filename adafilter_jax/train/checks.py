@@ -19,8 +19,11 @@ import ml_collections
 import numpy as np
 
 from adafilter_jax import methods
+from adafilter_jax.models import own
 from adafilter_jax.weights import pretrained as pretrained_lib
 from adafilter_jax.data import pipeline
+from adafilter_jax.data import user_errors
+from adafilter_jax.train import config_files
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import sinks
 from adafilter_jax.train import state as state_lib
@@ -152,6 +155,7 @@ def validate(config: ml_collections.ConfigDict) -> pipeline.DatasetInfo:
   """What `train_and_evaluate(config)` checks first, without building anything."""
   check_fields(config)
   methods.get(config.method)
+  own.check(config)
   par = parallel_lib.Parallel(config.parallel)
   par.check_batch(config.batch_size)
   par.check_batch(config.eval_batch_size, 'config.eval_batch_size')
@@ -188,6 +192,13 @@ def parse_flags(argv: Sequence[str]):
   override of a config field that does not exist exits naming it, not with
   ml_collections' traceback."""
   path = _flag_value(argv, 'config')
+  if path is not None:
+    file, colon, arg = path.partition(':')
+    if config_files.find(file) != file:  # configs/... outside a checkout: the installed one
+      path = config_files.find(file) + colon + arg
+      print(f'--config {file}: not in this directory; using the installed {path}',
+            file=sys.stderr)
+      argv = _with_flag_value(argv, 'config', path)
   if path is not None and not os.path.isfile(path.split(':')[0]):
     print(f"FATAL Flags parsing error: --config: {path.split(':')[0]}: no such file (paths "
           'are relative to the current directory: run from the repository root, or give '
@@ -195,7 +206,14 @@ def parse_flags(argv: Sequence[str]):
     sys.exit(1)
   try:
     return app.parse_flags_with_usage(argv)
-  except (AttributeError, KeyError) as e:
+  except Exception as e:  # pylint: disable=broad-except
+    where = path and config_files.error_in_file(e, path.split(':')[0])
+    if where:  # the config file's own code failed: its line, not ml_collections' frames
+      error = ValueError(where)
+      error.__cause__ = e
+      sys.exit(user_errors.report(error))
+    if not isinstance(e, (AttributeError, KeyError)):
+      raise
     message = unknown_override(argv) or repr(e)
     print(f'FATAL Flags parsing error: {message}', file=sys.stderr)
     sys.exit(1)
@@ -220,6 +238,17 @@ def unknown_override(argv: Sequence[str], flag: str = 'config') -> Optional[str]
         return f'--{flag}.{field}: {path} has no field {part!r}{hint}'
       node = node[part]
   return None
+
+
+def _with_flag_value(argv: Sequence[str], flag: str, value: str) -> list:
+  """`argv` with --flag's value replaced (--flag=V or --flag V)."""
+  out = list(argv)
+  for i, arg in enumerate(out):
+    if arg.startswith(f'--{flag}='):
+      out[i] = f'--{flag}={value}'
+    elif arg == f'--{flag}' and i + 1 < len(out):
+      out[i + 1] = value
+  return out
 
 
 def _flag_value(argv: Sequence[str], flag: str) -> Optional[str]:

@@ -4,10 +4,13 @@ One parser for the whole project: `load` goes through ml_collections' `config_fl
 the machinery behind ``python main.py --config path[:arg] --config.key=value``, so an
 override means the same thing everywhere (a value parsed as the type of the field it
 replaces, a tuple as a Python literal) and a key the config does not have is an error.
-The package never imports the top-level ``configs/`` package: files are read by path.
+The package never imports the top-level ``configs/`` package: files are read by path
+(`find`: a checkout's, or the installed copy's).
 """
+import importlib.util
 import os
-from typing import Sequence
+import traceback
+from typing import Optional, Sequence
 
 from absl import flags
 import ml_collections
@@ -32,6 +35,34 @@ def _check(item: str, what: str) -> str:
   return item
 
 
+def find(path: str) -> str:
+  """`path` if it is a file; else, for a path in ``configs/``, the installed copy's (`pip
+  install .` installs configs/ beside the package, so that the README's commands run
+  outside a checkout); else `path` as given, for its caller to report."""
+  parts = os.path.normpath(path).split(os.sep)
+  if os.path.isfile(path) or parts[0] != 'configs':
+    return path
+  spec = importlib.util.find_spec('configs')  # finds it, imports nothing
+  for folder in (spec.submodule_search_locations or []) if spec else []:
+    installed = os.path.join(folder, *parts[1:])
+    if os.path.isfile(installed):
+      return installed
+  return path
+
+
+def error_in_file(error: BaseException, path: str) -> Optional[str]:
+  """'PATH, line N: Type: message' when `error` comes from the code of config file `path`
+  (its syntax, a name it does not define, an import that fails), else None."""
+  if not os.path.isfile(path):
+    return None
+  here = lambda f: bool(f) and os.path.isfile(f) and os.path.samefile(f, path)
+  if isinstance(error, SyntaxError) and here(error.filename):
+    return f'{path}, line {error.lineno}: {type(error).__name__}: {error.msg}'
+  lines = [n for frame, n in traceback.walk_tb(error.__traceback__)
+           if here(frame.f_code.co_filename)]
+  return f'{path}, line {lines[-1]}: {type(error).__name__}: {error}' if lines else None
+
+
 def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
   """The config of file ``path[:arg]`` (its ``get_config([arg])``), locked, with
   `overrides` (``'key.sub=value'`` strings) applied."""
@@ -41,7 +72,13 @@ def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
                             'the repository root or give its path')
   define = lambda values, argv: config_flags.DEFINE_config_file(
       'config', None, flag_values=values, lock_config=True, sys_argv=argv)
-  return _parse(define, [f'--config={spec}'], overrides, spec)
+  try:
+    return _parse(define, [f'--config={spec}'], overrides, spec)
+  except Exception as e:  # pylint: disable=broad-except
+    where = error_in_file(e, path)
+    if where is None:
+      raise
+    raise ValueError(where) from e
 
 
 def override(config: ml_collections.ConfigDict, overrides: Sequence[str],

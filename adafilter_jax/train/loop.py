@@ -31,6 +31,7 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import validation
+from adafilter_jax.models import transform
 from adafilter_jax.train import backend as backend_lib
 from adafilter_jax.train import checks
 from adafilter_jax.train import checkpoint as checkpoint_lib
@@ -47,19 +48,25 @@ from adafilter_jax.train import steps as steps_lib
 # (or sample of it), model, batch (the step would mean another epoch) or seed would mix
 # two runs silently.
 IDENTITY = ('method', 'data.name', 'data.image_size', 'data.sample_rate', 'data.sample_seed',
-            'model.arch', 'model.width', 'batch_size', 'seed')
+            'model.arch', 'model.width', 'own_model.cls', 'batch_size', 'seed')
 
+
+PLAN = 'adafilter_plan.json'  # AdaFilter's plan of a user's own model (_save_plan)
 
 # A method's constants (Method.constants), computed once per workdir.
 CONSTANTS = 'method_constants.npz'
 
 
 class Interrupted(Exception):
-  """SIGTERM/SIGINT arrived; the state was saved and the run can be resumed."""
+  """SIGTERM/SIGINT arrived; the state was saved (or nothing was trained since the last
+  checkpoint: `saved` False) and the run can be resumed."""
 
-  def __init__(self, signum: int, step: int):
-    super().__init__(f'{signal.Signals(signum).name} at step {step}: checkpoint saved; '
-                     'run the same command again to resume.')
+  def __init__(self, signum: int, step: int, saved: bool = True):
+    name = signal.Signals(signum).name
+    super().__init__(
+        f'{name} at step {step}: checkpoint saved; run the same command again to resume.'
+        if saved else f'{name} before step {step + 1}: nothing trained, nothing to save; '
+        f'run the same command again to {"resume" if step else "start"}.')
     self.signum, self.step = signum, step
 
 
@@ -76,7 +83,10 @@ def num_classes_for(config, info) -> int:
 
 
 class Signals:
-  """Turns SIGTERM/SIGINT into a flag the loop checks after every step."""
+  """Turns SIGTERM/SIGINT into a flag the loop checks after every step (and after each
+  compile before the first). Installed before anything compiles: XLA's compiler polls
+  for Python's pending signals, and a KeyboardInterrupt raised out of it abandons the
+  compile while its threads run on, and the interpreter's exit then segfaults."""
 
   def __init__(self):
     self.signum = None
@@ -90,10 +100,19 @@ class Signals:
 
   def _handle(self, signum, frame):
     if self.signum is not None:  # a second Ctrl-C: stop now, without saving
-      raise KeyboardInterrupt
-    logging.warning('%s: saving a checkpoint after this step, then exiting.',
-                    signal.Signals(signum).name)
+      # As a kill would (the checkpoints survive one); a KeyboardInterrupt here could be
+      # raised out of a compile (above).
+      logging.warning('second %s: exiting now, without saving.', signal.Signals(signum).name)
+      os._exit(128 + signum)  # pylint: disable=protected-access
+    logging.warning('%s: stopping after the step (or the compile) in progress, saving '
+                    'what was trained.', signal.Signals(signum).name)
     self.signum = signum
+
+  def stop_if_any(self, parallel: parallel_lib.Parallel, step: int):
+    """Between compiles, before training: stops, with nothing to save (every host)."""
+    signum = parallel.agreed_signal(self.signum)
+    if signum is not None:
+      raise Interrupted(signum, step, saved=False)
 
   def __exit__(self, *exc):
     for s, old in self._old.items():
@@ -182,6 +201,14 @@ def _check_writable(workdir: str):
                   'choose another --workdir.') from e
 
 
+def _save_plan(model, workdir: str):
+  """AdaFilter's plan of a user's own model (models/transform.py: its convs, their norms,
+  which are gated), as JSON in the workdir: what config.own_model.plan may name."""
+  if getattr(model, 'plan', None) is not None and jax.process_index() == 0:
+    with open(os.path.join(workdir, PLAN), 'w') as f:
+      f.write(transform.plan_json(model.plan))
+
+
 def _check_identity(saved: dict, identity: dict, workdir: str):
   for key, value in identity.items():
     if key in saved and saved[key] != value:  # older checkpoints lack some keys
@@ -197,6 +224,23 @@ def _check_data(saved: dict, data: dict, name: str, workdir: str):
     raise ValueError(f'{workdir} was trained on {name} as it was prepared then; it has been '
                      f'prepared again since ({change}): its checkpoints and scores belong to '
                      'the data it had. Use a new --workdir to train on the data as it is now.')
+
+
+@contextlib.contextmanager
+def _no_empty_folders_on_error(workdir: str):
+  """A run that fails before it writes anything (the Hub unreachable, weights missing)
+  leaves no empty workdir or checkpoints/ behind; only folders it made, only empty."""
+  workdir = os.path.abspath(workdir)
+  made = [d for d in (workdir, os.path.join(workdir, 'checkpoints')) if not os.path.exists(d)]
+  try:
+    yield
+  except BaseException:
+    for d in reversed(made):
+      with contextlib.suppress(OSError):  # not empty: it holds what the run wrote
+        if os.listdir(d) == [lock_lib.LOCK]:  # the run's own lock, released by now
+          os.remove(os.path.join(d, lock_lib.LOCK))
+        os.rmdir(d)
+    raise
 
 
 @contextlib.contextmanager
@@ -466,7 +510,7 @@ def _enter_stage(job: _Job, run: _Run, epoch: int):
   job.stage = index
 
 
-def _run_epochs(job: _Job, run: _Run):
+def _run_epochs(job: _Job, run: _Run, signals: Signals):
   """Every epoch not yet evaluated: train it (or what is left of it), evaluate it."""
   config, steps_per_epoch = job.config, job.steps_per_epoch
   progress = metrics_lib.Progress(config.num_epochs * steps_per_epoch, config.batch_size,
@@ -476,7 +520,7 @@ def _run_epochs(job: _Job, run: _Run):
       config.data, global_batch_size=config.batch_size, seed=config.seed,
       epoch_start=data_epoch, step_start=run.step - data_epoch * steps_per_epoch,
       num_epochs=max(config.num_epochs - data_epoch, 0))
-  with Signals() as signals, contextlib.closing(job.profiler):
+  with contextlib.closing(job.profiler):
     for epoch in range(run.meta['epoch'], config.num_epochs):
       _enter_stage(job, run, epoch)
       job.clock.start_epoch()
@@ -539,13 +583,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   loses nothing; the writer adds the figures to TensorBoard / W&B as images.
   """
   clock = _Clock()
-  with contextlib.ExitStack() as stack:
+  with _no_empty_folders_on_error(workdir), contextlib.ExitStack() as stack, \
+      Signals() as signals:
     job = _prepare(config, workdir, clock, stack)
     # Closed whatever happens: an open orbax manager's threads outlive a failed run.
     with contextlib.closing(job.ckpts):
+      signals.stop_if_any(job.parallel, job.ckpts.latest_step() or 0)
       model = job.method.build_model(config, job.num_classes, job.parallel.bn_axis_name)
+      _save_plan(model, workdir)
       run = _restore_or_init(job, model)
+      signals.stop_if_any(job.parallel, run.step)
       job.constants = _method_constants(job, run, model)
+      signals.stop_if_any(job.parallel, run.step)
       num_params = state_lib.count_params(job.method, run.state.params, config)
       logging.info('%s on %s: %d classes, %d steps/epoch, params %s, %d devices (%s).',
                    config.method, config.data.name, job.num_classes, job.steps_per_epoch,
@@ -553,7 +602,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       _build(job, run, model)
       stack.callback(job.writer.close)  # flushes the events, finishes a W&B run
       job.initial_policy = _initial_policy(job, run)
-      _run_epochs(job, run)
+      signals.stop_if_any(job.parallel, run.step)
+      _run_epochs(job, run, signals)
     # The checkpoints' last write is done: the test pass may read them.
     _finish(job, run, num_params, test_pass, report)
   return job.parallel.get_state(run.state)

@@ -190,12 +190,18 @@ class Writer:
 
 
 class Progress:
-  """A per-epoch bar with images/s and the whole run's ETA (process 0 only)."""
+  """A per-epoch bar with images/s and the whole run's ETA (process 0 only).
+
+  The ETA is the mean wall time a step since the run's first step here, whose time is
+  the compile's, so it is left out; the evaluations between epochs are in it, as they
+  are in what remains. A rate over the epoch so far jumped by hours: steps are dispatched
+  asynchronously, and an epoch's first ones wait for the pipeline or a compile."""
 
   def __init__(self, total_steps: int, batch_size: int, enabled: bool = True):
     self.total_steps, self.batch_size = total_steps, batch_size
     self.enabled = enabled and jax.process_index() == 0
     self.bar: Optional[tqdm.tqdm] = None
+    self.first: Optional[tuple] = None  # (time, step) after the run's first step here
 
   def start_epoch(self, epoch: int, num_epochs: int, steps: int, done: int):
     self.t0, self.done0 = time.time(), 0
@@ -207,14 +213,23 @@ class Progress:
     """`step`: global steps done; called every step, cheap."""
     self.done0 += 1
     self.last_step = step
+    now = time.time()
+    if self.first is None:
+      self.first = (now, step)
     if self.bar is not None:
       self.bar.update(1)
-      rate = self.done0 / max(time.time() - self.t0, 1e-9)
-      post = {'img/s': f'{rate * self.batch_size:.1f}',
-              'eta': _hms((self.total_steps - step) / rate)}
+      rate = self.done0 / max(now - self.t0, 1e-9)
+      post = {'img/s': f'{rate * self.batch_size:.1f}', 'eta': self.eta(now, step)}
       if loss is not None:
         post['loss'] = f'{loss:.4f}'
       self.bar.set_postfix(post, refresh=False)
+
+  def eta(self, now: float, step: int) -> str:
+    """The rest of the run at the mean step time since the first step ('?' before)."""
+    t_first, step_first = self.first
+    if step <= step_first:
+      return '?'
+    return _hms((self.total_steps - step) * (now - t_first) / (step - step_first))
 
   def end_epoch(self) -> tuple:
     """(images/s, seconds) of the epoch's training steps."""

@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods
+from adafilter_jax.models import own
 from adafilter_jax.weights import pretrained as pretrained_lib
+from adafilter_jax.weights import user as user_lib
 from adafilter_jax.train import optimizer as optimizer_lib
 from adafilter_jax.train import steps as steps_lib
 
@@ -15,7 +17,10 @@ from adafilter_jax.train import steps as steps_lib
 def load_pretrained(config) -> Optional[dict]:
   """The weights to start from: ``{'backbone': ..., 'parts': {subtree: ...}}``; the
   backbone's is None when `config.pretrained` is '' (train from scratch), the parts are
-  those the method names (`Method.pretrained_parts`: the CNN gate's trunk)."""
+  those the method names (`Method.pretrained_parts`: the CNN gate's trunk). A user's own
+  model's (config.own_model.weights): ``{'own': its variables}``."""
+  if own.named(config):
+    return {'own': user_lib.read(config.own_model.weights)} if config.own_model.weights else None
   method = methods.get(config.method)
   parts = method.pretrained_parts(config) if method.pretrained_parts else {}
   if not config.pretrained and not parts:
@@ -33,7 +38,11 @@ def init_variables(model, config, image_size: int, pretrained_vars) -> dict:
   dummy = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
   variables = jax.jit(lambda k: model.init({'params': k, 'gate': k}, dummy, train=False))(key)
   variables = jax.device_get(variables)
-  if pretrained_vars is not None:
+  if pretrained_vars is not None and 'own' in pretrained_vars:  # docs/own_model.md
+    head = config.own_model.head
+    variables = user_lib.into(variables, pretrained_vars['own'], getattr(model, 'plan', ()),
+                              fresh=[head] if head else [])
+  elif pretrained_vars is not None:
     variables = pretrained_lib.transfer(pretrained_vars['backbone'] or {}, variables,
                                         parts=pretrained_vars['parts'])
   return variables

@@ -44,6 +44,7 @@ import numpy as np
 from absl import app, flags
 
 from adafilter_jax import models
+from adafilter_jax.data import logs
 from adafilter_jax.data import user_errors
 from adafilter_jax.weights import hub
 from adafilter_jax.weights import store
@@ -225,10 +226,16 @@ def define_flags():
   flags.DEFINE_string('download_dir', 'weights', 'Where --download puts the file.')
 
 
+# The converters' user errors: a missing or partial file, weights of another model, and a
+# package to install (torch for a .pth).
+ERRORS = (*user_errors.USER_ERRORS, ImportError)
+
+
 def main(argv):
+  logs.quiet_libraries(None)
   try:
     _convert(argv)
-  except user_errors.USER_ERRORS as e:  # a missing or partial file, weights of another model
+  except ERRORS as e:
     sys.exit(user_errors.report(e))
 
 

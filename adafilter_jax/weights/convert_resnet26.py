@@ -21,12 +21,14 @@ turn it into one. SpotTune's ``parallel_blocks`` (its fine-tuned copies) are ref
 a pretrained checkpoint has none.
 """
 import re
+import sys
 from typing import Dict, Mapping, Tuple
 
 import jax
 import numpy as np
 from absl import app
 
+from adafilter_jax.data import user_errors
 from adafilter_jax.weights import convert
 from adafilter_jax.weights import pretrained
 from adafilter_jax.models import resnet26 as resnet26_lib
@@ -95,7 +97,10 @@ def main(argv):
   if len(argv) != 3:
     raise app.UsageError('usage: python -m adafilter_jax.weights.convert_resnet26 SRC.pth DST')
   src, dst = argv[1:]
-  variables = to_flax(convert.load_torch_state_dict(src))
+  try:  # the file is checked first, then torch to read it
+    variables = to_flax(convert.load_state_dict(src))
+  except convert.ERRORS as e:
+    sys.exit(user_errors.report(e))
   out = pretrained.save(variables, dst)
   n = sum(np.size(x) for x in jax.tree_util.tree_leaves(variables['params']))
   print(f'wrote resnet26 ({n:,} params) to {out}')

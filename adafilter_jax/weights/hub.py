@@ -12,7 +12,8 @@ A spec is ``hf-hub:<owner>/<name>[@<revision>]``; the file read is ``model.safet
 one the Hub reports for the file: the ETag of an LFS file is the SHA-256 of its content
 (`huggingface_hub.get_hf_file_metadata`). With ``HF_HUB_OFFLINE=1`` nothing is asked of
 the network: the file comes from the cache, checked against the ETag the cache recorded
-when it was downloaded (the cache names each blob by it).
+when it was downloaded (the cache names each blob by it). A Hub that cannot be reached
+stops in one line: the file's URL, and how to give the weights by hand or run offline.
 """
 import dataclasses
 import hashlib
@@ -99,8 +100,7 @@ def fetch(spec: str) -> Fetched:
       # The blob's name is the ETag the Hub reported when it was downloaded.
       expected, commit = os.path.basename(os.path.realpath(path)), _commit_of(path)
     else:
-      meta = hf.get_hf_file_metadata(
-          hf.hf_hub_url(repo_id, FILENAME, revision=revision, endpoint=endpoint))
+      meta = _metadata(hf, spec, endpoint)
       # By the revision asked for (not the commit): the cache then records where it
       # points, which is what an offline run looks up.
       path = hf.hf_hub_download(repo_id, FILENAME, revision=revision, endpoint=endpoint)
@@ -122,6 +122,30 @@ def fetch(spec: str) -> Fetched:
         'torch (a .pth converts with torch: see weights/README.md).') from e
   check_sha256(path, expected, f'{spec} ({repo_id}/{FILENAME} at commit {commit})')
   return Fetched(repo_id, revision, commit, path, expected)
+
+
+def _metadata(hf, spec: str, endpoint: Optional[str]):
+  """The Hub's record of the spec's file, asked once (hf_hub_download would retry a Hub
+  it cannot reach for half a minute, a warning each time); a Hub that cannot be reached
+  is one line: the file's URL, and the two ways on without the Hub."""
+  repo_id, revision = parse(spec)
+  url = hf.hf_hub_url(repo_id, FILENAME, revision=revision, endpoint=endpoint)
+  try:
+    return hf.get_hf_file_metadata(url)
+  except hf.errors.HfHubHTTPError:
+    raise  # the Hub answered: no such repo, revision or file (`fetch` names each)
+  # The HTTP client's base error (huggingface_hub's errors derive from it): here a
+  # connection refused, a name not resolved, a timeout, a proxy.
+  except hf.errors.HTTPError as e:
+    name = repo_id.split('/')[1].split('.')[0]
+    arch_ = name if name in models.STAGES else '<arch>'
+    raise ConnectionError(
+        f'{spec}: the Hugging Face Hub ({endpoint or hf.constants.ENDPOINT}) cannot be '
+        f'reached ({type(e).__name__}: {e}). Give the weights by hand: download {url} where '
+        "there is a network (or torchvision's .pth: weights/README.md), then python -m "
+        f'adafilter_jax.weights.convert {FILENAME} weights/{arch_} --arch {arch_} and '
+        f'--config.pretrained=weights/{arch_}; or run offline from a Hugging Face cache '
+        'that holds it: HF_HUB_CACHE=<that cache> HF_HUB_OFFLINE=1.') from None
 
 
 def _commit_of(path: str) -> str:

@@ -107,10 +107,11 @@ def test_eval_config_may_change_only_what_evaluation_may(finetune_run):
   assert 'data.data_dir' in str(e.value)  # what may change
 
 
-def test_main_mode_eval_builds_the_run_s_own_model(finetune_run):
+def test_main_mode_eval_builds_the_run_s_own_model(finetune_run, capsys):
   """The docs' command line: the demo's config beside a run of another model (width 8 at
   16 px, not the demo's 16 at 32): the run's own config.json builds the model, and the
-  accuracy recorded is repeated; an override evaluation may not change is named."""
+  accuracy recorded is repeated; an override evaluation may not change is named. It
+  prints what adafilter-evaluate prints (it printed a raw Python dict, that one JSON)."""
   workdir, _, _ = finetune_run
   argv = [sys.executable, 'main.py', '--config', 'configs/demo.py', '--mode=eval',
           '--checkpoint=latest', f'--workdir={workdir}', f'--config.data.data_dir={tiny.DATA_DIR}']
@@ -119,7 +120,32 @@ def test_main_mode_eval_builds_the_run_s_own_model(finetune_run):
            for a in (argv, argv + ['--config.method=adafilter'])]
   (out, err), (_, bad) = (p.communicate(timeout=300) for p in procs)
   assert procs[0].returncode == 0, err[-3000:]
-  assert f"'eval_top1': {_records(workdir)[-1]['eval_top1']}" in out
+  last = _records(workdir)[-1]
+  out_dir = os.path.join(workdir, 'eval', f'latest_step{last["step"]}_test')
+  assert out.splitlines() == [
+      f'latest checkpoint (step {last["step"]}, epoch {last["epoch"]}) on test, 846 images: '
+      f'top-1 {last["eval_top1"]:.2%}, mean class accuracy {last["eval_mean_class_acc"]:.2%}',
+      f'written: {out_dir}/summary.json, {out_dir}/metrics.jsonl (with the per-layer shares)',
+      f'report: {out_dir}/report/report.md']
+  assert apps_evaluate.main([workdir, '--checkpoint', 'latest']) == 0
+  assert capsys.readouterr().out == out  # adafilter-evaluate: the same lines
   assert procs[1].returncode == 1, bad[-3000:]
   assert f"config.method='adafilter': the run in {workdir} was trained with 'finetune'" in bad
   assert 'Traceback' not in bad and 'MISSING' not in bad, bad[-3000:]
+
+
+def test_evaluate_prints_the_per_layer_table(adafilter_run, tmp_path, capsys):
+  """The fine-tuned share of each gated layer, one a line (it was on one line of a dict,
+  or left out), as the run's metrics.jsonl records them for the same checkpoint."""
+  workdir, _, _ = adafilter_run
+  out_dir = str(tmp_path / 'eval')
+  assert apps_evaluate.main([workdir, '--checkpoint', 'latest', '--out', out_dir]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  last = _records(workdir)[-1]
+  fractions = last['gate_fraction']
+  assert lines[1] == 'fine-tuned filters per layer:'
+  width = max(map(len, fractions))
+  assert lines[2:2 + len(fractions)] == [f'  {k:<{width}s}  {v:6.1%}' for k, v in fractions.items()]
+  assert lines[2 + len(fractions)].startswith(f'written: {out_dir}/summary.json')
+  with open(os.path.join(out_dir, 'summary.json')) as f:
+    assert json.load(f)['final_eval_top1'] == last['eval_top1']

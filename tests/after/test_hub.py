@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
+from adafilter_jax.train import loop
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.weights import hub
 from adafilter_jax.weights import pretrained
@@ -23,6 +25,7 @@ from tests.models import conversion
 from tests.train import tiny
 
 SPEC = 'hf-hub:timm/resnet18.tv_in1k'
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
@@ -140,3 +143,38 @@ def test_convert_command_without_torch(weights, tmp_path):
   assert f'SHA-256 {hashlib.sha256(data).hexdigest()} checked' in proc.stdout
   assert 'wrote resnet18 (' in proc.stdout
   _assert_matches(store.read(str(tmp_path / 'r18')), sd)
+
+
+def _closed_port() -> int:
+  """A loopback port nothing listens on: a connection is refused at once."""
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_unreachable_hub_is_one_line_saying_what_to_do_and_leaves_nothing(env, monkeypatch,
+                                                                           tmp_path):
+  monkeypatch.setenv('HF_ENDPOINT', f'http://127.0.0.1:{_closed_port()}')
+  with pytest.raises(OSError) as error:
+    pretrained.load(SPEC)
+  message = str(error.value)
+  assert '\n' not in message, message
+  for says in ('the Hugging Face Hub', 'cannot be reached', 'Connection refused',
+               '/timm/resnet18.tv_in1k/resolve/main/model.safetensors',  # the file's URL
+               'python -m adafilter_jax.weights.convert model.safetensors weights/resnet18 '
+               '--arch resnet18', 'HF_HUB_OFFLINE=1'):
+    assert says in message, (says, message)
+
+  workdir = tmp_path / 'run'
+  with pytest.raises(OSError, match='cannot be reached'):
+    loop.train_and_evaluate(tiny.config(pretrained=SPEC), str(workdir))
+  assert not workdir.exists()  # no empty workdir, no empty checkpoints/ in it
+  assert not os.path.exists('weights')
+
+  proc = subprocess.run([sys.executable, '-m', 'adafilter_jax.weights.convert', SPEC,
+                         str(tmp_path / 'r18')], capture_output=True, text=True, timeout=300,
+                        env={**os.environ, 'PYTHONPATH': ROOT})
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  lines = proc.stderr.strip().splitlines()
+  assert lines[0].startswith(f'error: {SPEC}: the Hugging Face Hub') and len(lines) == 2, lines
+  assert not (tmp_path / 'r18').exists()

@@ -47,6 +47,12 @@ def test_install_and_commands_start_elsewhere(tmp_path, editable):
     out = subprocess.run([str(venv / 'bin' / command), '--help'], capture_output=True,
                          text=True, timeout=120, cwd=str(elsewhere), env=env)
     assert out.returncode in (0, 1) and flag in out.stdout, (command, out.stderr[-2000:])
+  if not editable:  # the README's config paths, outside the checkout: the installed files
+    out = subprocess.run([str(venv / 'bin' / 'adafilter-train'), '--config', 'configs/tiny.py',
+                          '--mode=eval', '--workdir', 'nowhere'], capture_output=True,
+                         text=True, timeout=300, cwd=str(elsewhere), env=env)
+    assert 'no such file' not in out.stderr and 'using the installed' in out.stderr, (
+        out.stderr[-2000:])
   where = subprocess.run(
       [str(venv / 'bin' / 'python'), '-c', 'import adafilter_jax, configs.base, main; '
        'print(adafilter_jax.__file__); print(configs.base.get_config().method)'],
@@ -56,3 +62,22 @@ def test_install_and_commands_start_elsewhere(tmp_path, editable):
   assert method == 'adafilter'
   # A regular install runs its own copy; an editable one this checkout.
   assert path.startswith(REPO) == editable, path
+
+
+def test_a_config_path_outside_the_checkout_is_the_installed_file(tmp_path, monkeypatch,
+                                                                  capsys):
+  """`adafilter-train --config configs/demo.py` outside a checkout said `no such file`
+  though `pip install .` installs configs/ (here: the package on sys.path, not in the
+  current directory, as an install puts it)."""
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  import main  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.train import checks, config_files  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(tmp_path)
+  installed = os.path.join(REPO, 'configs', 'methods', 'l2sp.py')
+  assert config_files.find('configs/methods/l2sp.py') == installed
+  assert config_files.find('configs/nope.py') == 'configs/nope.py'  # reported as missing
+  with flagsaver.flagsaver():
+    checks.parse_flags(['main.py', '--config', 'configs/methods/l2sp.py:caltech256_30'])
+    assert main.FLAGS.config.method == 'l2sp'
+  assert (f'--config configs/methods/l2sp.py: not in this directory; using the installed '
+          f'{installed}:caltech256_30') in capsys.readouterr().err

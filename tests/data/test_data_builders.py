@@ -1,9 +1,12 @@
 """Each builder prepares from a fake download laid out like the real one (offline)."""
 
 import collections
+import dataclasses
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ import tensorflow_datasets as tfds
 
 import data_fakes
 from adafilter_jax.data import config as data_config
+from adafilter_jax.data import downloads
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare as prepare_lib
 from adafilter_jax.data.builders import caltech256
@@ -322,3 +326,36 @@ def test_missing_by_hand_file_stops_before_tfds_starts(tmp_path, capsys, name, n
   assert manual in str(e.value) and named in str(e.value)
   assert 'Downloading and preparing' not in capsys.readouterr().out
   assert not (tmp_path / 'tfds').exists()
+
+
+def test_a_download_whose_server_cannot_be_reached_names_its_files_at_once(tmp_path,
+                                                                           monkeypatch):
+  """A dataset TFDS downloads itself (stanford_dogs), offline: within seconds, each file
+  not in --manual_dir with its URL and where to put it, not TFDS's retries for minutes."""
+  with socket.socket() as closed, socket.socket() as listening:
+    closed.bind(('127.0.0.1', 0))  # bound, not listening: a connection is refused
+    listening.bind(('127.0.0.1', 0))
+    listening.listen()
+    down, up = (f'http://127.0.0.1:{s.getsockname()[1]}' for s in (closed, listening))
+    registered = downloads.source('stanford_dogs')
+    assert registered.kind == downloads.DOWNLOAD and len(registered.files) == 3
+    # Its registered files, on a loopback server that refuses: no network asked.
+    files = tuple(dataclasses.replace(f, url=f'{down}/{f.name}') for f in registered.files)
+    monkeypatch.setattr(downloads, 'source', lambda name: downloads.Source(
+        downloads.DOWNLOAD, files))
+    manual = tmp_path / 'manual'
+    manual.mkdir()
+    (manual / files[0].name).write_bytes(b'')  # one of the three is in place
+    start = time.monotonic()
+    with pytest.raises(common.MissingManualFileError) as e:
+      prepare_lib.prepare('stanford_dogs', data_dir=str(tmp_path / 'tfds'),
+                          manual_dir=str(manual))
+    assert time.monotonic() - start < 20
+    message = str(e.value)
+    assert f'cannot reach {down[len("http://"):]}' in message, message
+    for f in files[1:]:
+      assert downloads.describe(f, str(manual)) in message  # URL, size, SHA-256, where
+    assert files[0].url not in message
+    assert not (tmp_path / 'tfds').exists()
+    # The probe itself: a server that accepts is reachable.
+    assert downloads.unreachable([dataclasses.replace(files[1], url=f'{up}/x')]) == {}

@@ -1,4 +1,8 @@
 """ResNet-26 against an independent torch reference, through the converter."""
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -82,3 +86,29 @@ def test_training_mode_uses_batch_statistics_like_torch():
                             mutable=['batch_stats'])
   err = np.max(np.abs(np.asarray(got) - want)) / np.max(np.abs(want))
   assert err <= 1e-4, err
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_NO_TORCH = r"""
+import sys
+sys.modules['torch'] = None  # any import of torch now fails
+from absl import app
+from adafilter_jax.weights import convert_resnet26
+sys.argv = ['convert_resnet26'] + sys.argv[1:]
+app.run(convert_resnet26.main)
+"""
+
+
+def test_command_without_torch_names_the_missing_file_first_then_torch(tmp_path):
+  """Each one line: a file that is not there, then (the file there) torch to read it."""
+  missing, there = tmp_path / 'resnet26_imagenet.pth', tmp_path / 'there.pth'
+  there.write_bytes(b'not read')
+  for src, message in ((missing, f'error: {missing}: no such file'),
+                       (there, 'error: converting .pth files needs torch')):
+    proc = subprocess.run([sys.executable, '-c', _NO_TORCH, str(src), str(tmp_path / 'out')],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, 'PYTHONPATH': ROOT, 'JAX_PLATFORMS': 'cpu'})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and lines[0].startswith(message) and len(lines) == 2, (
+        proc.returncode, proc.stderr[-2000:])
+    assert not (tmp_path / 'out').exists()

@@ -195,3 +195,19 @@ def test_later_baselines_settings_are_range_checked(recipe, key, value, accepted
   shown = str(tuple(value)) if isinstance(value, tuple) else str(value)
   with pytest.raises(ValueError, match=re.escape(f'config.{key}={shown}: must be {accepted}')):
     checks.check_fields(config)
+
+
+def test_a_recipe_s_own_error_is_one_line_naming_its_file_and_line(tmp_path, capsys):
+  """The grids read config files by path (config_files.load): a name a recipe does not
+  define stops the grid before its first run, naming the file and the line."""
+  from adafilter_jax.apps import experiments  # pylint: disable=g-import-not-at-top
+  recipe = tmp_path / 'configs' / 'methods' / 'typo.py'
+  recipe.parent.mkdir(parents=True)
+  recipe.write_text('def get_config(dataset):\n  return base.get_config()\n')
+  code = experiments.main(['--datasets', 'demo', '--methods', 'typo', '--seeds', '0',
+                           '--configs_dir', str(tmp_path / 'configs'),
+                           '--root', str(tmp_path / 'runs')])
+  err = capsys.readouterr().err
+  assert code == 1
+  assert f"error: {recipe}, line 2: NameError: name 'base' is not defined\n" in err, err
+  assert not (tmp_path / 'runs').exists()

@@ -5,6 +5,7 @@ import csv
 import os
 import re
 
+import jax
 import pytest
 
 from adafilter_jax.apps import experiments
@@ -66,3 +67,59 @@ def test_lists_estimates_runs_and_tabulates_on_digits(tmp_path, capsys):
     assert experiments.read_summary(os.path.join(root, 'demo', method, 'seed_1'))['epochs'] == 1
   with open(os.path.join(root, 'table.md')) as f:
     assert re.search(r'\| l2sp \| \d+\.\d\d ± \d+\.\d\d \(—\) \|', f.read())
+
+
+def test_the_estimate_says_what_it_times_before_compiling_at_a_bounded_batch(tmp_path,
+                                                                            monkeypatch):
+  """On a CPU the estimate printed nothing for ten minutes and used 10 GB: it timed
+  ResNet-50 at the config's batch of 64 in silence."""
+  config = experiments.make_config('demo', 'finetune', 0, str(tmp_path), TINY)
+  lines, built = [], []
+  real_case = reproduce.bench_steps.JaxCase
+
+  def case(*args, **kwargs):
+    built.append((args[2], len(lines)))  # the batch, and what was printed before
+    return real_case(*args, **kwargs)
+
+  monkeypatch.setattr(reproduce.bench_steps, 'JaxCase', case)
+  monkeypatch.setattr(reproduce.bench_steps, 'median_time',
+                      lambda fn, n: {'train_step': 0.5, 'eval_step': 0.1}[fn.__name__])
+  [cost] = reproduce.estimate({('demo', 'finetune'): config}, 1, 2, lines.append)
+  batch = min(reproduce.CPU_TIMING_BATCH * jax.local_device_count(), config.batch_size)
+  assert built == [(batch, 1)]  # compiled after one line, at the small batch
+  assert lines[0] == (f'  timing finetune at batch {batch}, 16 px: compiling, then 2 train '
+                      f'and 2 eval steps, times x{10 / batch:.3g} for batch 10 ...')
+  assert re.fullmatch(r'    compiled in \d+ s; a warm-up and 2 train steps \.\.\.', lines[1])
+  assert lines[2:] == ['    a warm-up and 2 eval steps ...',
+                       f'  timed finetune at batch 10, 16 px: train {0.5 * 10 / batch:.3f} s, '
+                       f'eval {0.1 * 10 / batch:.3f} s a step']
+  # A step's time scales with its images: 0.5 s at `batch` is 0.5 * 10 / batch at 10.
+  assert (cost.train_s, cost.eval_s) == pytest.approx((0.5 * 10 / batch, 0.1 * 10 / batch))
+  assert reproduce.cpu_warning([config]) is None  # 16 px: no warning
+
+
+def test_warns_before_timing_resnet50_on_a_cpu(tmp_path):
+  config = experiments.make_config('caltech256_30', 'adafilter', 0, str(tmp_path))
+  assert reproduce.cpu_warning([config]).startswith(
+      'warning: timing resnet50 at 224 px on a CPU: each method compiles for a minute')
+  assert reproduce.timing_batch(config) == reproduce.CPU_TIMING_BATCH * jax.local_device_count()
+  assert reproduce.timing_batch(config, requested=16) == 16
+
+
+def test_grid_stops_before_its_first_run_listing_every_dataset_not_prepared(tmp_path, capsys):
+  """The grid (experiments.py) prepares nothing: datasets not prepared stop it at once,
+  in one message (what reproduce lists, and the command that prepares each), not one
+  failed run per dataset, method and seed."""
+  data_dir, root = tmp_path / 'tfds', tmp_path / 'runs'
+  code = experiments.main(['--datasets', 'caltech256_30,mit_indoor', '--methods',
+                           'finetune,l2sp', '--seeds', '0,1', '--root', str(root),
+                           '--set', f'data.data_dir={data_dir}'])
+  err = capsys.readouterr().err
+  assert code == 1
+  assert err.count('error: ') == 1 and 'Traceback' not in err, err
+  message = err[err.index('error: '):]
+  for name in ('caltech256/30', 'mit_indoor67'):
+    assert f'python -m adafilter_jax.data.prepare {name} ' in message, message
+  assert 'https://data.caltech.edu/records/nyy15-4j048/files/256_ObjectCategories.tar' in message
+  assert 'indoorCVPR_09.tar' in message and 'python -m adafilter_jax.apps.reproduce' in message
+  assert not root.exists() and not data_dir.exists()  # nothing ran, nothing was written

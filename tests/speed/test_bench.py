@@ -63,3 +63,26 @@ def test_table_ratios_are_taken_within_rounds():
   assert '- ada_fused_group: eval 3.00x (3.00x)' in text
   assert '| ada_fused_group | – | 2.67 | – | 3.0000 |' in text  # not timed in training
   assert 'fastest ada eval (ada) / fastest plain (ft): 1.50x' in text
+
+
+def test_without_torch_the_torch_rows_are_left_out_before_anything_compiles(monkeypatch,
+                                                                           capsys):
+  """requirements.txt installs no torch: the bench built five models for four minutes,
+  then failed on `No module named 'torch'`."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, 'find_spec',
+                      lambda name, *a: None if name == 'torch' else find_spec(name, *a))
+  runs = []
+
+  def run(specs, *args, **kwargs):
+    runs.append((specs, capsys.readouterr().out))
+    return {}
+
+  monkeypatch.setattr(bench, 'run', run)
+  monkeypatch.setattr(bench, 'table', lambda *a: '')
+  bench.main(['--variants', 'ft,ada:eval,torch', '--res', '16'])
+  [(specs, printed)] = runs
+  assert specs == ['ft', 'ada:eval']
+  assert ("# torch is not installed (pip install -r requirements-test.txt): the torch peer's "
+          'rows are left out.') in printed.splitlines()

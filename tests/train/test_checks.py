@@ -195,7 +195,14 @@ def test_main_user_errors_are_one_message_without_a_traceback(tmp_path):
   workdir = tmp_path / 'run'
   tiny_config = ['--config', 'configs/tiny.py', f'--workdir={workdir}',
                  f'--config.data.data_dir={tiny.DATA_DIR}']
+  syntax, name = tmp_path / 'syntax.py', tmp_path / 'name.py'  # a config's own mistakes
+  syntax.write_text('from configs import base\n\ndef get_config(:\n  return base.get_config()\n')
+  name.write_text('from configs import base\n\n\ndef get_config():\n  c = base.get_config()\n'
+                  '  c.num_epochs = epochs\n  return c\n')
   cases = [
+      (['--config', str(syntax)], f'error: {syntax}, line 3: SyntaxError: invalid syntax'),
+      (['--config', str(name), f'--workdir={workdir}'],
+       f"error: {name}, line 6: NameError: name 'epochs' is not defined"),
       (tiny_config + ['--config.batch_size=-4'], 'config.batch_size=-4: must be an integer >= 1'),
       (['--config', 'configs/tiny_typo.py'], '--config: configs/tiny_typo.py: no such file'),
       (tiny_config + ['--config.data.name=digts_target'],

@@ -1,15 +1,21 @@
 """The fault-injection command, small: a real job killed with SIGKILL and SIGTERM,
 resumed each time, ends bit for bit where an uninterrupted run ends; and its comparison
-sees a difference where there is one. (The full run, 20 kills of each kind, is the
-README's Reliability section.)"""
+sees a difference where there is one; Ctrl-C while the first step compiles stops in one
+line. (The full run, 20 kills of each kind, is the README's Reliability section.)"""
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from adafilter_jax.apps import faults
+from adafilter_jax.train import config_files
+from adafilter_jax.train import loop
+from tests import fake_devices
 from tests.train import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,3 +68,44 @@ def test_the_comparison_sees_differences_and_ignores_only_wall_time(killed_and_r
   state[name] = np.nextafter(state[name], np.inf)  # one ulp
   np.savez(os.path.join(copy, faults.FINAL_STATE), **state)
   assert any(name in d for d in faults.compare(reference, copy))
+
+
+# main.py, with Ctrl-C pressed two seconds into the first compile (the model's init):
+# as a terminal sends it, SIGINT to the whole process group.
+_CTRL_C_WHILE_COMPILING = r"""
+import os, signal, sys, threading
+from adafilter_jax.train import state
+init = state.init_variables
+def init_interrupted(*args, **kwargs):
+  threading.Timer(2.0, os.killpg, (0, signal.SIGINT)).start()
+  return init(*args, **kwargs)
+state.init_variables = init_interrupted
+sys.argv = ['main.py'] + sys.argv[1:]
+import main
+main.run()
+"""
+
+
+def test_ctrl_c_while_compiling_stops_in_one_line_and_the_run_starts_again(tmp_path):
+  workdir = str(tmp_path / 'run')
+  overrides = ['method=finetune', 'num_epochs=1', 'optim.decay_epochs=()',
+               f'data.data_dir={tiny.DATA_DIR}']
+  # No compilation cache: the init compiles, so the signal lands inside XLA's compile.
+  env = {**os.environ, 'XLA_FLAGS': fake_devices.xla_flags(1), 'JAX_PLATFORMS': 'cpu',
+         'PYTHONPATH': ROOT, 'JAX_ENABLE_COMPILATION_CACHE': 'false'}
+  proc = subprocess.run(
+      [sys.executable, '-c', _CTRL_C_WHILE_COMPILING, '--config=configs/tiny.py',
+       f'--workdir={workdir}', *(f'--config.{o}' for o in overrides)],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+      start_new_session=True)  # its own process group: the signal reaches only the run
+  assert proc.returncode == 128 + signal.SIGINT, proc.stderr[-3000:]
+  assert 'Traceback' not in proc.stderr and 'Fatal Python error' not in proc.stderr, (
+      proc.stderr[-3000:])
+  last = proc.stderr.strip().splitlines()[-1]
+  assert 'SIGINT before step 1' in last and 'run the same command again' in last, last
+
+  # Nothing half-done stays in the way: the same run goes on from there to its end.
+  config = config_files.load(os.path.join(ROOT, 'configs', 'tiny.py'), overrides)
+  loop.train_and_evaluate(config, workdir)
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    assert json.load(f)['epochs'] == 1

@@ -19,11 +19,13 @@ times one of the two (an eval_impl does not change the train step). Peak memory 
 own account of the compiled step (arguments + outputs + temporaries - aliased), not a
 process RSS. The torch peer is torchvision's ResNet-50 (torch_peer.py), channels_last,
 SGD momentum, same shapes, eager, on the same device (bf16: autocast); its memory is
-torch's peak allocation over one step.
+torch's peak allocation over one step. Without torch installed (requirements.txt has
+none; requirements-test.txt has it) the peer's rows are left out, with a note first.
 """
 import argparse
 import datetime
 import functools
+import importlib.util
 import math
 import os
 import platform
@@ -338,6 +340,18 @@ def layer_table(batch, rounds):
   return '\n'.join(lines)
 
 
+def without_absent_torch(specs, log=print):
+  """`specs` without the torch peer when torch is not installed (requirements.txt leaves
+  it out), said first: it failed only after every JAX variant had compiled."""
+  if importlib.util.find_spec('torch') is not None:
+    return specs
+  kept = [s for s in specs if parse_variant(s)[0] != 'torch']
+  if len(kept) < len(specs):
+    log('# torch is not installed (pip install -r requirements-test.txt): the torch peer\'s '
+        'rows are left out.')
+  return kept
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--variants', default=None,
@@ -362,6 +376,7 @@ def main(argv=None):
   specs = [v for v in (args.variants or (DEFAULT if cpu else GPU_DEFAULT)).split(',') if v]
   for spec in specs:
     parse_variant(spec)  # a typo fails now, not after the first compiles
+  specs = without_absent_torch(specs)
   print(f'# adafilter_jax.apps.bench.steps {datetime.date.today()} backend={jax.default_backend()} '
         f'devices={jax.devices()} cores={_cores()} python={platform.python_version()} '
         f'jax={jax.__version__}', flush=True)

@@ -9,6 +9,7 @@ from typing import Sequence
 
 from adafilter_jax.apps.report import write_report
 from adafilter_jax.apps.report.runs import find_runs
+from adafilter_jax.data import logs
 from adafilter_jax.data import user_errors
 
 DEFAULT_OUT = 'report_of_runs'
@@ -22,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument('--out', help=f'output directory (default: FIRST_WORKDIR/{DEFAULT_OUT}: '
                  "never a run's own report/, which training and the demo write)")
   args = p.parse_args(argv)
+  logs.quiet_libraries()
   try:
     runs = [run for w in args.workdirs for run in find_runs(w)]
     md = write_report(runs, args.out or Path(args.workdirs[0]) / DEFAULT_OUT)

@@ -10,6 +10,45 @@ import numpy as np
 from adafilter_jax.apps.report.runs import ImageLoader, Run, acc_scale, run_fractions
 
 _EXTREMES_K = 6
+# Layer names under bars: a font readable at the PNG's size (8 pt at 120 dpi: 13 px a
+# line), and each bar as wide as a vertical name needs, so a ResNet-50's 53 layers fit.
+DPI = 120
+LAYER_FONT = 8
+_INCH_PER_LAYER = 1.5 * LAYER_FONT / 72
+
+
+def layers_width(num_layers: int) -> float:
+  """The width (inches) of a figure with a bar and a vertical name per layer."""
+  return max(8.0, _INCH_PER_LAYER * num_layers + 2.0)
+
+
+def name_layers(ax, names: Sequence[str]):
+  ax.set_xticks(range(len(names)))
+  ax.set_xticklabels(names, rotation=90, fontsize=LAYER_FONT)
+
+
+def lattice(fractions: np.ndarray, max_filters: int = 4096) -> int | None:
+  """The smallest n <= max_filters of which every fraction is a multiple of 1/n: the
+  filter count (or a divisor that the values seen share); None if there is none. Read
+  from the values, as an evaluation's gate stats do not record the filter counts."""
+  v = np.unique(np.asarray(fractions, np.float64))
+  for start in range(1, max_filters + 1, 256):
+    n = np.arange(start, min(start + 256, max_filters + 1))[:, None]
+    ok = np.all(np.abs(v * n - np.rint(v * n)) < 1e-3, axis=1)  # float32 fractions
+    if ok.any():
+      return int(n[ok.argmax(), 0])
+  return None
+
+
+def fraction_bins(fractions: np.ndarray, num_filters: int, max_bins: int = 30) -> np.ndarray:
+  """Histogram edges (%) for fractions of `num_filters` filters, which can only be
+  k / num_filters: each bin holds the same number of those values, its edges halfway
+  between two. Edges that ignore them leave some bins empty (a gap that looks bimodal)."""
+  k = np.rint(np.asarray(fractions, np.float64) * num_filters)
+  lo, hi = int(k.min()), int(k.max())
+  step = max(1, -(-(hi - lo + 1) // max_bins))
+  bins = -(-(hi - lo + 1) // step)
+  return (lo - 0.5 + step * np.arange(bins + 1)) / num_filters * 100
 
 
 def pyplot():
@@ -46,7 +85,7 @@ def plot_accuracy(runs: Sequence[Run], out: Path) -> Path:
     ax.legend(fontsize=8)
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(out, dpi=120)
+  fig.savefig(out, dpi=DPI)
   plt.close(fig)
   return out
 
@@ -63,7 +102,7 @@ def _one_evaluation_each(ax, runs: Sequence[Run], evals):
 
 def plot_layer_fractions(runs: Sequence[Run], out: Path) -> Path:
   plt = pyplot()
-  fig, axes = plt.subplots(len(runs), 1, figsize=(max(8, 0.2 * len(runs[0].gates['layers']) + 2),
+  fig, axes = plt.subplots(len(runs), 1, figsize=(layers_width(len(runs[0].gates['layers'])),
                                                    3.4 * len(runs)), squeeze=False)
   for ax, r in zip(axes[:, 0], runs):
     names = r.gates['layers']
@@ -87,13 +126,12 @@ def plot_layer_fractions(runs: Sequence[Run], out: Path) -> Path:
     ax.annotate(f'all filters\n{mean:.1f}%', xy=(1, mean), xycoords=('axes fraction', 'data'),
                 xytext=(4, 0), textcoords='offset points', color='tab:red', ha='left',
                 va='center', fontsize=8)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=90, fontsize=6 if len(names) > 20 else 8)
+    name_layers(ax, names)
     ax.set(xlim=(-0.6, len(names) - 0.4), ylim=(0, 112), ylabel='fine-tuned filters (%)')
     ax.set_title(f'{r.label}: % of eval images using the fine-tuned filters, per layer (mean over '
                  f'its filters; eval at epoch {int(r.gates.get("epoch", -1))})', fontsize=9)
   fig.tight_layout()
-  fig.savefig(out, dpi=120)
+  fig.savefig(out, dpi=DPI)
   plt.close(fig)
   return out
 
@@ -101,16 +139,21 @@ def plot_layer_fractions(runs: Sequence[Run], out: Path) -> Path:
 def plot_fraction_hist(runs: Sequence[Run], out: Path) -> Path:
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(7, 4))
-  allv = np.concatenate([r.gates['per_image_fraction'] for r in runs]) * 100
-  bins = np.linspace(allv.min(), allv.max() + 1e-9, 31) if np.ptp(allv) > 0 else 10
+  allv = np.concatenate([r.gates['per_image_fraction'] for r in runs])
+  filters = lattice(allv)
+  if filters:
+    bins = fraction_bins(allv, filters)
+  else:  # thousands of filters: a bin holds many possible values, any edges will do
+    bins = np.linspace(allv.min() * 100, allv.max() * 100 + 1e-9, 31)
   for r in runs:
     v = r.gates['per_image_fraction'] * 100
     ax.hist(v, bins=bins, alpha=0.6, label=f'{r.label}: mean {v.mean():.1f}%, n={len(v)}')
   ax.set(xlabel='fine-tuned filters per image (% of all gated filters)', ylabel='eval images',
          title='Distribution over eval images of the fine-tuned fraction')
+  ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))  # counts
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(out, dpi=120)
+  fig.savefig(out, dpi=DPI)
   plt.close(fig)
   return out
 
@@ -152,6 +195,6 @@ def plot_extremes(runs: Sequence[Run], out: Path, loaders: Sequence[ImageLoader 
   fig.suptitle('Eval images that fine-tune the most / fewest filters '
                '(title: % fine-tuned, label y, prediction p; red = misclassified)', fontsize=8)
   fig.tight_layout()
-  fig.savefig(out, dpi=120)
+  fig.savefig(out, dpi=DPI)
   plt.close(fig)
   return out

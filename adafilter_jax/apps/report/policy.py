@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from adafilter_jax.apps.report import figures
 from adafilter_jax.apps.report.figures import pyplot
 from adafilter_jax.apps.report.runs import Run, classes_from_config
 
@@ -29,7 +30,7 @@ _OVER_EPOCHS = (('varying', 'filters varying across images (%)', 100.0),
 def save(fig, out: Path) -> Path:
   plt = pyplot()
   fig.tight_layout()
-  fig.savefig(out, dpi=120)
+  fig.savefig(out, dpi=figures.DPI)
   plt.close(fig)
   return out
 
@@ -66,12 +67,19 @@ def plot_policy_over_epochs(runs: Sequence[Run], out: Path) -> Path:
   return save(fig, out)
 
 
+def _last_policy(r: Run) -> dict:
+  return r.summary.get('policy') or [m for m in r.metrics if 'policy' in m][-1]['policy']
+
+
 def plot_per_layer(runs: Sequence[Run], out: Path) -> Path:
   """Per layer: the share of varying filters (start vs last eval) and I(decision; class)."""
   plt = pyplot()
-  fig, axes = plt.subplots(len(runs), 2, figsize=(13, 3.2 * len(runs)), squeeze=False)
-  for (ax_v, ax_mi), r in zip(axes, runs):
-    last = r.summary.get('policy') or [m for m in r.metrics if 'policy' in m][-1]['policy']
+  num_layers = max(len(_last_policy(r)['layers']) for r in runs)
+  # One panel a row: side by side, a ResNet-50's layer names were 6 px high.
+  fig, axes = plt.subplots(2 * len(runs), 1, squeeze=False,
+                           figsize=(figures.layers_width(num_layers), 3.4 * 2 * len(runs)))
+  for (ax_v, ax_mi), r in zip(axes[:, 0].reshape(-1, 2), runs):
+    last = _last_policy(r)
     start = (r.summary.get('policy_init') or {}).get('layers', {})
     names = list(last['layers'])
     x = np.arange(len(names))
@@ -82,8 +90,7 @@ def plot_per_layer(runs: Sequence[Run], out: Path) -> Path:
                label='the gate as initialised')
       ax.bar(x + 0.2, [last['layers'][n][key] * scale for n in names], 0.4, color='tab:blue',
              label='after training')
-      ax.set_xticks(x)
-      ax.set_xticklabels(names, rotation=90, fontsize=6)
+      figures.name_layers(ax, names)
       ax.set(ylabel=label)
       ax.set_title(f'{r.label}: {label}, per layer', fontsize=9)
       ax.legend(fontsize=7)

@@ -22,7 +22,10 @@ class Run:
 
   @property
   def label(self) -> str:
-    return f"{self.name} ({self.summary.get('method', '?')})"
+    """The run's name, and its method where the name does not say it already."""
+    method = self.summary.get('method')
+    return self.name if not method or method in self.name else f'{self.name} ({method})'
+
 
 
 def load_run(workdir: str | Path, name: str | None = None) -> Run:

@@ -12,6 +12,7 @@ import jax
 from adafilter_jax.apps import experiments
 from adafilter_jax.apps.study import run
 from adafilter_jax.apps.study import tables
+from adafilter_jax.data import logs
 
 
 def main(argv=None) -> int:
@@ -26,7 +27,7 @@ def main(argv=None) -> int:
                       type=lambda s: [x.strip() for x in s.split(',') if x.strip()],
                       help="what to run: 'grid' (methods x cells), 'levers', or both")
   args = parser.parse_args(argv)
-  logging.set_verbosity(logging.INFO)
+  logs.quiet_libraries(logging.INFO)
   # Every seed of a (cell, method) compiles the same steps: compile them once.
   jax.config.update('jax_compilation_cache_dir', os.path.join(args.root, 'jax_cache'))
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)

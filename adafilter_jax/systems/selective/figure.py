@@ -5,7 +5,15 @@ import numpy as np
 RANKS = (1, 10, 20, 30, 40)
 
 
-def neighbours_png(path: str, idx, target, source, rows: int) -> str:
+def target_title(index: int, label: int, class_names=None) -> str:
+  """A target image's title: its index in the split, and its class (its name if known);
+  'target 0' alone read like a class label."""
+  name = class_names[label] if class_names is not None and 0 <= label < len(class_names) else label
+  return f'target image #{index}\nclass {name}'
+
+
+def neighbours_png(path: str, idx, target, source, rows: int, class_names=None) -> str:
+  """`class_names`: the target dataset's (None: label indices)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -18,7 +26,7 @@ def neighbours_png(path: str, idx, target, source, rows: int) -> str:
   timgs = target.eval_images(chosen)
   for row, (t, timg) in enumerate(zip(chosen, timgs)):
     simgs = source.eval_images(idx.neighbours[t, [r - 1 for r in ranks]])
-    cells = [(timg, f'target {t}')] + [
+    cells = [(timg, target_title(int(t), int(target.labels[t]), class_names))] + [
         (s, f'#{r} d={idx.distances[t, r - 1]:.2f}') for s, r in zip(simgs, ranks)]
     for ax, (img, title) in zip(axes[row], cells):
       ax.imshow(img)

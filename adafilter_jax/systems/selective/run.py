@@ -192,7 +192,8 @@ def measure(config, r, k, smp, predict, target, test, num_classes, round_dir):
 def finish(config, workdir, records, idx, target, source, test) -> dict:
   """summary.json (per round and the ensemble) and the neighbours picture (process 0
   writes them; every process returns the summary)."""
-  num_classes = pipeline.load_dataset_info(config.data).num_classes
+  info = pipeline.load_dataset_info(config.data)
+  num_classes = info.num_classes
   probs = np.mean([r['test_probs'] for r in records], axis=0)
   ens_top1, ens_mean = metrics_lib.accuracies(probs.argmax(-1), test.labels, num_classes)
   last = records[-1]
@@ -214,7 +215,7 @@ def finish(config, workdir, records, idx, target, source, test) -> dict:
   with open(os.path.join(workdir, metrics_lib.SUMMARY), 'w') as f:
     json.dump(summary, f, indent=1)
   figure.neighbours_png(os.path.join(workdir, 'neighbours.png'), idx, target, source,
-                        config.selective.show_targets)
+                        config.selective.show_targets, info.class_names)
   report = write_report(workdir, summary)
   logging.info('selective joint fine-tuning done: %s', report)
   return summary

@@ -1,0 +1,325 @@
+"""AdaFilter on any flax linen conv net, without editing its code: ``gate(model, x, ...)``.
+
+The user's model runs as written under `nn.intercept_methods`, which sees every submodule
+call in call order. Per gated conv of the plan (`record`):
+
+  F  = the user's own conv, at its own param path (trained);
+  S  = a copy of it beside it, ``<conv>_pre``, read behind `stop_gradient` (never moved);
+  G  = the shared gate (gates.py: LSTM, CNN or random), stepped conv after conv in call
+       order, so the LSTM's state needs no place in the user's block signatures;
+  Eq. 5, when a norm receives the conv's output: y = G ? BN_ft(F x) : BN_pre(S x), BN_ft
+       the user's norm, BN_pre a copy beside it, ``<norm>_pre`` (trained);
+  Eq. 6, when none does (or ``gated_bn=False``): the user's code gets G ? F x : S x.
+
+G picks per example and output channel with a select (`mix`), not G*a + (1-G)*b, so a NaN
+or inf in the branch not picked never reaches the output; the gate's straight-through
+gradient is the product form's.
+
+Weights: the user's variables are F and BN_ft as they are; S and BN_pre start as copies
+of them, by the one rule `with_copies` (the paper: both copies from the pretrained net).
+"""
+import dataclasses
+import inspect
+import json
+from typing import Any, Callable, Optional, Sequence, Tuple
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from adafilter_jax.models import gates as gates_lib
+from adafilter_jax.models import layers
+
+ModuleDef = Any
+COPY_SUFFIX = '_pre'  # S beside F, BN_pre beside BN_ft (the names pretrained.py maps)
+CONVS = (nn.Conv, layers.Conv)   # module classes that count as a conv
+NORMS = (nn.BatchNorm,)          # ... and as a norm that may receive a conv's output
+TRAIN_FLAGS = ('auto', 'train', 'deterministic', 'mutable')
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+  """One conv of the model, in call order."""
+  conv: str              # the conv's module path, 'layer1_0/conv1/conv'
+  norm: Optional[str]    # the norm that receives its output (Eq. 5), or None (Eq. 6)
+  features: int          # output channels: the width of its gate decisions
+  gated: bool
+  name: str              # the layer's name for the gate and its decisions
+
+
+Plan = Tuple[Layer, ...]
+
+
+def _path(module: nn.Module) -> str:
+  return '/'.join(module.scope.path)
+
+
+def _layer_name(conv: str, norm: Optional[str]) -> str:
+  """The module that holds the conv and its norm (a unit, a ConvBlock), else the conv."""
+  if norm is None:
+    return conv
+  common = []
+  for a, b in zip(conv.split('/'), norm.split('/')):
+    if a != b:
+      break
+    common.append(a)
+  return '/'.join(common) or conv
+
+
+def refuse_lifted(module: nn.Module, top: nn.Module):
+  """The gate's state goes from one conv to the next outside the model's code, so no conv
+  may run inside a linen transform (nn.remat, nn.scan, nn.vmap) that `top` is outside
+  of: the state could not leave it."""
+  if module.scope.trace_level != top.scope.trace_level:
+    raise ValueError(
+        f'AdaFilter: conv {_path(module)!r} runs inside a linen transform (nn.remat, '
+        f'nn.scan or nn.vmap), which the gate\'s state cannot cross; build the model '
+        f'without it (config.model.remat=False)')
+
+
+def copy_path(path: Sequence[str]) -> Tuple[str, ...]:
+  """Where the copy (S or BN_pre) of the module at `path` lives: beside it."""
+  return tuple(path[:-1]) + (path[-1] + COPY_SUFFIX,)
+
+
+def record(model: nn.Module, *args, gated_layers: str = 'all', convs=CONVS, norms=NORMS,
+           **kwargs) -> Plan:
+  """The plan of `model` called on `args`/`kwargs`, by an abstract trace (nothing is
+  computed): every conv in call order, the norm its output goes into unchanged,
+  its width, and whether `gated_layers` (gates.is_gated) gates it."""
+  found = []
+  last = {}
+
+  def see(next_fun, a, kw, ctx):
+    last.setdefault('top', ctx.module)  # the model itself: its call is the first seen
+    out = next_fun(*a, **kw)
+    if ctx.method_name == '__call__' and isinstance(ctx.module, convs):
+      refuse_lifted(ctx.module, last['top'])
+      found.append([_path(ctx.module), None, out.shape[-1]])
+      last['out'] = out
+    elif (ctx.method_name == '__call__' and isinstance(ctx.module, norms) and a
+          and last.get('out') is a[0] and found[-1][1] is None):
+      found[-1][1] = _path(ctx.module)
+    return out
+
+  def init():
+    with nn.intercept_methods(see):
+      return model.init(jax.random.key(0), *args, **kwargs)
+
+  jax.eval_shape(init)
+  return tuple(Layer(conv, norm, width, gates_lib.is_gated(gated_layers, name), name)
+               for conv, norm, width, name in
+               ((c, n, w, _layer_name(c, n)) for c, n, w in found))
+
+
+def plan_json(plan: Plan) -> str:
+  """The plan as JSON, one layer a line: what a run saves and a user edits."""
+  return '[\n' + ',\n'.join(json.dumps(dataclasses.asdict(l)) for l in plan) + '\n]\n'
+
+
+def plan_from_json(text: str) -> Plan:
+  return tuple(Layer(**d) for d in json.loads(text))
+
+
+def copies(plan: Plan) -> Tuple[Tuple[Tuple[str, ...], Tuple[str, ...]], ...]:
+  """(copy, source) module paths of every gated layer: S from F, BN_pre from BN_ft."""
+  out = []
+  for layer in plan:
+    if layer.gated:
+      for path in (layer.conv, layer.norm):
+        if path is not None:
+          out.append((copy_path(path.split('/')), tuple(path.split('/'))))
+  return tuple(out)
+
+
+def with_copies(variables, plan: Plan):
+  """`variables` of a gated model with S and BN_pre (every collection) set to copies of
+  F and BN_ft: the rule that starts both branches from the same (pretrained) weights.
+  A copy the model does not have (Eq. 6 has no BN_pre) is skipped."""
+  out = {}
+  for col, tree in variables.items():
+    flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(tree))
+    for dst, src in copies(plan):
+      for key in [k for k in flat if k[:len(dst)] == dst]:
+        flat[key] = flat[src + key[len(dst):]]
+    out[col] = flax.traverse_util.unflatten_dict(flat)
+  return out
+
+
+def frozen_modules(params) -> set:
+  """The module paths of the frozen copies S in a params tree: a module named
+  ``<name>_pre`` that holds a 'kernel' (BN_pre, the other copy, holds scale and bias).
+  A rule on names, so that a method groups a model's params without its plan."""
+  return {key[:-1] for key in flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
+          if key[-1] == 'kernel' and len(key) > 1 and key[-2].endswith(COPY_SUFFIX)}
+
+
+@jax.custom_vjp
+def mix(g, a, b):
+  """a where g == 1, b where g == 0; g [batch, channels], a and b [batch, ..., channels].
+  Forward a select; backward the gradient of g*a + (1-g)*b."""
+  return jnp.where(_expand(g, a) > 0, a, b)
+
+
+def _expand(g, a):
+  return g.reshape(g.shape[:1] + (1,) * (a.ndim - 2) + g.shape[-1:])
+
+
+def _mix_fwd(g, a, b):
+  return mix(g, a, b), (g, a, b)
+
+
+def _mix_bwd(res, dy):
+  g, a, b = res
+  pick = _expand(g, a) > 0
+  diff = jnp.where(jnp.isfinite(a) & jnp.isfinite(b), a - b, 0)  # no NaN into the gate
+  dg = jnp.sum((dy * diff).astype(jnp.float32), tuple(range(1, a.ndim - 1))).astype(g.dtype)
+  return dg, jnp.where(pick, dy, 0).astype(a.dtype), jnp.where(pick, 0, dy).astype(b.dtype)
+
+
+mix.defvjp(_mix_fwd, _mix_bwd)
+
+
+def _clone_at(module: nn.Module, name: str) -> nn.Module:
+  """A module like `module` (same fields) bound beside it under `name`."""
+  return module.clone(parent=module.scope.parent.push(name, reuse=True))
+
+
+def frozen_copy(module: nn.Module, args, kwargs):
+  """S: `module`'s copy beside it, called as it was, its params behind stop_gradient."""
+  copy = _clone_at(module, module.name + COPY_SUFFIX)
+  if module.is_initializing():
+    return copy(*args, **kwargs)
+  frozen = jax.tree.map(jax.lax.stop_gradient, copy.scope.variables())
+  return module.clone(parent=None).apply(frozen, *args, **kwargs)
+
+
+class _Runner:
+  """The interceptor of one forward: walks the plan conv by conv, steps the gate."""
+
+  def __init__(self, plan, gate, state, gated_bn, convs, norms):
+    self.plan, self.gate, self.state = plan, gate, state
+    self.gated_bn, self.convs, self.norms = gated_bn, convs, norms
+    self.index, self.pending, self.busy = 0, None, False
+
+  def __call__(self, next_fun, args, kwargs, ctx):
+    m = ctx.module
+    if self.busy or ctx.method_name != '__call__':
+      return next_fun(*args, **kwargs)
+    if isinstance(m, self.convs):
+      return self.conv(m, next_fun, args, kwargs)
+    if self.pending is not None and _path(m) == self.pending[0].norm:
+      return self.norm(m, next_fun, args, kwargs)
+    return next_fun(*args, **kwargs)
+
+  def conv(self, m, next_fun, args, kwargs):
+    if self.index >= len(self.plan) or _path(m) != self.plan[self.index].conv:
+      expected = (self.plan[self.index].conv if self.index < len(self.plan)
+                  else 'no more convs')
+      raise ValueError(f'AdaFilter plan: conv {_path(m)!r} called where the plan has '
+                       f'{expected!r} (conv #{self.index}); the model calls its convs '
+                       f'otherwise than when the plan was recorded: record it again')
+    if self.pending is not None:
+      raise ValueError(f'AdaFilter plan: norm {self.pending[0].norm!r} was not called '
+                       f'on the output of conv {self.pending[0].conv!r}: record the plan again')
+    refuse_lifted(m, self.gate)
+    layer = self.plan[self.index]
+    self.index += 1
+    f = next_fun(*args, **kwargs)
+    if not layer.gated:
+      return f
+    self.busy = True
+    try:
+      g, self.state = self.gate(args[0], self.state, layer.name, f.shape[-1])
+      s = frozen_copy(m, args, kwargs)
+    finally:
+      self.busy = False
+    if layer.norm is not None and self.gated_bn:
+      self.pending = (layer, g, s)
+      return f
+    return mix(g.astype(f.dtype), f, s)   # Eq. 6: the user's code normalises the mix
+
+  def norm(self, m, next_fun, args, kwargs):
+    _, g, s = self.pending
+    self.pending = None
+    y_ft = next_fun(*args, **kwargs)
+    self.busy = True
+    try:
+      y_pre = _clone_at(m, m.name + COPY_SUFFIX)(s, *args[1:], **kwargs)
+    finally:
+      self.busy = False
+    return mix(g.astype(y_ft.dtype), y_ft, y_pre)   # Eq. 5
+
+
+class Gated(nn.Module):
+  """The user's `model` with AdaFilter's gated convs; returns ``(its output, decisions)``,
+  decisions: layer name -> [batch, channels], 1 = F, in call order.
+
+  Attributes:
+    model: the user's linen module (its variables keep their paths: it runs in this
+      module's scope).
+    plan: `record`'s plan (which convs, their norms, which are gated).
+    gate: the gate's module definition (gates.py; models/adafilter.gate_def builds it
+      from the config), created once as ``gate``.
+    gated_bn: True: Eq. 5 where the plan pairs a conv with a norm; False: Eq. 6 everywhere.
+    train_flag: how the model says it is training, for the gate (TRAIN_FLAGS): a ``train``
+      argument, a ``deterministic`` one (training = not it), or a mutable
+      ``batch_stats`` collection; 'auto': the first of these the model's call has.
+    merge_gates: the model returns ``(logits, gates)`` as this project's models do: return
+      ``(logits, gates + decisions)`` instead of ``((logits, gates), decisions)``.
+  """
+  model: nn.Module
+  plan: Plan
+  gate: ModuleDef
+  gated_bn: bool = True
+  train_flag: str = 'auto'
+  merge_gates: bool = False
+  convs: Tuple[type, ...] = CONVS
+  norms: Tuple[type, ...] = NORMS
+
+  def training(self, args, kwargs) -> bool:
+    flag = self.train_flag
+    if flag not in TRAIN_FLAGS:
+      raise ValueError(f'train_flag={flag!r}: expected one of {TRAIN_FLAGS}')
+    bound = inspect.signature(self.model.__call__).bind(*args, **kwargs)
+    bound.apply_defaults()
+    if flag == 'auto':
+      flag = next((f for f in ('train', 'deterministic') if f in bound.arguments), 'mutable')
+    if flag == 'mutable':
+      return self.is_mutable_collection('batch_stats')
+    if flag not in bound.arguments:
+      raise ValueError(f'train_flag={flag!r}: the model\'s __call__ has no argument {flag!r}')
+    value = bool(bound.arguments[flag])
+    return not value if flag == 'deterministic' else value
+
+  @nn.compact
+  def __call__(self, *args, **kwargs):
+    gate = self.gate(name='gate')
+    runner = _Runner(self.plan, gate, gate.init_state(args[0], self.training(args, kwargs)),
+                     self.gated_bn, self.convs, self.norms)
+    # Bound to this module's own scope: the user's variables keep their paths.
+    model = self.model.clone(parent=self.scope, _deep_clone=True)
+    with nn.intercept_methods(runner):
+      out = model(*args, **kwargs)
+    if runner.index != len(self.plan):
+      raise ValueError(f'AdaFilter plan: the model called {runner.index} of the plan\'s '
+                       f'{len(self.plan)} convs: record the plan again')
+    decisions = dict(runner.state.decisions)
+    if self.merge_gates:
+      logits, gates = out
+      return logits, {**gates, **decisions}
+    return out, decisions
+
+
+def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'all',
+         plan: Optional[Plan] = None, gated_bn: bool = True, train_flag: str = 'auto',
+         merge_gates: bool = False, convs=CONVS, norms=NORMS, **sample_kwargs) -> Gated:
+  """AdaFilter's form of `model`: its plan recorded on a sample call (``model(*sample_args,
+  **sample_kwargs)``; shapes only) unless given, and `gate` (a gates.py module
+  definition) shared by the gated convs. See `Gated` for the rest."""
+  if plan is None:
+    plan = record(model, *sample_args, gated_layers=gated_layers, convs=convs, norms=norms,
+                  **sample_kwargs)
+  return Gated(model, tuple(plan), gate, gated_bn=gated_bn, train_flag=train_flag,
+               merge_gates=merge_gates, convs=tuple(convs), norms=tuple(norms))
