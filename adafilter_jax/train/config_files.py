@@ -9,6 +9,7 @@ The package never imports the top-level ``configs/`` package: files are read by 
 """
 import importlib.util
 import os
+import sys
 import traceback
 from typing import Optional, Sequence
 
@@ -72,6 +73,10 @@ def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
                             'the repository root or give its path')
   define = lambda values, argv: config_flags.DEFINE_config_file(
       'config', None, flag_values=values, lock_config=True, sys_argv=argv)
+  # config_flags loads every file as the module `config_config`, and `load_module` runs a
+  # second file in the first one's namespace: a name the file does not define would
+  # resolve to the previous file's.
+  sys.modules.pop('config_config', None)
   try:
     return _parse(define, [f'--config={spec}'], overrides, spec)
   except Exception as e:  # pylint: disable=broad-except

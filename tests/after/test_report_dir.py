@@ -31,7 +31,7 @@ def test_directory_of_runs(tmp_path, capsys, monkeypatch):
   assert re.findall(row, apart, re.M) == [('source', 'finetune', '90.00')]
   (accuracy,) = [f for title, f in drawn.items() if 'accuracy' in title.lower()]
   labels = [l.get_label() for l in accuracy.axes[0].get_lines()]
-  assert [l.split(' ')[0] for l in labels] == ['adafilter', 'finetune'], labels
+  assert [l.split(':')[0] for l in labels] == ['adafilter', 'finetune'], labels
   capsys.readouterr()
   assert main([str(tmp_path / 'nothing')]) == 1
   assert 'no such directory' in capsys.readouterr().err

@@ -211,3 +211,15 @@ def test_a_recipe_s_own_error_is_one_line_naming_its_file_and_line(tmp_path, cap
   assert code == 1
   assert f"error: {recipe}, line 2: NameError: name 'base' is not defined\n" in err, err
   assert not (tmp_path / 'runs').exists()
+
+
+def test_a_config_file_never_sees_the_names_of_the_file_loaded_before(tmp_path):
+  """config_flags loads every file as one module name and ran a second file in the first
+  one's namespace: a name the second does not define resolved to the first's (the grid
+  then failed far later, or ran a recipe with another's imports)."""
+  from adafilter_jax.train import config_files  # pylint: disable=g-import-not-at-top
+  config_files.load('configs/tiny.py')  # defines `base`
+  typo = tmp_path / 'typo.py'
+  typo.write_text('def get_config():\n  return base.get_config()\n')
+  with pytest.raises(ValueError, match=re.escape(f"{typo}, line 2: NameError: name 'base'")):
+    config_files.load(str(typo))
