@@ -106,7 +106,7 @@ def test_demo_workdir_with_source_weights_of_another_model(tmp_path, no_training
   source stage would be skipped and the target stages fail; named first instead."""
   pretrained.save(_zeros('resnet18', 4), str(tmp_path / 'source_weights'))
   with pytest.raises(ValueError, match=r'(?s)source_weights: weights of another model.*another '
-                                       r'--workdir.*conv1/bn_ft/bias: model \(16,\) vs pretrained'):
+                                       r'--workdir.*conv1/bn/bias: model \(16,\) vs pretrained'):
     demo.run(_demo(), str(tmp_path))
 
 

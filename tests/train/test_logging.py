@@ -63,7 +63,7 @@ def _stage_fraction_from_gate_stats(workdir, params):
   widths = []
   for layer in stats['layers']:
     block, unit = str(layer).split('/')
-    widths.append(params[block][unit]['conv_ft']['kernel'].shape[-1])
+    widths.append(params[block][unit]['conv']['kernel'].shape[-1])
   return float(np.dot(fractions, widths) / np.sum(widths))
 
 
