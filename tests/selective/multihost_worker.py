@@ -45,7 +45,7 @@ def _rounds(args, workdir):
   idx = index.Index(neighbours, np.zeros((8, 10)), {}, '')
   par = parallel.Parallel(config.parallel)
   model = tiny.model(bn_axis_name=par.bn_axis_name)
-  variables = joint.init_variables(model, tiny.SIZE, seed=0)
+  variables = joint.init_joint_variables(model, tiny.SIZE, seed=0)
   return run.run_rounds(config, par, workdir, model, variables, idx, target, test, source, 3)
 
 
