@@ -9,7 +9,7 @@ Override anything from the command line, e.g.
 import ml_collections
 from ml_collections import config_dict
 
-from adafilter_jax.methods import paper
+from adafilter_jax.methods import paper_numbers
 from adafilter_jax.data.config import get_data_config
 
 
@@ -126,7 +126,7 @@ def get_config() -> ml_collections.ConfigDict:
   # for TensorBoard's Profile tab or Perfetto, e.g. --config.profile_steps='(11,12,13)';
   # consecutive steps share one trace. Empty: no trace.
   c.profile_steps = ()
-  # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/methods/paper.py), for reports.
+  # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/methods/paper_numbers.py), for reports.
   c.paper_top1 = ml_collections.ConfigDict()
   return c
 
@@ -136,5 +136,5 @@ def for_dataset(name: str, data_name: str) -> ml_collections.ConfigDict:
   c = get_config()
   c.name = name
   c.data.name = data_name
-  c.paper_top1 = ml_collections.ConfigDict(paper.on_dataset(name))
+  c.paper_top1 = ml_collections.ConfigDict(paper_numbers.on_dataset(name))
   return c

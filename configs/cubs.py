@@ -1,5 +1,5 @@
 """SpotTune Table 2: CUB-200-2011 (5994 train / 5794 test, 200 classes; TFDS caltech_birds2011).
-`paper_top1` holds that table's column (adafilter_jax/methods/paper.py). Any recipe:
+`paper_top1` holds that table's column (adafilter_jax/methods/paper_numbers.py). Any recipe:
 
   python main.py --config configs/methods/spottune.py:cubs
 """

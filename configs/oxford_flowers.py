@@ -1,5 +1,5 @@
 """SpotTune Table 2: Oxford Flowers 102 (TFDS oxford_flowers102; trains on its train + validation, the paper's 2040 images).
-`paper_top1` holds that table's column (adafilter_jax/methods/paper.py). Any recipe:
+`paper_top1` holds that table's column (adafilter_jax/methods/paper_numbers.py). Any recipe:
 
   python main.py --config configs/methods/spottune.py:oxford_flowers
 """

@@ -1,5 +1,5 @@
 """SpotTune Table 2: Sketches, Eitz et al. 2012 (16000 / 4000, 250 classes; image_folder/sketches, docs/decathlon.md).
-`paper_top1` holds that table's column (adafilter_jax/methods/paper.py). Any recipe:
+`paper_top1` holds that table's column (adafilter_jax/methods/paper_numbers.py). Any recipe:
 
   python main.py --config configs/methods/spottune.py:sketches
 """

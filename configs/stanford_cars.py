@@ -1,5 +1,5 @@
 """SpotTune Table 2: Stanford Cars (8144 / 8041, 196 classes; TFDS cars196).
-`paper_top1` holds that table's column (adafilter_jax/methods/paper.py). Any recipe:
+`paper_top1` holds that table's column (adafilter_jax/methods/paper_numbers.py). Any recipe:
 
   python main.py --config configs/methods/spottune.py:stanford_cars
 """

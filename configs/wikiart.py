@@ -1,5 +1,5 @@
 """SpotTune Table 2: WikiArt artists (42129 / 10628, 195 classes; image_folder/wikiart, docs/decathlon.md).
-`paper_top1` holds that table's column (adafilter_jax/methods/paper.py). Any recipe:
+`paper_top1` holds that table's column (adafilter_jax/methods/paper_numbers.py). Any recipe:
 
   python main.py --config configs/methods/spottune.py:wikiart
 """

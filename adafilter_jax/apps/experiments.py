@@ -21,7 +21,7 @@ on the training split (systems/global_k.py). Writes
 class's training images (``data.sample_rate``, data/sampling.py) for 100/rate times the
 recipe's epochs and decay epochs, so about as many steps as on the whole set (TLlib trains
 every rate for the same iterations), in ``<root>/<dataset>_<rate>pct/...``; the table has
-a column per dataset and rate, next to TLlib's published number (methods/paper.py).
+a column per dataset and rate, next to TLlib's published number (methods/paper_numbers.py).
 """
 import argparse
 import csv
@@ -39,7 +39,7 @@ from adafilter_jax.apps import jobs
 from adafilter_jax.apps import needs
 from adafilter_jax.data import logs
 from adafilter_jax.data import user_errors
-from adafilter_jax.methods import paper
+from adafilter_jax.methods import paper_numbers
 from adafilter_jax.systems import decathlon
 from adafilter_jax.systems import global_k
 from adafilter_jax.train import config_files
@@ -159,7 +159,7 @@ def collect(root: str, datasets: Sequence[str], methods: Sequence[str],
           method=method, dataset=dataset, sample_rate=rate, n=len(accs), seeds=seeds,
           mean=float(np.mean(accs)) if accs else None,
           std=float(np.std(accs, ddof=1)) if len(accs) > 1 else (0.0 if accs else None),
-          paper=paper.top1(dataset, method, rate)))
+          paper=paper_numbers.top1(dataset, method, rate)))
   return rows
 
 

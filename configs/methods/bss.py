@@ -6,7 +6,7 @@ defaults); weight decay and schedule as fine-tuning's (BSS is added to it).
 
 Expected: about +0.2-1 points over fine-tuning at 100 % of the training data and more
 with less (TLlib, ResNet-50: CUB-200 82.0 vs ERM 81.8; Stanford Cars 88.0 vs 87.8;
-FGVC-Aircraft, `fgvc_aircraft`, 81.2 vs 80.2; adafilter_jax/methods/paper.py); not yet
+FGVC-Aircraft, `fgvc_aircraft`, 81.2 vs 80.2; adafilter_jax/methods/paper_numbers.py); not yet
 run at full size here.
 """
 import ml_collections

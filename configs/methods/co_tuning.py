@@ -7,7 +7,7 @@ The ImageNet weights keep their 1000-class fc (the converters and the Hub's conv
 
 Expected (TLlib, ResNet-50, best-epoch top-1 %): CUB-200 57.6 / 70.1 / 77.3 / 82.5 at
 15 / 30 / 50 / 100 %; Stanford Cars 49.0 / 70.6 / 81.9 / 89.1; FGVC-Aircraft
-(`fgvc_aircraft`) 45.9 / 61.2 / 71.3 / 82.2 (adafilter_jax/methods/paper.py). Not run
+(`fgvc_aircraft`) 45.9 / 61.2 / 71.3 / 82.2 (adafilter_jax/methods/paper_numbers.py). Not run
 here yet: the runs need a GPU and the datasets.
 """
 from configs.methods.tllib_schedule import recipe

@@ -10,7 +10,7 @@ weight decay 1e-4) and the loss increases on attention_images=128 training image
 
 Expected: about +0.5-2 points over fine-tuning (TLlib, ResNet-50 at 100 %: CUB-200
 82.3 vs ERM 81.8, Stanford Cars 88.4 vs 87.8, FGVC-Aircraft 82.7 vs 80.2;
-adafilter_jax/methods/paper.py); not yet run at full size here.
+adafilter_jax/methods/paper_numbers.py); not yet run at full size here.
 """
 import ml_collections
 

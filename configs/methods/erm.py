@@ -6,7 +6,7 @@ surgical, auto_rgn, bitfit) with this rather than with `finetune` (AdaFilter's r
 
 Expected (TLlib, ResNet-50, best-epoch top-1 %): CUB-200 51.2 / 64.6 / 74.6 / 81.8 at
 15 / 30 / 50 / 100 %; Stanford Cars 41.1 / 65.9 / 78.4 / 87.8; FGVC-Aircraft
-(`fgvc_aircraft`) 41.6 / 57.8 / 68.7 / 80.2 (adafilter_jax/methods/paper.py). Not run
+(`fgvc_aircraft`) 41.6 / 57.8 / 68.7 / 80.2 (adafilter_jax/methods/paper_numbers.py). Not run
 here yet: the runs need a GPU and the datasets.
 """
 from configs.methods.tllib_schedule import recipe

@@ -12,7 +12,7 @@ import pytest
 from adafilter_jax.train import checks
 from adafilter_jax.train import config_files
 from adafilter_jax import methods
-from adafilter_jax.methods import paper
+from adafilter_jax.methods import paper_numbers
 from adafilter_jax.weights import pretrained
 from adafilter_jax import models
 from configs import methods as recipes
@@ -123,7 +123,7 @@ def test_the_package_imports_neither_configs_nor_tests():
 
 
 def test_the_paper_table_is_the_one_in_docs():
-  """adafilter_jax/methods/paper.py against the tables transcribed in docs/method.md and
+  """adafilter_jax/methods/paper_numbers.py against the tables transcribed in docs/method.md and
   docs/methods.md (Tables 2-4 of the paper)."""
   rows = {'standard fine-tuning': 'finetune', 'fine-tuning half': 'finetune_half',
           'random policy': 'random_policy', 'L2-SP': 'l2sp', 'AdaFilter': 'adafilter',
@@ -134,9 +134,9 @@ def test_the_paper_table_is_the_one_in_docs():
       cells = [c.strip() for c in line.strip().strip('|').split('|')]
       if cells[0] in rows and len(cells) == 8:
         recipe = rows[cells[0]]
-        assert [paper.top1(d, recipe) for d in paper.DATASETS] == [float(c) for c in cells[1:]]
+        assert [paper_numbers.top1(d, recipe) for d in paper_numbers.DATASETS] == [float(c) for c in cells[1:]]
         seen.add(recipe)
-  assert seen == set(paper.ADAFILTER)
+  assert seen == set(paper_numbers.ADAFILTER)
 
 
 def test_spottune_table2_datasets_carry_their_column_of_the_paper():
@@ -165,16 +165,16 @@ def test_later_baselines_carry_their_papers_settings():
 
 
 def test_tllib_table_is_the_one_in_docs():
-  """TLlib's sampling-rate numbers in adafilter_jax/methods/paper.py against the table in
+  """TLlib's sampling-rate numbers in adafilter_jax/methods/paper_numbers.py against the table in
   docs/methods.md (transcribed from TLlib's README)."""
   seen = {}
   for line in open('docs/methods.md'):
     cells = [c.strip() for c in line.strip().strip('|').split('|')]
-    if len(cells) == 6 and cells[0] in paper.TLLIB:
+    if len(cells) == 6 and cells[0] in paper_numbers.TLLIB:
       seen.setdefault(cells[0], {})[cells[1]] = tuple(float(v) for v in cells[2:])
-  assert seen == paper.TLLIB
-  assert paper.top1('cubs', 'co_tuning', 15) == 57.6 and paper.top1('cubs', 'co_tuning') is None
-  assert paper.top1('fgvc_aircraft', 'delta', 50) == 71.4 and paper.top1('cubs', 'bss', 20) is None
+  assert seen == paper_numbers.TLLIB
+  assert paper_numbers.top1('cubs', 'co_tuning', 15) == 57.6 and paper_numbers.top1('cubs', 'co_tuning') is None
+  assert paper_numbers.top1('fgvc_aircraft', 'delta', 50) == 71.4 and paper_numbers.top1('cubs', 'bss', 20) is None
 
 
 @pytest.mark.parametrize('recipe, key, value, accepted', [
