@@ -38,7 +38,7 @@ import numpy as np
 from adafilter_jax.apps import jobs
 from adafilter_jax.apps import needs
 from adafilter_jax.data import logs
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.methods import paper_numbers
 from adafilter_jax.systems import decathlon
 from adafilter_jax.systems import global_k
@@ -275,8 +275,8 @@ def exit_code(status: Dict[str, str]) -> int:
 def main(argv=None):
   try:
     return run(parser().parse_args(argv))
-  except user_errors.USER_ERRORS as e:  # a dataset not prepared, a recipe or key unknown
-    return user_errors.report(e)
+  except cli_errors.USER_ERRORS as e:  # a dataset not prepared, a recipe or key unknown
+    return cli_errors.report(e)
 
 
 if __name__ == '__main__':

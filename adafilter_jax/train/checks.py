@@ -22,7 +22,7 @@ from adafilter_jax import methods
 from adafilter_jax.models import own
 from adafilter_jax.weights import pretrained as pretrained_lib
 from adafilter_jax.data import pipeline
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.train import config_files
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import sinks
@@ -211,7 +211,7 @@ def parse_flags(argv: Sequence[str]):
     if where:  # the config file's own code failed: its line, not ml_collections' frames
       error = ValueError(where)
       error.__cause__ = e
-      sys.exit(user_errors.report(error))
+      sys.exit(cli_errors.report(error))
     if not isinstance(e, (AttributeError, KeyError)):
       raise
     message = unknown_override(argv) or repr(e)
