@@ -8,8 +8,9 @@ into a Table-2-style table (mean +- std over seeds) next to the paper's numbers.
       --methods erm,co_tuning,surgical,auto_rgn,bitfit --sample_rates 15,30,50,100 \
       --metric best_eval_top1 --root runs/tllib
 
-A method here is a recipe of configs/methods/ (ablations included), run on the dataset's
-config (configs/<dataset>.py) in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
+A method here is a recipe of configs/methods/ (ablations included), run on a dataset of
+configs/transfer.py (``--config configs/transfer.py:dataset=<dataset>,method=<method>``)
+in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
 summary.json reports all its epochs is skipped; an unfinished one resumes from its
 checkpoint (the loop does that). A recipe of `COMPLETED_FROM` is completed from an
 earlier run: ``spottune_fixed`` takes its blocks from the same dataset and seed's
@@ -93,12 +94,15 @@ def recipes(configs_dir: str = 'configs') -> List[str]:
 def make_config(dataset: str, method: str, seed: int, root: str,
                 overrides: Sequence[str] = (), configs_dir: str = 'configs',
                 sample_rate: Optional[int] = None):
-  """Recipe `method` (configs/methods/<method>.py) on `dataset`, with `overrides`
-  (``key=value``, as main.py's ``--config.key=value``), at `sample_rate` % if given."""
-  path = os.path.join(configs_dir, 'methods', f'{method}.py')
-  if not os.path.isfile(path):
-    raise ValueError(f'no recipe {path}; known: {recipes(configs_dir)}')
-  config = config_files.load(f'{path}:{dataset}', [f'seed={seed}', *overrides])
+  """Recipe `method` (configs/methods/<method>.py) on `dataset` (configs/transfer.py's),
+  with `overrides` (``key=value``, as main.py's ``--config.key=value``), at `sample_rate` %
+  if given."""
+  recipe = os.path.join(configs_dir, 'methods', f'{method}.py')
+  if not os.path.isfile(recipe):
+    raise ValueError(f'no recipe {recipe}; known: {recipes(configs_dir)}')
+  path = os.path.join(configs_dir, 'transfer.py')
+  config = config_files.load(f'{path}:dataset={dataset},method={method}',
+                             [f'seed={seed}', *overrides])
   if sample_rate is not None:
     config = at_sample_rate(config, sample_rate)
   if method in COMPLETED_FROM:
@@ -218,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
   parser.add_argument('--datasets', type=split, required=True,
-                       help='comma-separated names of configs/<dataset>.py')
+                       help="comma-separated datasets of configs/transfer.py's")
   parser.add_argument('--methods', type=split, default=list(TABLE2),
                        help='comma-separated recipes of configs/methods/ (default: Table 2)')
   parser.add_argument('--configs_dir', default='configs', help='the folder of the config files')

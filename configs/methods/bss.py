@@ -2,7 +2,7 @@
 values of the batch's pooled features), eta=0.001, k=1 (the paper's and TLlib's
 defaults); weight decay and schedule as fine-tuning's (BSS is added to it).
 
-  python main.py --config configs/methods/bss.py:cubs
+  python main.py --config configs/transfer.py:dataset=cubs,method=bss
 
 Expected: about +0.2-1 points over fine-tuning at 100 % of the training data and more
 with less (TLlib, ResNet-50: CUB-200 82.0 vs ERM 81.8; Stanford Cars 88.0 vs 87.8;
@@ -11,7 +11,6 @@ run at full size here.
 """
 import ml_collections
 
-from configs.methods import on_dataset
 
 
 def apply(c):
@@ -19,6 +18,3 @@ def apply(c):
   c.bss = ml_collections.ConfigDict(dict(eta=0.001, k=1))
   return c
 
-
-def get_config(dataset: str = 'cubs'):
-  return on_dataset(dataset, 'bss')

@@ -205,6 +205,8 @@ def test_main_user_errors_are_one_message_without_a_traceback(tmp_path):
        f"error: {name}, line 6: NameError: name 'epochs' is not defined"),
       (tiny_config + ['--config.batch_size=-4'], 'config.batch_size=-4: must be an integer >= 1'),
       (['--config', 'configs/tiny_typo.py'], '--config: configs/tiny_typo.py: no such file'),
+      (['--config', 'configs/transfer.py:dataset=cubz,method=l2sp'],  # a family's argument
+       "ValueError: unknown dataset 'cubz': neither a config configs/cubz.py"),
       (tiny_config + ['--config.data.name=digts_target'],
        "unknown dataset 'digts_target' (config.data.name): did you mean 'digits_target'"),
   ]
