@@ -20,7 +20,6 @@ from adafilter_jax.systems.selective import index, joint, run
 from adafilter_jax.train import parallel
 from tests import multihost
 from tests.selective import tiny
-from tests.train import multihost_worker as train_worker
 
 
 def _record_decodes(log):
@@ -54,7 +53,7 @@ def main():
   multihost.join(args)
   workdir = os.path.abspath(args.workdir)
   writes, decodes = [], []
-  train_worker._record_writes(workdir, writes)  # pylint: disable=protected-access
+  multihost.record_writes(workdir, writes)
   _record_decodes(decodes)
   records = _rounds(args, workdir)
   pid = jax.process_index()
