@@ -25,7 +25,8 @@ import pytest
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import checkpoint, loop
 from tests import multihost
-from tests.train import runs, tiny
+from tests import tiny_config
+from tests.train import runs
 
 
 def _record_reads(pipeline, train_log, eval_log):
@@ -74,7 +75,7 @@ def main():
     _kill_after(checkpoint, args.kill_after_epoch)
   if args.term_after_batches >= 0 and args.process_id == args.term_process:
     runs.interrupt_after(pytest.MonkeyPatch(), args.term_after_batches)
-  config = tiny.config(epochs=args.epochs, parallel=args.parallel)
+  config = tiny_config.config(epochs=args.epochs, parallel=args.parallel)
   try:
     state = loop.train_and_evaluate(config, workdir)
   except loop.Interrupted as e:  # as main.py exits
