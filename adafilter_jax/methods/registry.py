@@ -164,7 +164,7 @@ def settings(config: ml_collections.ConfigDict, block: str,
     raise ValueError(
         f'config.method={config.method!r} reads config.{block}, which this config does not '
         f'have: start from its recipe, python main.py --config '
-        f'configs/methods/{recipe}.py:<dataset>, which sets it.')
+        f'configs/transfer.py:dataset=<dataset>,method={recipe}, which sets it.')
   return config[block]
 
 

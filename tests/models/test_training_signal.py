@@ -8,7 +8,7 @@ from adafilter_jax import methods
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
 from tests.models import tiny as model_tiny
-from tests.train import tiny
+from tests import tiny_config
 
 
 def _moved(old, new):
@@ -19,7 +19,7 @@ def _moved(old, new):
 
 
 def test_gate_and_bn_pre_move_after_one_train_step():
-  config = tiny.config('adafilter')
+  config = tiny_config.config('adafilter')
   method = methods.get('adafilter')
   model = method.build_model(config, 5, None)
   # Fresh init: F != S, so the straight-through gradient of G is not zero (with pretrained

@@ -78,7 +78,7 @@ def make_config(name, dtype='float32', parallel='jit', configs_dir='configs', ex
   by path, as main.py reads it) with the variant's overrides and `extra` ones, from
   scratch."""
   recipe, overrides = VARIANTS[name]
-  path = os.path.join(configs_dir, 'methods', f'{recipe}.py')
+  path = os.path.join(configs_dir, f'transfer.py:method={recipe}')
   return config_files.load(path, ['pretrained=', f'model.dtype={dtype}',
                                  f'parallel={parallel}', *overrides, *extra])
 
