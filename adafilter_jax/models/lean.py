@@ -19,10 +19,13 @@ inputs) for the caller's running averages (`running`), as `nn.BatchNorm` updates
 Statistics are those of flax: E[z^2] - E[z]^2 clipped at 0, over the global batch with
 `axis_name` (pmean across devices). The gate's gradient is the product form's (`mix`).
 
-XLA's CSE would merge the backward's (z - mean) with the forward's and keep the result
-alive between the passes (and merge a recomputed S(x) into the forward's): the backward
-reads its residuals through `lax.optimization_barrier`, which XLA:GPU keeps until after
-scheduling; XLA:CPU only with its `cse_barrier_expander` pass off (apps/bench/memory.py).
+XLA would otherwise undo the plan: its CSE merges the backward's (z - mean) and a
+recomputed S(x) with the forward's, and its scheduler runs backward work that needs only
+residuals (those elementwise passes, the layout copies of x for the weight gradient)
+early, in the forward, keeping the results alive between the passes. So each backward
+reads its residuals through one `lax.optimization_barrier` together with its incoming
+cotangents (`_in_backward`). XLA:GPU keeps barriers until after scheduling; XLA:CPU only
+with its `cse_barrier_expander` pass off (apps/bench/memory.py's CPU_OPTIONS).
 """
 import functools
 from typing import NamedTuple, Optional
@@ -118,9 +121,12 @@ def _mix_bwd(res, dy):
 mix.defvjp(_mix_fwd, _mix_bwd)
 
 
-def _barrier(*xs):
-  """`xs` as the backward reads them: not merged with the forward by XLA's CSE."""
-  return jax.lax.optimization_barrier(xs)
+def _in_backward(res, cts):
+  """The residuals and cotangents as a backward reads them: through one barrier with the
+  incoming cotangents, so that XLA neither merges the backward's recomputations with the
+  forward (CSE) nor schedules them, or the layout copies of x for dW, before the
+  cotangents exist, i.e. into the forward, keeping their results alive between the passes."""
+  return jax.lax.optimization_barrier((res, cts))
 
 
 # ---- the plain unit -------------------------------------------------------------------
@@ -139,7 +145,7 @@ def _conv_bn_fwd(spec, x, w, scale, bias):
 
 
 def _conv_bn_bwd(spec, res, cts):
-  x, w, z, mean, rstd, scale = _barrier(*res)
+  (x, w, z, mean, rstd, scale), cts = _in_backward(res, cts)
   dz, dscale, dbias = _bn_backward(z, mean, rstd, scale, *cts, spec.axis_name)
   dx, dw = jax.vjp(functools.partial(_conv, spec), x, w)[1](dz)
   return dx, dw, dscale, dbias
@@ -184,14 +190,20 @@ def _gated_fwd(spec, x, w_f, w_s, scale_f, bias_f, scale_s, bias_s, g):
 
 
 def _s_of(spec, x, w_s, s):
-  """S(x): kept, or recomputed from x (a conv the forward's CSE must not absorb)."""
-  return _conv(spec, *_barrier(x, w_s)) if s is None else s
+  """S(x): kept, or recomputed from x (read through `_in_backward`)."""
+  return _conv(spec, x, w_s) if s is None else s
+
+
+def _branch_grads(spec, x, w_f, w_s, df, ds):
+  """dx through both convs, and F's dW (S is frozen: no weight-gradient conv)."""
+  dx, dw_f = jax.vjp(functools.partial(_conv, spec), x, w_f)[1](df)
+  dx_s, = jax.vjp(lambda x: _conv(spec, x, w_s), x)[1](ds)
+  return dx + dx_s, dw_f
 
 
 def _gated_bwd(spec, res, cts):
-  x, w_f, w_s, f, s, g, stats = res
+  (x, w_f, w_s, f, s, g, stats), cts = _in_backward(res, cts)
   s = _s_of(spec, x, w_s, s)
-  f, s, g, stats = _barrier(f, s, g, stats)
   mean_f, rstd_f, scale_f, bias_f, mean_s, rstd_s, scale_s, bias_s = stats
   dy, (dmean_f, dvar_f), (dmean_s, dvar_s) = cts
   a = _normalize(f, mean_f, rstd_f, scale_f, bias_f)
@@ -201,9 +213,8 @@ def _gated_bwd(spec, res, cts):
                                        spec.axis_name)
   ds, dscale_s, dbias_s = _bn_backward(s, mean_s, rstd_s, scale_s, db, dmean_s, dvar_s,
                                        spec.axis_name)
-  dx, dw_f = jax.vjp(functools.partial(_conv, spec), x, w_f)[1](df)
-  dx_s, = jax.vjp(lambda x: _conv(spec, x, w_s), x)[1](ds)   # S frozen: no dW conv
-  return (dx + dx_s, dw_f, jnp.zeros_like(w_s), dscale_f, dbias_f, dscale_s, dbias_s, dg)
+  dx, dw_f = _branch_grads(spec, x, w_f, w_s, df, ds)
+  return (dx, dw_f, jnp.zeros_like(w_s), dscale_f, dbias_f, dscale_s, dbias_s, dg)
 
 
 _gated.defvjp(_gated_fwd, _gated_bwd)
@@ -245,16 +256,14 @@ def _eq6_fwd(spec, x, w_f, w_s, scale, bias, g):
 
 
 def _eq6_bwd(spec, res, cts):
-  x, w_f, w_s, f, s, g, stats = res
+  (x, w_f, w_s, f, s, g, (mean, rstd, scale)), cts = _in_backward(res, cts)
   s = _s_of(spec, x, w_s, s)
-  f, s, g, (mean, rstd, scale) = _barrier(f, s, g, stats)
   dy, dmean, dvar = cts
   mixed, mix_vjp = jax.vjp(mix, g, f, s)
   dm, dscale, dbias = _bn_backward(mixed, mean, rstd, scale, dy, dmean, dvar, spec.axis_name)
   dg, df, ds = mix_vjp(dm)
-  dx, dw_f = jax.vjp(functools.partial(_conv, spec), x, w_f)[1](df)
-  dx_s, = jax.vjp(lambda x: _conv(spec, x, w_s), x)[1](ds)
-  return dx + dx_s, dw_f, jnp.zeros_like(w_s), dscale, dbias, dg
+  dx, dw_f = _branch_grads(spec, x, w_f, w_s, df, ds)
+  return dx, dw_f, jnp.zeros_like(w_s), dscale, dbias, dg
 
 
 _eq6.defvjp(_eq6_fwd, _eq6_bwd)
