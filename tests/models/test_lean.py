@@ -59,18 +59,20 @@ def assert_close(got, want, tol):
 
 # ---- the plain unit against flax's BatchNorm, running statistics included ----
 
-def plain_pair(k, stride, pad, dtype):
-  """(lean, reference): (x, w, scale, bias, stats) -> (y, updated running stats)."""
+def plain_pair(k, stride, pad, dtype, impl='xla', remat=False):
+  """(lean, reference): (x, w, scale, bias, stats) -> (y, updated running stats); the
+  lean unit with the conv `impl` (convs.IMPLS), under `jax.checkpoint` if `remat`."""
   bn = flax_bn(dtype)
 
   def reference(x, w, scale, bias, stats):
     return bn(conv(x.astype(dtype), w.astype(dtype), stride, pad), scale, bias, stats)
 
   def lean_unit(x, w, scale, bias, stats):
-    y, mean, var = lean.conv_bn(x, w, scale, bias, strides=stride, padding=pad, dtype=dtype)
+    y, mean, var = lean.conv_bn(x, w, scale, bias, strides=stride, padding=pad, dtype=dtype,
+                                impl=impl)
     return y, {'mean': lean.running(stats['mean'], mean),
                'var': lean.running(stats['var'], var)}
-  return lean_unit, reference
+  return (jax.checkpoint(lean_unit) if remat else lean_unit), reference
 
 
 def value_and_grads(unit, args, argnums):
@@ -97,11 +99,14 @@ def test_plain_unit_equals_flax_batchnorm_in_float64(k, stride, pad):
                  value_and_grads(reference, args, (0, 1, 2, 3)), 1e-9)
 
 
+@pytest.mark.parametrize('impl,remat', [('xla', False), ('mixed', False), ('xla', True)])
 @pytest.mark.parametrize('k,stride,pad', CONVS)
-def test_plain_unit_equals_flax_batchnorm_in_float32(k, stride, pad):
+def test_plain_unit_equals_flax_batchnorm_in_float32(k, stride, pad, impl, remat):
+  """Also with 'mixed' convs (config.model.conv_impl) and under remat (config.model.remat
+  wraps blocks in `nn.remat`)."""
   d = data(jnp.float32, k)
   args = (d['x'], d['w_f'], d['scale_f'], d['bias_f'], d['stats'])
-  lean_unit, reference = plain_pair(k, stride, pad, jnp.float32)
+  lean_unit, reference = plain_pair(k, stride, pad, jnp.float32, impl, remat)
   assert_close(value_and_grads(lean_unit, args, (0, 1, 2, 3)),
                value_and_grads(reference, args, (0, 1, 2, 3)), 1e-5)
 
