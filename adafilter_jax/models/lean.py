@@ -16,6 +16,9 @@ recomputes (z - mean) * rstd and the BN outputs elementwise, and transposes the 
 
 Every unit returns its batch statistics (mean, biased var; float32, or wider for wider
 inputs) for the caller's running averages (`running`), as `nn.BatchNorm` updates them.
+For a flax model's bound `layers.Conv` + `nn.BatchNorm` pair (an interceptor's view):
+`unit_kwargs` says whether a lean unit computes what they do and with which arguments,
+`update_batch_stats` moves the norm's running averages.
 Statistics are those of flax: E[z^2] - E[z]^2 clipped at 0, over the global batch with
 `axis_name` (pmean across devices). The gate's gradient is the product form's (`mix`).
 
@@ -30,10 +33,12 @@ with its `cse_barrier_expander` pass off (apps/bench/memory.py's CPU_OPTIONS).
 import functools
 from typing import NamedTuple, Optional
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from adafilter_jax.models import convs
+from adafilter_jax.models import layers
 
 
 class Spec(NamedTuple):
@@ -49,6 +54,31 @@ class Spec(NamedTuple):
 def running(average, batch, momentum: float = 0.9):
   """`nn.BatchNorm`'s update of a running statistic by this batch's."""
   return momentum * average + (1 - momentum) * batch
+
+
+def unit_kwargs(conv: nn.Module, norm: nn.Module) -> Optional[dict]:
+  """The keyword arguments of a lean unit that computes what the bound modules `conv` (a
+  `layers.Conv`) then `norm` (an `nn.BatchNorm` on its output, training mode) compute,
+  or None where it would not (another class, or a BN setting the lean unit lacks)."""
+  if not (isinstance(conv, layers.Conv) and isinstance(norm, nn.BatchNorm)):
+    return None
+  if (norm.axis not in (-1, (-1,)) or not (norm.use_scale and norm.use_bias)
+      or not norm.use_fast_variance or not norm.force_float32_reductions
+      or norm.axis_index_groups is not None or norm.dtype != conv.dtype
+      or norm.param_dtype != jnp.float32):
+    return None
+  return dict(strides=conv.strides, padding=conv.padding, dtype=conv.dtype, impl=conv.impl,
+              axis_name=norm.axis_name, epsilon=norm.epsilon)
+
+
+def update_batch_stats(norm: nn.Module, mean, var):
+  """What the bound `nn.BatchNorm` `norm` does with a batch's statistics in training:
+  moves its running averages by 1 - momentum (not while initializing, as flax)."""
+  if norm.is_initializing():
+    return
+  for name, batch in (('mean', mean), ('var', var)):
+    norm.put_variable('batch_stats', name,
+                      running(norm.get_variable('batch_stats', name), batch, norm.momentum))
 
 
 def _conv(spec: Spec, x, w):

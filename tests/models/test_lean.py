@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adafilter_jax.models import lean
+from adafilter_jax.models import layers, lean
 
 EPS = 1e-5
 # (kernel, stride, pad): a 1x1, a strided 3x3.
@@ -257,3 +257,66 @@ def test_the_lean_units_keep_x_and_the_conv_outputs_only():
   assert lean_gated <= 1.2 * reference_plain
   reference_gated = residual_bytes(lambda *a: gated_reference(1, 1, 0)(*a)[0], args)
   assert reference_gated >= x_bytes + 6 * z_bytes
+
+
+# ---- a flax model's conv + BN pairs, run lean by an interceptor (as a runner would) ----
+
+class TwoUnits(nn.Module):
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    for i in range(2):
+      x = layers.Conv(4, 3, strides=1 + i, padding=1, name=f'conv{i}')(x)
+      x = nn.relu(layers.batch_norm(train, name=f'bn{i}')(x))
+    return x
+
+
+class LeanPairs:
+  """An interceptor that runs each `layers.Conv` whose output goes into an `nn.BatchNorm`
+  as `lean.conv_bn`, with the modules' own variables, updating their running statistics
+  (the conv's own output, unused then, is left to XLA's dead-code elimination)."""
+
+  def __init__(self):
+    self.conv, self.ran = None, 0
+
+  def __call__(self, next_fun, args, kwargs, ctx):
+    m = ctx.module
+    if ctx.method_name != '__call__' or m.is_initializing():
+      return next_fun(*args, **kwargs)
+    if isinstance(m, layers.Conv):
+      self.conv = (m, args[0], next_fun(*args, **kwargs))
+      return self.conv[2]
+    conv, self.conv = self.conv, None
+    kw = lean.unit_kwargs(conv[0], m) if conv is not None else None
+    if kw is None or args[0] is not conv[2] or m.use_running_average:
+      return next_fun(*args, **kwargs)
+    y, mean, var = lean.conv_bn(conv[1], conv[0].get_variable('params', 'kernel'),
+                                m.get_variable('params', 'scale'),
+                                m.get_variable('params', 'bias'), **kw)
+    lean.update_batch_stats(m, mean, var)
+    self.ran += 1
+    return y
+
+
+def test_a_flax_models_conv_bn_pairs_run_lean_with_the_same_numbers():
+  model, x = TwoUnits(), jnp.asarray(np.random.RandomState(0).randn(2, 8, 8, 3), jnp.float32)
+  variables = model.init(jax.random.key(0), x)
+  variables = {**variables, 'batch_stats': jax.tree.map(lambda v: v + 0.5,
+                                                         variables['batch_stats'])}
+  r = cotangent(model.apply(variables, x, mutable=['batch_stats'])[0])
+  runner = LeanPairs()
+
+  def loss(params, lean_units):
+    def run():
+      return model.apply({**variables, 'params': params}, x, mutable=['batch_stats'])
+    if lean_units:
+      with nn.intercept_methods(runner):
+        y, stats = run()
+    else:
+      y, stats = run()
+    return jnp.vdot(y, r), (y, stats)
+  got, want = (jax.grad(loss, has_aux=True)(variables['params'], lean_units)
+               for lean_units in (True, False))
+  assert runner.ran == 2   # both pairs ran lean
+  assert_close(got, want, 1e-5)
+  assert jax.tree.structure(got) == jax.tree.structure(want)
+  assert lean.unit_kwargs(layers.Conv(4, 3), nn.BatchNorm(use_bias=False)) is None
