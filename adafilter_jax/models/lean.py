@@ -2,10 +2,9 @@
 by `layers.batch_norm` (flax's `nn.BatchNorm`, training mode), with a backward that keeps
 only what it needs (docs/speed.md, "Per-unit account").
 
-Written as autodiff sees them, a conv and flax's BatchNorm keep for the backward the conv
-output z, 2z (for the square of the variance), z - mean and the normalised output; a
-gated unit keeps all of these per branch, and both branches' outputs for the gate's
-gradient. Here each unit is one `jax.custom_vjp` whose residuals are the conv input x,
+Written as autodiff sees them, a conv and flax's BatchNorm keep for the backward x, 2z
+(z the conv output; 2z for the variance's square) and z - mean; a gated unit keeps these
+per branch, and both branches' BN outputs for the gate's gradient. Here each unit is one `jax.custom_vjp` whose residuals are the conv input x,
 the pre-BN conv output(s), the gate decisions and per-channel statistics; the backward
 recomputes (z - mean) * rstd and the BN outputs elementwise, and transposes the convs by
 `jax.vjp` of the forward conv.
@@ -131,7 +130,9 @@ def _expand(g, a):
 def mix(g, a, b):
   """a where g == 1, b where g == 0; g [batch, channels], a and b [batch, ..., channels].
   A select, so a NaN or inf in the branch not picked never reaches the output; the
-  backward is the gradient of g*a + (1-g)*b, the gate's straight-through gradient."""
+  backward is the gradient of g*a + (1-g)*b, the gate's straight-through gradient.
+  (`transform.mix`, with the gate's gradient summed in float32 or wider: float64 stays
+  float64.)"""
   return jnp.where(_expand(g, a) > 0, a, b)
 
 
