@@ -31,6 +31,7 @@ import jax.numpy as jnp
 from adafilter_jax.models import convs as convs_lib
 from adafilter_jax.models import gated_fast, layers, selected_bn
 from adafilter_jax.models import gates as gates_lib
+from adafilter_jax.models.ste import mix
 
 ModuleDef = Any
 COPY_SUFFIX = '_pre'  # S beside F, BN_pre beside BN_ft (the names pretrained.py maps)
@@ -162,32 +163,6 @@ def frozen_modules(params) -> set:
   A rule on names, so that a method groups a model's params without its plan."""
   return {key[:-1] for key in flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
           if key[-1] == 'kernel' and len(key) > 1 and key[-2].endswith(COPY_SUFFIX)}
-
-
-@jax.custom_vjp
-def mix(g, a, b):
-  """a where g == 1, b where g == 0; g [batch, channels], a and b [batch, ..., channels].
-  Forward a select; backward the gradient of g*a + (1-g)*b."""
-  return jnp.where(_expand(g, a) > 0, a, b)
-
-
-def _expand(g, a):
-  return g.reshape(g.shape[:1] + (1,) * (a.ndim - 2) + g.shape[-1:])
-
-
-def _mix_fwd(g, a, b):
-  return mix(g, a, b), (g, a, b)
-
-
-def _mix_bwd(res, dy):
-  g, a, b = res
-  pick = _expand(g, a) > 0
-  diff = jnp.where(jnp.isfinite(a) & jnp.isfinite(b), a - b, 0)  # no NaN into the gate
-  dg = jnp.sum((dy * diff).astype(jnp.float32), tuple(range(1, a.ndim - 1))).astype(g.dtype)
-  return dg, jnp.where(pick, dy, 0).astype(a.dtype), jnp.where(pick, 0, dy).astype(b.dtype)
-
-
-mix.defvjp(_mix_fwd, _mix_bwd)
 
 
 def _clone_at(module: nn.Module, name: str) -> nn.Module:
