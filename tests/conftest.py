@@ -42,20 +42,25 @@ def digits_prepared():
     prepare.prepare('digits', data_dir=tiny_config.DATA_DIR)
 
 
-# The files that take longest (CPU seconds on an empty compilation cache, measured with
-# the per-file timings of issue 32, item 18), run first: the two workers take whole files
-# in collection order (pyproject.toml: --no-loadscope-reorder), and a long file taken last
-# leaves one worker running alone.
+# The files that take longest (CPU seconds on an empty compilation cache: every file of
+# 15 s or more, measured per test over a whole run of the test command, issue 32,
+# item 18), run first: the two workers take whole files in collection order
+# (pyproject.toml: --no-loadscope-reorder), and a long file taken last leaves one
+# worker running alone.
 LONGEST_FIRST = (
     'tests/train/test_loop.py', 'tests/train/test_multihost.py',
-    'tests/speed/test_gated_variants.py', 'tests/models/test_adafilter.py',
-    'tests/methods/test_tllib_grid.py', 'tests/after/test_evaluate.py',
-    'tests/train/test_parallel.py', 'tests/train/test_faults.py',
-    'tests/selective/test_rounds.py', 'tests/after/test_install.py',
-    'tests/models/test_cnn_gate.py', 'tests/train/test_memory.py',
-    'tests/methods/test_reproduce.py', 'tests/train/test_logging.py',
-    'tests/decathlon/test_grid.py', 'tests/train/test_demo.py',
-    'tests/methods/test_spottune.py', 'tests/selective/test_multihost.py',
+    'tests/models/test_transform.py', 'tests/models/test_transform_resnet.py',
+    'tests/speed/test_gated_variants.py', 'tests/after/test_evaluate.py',
+    'tests/train/test_faults.py', 'tests/methods/test_tllib_grid.py',
+    'tests/models/test_adafilter.py', 'tests/train/test_parallel.py',
+    'tests/train/test_own_model.py', 'tests/after/test_install.py',
+    'tests/selective/test_rounds.py', 'tests/train/test_memory.py',
+    'tests/models/test_cnn_gate.py', 'tests/after/test_export.py',
+    'tests/decathlon/test_grid.py', 'tests/methods/test_reproduce.py',
+    'tests/train/test_demo.py', 'tests/train/test_logging.py', 'tests/train/test_checks.py',
+    'tests/models/test_own_model_docs.py', 'tests/decathlon/test_resnet26_methods.py',
+    'tests/train/test_delta_runner.py', 'tests/methods/test_spottune.py',
+    'tests/selective/test_multihost.py', 'tests/decathlon/test_baselines.py',
 )
 
 

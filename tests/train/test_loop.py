@@ -125,13 +125,31 @@ def test_initial_policy_is_kept_across_a_resume(tmp_path, monkeypatch):
   _check_policy(config, state, record, summary, workdir)
 
 
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  """(workdir, final state) of the uninterrupted 2-epoch fine-tuning run of `overrides`,
+  trained once for all the tests here that end an interrupted run equal to it."""
+  done = {}
+
+  def run(**overrides):
+    key = json.dumps(overrides, sort_keys=True)
+    if key not in done:
+      workdir = str(tmp_path_factory.mktemp('whole') / 'run')
+      done[key] = workdir, train_and_evaluate(tiny_config.config('finetune', epochs=2, **overrides),
+                                                     workdir)
+    return done[key]
+
+  return run
+
+
 @pytest.mark.parametrize('overrides', [
     {},
     # The step counts optimizer updates, whatever the micro-batches: resume is as exact.
     {'grad_accum_steps': 2, 'model.remat': True}])
-def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, overrides):
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, uninterrupted,
+                                                     overrides):
   config = tiny_config.config('finetune', epochs=2, **overrides)
-  whole = train_and_evaluate(config, str(tmp_path / 'whole'))
+  whole_dir, whole = uninterrupted(**overrides)
 
   workdir = str(tmp_path / 'resumed')
   with monkeypatch.context() as m:
@@ -146,7 +164,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, ove
   jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
   jax.tree.map(np.testing.assert_array_equal, resumed.batch_stats, whole.batch_stats)
   jax.tree.map(np.testing.assert_array_equal, resumed.opt_state, whole.opt_state)
-  a, b = runs.records(workdir), runs.records(str(tmp_path / 'whole'))
+  a, b = runs.records(workdir), runs.records(whole_dir)
   assert [r['epoch'] for r in a] == [1, 2]
   # Every field but wall time: the interrupted epoch's train loss too, averaged over
   # the steps before the interrupt (kept in the checkpoint) and after.
@@ -197,13 +215,13 @@ def _summary(workdir):
     return json.load(f)
 
 
-def test_interrupt_in_the_last_step_of_an_epoch_still_evaluates_it(tmp_path, monkeypatch):
+def test_interrupt_in_the_last_step_of_an_epoch_still_evaluates_it(tmp_path, monkeypatch,
+                                                                   uninterrupted):
   """The signal arrives while the epoch's last batch trains: the checkpoint is at the
   epoch's end, but its eval has not run. The resumed run must run it, and end like an
   uninterrupted run (the last epoch of the run, the worst case: nothing follows it)."""
   config = tiny_config.config('finetune', epochs=2)
-  whole_dir = str(tmp_path / 'whole')
-  train_and_evaluate(config, whole_dir)
+  whole_dir, _ = uninterrupted()
 
   workdir = str(tmp_path / 'resumed')
   with monkeypatch.context() as m:
@@ -318,9 +336,10 @@ def test_a_run_whose_dataset_was_prepared_again_says_so(tmp_path, caplog):
 # Orbax's failed read of the truncated file leaves tensorstore reads in flight, which later
 # call back into the restore's closed event loop: a warning of the deliberate damage.
 @pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
-def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path, monkeypatch, caplog):
+def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path, monkeypatch, caplog,
+                                                                 uninterrupted):
   config = tiny_config.config('finetune', epochs=2)
-  whole = train_and_evaluate(config, str(tmp_path / 'whole'))
+  _, whole = uninterrupted()
   workdir = tmp_path / 'resumed'
   with monkeypatch.context() as m:
     runs.interrupt_after(m, 7)  # saves step 8; step 5 (epoch 1, the best so far) stays
