@@ -135,8 +135,8 @@ def uninterrupted(tmp_path_factory):
     key = json.dumps(overrides, sort_keys=True)
     if key not in done:
       workdir = str(tmp_path_factory.mktemp('whole') / 'run')
-      done[key] = workdir, train_and_evaluate(tiny_config.config('finetune', epochs=2, **overrides),
-                                                     workdir)
+      config = tiny_config.config('finetune', epochs=2, **overrides)
+      done[key] = workdir, train_and_evaluate(config, workdir)
     return done[key]
 
   return run
