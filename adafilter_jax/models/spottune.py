@@ -117,23 +117,30 @@ class SpotTune(nn.Module):
   @nn.compact
   def __call__(self, images, train: bool = False):
     decisions = self.policy(name='gate')(images, train)
+    # Sliced here, not in the interceptor: a block under nn.remat is intercepted inside
+    # its checkpoint's trace, where a slice would be a tracer that cannot leave it.
+    rows = [decisions[:, i] for i in range(decisions.shape[1])]
+    picks = [decisions[:, i, 1:2] for i in range(decisions.shape[1])]
     taken = {}
 
     def hand_decision(next_fun, args, kwargs, ctx):
-      if not (isinstance(ctx.module, SpotTuneBlock) and ctx.method_name == '__call__'):
+      if (not (isinstance(ctx.module, SpotTuneBlock) and ctx.method_name == '__call__')
+          or len(args) > 2 or 'decision' in kwargs):
         return next_fun(*args, **kwargs)
       name = '/'.join(ctx.module.path)
       if name in taken:
         raise ValueError(f'policy stepped twice for block {name!r}')
-      row = decisions[:, len(taken)]
-      taken[name] = row[:, 1:2]
-      return next_fun(*args, row, **kwargs)
+      if len(taken) == len(rows):
+        raise ValueError(f'the policy decides for {len(rows)} blocks, the network has more '
+                         f'SpotTune blocks ({name!r})')
+      taken[name] = picks[len(taken)]
+      return next_fun(*args, rows[len(taken) - 1], **kwargs)
 
     network = self.network.clone(parent=self.scope, _deep_clone=True)
     with nn.intercept_methods(hand_decision):
       logits, _ = network(images, train)
-    if len(taken) != decisions.shape[1]:
-      raise ValueError(f'the policy decides for {decisions.shape[1]} blocks, the network '
+    if len(taken) != len(rows):
+      raise ValueError(f'the policy decides for {len(rows)} blocks, the network '
                        f'has {len(taken)} SpotTune blocks')
     return logits, taken
 

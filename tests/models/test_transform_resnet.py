@@ -1,11 +1,10 @@
 """The project's ResNet-50 through the transform (models/transform.py), as the method
 builds it (models/adafilter.py), against a torch reference that mixes F's and S's units
-with the same decisions; with and without remat."""
+with the same decisions (remat: tests/train/test_memory.py)."""
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import torch
 
 from adafilter_jax.models import adafilter as adafilter_models
@@ -53,8 +52,7 @@ def _with_f(variables, f):
   return out
 
 
-@pytest.mark.parametrize('remat', [False, True])
-def test_resnet50_through_the_transform_equals_torch(remat):
+def test_resnet50_through_the_transform_equals_torch():
   net_s = torch_resnet('resnet50', 10, width=WIDTH, seed=0)
   net_f = torch_resnet('resnet50', 10, width=WIDTH, seed=0)
   with torch.no_grad():  # F: other filters and another BN_ft than S and BN_pre
@@ -70,7 +68,7 @@ def test_resnet50_through_the_transform_equals_torch(remat):
 
   # AdaFilter's ResNet-50 as the method builds it: S, BN_pre from net_s; F, BN_ft from
   # net_f; a fresh gate.
-  model = tiny.adafilter('resnet50', 10, width=WIDTH, remat=remat)
+  model = tiny.adafilter('resnet50', 10, width=WIDTH)
   init = jax.device_get(model.init({'params': jax.random.key(1)}, x))
   variables = _with_f(pretrained.transfer(convert(net_s), init), convert(net_f))
   logits, decisions = model.apply(variables, x)

@@ -121,6 +121,8 @@ def _remat_pair(recipe, arch, overrides):
     ('finetune', 'resnet18', {}),
     # The LSTM gate, shared by the blocks; its state passes through the ungated ones.
     ('adafilter', 'resnet18', {'adafilter.gated_layers': 'layer3,layer4'}),
+    # The policy's decisions reach each recomputed block from outside its checkpoint.
+    ('spottune', 'resnet18', {}),
 ])
 def test_remat_gives_the_plain_models_loss_gradients_and_statistics(recipe, arch, overrides):
   loss, plain, remat, variables = _remat_pair(recipe, arch, overrides)
@@ -139,7 +141,6 @@ def test_remat_gives_the_plain_models_loss_gradients_and_statistics(recipe, arch
     # The CNN gate sees the image in its first gated layer, here inside a block.
     ('adafilter_cnn_gate', 'resnet18', {'adafilter.gated_layers': 'blocks',
                                         'adafilter.gate_width': 4}),
-    ('spottune', 'resnet18', {}),  # blocks of two copies, one frozen
 ])
 def test_remat_runs_every_blocks_form(recipe, arch, overrides):
   """The forward (loss, BN statistics, decisions) equals the plain model's, and the
