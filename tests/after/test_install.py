@@ -71,13 +71,13 @@ def test_a_config_path_outside_the_checkout_is_the_installed_file(tmp_path, monk
   current directory, as an install puts it)."""
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
   import main  # pylint: disable=g-import-not-at-top
-  from adafilter_jax.train import checks, config_files  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.train import command_line, config_files  # pylint: disable=g-import-not-at-top
   monkeypatch.chdir(tmp_path)
   installed = os.path.join(REPO, 'configs', 'methods', 'l2sp.py')
   assert config_files.find('configs/methods/l2sp.py') == installed
   assert config_files.find('configs/nope.py') == 'configs/nope.py'  # reported as missing
   with flagsaver.flagsaver():
-    checks.parse_flags(['main.py', '--config', 'configs/methods/l2sp.py:caltech256_30'])
+    command_line.parse_flags(['main.py', '--config', 'configs/methods/l2sp.py:caltech256_30'])
     assert main.FLAGS.config.method == 'l2sp'
   assert (f'--config configs/methods/l2sp.py: not in this directory; using the installed '
           f'{installed}:caltech256_30') in capsys.readouterr().err
