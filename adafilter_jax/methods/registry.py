@@ -4,6 +4,9 @@ Kept apart from the package's ``__init__`` so that each method module imports it
 package imports the method modules, with no import running back.
 """
 import dataclasses
+import functools
+import importlib
+import pkgutil
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import flax.linen as nn
@@ -230,11 +233,23 @@ def register(method: Method) -> Method:
   return method
 
 
+@functools.lru_cache(maxsize=None)
+def _discover():
+  """Imports every module of the package once (each registers its methods): on the
+  first lookup, not on the package's import, so that running one of its modules
+  (``python -m adafilter_jax.methods.paper``) imports it once."""
+  package = __name__.rpartition('.')[0]
+  for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+    importlib.import_module(f'{package}.{module.name}')
+
+
 def get(name: str) -> Method:
+  _discover()
   if name not in REGISTRY:
     raise ValueError(f'unknown method {name!r} (config.method); known: {sorted(REGISTRY)}')
   return REGISTRY[name]
 
 
 def names():
+  _discover()
   return sorted(REGISTRY)

@@ -27,7 +27,6 @@ from adafilter_jax.train import evaluators as evaluators_lib
 from adafilter_jax.train import job as job_lib
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import optimizer as optimizer_lib
-from adafilter_jax.train.job import check_workdir, num_classes_for  # noqa: F401  the API
 from adafilter_jax.train.signals import Interrupted, Signals
 
 
@@ -109,7 +108,7 @@ def _evaluate_and_record(job: job_lib.Job, run: job_lib.Run, epoch: int,
   _save(job, run, {checkpoint_lib.METRIC: top1})
   logging.info('epoch %d/%d: train loss %.4f top-1 %.4f | eval top-1 %.4f mean-class '
                '%.4f | %.1f img/s', epoch + 1, job.config.num_epochs, record['train_loss'],
-               record['train_top1'], top1, record.get('eval_mean_class_acc', float('nan')),
+               record['train_top1'], top1, record['eval_mean_class_acc'],
                images_per_sec)
   return record
 
