@@ -27,7 +27,7 @@ from adafilter_jax.apps import jobs
 from adafilter_jax.apps.demos import digits
 from adafilter_jax.apps.demos import selective as selective_demo
 from adafilter_jax.data import logs
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.train import command_line
 from adafilter_jax.train import loop
 from adafilter_jax.train import parallel
@@ -71,8 +71,8 @@ def main(argv):
     parallel.initialize_distributed()
   try:
     _run(FLAGS.config)
-  except user_errors.USER_ERRORS as e:  # the user's to mend: a key, a value, a file
-    sys.exit(user_errors.report(e))
+  except cli_errors.USER_ERRORS as e:  # the user's to mend: a key, a value, a file
+    sys.exit(cli_errors.report(e))
   except loop.Interrupted as e:
     logging.warning('%s', e)
     sys.exit(128 + e.signum)

@@ -14,4 +14,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('aircraft', 'aircraft')
+  return base.for_dataset('aircraft')

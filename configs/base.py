@@ -6,10 +6,12 @@ Override anything from the command line, e.g.
   python main.py --config configs/caltech256_30.py --config.method=finetune
 (workdir runs/caltech256_30/finetune/seed_0 by default).
 """
+from typing import Dict, Optional
+
 import ml_collections
 from ml_collections import config_dict
 
-from adafilter_jax.methods import paper
+from adafilter_jax.methods import paper_numbers
 from adafilter_jax.data.config import get_data_config
 
 
@@ -109,7 +111,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.optim.gate_lr = 0.1         # the gate's: 10x (paper)
   c.optim.head_lr = config_dict.placeholder(float)  # None: the network's (docs/method.md)
   c.optim.momentum = 0.9        # paper
-  c.optim.nesterov = False      # paper; TLlib's recipe (configs/methods/tllib_schedule.py): True
+  c.optim.nesterov = False      # paper; TLlib's recipe (configs/schedules.py): True
   c.optim.weight_decay = 1e-4   # docs/method.md: conv/dense kernels of network and head only
   c.optim.decay_epochs = (30, 60, 90)  # paper: three decays
   c.optim.decay_factor = 0.1    # not in the paper: the usual reading
@@ -129,15 +131,31 @@ def get_config() -> ml_collections.ConfigDict:
   # The evaluations run after every epoch and by --mode=eval, by name: modules of
   # adafilter_jax/train/evaluators/ (accuracy, gate_fraction, policy, test).
   c.evaluators = ('accuracy', 'gate_fraction', 'policy', 'test')
-  # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/methods/paper.py), for reports.
+  # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/methods/paper_numbers.py), for reports.
   c.paper_top1 = ml_collections.ConfigDict()
   return c
 
 
-def for_dataset(name: str, data_name: str) -> ml_collections.ConfigDict:
-  """The recipe on one of the paper's datasets (a key of adafilter_jax.data.datasets)."""
+def for_dataset(name: str) -> ml_collections.ConfigDict:
+  """The recipe on dataset `name` (a key of adafilter_jax.data.datasets), which also
+  names the config; `paper_top1` is the published column for it."""
   c = get_config()
-  c.name = name
-  c.data.name = data_name
-  c.paper_top1 = ml_collections.ConfigDict(paper.on_dataset(name))
+  c.name = c.data.name = name
+  c.paper_top1 = ml_collections.ConfigDict(paper_numbers.on_dataset(name))
   return c
+
+
+def parse_arg(arg: Optional[str], **defaults: str) -> Dict[str, str]:
+  """The argument of a config file that stands for a family (``--config FILE:ARG``, as
+  big_vision's configs take it): ``key=value,key=value`` over `defaults`; a lone value
+  sets the first key (``FILE:cubs``). A key not in `defaults` is an error naming them."""
+  values = dict(defaults)
+  for item in (arg or '').split(','):
+    key, eq, value = item.partition('=')
+    key, value = (key.strip(), value.strip()) if eq else (next(iter(defaults)), key.strip())
+    if key not in defaults:
+      raise ValueError(f'config argument {item!r}: no key {key!r}; give '
+                       + ','.join(f'{k}=...' for k in defaults))
+    if value:
+      values[key] = value
+  return values

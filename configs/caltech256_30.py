@@ -14,4 +14,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('caltech256_30', 'caltech256_30')
+  return base.for_dataset('caltech256_30')

@@ -14,4 +14,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('caltech256_60', 'caltech256_60')
+  return base.for_dataset('caltech256_60')

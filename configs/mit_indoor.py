@@ -14,4 +14,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('mit_indoor', 'mit_indoor')
+  return base.for_dataset('mit_indoor')

@@ -15,4 +15,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('omniglot', 'omniglot')
+  return base.for_dataset('omniglot')

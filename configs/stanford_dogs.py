@@ -14,4 +14,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('stanford_dogs', 'stanford_dogs')
+  return base.for_dataset('stanford_dogs')

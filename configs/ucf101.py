@@ -15,4 +15,4 @@ from configs import base
 
 
 def get_config():
-  return base.for_dataset('ucf101', 'ucf101')
+  return base.for_dataset('ucf101')

@@ -36,10 +36,10 @@ def digits_prepared():
   """The offline digits, which most tests read, prepared once: the test command runs on two
   workers (pytest-xdist), and a lock makes the first prepare them while the other waits."""
   from adafilter_jax.data import prepare  # pylint: disable=g-import-not-at-top
-  from tests.train import tiny  # pylint: disable=g-import-not-at-top
-  os.makedirs(tiny.DATA_DIR, exist_ok=True)
-  with filelock.FileLock(os.path.join(tiny.DATA_DIR, '.prepare.lock')):
-    prepare.prepare('digits', data_dir=tiny.DATA_DIR)
+  from tests import tiny_config  # pylint: disable=g-import-not-at-top
+  os.makedirs(tiny_config.DATA_DIR, exist_ok=True)
+  with filelock.FileLock(os.path.join(tiny_config.DATA_DIR, '.prepare.lock')):
+    prepare.prepare('digits', data_dir=tiny_config.DATA_DIR)
 
 
 # The files that take longest (CPU seconds on an empty compilation cache, measured with

@@ -3,6 +3,7 @@
 processes; a worker parses `worker_parser()`'s arguments and calls `join(args)` before
 anything touches jax's backends, as `main.py --distributed` does."""
 import argparse
+import builtins
 import os
 import socket
 import subprocess
@@ -62,3 +63,26 @@ def join(args):
                       JAX_NUM_PROCESSES=str(args.num_processes),
                       JAX_PROCESS_ID=str(args.process_id))
     parallel.initialize_distributed()
+
+
+def record_writes(workdir, log):
+  """Logs into `log` every file a worker writes under `workdir` (opened for writing, or
+  landed by os.replace), relative to it."""
+  real_open = builtins.open
+
+  def logging_open(file, mode='r', *args, **kwargs):
+    path = os.path.abspath(str(file)) if isinstance(file, (str, os.PathLike)) else ''
+    if any(c in mode for c in 'wax+') and path.startswith(workdir + os.sep):
+      log.append(os.path.relpath(path, workdir))
+    return real_open(file, mode, *args, **kwargs)
+
+  builtins.open = logging_open
+  real_replace = os.replace
+
+  def logging_replace(src, dst, *args, **kwargs):  # atomic rewrites land by os.replace
+    path = os.path.abspath(str(dst))
+    if path.startswith(workdir + os.sep):
+      log.append(os.path.relpath(path, workdir))
+    return real_replace(src, dst, *args, **kwargs)
+
+  os.replace = logging_replace

@@ -16,7 +16,7 @@ from absl import logging
 
 from adafilter_jax.apps import report as report_lib
 from adafilter_jax.data import logs
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.inference import evaluate
 from adafilter_jax.inference import restore as inference
 
@@ -59,8 +59,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   logs.quiet_libraries(logging.INFO)
   try:
     record = evaluate_and_report(args.workdir, args.checkpoint, args.split, out_dir=args.out)
-  except user_errors.USER_ERRORS as e:
-    return user_errors.report(e)
+  except cli_errors.USER_ERRORS as e:
+    return cli_errors.report(e)
   print(format_record(record))
   return 0
 

@@ -8,8 +8,9 @@ into a Table-2-style table (mean +- std over seeds) next to the paper's numbers.
       --methods erm,co_tuning,surgical,auto_rgn,bitfit --sample_rates 15,30,50,100 \
       --metric best_eval_top1 --root runs/tllib
 
-A method here is a recipe of configs/methods/ (ablations included), run on the dataset's
-config (configs/<dataset>.py) in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
+A method here is a recipe of configs/methods/ (ablations included), run on a dataset of
+configs/transfer.py (``--config configs/transfer.py:dataset=<dataset>,method=<method>``)
+in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
 summary.json reports all its epochs is skipped; an unfinished one resumes from its
 checkpoint (the loop does that). A recipe of `COMPLETED_FROM` is completed from an
 earlier run: ``spottune_fixed`` takes its blocks from the same dataset and seed's
@@ -21,7 +22,7 @@ on the training split (systems/global_k.py). Writes
 class's training images (``data.sample_rate``, data/sampling.py) for 100/rate times the
 recipe's epochs and decay epochs, so about as many steps as on the whole set (TLlib trains
 every rate for the same iterations), in ``<root>/<dataset>_<rate>pct/...``; the table has
-a column per dataset and rate, next to TLlib's published number (methods/paper.py).
+a column per dataset and rate, next to TLlib's published number (methods/paper_numbers.py).
 """
 import argparse
 import csv
@@ -38,8 +39,8 @@ import numpy as np
 from adafilter_jax.apps import jobs
 from adafilter_jax.apps import needs
 from adafilter_jax.data import logs
-from adafilter_jax.data import user_errors
-from adafilter_jax.methods import paper
+from adafilter_jax.data import cli_errors
+from adafilter_jax.methods import paper_numbers
 from adafilter_jax.systems import decathlon
 from adafilter_jax.systems import global_k
 from adafilter_jax.train import config_files
@@ -93,12 +94,15 @@ def recipes(configs_dir: str = 'configs') -> List[str]:
 def make_config(dataset: str, method: str, seed: int, root: str,
                 overrides: Sequence[str] = (), configs_dir: str = 'configs',
                 sample_rate: Optional[int] = None):
-  """Recipe `method` (configs/methods/<method>.py) on `dataset`, with `overrides`
-  (``key=value``, as main.py's ``--config.key=value``), at `sample_rate` % if given."""
-  path = os.path.join(configs_dir, 'methods', f'{method}.py')
-  if not os.path.isfile(path):
-    raise ValueError(f'no recipe {path}; known: {recipes(configs_dir)}')
-  config = config_files.load(f'{path}:{dataset}', [f'seed={seed}', *overrides])
+  """Recipe `method` (configs/methods/<method>.py) on `dataset` (configs/transfer.py's),
+  with `overrides` (``key=value``, as main.py's ``--config.key=value``), at `sample_rate` %
+  if given."""
+  recipe = os.path.join(configs_dir, 'methods', f'{method}.py')
+  if not os.path.isfile(recipe):
+    raise ValueError(f'no recipe {recipe}; known: {recipes(configs_dir)}')
+  path = os.path.join(configs_dir, 'transfer.py')
+  config = config_files.load(f'{path}:dataset={dataset},method={method}',
+                             [f'seed={seed}', *overrides])
   if sample_rate is not None:
     config = at_sample_rate(config, sample_rate)
   if method in COMPLETED_FROM:
@@ -159,7 +163,7 @@ def collect(root: str, datasets: Sequence[str], methods: Sequence[str],
           method=method, dataset=dataset, sample_rate=rate, n=len(accs), seeds=seeds,
           mean=float(np.mean(accs)) if accs else None,
           std=float(np.std(accs, ddof=1)) if len(accs) > 1 else (0.0 if accs else None),
-          paper=paper.top1(dataset, method, rate)))
+          paper=paper_numbers.top1(dataset, method, rate)))
   return rows
 
 
@@ -218,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
   parser.add_argument('--datasets', type=split, required=True,
-                       help='comma-separated names of configs/<dataset>.py')
+                       help="comma-separated datasets of configs/transfer.py's")
   parser.add_argument('--methods', type=split, default=list(TABLE2),
                        help='comma-separated recipes of configs/methods/ (default: Table 2)')
   parser.add_argument('--configs_dir', default='configs', help='the folder of the config files')
@@ -275,8 +279,8 @@ def exit_code(status: Dict[str, str]) -> int:
 def main(argv=None):
   try:
     return run(parser().parse_args(argv))
-  except user_errors.USER_ERRORS as e:  # a dataset not prepared, a recipe or key unknown
-    return user_errors.report(e)
+  except cli_errors.USER_ERRORS as e:  # a dataset not prepared, a recipe or key unknown
+    return cli_errors.report(e)
 
 
 if __name__ == '__main__':

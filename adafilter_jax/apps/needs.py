@@ -18,7 +18,7 @@ from adafilter_jax.weights import pretrained
 
 @dataclasses.dataclass
 class DataPlan:
-  dataset: str                # configs/<dataset>.py
+  dataset: str                # a dataset of configs/transfer.py
   name: str                   # config.data.name
   data_dir: str
   prepared: bool

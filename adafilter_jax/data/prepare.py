@@ -22,7 +22,7 @@ from adafilter_jax.data import datasets
 from adafilter_jax.data import downloads
 from adafilter_jax.data import logs
 from adafilter_jax.data import staging
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 
 def _builder(name: str, data_dir: str | None, *, manual_dir: str | None, skip_corrupt: bool,
              allow_download: bool, image_folder_kwargs: dict | None = None):
@@ -163,9 +163,9 @@ def main(argv):
             skip_corrupt=f.skip_corrupt, allow_download=f.download,
             image_folder_kwargs=dict(seed=f.seed, train_fraction=f.train_fraction,
                                      train_per_class=f.train_per_class))
-  except user_errors.USER_ERRORS as e:
+  except cli_errors.USER_ERRORS as e:
     # The message is the whole story (what, where, how); a traceback would bury it.
-    sys.exit(user_errors.report(e))
+    sys.exit(cli_errors.report(e))
 
 
 if __name__ == '__main__':

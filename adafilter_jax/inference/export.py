@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax.data import logs
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.inference import restore as inference
 from adafilter_jax.inference import serving
 
@@ -106,8 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   try:
     out = export_workdir(args.workdir, args.out, args.checkpoint, args.form, platforms,
                          overwrite=args.overwrite)
-  except user_errors.USER_ERRORS as e:
-    return user_errors.report(e)
+  except cli_errors.USER_ERRORS as e:
+    return cli_errors.report(e)
   print(f'wrote {out}')
   return 0
 

@@ -19,7 +19,7 @@ import numpy as np
 import tqdm
 
 from adafilter_jax.data import logs
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.inference import serving
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.ppm', '.tif', '.tiff', '.webp')
@@ -146,8 +146,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   try:
     paths = list_images(args.inputs)
     model = load_model(args.model, args.checkpoint)
-  except user_errors.USER_ERRORS as e:
-    return user_errors.report(e)
+  except cli_errors.USER_ERRORS as e:
+    return cli_errors.report(e)
   n = write_csv(predict(model, paths, args.batch_size, args.top_k), args.out)
   skipped = f' ({len(paths) - n} unreadable, named above)' if n < len(paths) else ''
   print(f'{n} of {len(paths)} images classified{skipped} -> {args.out}')

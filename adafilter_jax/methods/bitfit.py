@@ -11,7 +11,7 @@ from adafilter_jax.methods.finetune import build_model
 
 def is_batch_norm(path) -> bool:
   """A BN's scale or bias: one of its modules is named for it (``<unit>/bn``,
-  AdaFilter's ``bn_ft``/``bn_pre``, ResNet-26's ``head_bn``)."""
+  AdaFilter's ``bn_pre``, ResNet-26's ``head_bn``)."""
   return path[-1] in ('scale', 'bias') and any('bn' in name for name in path[:-1])
 
 

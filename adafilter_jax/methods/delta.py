@@ -70,8 +70,9 @@ def attention(config, name: str, channels: int) -> np.ndarray:
     return np.full(channels, 1.0 / channels, np.float32)
   if not source:
     raise ValueError("config.delta.attention is '': the delta runner measures the channel "
-                     'weights first (python main.py --config configs/methods/delta.py:<dataset>'
-                     " runs it), or set it to 'uniform' or a channel_attention.npz")
+                     'weights first (python main.py --config '
+                     'configs/transfer.py:dataset=<dataset>,method=delta runs it), or set it '
+                     "to 'uniform' or a channel_attention.npz")
   table = _load(source, os.stat(source).st_mtime_ns)
   if name not in table or table[name].shape != (channels,):
     shapes = {k: v.shape for k, v in table.items()}

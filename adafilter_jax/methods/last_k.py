@@ -7,8 +7,8 @@ from adafilter_jax.methods import frozen_blocks
 
 def tuned_blocks(config) -> list:
   if 'last_k' not in config or 'k' not in config.last_k:
-    raise ValueError('finetune_last_k needs config.last_k.k (use a recipe '
-                     'configs/methods/finetune_last{1,2,3}.py)')
+    raise ValueError('finetune_last_k needs config.last_k.k (use a recipe: '
+                     'configs/transfer.py:method=finetune_last1, 2 or 3)')
   k, names = config.last_k.k, frozen_blocks.blocks(config.model.arch)
   if not 1 <= k <= len(names):
     raise ValueError(f'config.last_k.k={k}: {config.model.arch} has {len(names)} blocks')

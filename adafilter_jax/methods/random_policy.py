@@ -15,7 +15,8 @@ def build_model(config, num_classes, bn_axis_name=None):
     raise ValueError(
         f"random_policy is AdaFilter with config.adafilter.gate='random', this config has "
         f"{config.adafilter.gate!r}: start from its recipe, python main.py --config "
-        f"configs/methods/random_policy.py:<dataset>, or set --config.adafilter.gate=random.")
+        f"configs/transfer.py:dataset=<dataset>,method=random_policy, or set "
+        f"--config.adafilter.gate=random.")
   return adafilter.build_model(config, num_classes, bn_axis_name)
 
 

@@ -219,7 +219,7 @@ def settings(config: ml_collections.ConfigDict, block: str,
     raise ValueError(
         f'config.method={config.method!r} reads config.{block}, which this config does not '
         f'have: start from its recipe, python main.py --config '
-        f'configs/methods/{recipe}.py:<dataset>, which sets it.')
+        f'configs/transfer.py:dataset=<dataset>,method={recipe}, which sets it.')
   return config[block]
 
 
@@ -237,7 +237,7 @@ def register(method: Method) -> Method:
 def _discover():
   """Imports every module of the package once (each registers its methods): on the
   first lookup, not on the package's import, so that running one of its modules
-  (``python -m adafilter_jax.methods.paper``) imports it once."""
+  (``python -m adafilter_jax.methods.paper_numbers``) imports it once."""
   package = __name__.rpartition('.')[0]
   for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
     importlib.import_module(f'{package}.{module.name}')

@@ -7,7 +7,6 @@ from adafilter_jax.methods.registry import Method, backbone_kwargs, register, se
 from adafilter_jax.methods import spottune as spottune_method
 from adafilter_jax.models import spottune as spottune_lib
 from adafilter_jax.models import spottune26
-from adafilter_jax.models.resnet import BasicBlock, ResNet
 
 
 def build_model(config, num_classes, bn_axis_name=None):
@@ -18,12 +17,7 @@ def build_model(config, num_classes, bn_axis_name=None):
                                         all_finetuned=True, **kwargs)
   model = spottune_lib.spottune_resnet(arch, num_classes, policy_width=c.policy_width,
                                        tau=c.tau, **kwargs)
-  trunk = functools.partial(ResNet, stage_sizes=(1, 1, 1, 1), block_cls=BasicBlock, num_classes=None,
-                            width=c.policy_width, bn_axis_name=bn_axis_name,
-                            dtype=kwargs['dtype'])
-  policy = functools.partial(spottune26.Policy, num_blocks=len(spottune_lib.block_names(arch)),
-                             trunk=trunk, tau=c.tau, all_finetuned=True)
-  return model.clone(policy=policy)
+  return model.clone(policy=functools.partial(model.policy, all_finetuned=True))
 
 
 SPOTTUNE_ALL_FT = register(Method(name='spottune_all_ft', build_model=build_model,

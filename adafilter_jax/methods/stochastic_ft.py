@@ -21,7 +21,7 @@ def draw(names, seed: int) -> list:
 def tuned_blocks(config) -> list:
   if 'stochastic_ft' not in config or 'blocks' not in config.stochastic_ft:
     raise ValueError('stochastic_ft needs config.stochastic_ft.blocks ("" to draw from the '
-                     'seed; use the recipe configs/methods/stochastic_ft.py)')
+                     'seed; use its recipe: configs/transfer.py:method=stochastic_ft)')
   names = frozen_blocks.blocks(config.model.arch)
   given = [b.strip() for b in config.stochastic_ft.blocks.split(',') if b.strip()]
   if not given:

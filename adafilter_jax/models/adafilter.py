@@ -1,48 +1,23 @@
-"""AdaFilter's ResNet: the torchvision ResNet with gated units and one shared gate.
-
-Built from the config's `adafilter` block (configs/base.py documents every field, the
-paper's choices and the ones it leaves open): ``adafilter_resnet(arch, num_classes,
-config.adafilter, **backbone)``. `unit_def` and `gate_def` are the one place that reads
-the block's fields.
+"""AdaFilter on this project's ResNets and on a user's own model, both through the
+transform (transform.py), from the config's `adafilter` block (configs/base.py documents
+every field, the paper's choices and the ones it leaves open): ``adafilter_resnet(arch,
+num_classes, config.adafilter, **config.model)``. `gate_def` and `transformed` are the
+one place that reads the block's fields.
 """
 import functools
 from typing import Any, Mapping
 
-import flax
 import jax
 
-from adafilter_jax.models import gated, gated_fast, transform
+from adafilter_jax.models import layers, transform
 from adafilter_jax.models.gates import CNNGate, LSTMGate, RandomGate
 from adafilter_jax.models.archs import resnet
-from adafilter_jax.models.resnet import ResNet
 
 ModuleDef = Any
 GATES = ('lstm', 'cnn', 'random')
-
-
-class GatedResNet(ResNet):
-  """A `ResNet` whose units consult one shared gate, built once as ``gate`` and stepped
-  through every gated layer in forward order by plain Python calls."""
-  gate: ModuleDef = None  # a gate module definition (gates.py)
-
-  def start(self, images, train: bool):
-    unit, _ = super().start(images, train)
-    gate = self.gate(name='gate')
-    # A pytree partial, not functools': flax finds the shared gate inside it when a block
-    # is lifted by `nn.remat` (config.model.remat), and binds it inside the transform.
-    return jax.tree_util.Partial(unit, gate=gate), gate.init_state(images, train)
-
-
-def unit_def(adafilter: Mapping) -> ModuleDef:
-  """The gated unit: its BN form and, for test time, its speed variant (gated_fast.py)."""
-  if adafilter['eval_impl'] not in gated_fast.EVAL_IMPLS:
-    raise ValueError(f"unknown adafilter.eval_impl {adafilter['eval_impl']!r}; expected one "
-                     f'of {sorted(gated_fast.EVAL_IMPLS)}')
-  if adafilter['bn_stats'] not in gated.BN_STATS:
-    raise ValueError(f"unknown adafilter.bn_stats {adafilter['bn_stats']!r}; expected one "
-                     f'of {gated.BN_STATS}')
-  return functools.partial(gated_fast.EVAL_IMPLS[adafilter['eval_impl']],
-                           gated_bn=adafilter['gated_bn'], bn_stats=adafilter['bn_stats'])
+# The plan is recorded on an image of this size (shapes only; a conv's order and width
+# do not depend on it, and every arch here takes it).
+SAMPLE_SIZE = 64
 
 
 def gate_def(adafilter: Mapping, backbone: Mapping) -> ModuleDef:
@@ -66,41 +41,62 @@ def gate_def(adafilter: Mapping, backbone: Mapping) -> ModuleDef:
   raise ValueError(f"unknown adafilter.gate {a['gate']!r}; expected one of {GATES}")
 
 
-def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone) -> ResNet:
-  """AdaFilter on a torchvision ResNet. `adafilter`: the config's `adafilter` block;
-  `backbone`: the rest of `resnet`'s arguments (the config's `model` block)."""
-  return resnet(arch, num_classes, model_cls=GatedResNet, unit=unit_def(adafilter),
-                gate=gate_def(adafilter, backbone), **backbone)
+def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone):
+  """AdaFilter on a ResNet of the architecture table: the plain network, gated by the
+  transform. `adafilter`: the config's `adafilter` block; `backbone`: the rest of
+  `resnet`'s arguments (the config's `model` block). ``remat``: the transform, not the
+  network, recomputes the residual blocks, so that the gate's state passes through."""
+  network = resnet(arch, num_classes, **{**backbone, 'remat': False})
+  blocks = (layers.unwrap(network.block_cls)[0],) if backbone.get('remat') else ()
+  return transformed(network, adafilter, backbone=backbone, remat=blocks)
 
 
-def transformed(model, adafilter: Mapping, image_size: int,
-                plan_file: str = '') -> transform.Gated:
+def transformed(model, adafilter: Mapping, image_size: int = SAMPLE_SIZE,
+                plan_file: str = '', backbone: Mapping = None,
+                remat=()) -> transform.Gated:
   """AdaFilter on any model called as this project's are (``(images, train) -> (logits,
-  gates)``: models/own.py's), through the transform, from the config's `adafilter` block;
-  its plan read from `plan_file` (JSON, transform.plan_json), or recorded on an image of
-  `image_size`."""
+  gates)``: resnet.py's, models/own.py's), through the transform, from the config's
+  `adafilter` block; its plan read from `plan_file` (JSON, transform.plan_json), or
+  recorded on an image of `image_size`; `backbone`: the network's settings the CNN
+  gate's trunk shares; `remat`: the block classes recomputed in the backward."""
   plan = None
   if plan_file:
     with open(plan_file) as f:
       plan = transform.plan_from_json(f.read())
-  for key, only in (('bn_stats', 'batch'), ('eval_impl', 'two_branch')):
-    if adafilter[key] != only:
-      raise ValueError(f'adafilter.{key}={adafilter[key]!r}: a user\'s own model takes only '
-                       f'{only!r} (the other forms know only this project\'s ResNet)')
   sample = jax.numpy.zeros((1, image_size, image_size, 3), jax.numpy.float32)
-  return transform.gate(model, sample, gate=gate_def(adafilter, {}),
+  return transform.gate(model, sample, gate=gate_def(adafilter, backbone or {}),
                         gated_layers=adafilter['gated_layers'], gated_bn=adafilter['gated_bn'],
-                        plan=plan, merge_gates=True, train=False)
+                        plan=plan, merge_gates=True, remat=remat,
+                        bn_stats=adafilter['bn_stats'], eval_impl=adafilter['eval_impl'],
+                        train=False)
 
 
-# The gated ResNet's own names of F and BN_ft -> the plain ResNet's, where the transform
-# (transform.py) keeps them: S and BN_pre (conv_pre, bn_pre) are named alike in both.
-_F_NAMES = {'conv_ft': 'conv', 'bn_ft': 'bn'}
+# A run saved before AdaFilter became a transform named a gated unit's F and BN_ft
+# ``conv_ft`` and ``bn_ft``; the transform keeps the plain network's ``conv`` and ``bn``
+# (S and BN_pre, ``conv_pre`` and ``bn_pre``, are named alike in both).
+_OLD = {'conv': 'conv_ft', 'bn': 'bn_ft'}
 
 
-def from_gated_resnet(variables):
-  """`GatedResNet` variables as the transform of the plain ResNet names them."""
-  return {col: flax.traverse_util.unflatten_dict({
-      tuple(_F_NAMES.get(p, p) for p in key): value
-      for key, value in flax.traverse_util.flatten_dict(tree).items()})
-      for col, tree in variables.items()}
+def _rename_dicts(tree, rename):
+  """`tree` (variables, a train state, an optimizer state) with every dict in it, at any
+  depth, replaced by ``rename(dict)``."""
+  def visit(node):
+    if not isinstance(node, Mapping):
+      return node
+    return rename({k: _rename_dicts(v, rename) for k, v in node.items()})
+  return jax.tree.map(visit, tree, is_leaf=lambda n: isinstance(n, Mapping))
+
+
+def from_gated_resnet(tree):
+  """A tree saved with the old names (any pytree: variables, train state) in the
+  transform's names."""
+  new = {old: now for now, old in _OLD.items()}
+  return _rename_dicts(tree, lambda d: {new.get(k, k): v for k, v in d.items()})
+
+
+def to_gated_resnet(tree):
+  """The inverse: the transform's tree in the old names, to read an old run with."""
+  def rename(d):
+    gated = {k for k in _OLD if k + transform.COPY_SUFFIX in d}
+    return {(_OLD[k] if k in gated else k): v for k, v in d.items()}
+  return _rename_dicts(tree, rename)

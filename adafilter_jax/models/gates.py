@@ -1,8 +1,9 @@
 """Gates: per example and per output channel, which copy of a conv's filters to use.
 
-A gate is a linen module shared by all gated units of a model (adafilter.py). The model
-calls ``init_state(images, train)`` once, then every gated unit, in forward order, calls
-``gate(x, state, layer, features)`` with its own input and gets ``(decisions, state)``:
+A gate is a linen module shared by all gated convs of a model (transform.py). The
+transform calls ``init_state(images, train)`` once, then at every gated conv, in call
+order, ``gate(x, state, layer, features)`` with the conv's input, and gets ``(decisions,
+state)``:
 decisions are exactly 0/1, shape [batch, channels], 1 = use the fine-tuned filter.
 
 - `LSTMGate` (the paper): GAP(x_i) -> per-layer embedding -> ONE LSTM cell stepped

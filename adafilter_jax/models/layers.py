@@ -1,9 +1,8 @@
 """The torchvision-exact building blocks every model here is made of.
 
-A *unit* is a convolution followed by its batch norm, called as
-``unit(x, gate_state, train) -> (y, gate_state)``. The plain `ConvBN` passes
-`gate_state` through untouched; AdaFilter's `GatedConvBN` (gated.py) reads and
-advances it. ResNet blocks are written once against that signature.
+A *unit* is a convolution followed by its batch norm, called as ``unit(x, train)``
+(`ConvBN`). The networks are plain: AdaFilter reaches their convs and norms from
+outside (transform.py), so no gate appears in a block's signature.
 
 The new layers (a ResNet's head, a gate's embeddings, LSTM cell and heads) start as
 torch's modules do by default (the paper's code is PyTorch), or as flax's, or at zero:
@@ -68,11 +67,11 @@ def unwrap(module_def) -> tuple:
 
 
 def remat(block_def):
-  """A residual block (a class or partials of one, called ``(x, state, train)``) whose
+  """A residual block (a class or partials of one, called ``(x, train)``) whose
   activations are recomputed in the backward pass instead of kept (config.model.remat):
   only each block's input stays in memory between the passes. Same numbers."""
   cls, args, kwargs = unwrap(block_def)
-  return functools.partial(nn.remat(cls, static_argnums=(3,)), *args, **kwargs)  # 3: train
+  return functools.partial(nn.remat(cls, static_argnums=(2,)), *args, **kwargs)  # 2: train
 
 
 # config.model.conv_impl -> the conv module every unit builds its convs with.
@@ -93,7 +92,7 @@ def batch_norm(train: bool, axis_name: Optional[str] = None, name: Optional[str]
 
 
 class ConvBN(nn.Module):
-  """conv -> bn, the plain unit; param paths ``<unit>/conv/kernel``, ``<unit>/bn/*``."""
+  """conv -> bn, the unit; param paths ``<unit>/conv/kernel``, ``<unit>/bn/*``."""
   features: int
   kernel_size: int
   strides: int = 1
@@ -103,20 +102,10 @@ class ConvBN(nn.Module):
   conv: ModuleDef = Conv
 
   @nn.compact
-  def __call__(self, x, gate_state, train: bool):
-    return conv_bn(self, x, train), gate_state
-
-  def make_conv(self, name: str, frozen: bool = False) -> nn.Module:
-    """This unit's conv (a child named `name`), built from the unit's fields."""
-    return self.conv(self.features, self.kernel_size, self.strides, self.padding,
-                     frozen=frozen, dtype=self.dtype, name=name)
-
-
-def conv_bn(unit: ConvBN, x, train: bool):
-  """The plain conv -> bn, built as children ``conv`` and ``bn`` of `unit` (called from
-  inside its compact method), so every unit without a gate has the same param paths."""
-  y = unit.make_conv('conv')(x)
-  return batch_norm(train, unit.bn_axis_name, 'bn', unit.dtype)(y)
+  def __call__(self, x, train: bool):
+    y = self.conv(self.features, self.kernel_size, self.strides, self.padding,
+                  dtype=self.dtype, name='conv')(x)
+    return batch_norm(train, self.bn_axis_name, 'bn', self.dtype)(y)
 
 
 def _uniform(bound: float):

@@ -5,11 +5,10 @@ Param paths mirror torchvision's state_dict so the converter is a table, not a s
 ``layer2.0.downsample.{0,1}`` -> unit ``layer2_0/downsample``; ``fc`` -> ``fc``.
 Inside a unit: ``conv/kernel`` and ``bn/{scale,bias}`` (``batch_stats``: ``bn/{mean,var}``).
 
-Blocks are written once against the unit signature of layers.py, so the same code runs
-the plain network, AdaFilter (gated units and a gate, adafilter.py) and SpotTune (gated
-blocks and a policy, spottune.py): a subclass overrides `ResNet.start`. A model returns
-``(logits, gates)``: ``gates`` maps each gated layer (or block) to its [batch, channels]
-decisions, and is empty for a plain ResNet.
+The network is plain: AdaFilter (adafilter.py, through transform.py) and SpotTune
+(spottune.py) are built around it, not inside it. A model returns ``(logits, gates)``:
+``gates`` maps each gated layer (or block) to its [batch, channels] decisions, and is
+empty for a plain ResNet.
 """
 import functools
 from typing import Any, Optional, Sequence
@@ -29,14 +28,13 @@ class BasicBlock(nn.Module):
   expansion = 1
 
   @nn.compact
-  def __call__(self, x, state, train: bool):
+  def __call__(self, x, train: bool):
     residual = x
-    y, state = self.unit(self.planes, 3, self.strides, 1, name='conv1')(x, state, train)
-    y, state = self.unit(self.planes, 3, 1, 1, name='conv2')(nn.relu(y), state, train)
+    y = self.unit(self.planes, 3, self.strides, 1, name='conv1')(x, train)
+    y = self.unit(self.planes, 3, 1, 1, name='conv2')(nn.relu(y), train)
     if self.strides != 1 or x.shape[-1] != self.planes:
-      residual, state = self.unit(self.planes, 1, self.strides, 0, name='downsample')(
-          x, state, train)
-    return nn.relu(y + residual), state
+      residual = self.unit(self.planes, 1, self.strides, 0, name='downsample')(x, train)
+    return nn.relu(y + residual)
 
 
 class Bottleneck(nn.Module):
@@ -46,16 +44,16 @@ class Bottleneck(nn.Module):
   expansion = 4
 
   @nn.compact
-  def __call__(self, x, state, train: bool):
+  def __call__(self, x, train: bool):
     residual = x
     out = self.planes * self.expansion
-    y, state = self.unit(self.planes, 1, 1, 0, name='conv1')(x, state, train)
-    y, state = self.unit(self.planes, 3, self.strides, 1, name='conv2')(nn.relu(y), state, train)
-    y, state = self.unit(out, 1, 1, 0, name='conv3')(nn.relu(y), state, train)
-    # Forward order of the gate: conv1, conv2, conv3, then the projection.
+    y = self.unit(self.planes, 1, 1, 0, name='conv1')(x, train)
+    y = self.unit(self.planes, 3, self.strides, 1, name='conv2')(nn.relu(y), train)
+    y = self.unit(out, 1, 1, 0, name='conv3')(nn.relu(y), train)
+    # Call order, which AdaFilter's gate follows: conv1, conv2, conv3, the projection.
     if self.strides != 1 or x.shape[-1] != out:
-      residual, state = self.unit(out, 1, self.strides, 0, name='downsample')(x, state, train)
-    return nn.relu(y + residual), state
+      residual = self.unit(out, 1, self.strides, 0, name='downsample')(x, train)
+    return nn.relu(y + residual)
 
 
 class ResNet(nn.Module):
@@ -66,7 +64,7 @@ class ResNet(nn.Module):
     block_cls: `BasicBlock` or `Bottleneck` (or a block of the same signature).
     num_classes: size of the new linear head ``fc``; None for a headless trunk.
     width: channels of the stem (64 in torchvision; tests use tiny widths).
-    unit: the conv+bn module every conv of the network is (`ConvBN`, or a gated unit).
+    unit: the conv+bn module every conv of the network is (`ConvBN`).
     conv: the conv module the units build (layers.CONVS: how convs are computed).
     head_init: how ``fc`` starts (layers.linear_init: 'torch' | 'flax' | 'zeros').
     remat: recompute each residual block's activations in the backward pass instead of
@@ -83,18 +81,15 @@ class ResNet(nn.Module):
   head_init: str = 'torch'
   remat: bool = False
 
-  def start(self, images, train: bool):
-    """The unit every conv is built from and the state the units pass along in forward
-    order: None for plain units; a gated model starts its gate's state here."""
-    del images, train
-    unit = functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+  def make_unit(self):
+    """The unit every conv of the network is built from, with the network's settings."""
+    return functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
                              conv=self.conv)
-    return unit, None
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    unit, state = self.start(x, train)
-    x, state = unit(self.width, 7, 2, 3, name='conv1')(x, state, train)
+    unit = self.make_unit()
+    x = unit(self.width, 7, 2, 3, name='conv1')(x, train)
     x = nn.max_pool(nn.relu(x), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     self.sow('intermediates', 'stem', x)
     block_cls = remat(self.block_cls) if self.remat else self.block_cls
@@ -102,14 +97,13 @@ class ResNet(nn.Module):
       for j in range(num_blocks):
         block = block_cls(self.width * 2**i, 2 if (i > 0 and j == 0) else 1, unit,
                           name=f'layer{i + 1}_{j}')
-        x, state = block(x, state, train)
+        x = block(x, train)
       self.sow('intermediates', f'layer{i + 1}', x)
     x = jnp.mean(x, axis=(1, 2))
     self.sow('intermediates', 'features', x)  # what the head reads (BSS penalises it)
     if self.num_classes is None:  # a trunk (the CNN gate's): pooled features, no head
       return x, {}
-    gates = {} if state is None else dict(state.decisions)
-    return self.classify(x).astype(jnp.float32), gates
+    return self.classify(x).astype(jnp.float32), {}
 
   def classify(self, features):
     """The new head ``fc`` on the pooled features (a subclass may add heads beside it)."""
@@ -143,7 +137,7 @@ def build(model_cls: ModuleDef, stage_sizes: Sequence[int], arch_block: ModuleDe
           num_classes: Optional[int], *, conv_impl: str = 'xla', dtype: Any = jnp.float32,
           **kwargs) -> ResNet:
   """`model_cls` with the arch's stages and block, the config's conv and dtype, and
-  `kwargs` its fields (a `block_cls` there wraps the arch's own)."""
+  `kwargs` its fields (a `block_cls` there replaces the arch's own)."""
   if conv_impl not in CONVS:
     raise ValueError(f'unknown conv_impl {conv_impl!r} (config.model.conv_impl); '
                      f'expected one of {sorted(CONVS)}')
@@ -155,7 +149,7 @@ def build(model_cls: ModuleDef, stage_sizes: Sequence[int], arch_block: ModuleDe
 def resnet(arch: str, num_classes: Optional[int], *, model_cls: ModuleDef = ResNet,
            **kwargs) -> ResNet:
   """A torchvision ResNet from the config's `model` block: ``resnet(num_classes=...,
-  **config.model)``; `model_cls` a subclass (a gated ResNet) and `kwargs` its fields.
+  **config.model)``; `model_cls` a subclass (`WithSourceHead`) and `kwargs` its fields.
   Every arch, ResNet-26 included, is built through models/archs.py."""
   if arch not in STAGES:
     raise ValueError(f'unknown torchvision arch {arch!r}; expected one of {sorted(STAGES)}')

@@ -7,8 +7,8 @@
   head    BN -> ReLU -> global average pool -> Linear(256, C)
 
 Param paths follow resnet.py's (``conv1``, ``layer1_0/conv1``, ``layer3_3/conv2``, ``fc``)
-plus ``head_bn``; blocks are written against the unit signature of layers.py, so the
-plain `ConvBN` and AdaFilter's gated unit both run in it, with the model's shared gate.
+plus ``head_bn``; a plain network, as resnet.py's, which AdaFilter and SpotTune build
+around.
 
 `frozen` names modules (the stem ``conv1``, blocks ``layer2_1``...) held as `Frozen`
 copies (``<name>/block_pre``): params behind `stop_gradient`, BN in inference mode, so a
@@ -46,13 +46,13 @@ class Block26(nn.Module):
   unit: ModuleDef
 
   @nn.compact
-  def __call__(self, x, state, train: bool):
-    y, state = self.unit(self.planes, 3, self.strides, 1, name='conv1')(x, state, train)
-    y, state = self.unit(self.planes, 3, 1, 1, name='conv2')(nn.relu(y), state, train)
+  def __call__(self, x, train: bool):
+    y = self.unit(self.planes, 3, self.strides, 1, name='conv1')(x, train)
+    y = self.unit(self.planes, 3, 1, 1, name='conv2')(nn.relu(y), train)
     residual = x
     if self.strides != 1 or x.shape[-1] != self.planes:
       residual = shortcut(x, self.planes, self.strides)
-    return nn.relu(y + residual), state
+    return nn.relu(y + residual)
 
 
 def block_names(stage_sizes: Sequence[int] = STAGE_SIZES) -> list:
@@ -79,15 +79,14 @@ class Frozen(nn.Module):
   module_def: Any
 
   @nn.compact
-  def __call__(self, x, state, train: bool):
+  def __call__(self, x, train: bool):
     del train  # a frozen module never updates its statistics
-    return _frozen(self.module_def, self.is_initializing())(name=PRE)(x, state, False)
+    return _frozen(self.module_def, self.is_initializing())(name=PRE)(x, False)
 
 
 class ResNet26(ResNet):
-  """`resnet.ResNet`'s fields (the unit, the conv, BN axis, dtype, head init; `start`
-  begins a gate or a policy in its subclasses, see `variant`), with this architecture,
-  plus:
+  """`resnet.ResNet`'s fields (the unit, the conv, BN axis, dtype, head init), with this
+  architecture, plus:
     stage_blocks: one block definition per stage (SpotTune wraps stages 2-3 only);
       None: `block_cls` everywhere.
     frozen: the stem and blocks held frozen (params and BN statistics), see above.
@@ -104,9 +103,8 @@ class ResNet26(ResNet):
     unknown = set(self.frozen) - {'conv1', *block_names(self.stage_sizes)}
     if unknown:
       raise ValueError(f'frozen names no module of ResNet26: {sorted(unknown)}')
-    unit, state = self.start(x, train)
-    x, state = self._module(functools.partial(unit, self.width, 3, 1, 1), 'conv1')(
-        x, state, train)
+    unit = self.make_unit()
+    x = self._module(functools.partial(unit, self.width, 3, 1, 1), 'conv1')(x, train)
     blocks = self.stage_blocks or (self.block_cls,) * len(self.stage_sizes)
     if self.remat:
       blocks = [remat(b) for b in blocks]
@@ -114,7 +112,7 @@ class ResNet26(ResNet):
       for j in range(num_blocks):
         block_def = functools.partial(blocks[i], self.width * 2**(i + 1), 2 if j == 0 else 1,
                                       unit)
-        x, state = self._module(block_def, f'layer{i + 1}_{j}')(x, state, train)
+        x = self._module(block_def, f'layer{i + 1}_{j}')(x, train)
       self.sow('intermediates', f'layer{i + 1}', x)
     # The head (BN -> ReLU -> pool -> fc) always trains.
     bn = batch_norm(train, self.bn_axis_name, 'head_bn', self.dtype)
@@ -122,8 +120,7 @@ class ResNet26(ResNet):
     self.sow('intermediates', 'features', x)  # what the head reads, as resnet.ResNet's
     if self.num_classes is None:  # a trunk (the policy net's): pooled features
       return x, {}
-    gates = {} if state is None else dict(state.decisions)
-    return self.classify(x).astype(jnp.float32), gates
+    return self.classify(x).astype(jnp.float32), {}
 
 
 STAGES = (STAGE_SIZES, Block26)  # as resnet.STAGES' rows
@@ -131,9 +128,9 @@ _VARIANTS = {}
 
 
 def variant(model_cls: ModuleDef) -> ModuleDef:
-  """This architecture with `model_cls`'s behaviour: a `resnet.ResNet` subclass (AdaFilter's
-  gated ResNet, SpotTune's) adds a gate or policy in `start`, which `ResNet26.__call__`
-  calls as `ResNet.__call__` does; so the methods build ResNet-26 as they build any arch."""
+  """This architecture with `model_cls`'s behaviour: a `resnet.ResNet` subclass
+  (`WithSourceHead`) changes `classify`, which `ResNet26.__call__` calls as
+  `ResNet.__call__` does; so the methods build ResNet-26 as they build any arch."""
   if model_cls is ResNet or issubclass(model_cls, ResNet26):
     return ResNet26 if model_cls is ResNet else model_cls
   if model_cls not in _VARIANTS:

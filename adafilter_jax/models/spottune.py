@@ -10,12 +10,13 @@ official code's reading of Eq. 2):
 
   x_l = I_l(x) * block_ft(x_{l-1}) + (1 - I_l(x)) * block_pre(x_{l-1})
 
-The policy (`SpotTunePolicy`, the model's ``gate``) is a small ResNet on the image
-(one BasicBlock per stage, 64/128/256/512 channels) -> L x 2 logits, sampled with the
-straight-through Gumbel-softmax (ste.py) at temperature tau in training, argmax at
-test time. `SpotTuneResNet` starts it in `ResNet.start`: the decisions are made once in
-``init_state`` and every block takes its row in forward order, so the model returns
-``gates = {block: [batch, 1]}`` with 1 = the fine-tuned copy, like AdaFilter's gates.
+The policy (`Policy`, the model's ``gate``) is a small ResNet on the image (one block
+per stage) -> L x 2 logits, sampled with the straight-through Gumbel-softmax (ste.py) at
+temperature tau in training, argmax at test time. `SpotTune` runs it once on the image,
+then the plain network, handing each `SpotTuneBlock` its row of decisions as the network
+calls it (`nn.intercept_methods`, the mechanism AdaFilter's transform.py uses for convs),
+so the network's blocks keep their signature; the model returns ``gates = {block:
+[batch, 1]}`` with 1 = the fine-tuned copy, like AdaFilter's gates.
 
 With ``fixed`` (the global-k variant after training) each block holds only the copy
 the global policy picks and there is no policy net: `fixed_params` maps a trained
@@ -28,7 +29,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.models.gates import GateState
 from adafilter_jax.models.resnet import STAGES, BasicBlock, ResNet, resnet
 from adafilter_jax.models.ste import gumbel_softmax_ste
 
@@ -51,7 +51,8 @@ def _frozen(block_cls, initializing: bool):
 
 
 class SpotTuneBlock(nn.Module):
-  """Called by ResNet like any block: ``(planes, strides, unit)``, ``(x, state, train)``."""
+  """Called by ResNet like any block: ``(planes, strides, unit)``, ``(x, train)``; the
+  policy's decisions for it, [batch, 2] one-hots, come from `SpotTune` as `decision`."""
   planes: int
   strides: int
   unit: Any
@@ -59,78 +60,105 @@ class SpotTuneBlock(nn.Module):
   fixed: Optional[Sequence[str]] = None  # blocks that use the fine-tuned copy; None: gated
 
   @nn.compact
-  def __call__(self, x, state, train: bool):
+  def __call__(self, x, train: bool, decision=None):
     name = '/'.join(self.path)
     args = (self.planes, self.strides, self.unit)
     ft = lambda: self.block_cls(*args, name=FT)
     pre = lambda: _frozen(self.block_cls, self.is_initializing())(*args, name=PRE)
     if self.fixed is not None:
       if name in self.fixed:
-        return ft()(x, state, train)
-      return pre()(x, state, False)
-    y_ft, state = ft()(x, state, train)
-    y_pre, state = pre()(x, state, False)
-    decisions, taken = state.carry, state.decisions
-    if name in taken:
-      raise ValueError(f'policy stepped twice for block {name!r}')
-    i = len(taken)
-    g = decisions[:, i, 1:2]  # [batch, 1]: the fine-tune category of the one-hot
-    mix = g[:, :, None, None].astype(y_ft.dtype)
-    y = mix * y_ft + (1 - mix) * y_pre
-    return y, GateState(decisions, {**taken, name: g})
+        return ft()(x, train)
+      return pre()(x, False)
+    if decision is None:
+      raise ValueError(f'SpotTune block {name!r} called without its policy decision: '
+                       f'build the model with spottune_resnet')
+    y_ft, y_pre = ft()(x, train), pre()(x, False)
+    g = decision[:, None, None, 1:2].astype(y_ft.dtype)  # the fine-tune category
+    return g * y_ft + (1 - g) * y_pre
 
 
-class SpotTunePolicy(nn.Module):
-  """The policy net; the model's ``gate``, so its params are the 'gate' group."""
+class Policy(nn.Module):
+  """trunk(images) -> pooled features -> L x 2 logits -> straight-through Gumbel-softmax
+  one-hots (tau) in training; the argmax at test time (the official code's test-time
+  sampling is a bug), or with `all_finetuned` the fine-tuned copy for every block and
+  image (SpotTune Table 2's baseline). Params: ``gate/trunk``, ``gate/fc``."""
   num_blocks: int
-  width: int = 64
+  trunk: Any
   tau: float = 5.0
-  bn_axis_name: Optional[str] = None
-  dtype: Any = jnp.float32
+  all_finetuned: bool = False
 
   @nn.compact
-  def init_state(self, images, train: bool) -> GateState:
-    trunk = ResNet(stage_sizes=(1, 1, 1, 1), block_cls=BasicBlock, num_classes=None,
-                   width=self.width, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                   name='trunk')
-    features, _ = trunk(images, train)
+  def __call__(self, images, train: bool):
+    features, _ = self.trunk(name='trunk')(images, train)
     logits = nn.Dense(self.num_blocks * 2, name='fc')(features.astype(jnp.float32))
     logits = logits.reshape(-1, self.num_blocks, 2)
-    # Test time is deterministic (argmax); the official code's test-time sampling is a bug.
+    if not train and self.all_finetuned:
+      return jnp.zeros_like(logits).at[..., 1].set(1.0)
     noise = (jax.random.gumbel(self.make_rng('gate'), logits.shape) if train
              else jnp.zeros_like(logits))
-    return GateState(gumbel_softmax_ste(logits, noise, self.tau), {})
+    return gumbel_softmax_ste(logits, noise, self.tau)
 
 
-class SpotTuneResNet(ResNet):
-  """A `ResNet` of `SpotTuneBlock`s whose policy net (``gate``) decides once per image."""
-  policy: Optional[ModuleDef] = None  # None: the fixed (global-k) model
+def policy_trunk(width: int, bn_axis_name=None, dtype=jnp.float32):
+  """The policy's trunk on a torchvision ResNet: one BasicBlock per stage, `width` stem
+  channels (64/128/256/512 at width 64)."""
+  return functools.partial(ResNet, stage_sizes=(1, 1, 1, 1), block_cls=BasicBlock,
+                           num_classes=None, width=width, bn_axis_name=bn_axis_name,
+                           dtype=jnp.dtype(dtype))
 
-  def start(self, images, train: bool):
-    unit, _ = super().start(images, train)
-    if self.policy is None:
-      return unit, None
-    return unit, self.policy(name='gate').init_state(images, train)
+
+class SpotTune(nn.Module):
+  """`network` (a ResNet of `SpotTuneBlock`s) with its blocks chosen per image by
+  `policy` (created as ``gate``); ``(images, train) -> (logits, {block: [batch, 1]})``.
+  The network runs in this module's scope: its params keep their paths."""
+  network: nn.Module
+  policy: ModuleDef
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    decisions = self.policy(name='gate')(images, train)
+    taken = {}
+
+    def hand_decision(next_fun, args, kwargs, ctx):
+      if not (isinstance(ctx.module, SpotTuneBlock) and ctx.method_name == '__call__'):
+        return next_fun(*args, **kwargs)
+      name = '/'.join(ctx.module.path)
+      if name in taken:
+        raise ValueError(f'policy stepped twice for block {name!r}')
+      row = decisions[:, len(taken)]
+      taken[name] = row[:, 1:2]
+      return next_fun(*args, row, **kwargs)
+
+    network = self.network.clone(parent=self.scope, _deep_clone=True)
+    with nn.intercept_methods(hand_decision):
+      logits, _ = network(images, train)
+    if len(taken) != decisions.shape[1]:
+      raise ValueError(f'the policy decides for {decisions.shape[1]} blocks, the network '
+                       f'has {len(taken)} SpotTune blocks')
+    return logits, taken
 
 
 def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
                     tau: float = 5.0, fixed: Optional[Sequence[str]] = None,
                     bn_axis_name: Optional[str] = None, dtype: Any = jnp.float32,
-                    **kwargs) -> ResNet:
+                    **kwargs) -> nn.Module:
   """SpotTune on a torchvision ResNet (the Decathlon's ResNet-26: spottune26.py; either
-through models/archs.py); `fixed` (block names) gives the global-k model."""
+  through models/archs.py); `fixed` (block names) gives the global-k model: the plain
+  network of single copies, no policy."""
   _, block_cls = STAGES[arch]
   if fixed is not None:
     unknown = set(fixed) - set(block_names(arch))
     if unknown:
       raise ValueError(f'not blocks of {arch}: {sorted(unknown)}')
     fixed = tuple(fixed)
-  policy = None if fixed is not None else functools.partial(
-      SpotTunePolicy, num_blocks=len(block_names(arch)), width=policy_width, tau=tau,
-      bn_axis_name=bn_axis_name, dtype=jnp.dtype(dtype))
   block = functools.partial(SpotTuneBlock, block_cls=block_cls, fixed=fixed)
-  return resnet(arch, num_classes, model_cls=SpotTuneResNet, block_cls=block, policy=policy,
-                bn_axis_name=bn_axis_name, dtype=dtype, **kwargs)
+  network = resnet(arch, num_classes, block_cls=block, bn_axis_name=bn_axis_name,
+                   dtype=dtype, **kwargs)
+  if fixed is not None:
+    return network
+  return SpotTune(network, functools.partial(
+      Policy, num_blocks=len(block_names(arch)), tau=tau,
+      trunk=policy_trunk(policy_width, bn_axis_name, dtype)))
 
 
 def global_policy(fractions: dict, k: int) -> list:

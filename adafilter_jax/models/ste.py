@@ -6,6 +6,9 @@ variant ``through_sigmoid=True`` multiplies by sigmoid'(z) instead, i.e. it trea
 hard step as the identity on sigmoid(z). Both are `jax.custom_vjp`s so the hard value
 never leaks a zero gradient; `binary_ste_reference` gives the same numbers with
 `stop_gradient`, which the tests use as the independent reference.
+
+`mix` is how a hard decision picks between two branches (AdaFilter's Eq. 1 and 5): a
+select forward, the product form's gradient backward.
 """
 import functools
 
@@ -62,3 +65,32 @@ def _gumbel_bwd(tau, vjp, g):
 
 
 gumbel_softmax_ste.defvjp(_gumbel_fwd, _gumbel_bwd)
+
+
+def _expand(g, a):
+  return g.reshape(g.shape[:1] + (1,) * (a.ndim - 2) + g.shape[-1:])
+
+
+@jax.custom_vjp
+def mix(g, a, b):
+  """a where g == 1, b where g == 0; g [batch, channels], a and b [batch, ..., channels].
+  A select, so a NaN or inf in the branch not picked never reaches the output; the
+  backward is the gradient of g*a + (1-g)*b, the gate's straight-through gradient.
+  The gate's gradient is summed in float32 or wider (float64 stays float64)."""
+  return jnp.where(_expand(g, a) > 0, a, b)
+
+
+def _mix_fwd(g, a, b):
+  return mix(g, a, b), (g, a, b)
+
+
+def _mix_bwd(res, dy):
+  g, a, b = res
+  pick = _expand(g, a) > 0
+  diff = jnp.where(jnp.isfinite(a) & jnp.isfinite(b), a - b, 0)  # no NaN into the gate
+  wide = jnp.promote_types(dy.dtype, jnp.float32)   # a bf16 sum loses the gate's signal
+  dg = jnp.sum((dy * diff).astype(wide), tuple(range(1, a.ndim - 1))).astype(g.dtype)
+  return dg, jnp.where(pick, dy, 0).astype(a.dtype), jnp.where(pick, 0, dy).astype(b.dtype)
+
+
+mix.defvjp(_mix_fwd, _mix_bwd)

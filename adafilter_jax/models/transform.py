@@ -21,15 +21,17 @@ of them, by the one rule `with_copies` (the paper: both copies from the pretrain
 import dataclasses
 import inspect
 import json
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from adafilter_jax.models import convs as convs_lib
+from adafilter_jax.models import gated_fast, layers, selected_bn
 from adafilter_jax.models import gates as gates_lib
-from adafilter_jax.models import layers
+from adafilter_jax.models.ste import mix
 
 ModuleDef = Any
 COPY_SUFFIX = '_pre'  # S beside F, BN_pre beside BN_ft (the names pretrained.py maps)
@@ -55,7 +57,7 @@ def _path(module: nn.Module) -> str:
   return '/'.join(module.scope.path)
 
 
-def _layer_name(conv: str, norm: Optional[str]) -> str:
+def _holder(conv: str, norm: Optional[str]) -> str:
   """The module that holds the conv and its norm (a unit, a ConvBlock), else the conv."""
   if norm is None:
     return conv
@@ -67,15 +69,23 @@ def _layer_name(conv: str, norm: Optional[str]) -> str:
   return '/'.join(common) or conv
 
 
+def _layer_names(pairs) -> list:
+  """Each layer's name: the module holding its conv and norm where that module holds
+  no other layer (a unit), else the conv's own path (a block with sibling convs)."""
+  holders = [_holder(conv, norm) for conv, norm in pairs]
+  return [h if holders.count(h) == 1 else conv for h, (conv, _) in zip(holders, pairs)]
+
+
 def refuse_lifted(module: nn.Module, top: nn.Module):
   """The gate's state goes from one conv to the next outside the model's code, so no conv
-  may run inside a linen transform (nn.remat, nn.scan, nn.vmap) that `top` is outside
-  of: the state could not leave it."""
+  may run inside a linen transform (nn.remat, nn.scan, nn.vmap) of the model's own that
+  `top` is outside of: the state could not leave it. (`Gated.remat` recomputes blocks
+  with the state passed through.)"""
   if module.scope.trace_level != top.scope.trace_level:
     raise ValueError(
         f'AdaFilter: conv {_path(module)!r} runs inside a linen transform (nn.remat, '
         f'nn.scan or nn.vmap), which the gate\'s state cannot cross; build the model '
-        f'without it (config.model.remat=False)')
+        f'without it, and to recompute blocks name their classes: gate(..., remat=(Block,))')
 
 
 def copy_path(path: Sequence[str]) -> Tuple[str, ...]:
@@ -108,9 +118,9 @@ def record(model: nn.Module, *args, gated_layers: str = 'all', convs=CONVS, norm
       return model.init(jax.random.key(0), *args, **kwargs)
 
   jax.eval_shape(init)
+  names = _layer_names([(conv, norm) for conv, norm, _ in found])
   return tuple(Layer(conv, norm, width, gates_lib.is_gated(gated_layers, name), name)
-               for conv, norm, width, name in
-               ((c, n, w, _layer_name(c, n)) for c, n, w in found))
+               for (conv, norm, width), name in zip(found, names))
 
 
 def plan_json(plan: Plan) -> str:
@@ -155,32 +165,6 @@ def frozen_modules(params) -> set:
           if key[-1] == 'kernel' and len(key) > 1 and key[-2].endswith(COPY_SUFFIX)}
 
 
-@jax.custom_vjp
-def mix(g, a, b):
-  """a where g == 1, b where g == 0; g [batch, channels], a and b [batch, ..., channels].
-  Forward a select; backward the gradient of g*a + (1-g)*b."""
-  return jnp.where(_expand(g, a) > 0, a, b)
-
-
-def _expand(g, a):
-  return g.reshape(g.shape[:1] + (1,) * (a.ndim - 2) + g.shape[-1:])
-
-
-def _mix_fwd(g, a, b):
-  return mix(g, a, b), (g, a, b)
-
-
-def _mix_bwd(res, dy):
-  g, a, b = res
-  pick = _expand(g, a) > 0
-  diff = jnp.where(jnp.isfinite(a) & jnp.isfinite(b), a - b, 0)  # no NaN into the gate
-  dg = jnp.sum((dy * diff).astype(jnp.float32), tuple(range(1, a.ndim - 1))).astype(g.dtype)
-  return dg, jnp.where(pick, dy, 0).astype(a.dtype), jnp.where(pick, 0, dy).astype(b.dtype)
-
-
-mix.defvjp(_mix_fwd, _mix_bwd)
-
-
 def _clone_at(module: nn.Module, name: str) -> nn.Module:
   """A module like `module` (same fields) bound beside it under `name`."""
   return module.clone(parent=module.scope.parent.push(name, reuse=True))
@@ -195,23 +179,73 @@ def frozen_copy(module: nn.Module, args, kwargs):
   return module.clone(parent=None).apply(frozen, *args, **kwargs)
 
 
+def _is_static(leaf) -> bool:
+  return not isinstance(leaf, (jax.Array, jnp.ndarray))
+
+
+def _split(tree):
+  """`tree`'s array leaves, and a function that puts arrays back among its other leaves
+  (Python flags such as the gate's `train`), which no jax transform may take or return."""
+  leaves, treedef = jax.tree.flatten(tree)
+  dynamic = [not _is_static(leaf) for leaf in leaves]
+
+  def join(arrays):
+    it = iter(arrays)
+    return treedef.unflatten([next(it) if d else leaf for leaf, d in zip(leaves, dynamic)])
+  return [leaf for leaf, d in zip(leaves, dynamic) if d], join
+
+
 class _Runner:
   """The interceptor of one forward: walks the plan conv by conv, steps the gate."""
 
-  def __init__(self, plan, gate, state, gated_bn, convs, norms):
-    self.plan, self.gate, self.state = plan, gate, state
-    self.gated_bn, self.convs, self.norms = gated_bn, convs, norms
-    self.index, self.pending, self.busy = 0, None, False
+  def __init__(self, gated: 'Gated', gate, state, train: bool):
+    self.plan, self.gate, self.state, self.train = gated.plan, gate, state, train
+    self.options = gated
+    self.index, self.pending, self.busy, self.entering = 0, None, False, False
 
   def __call__(self, next_fun, args, kwargs, ctx):
     m = ctx.module
     if self.busy or ctx.method_name != '__call__':
       return next_fun(*args, **kwargs)
-    if isinstance(m, self.convs):
+    if isinstance(m, self.options.remat):
+      if not self.entering:
+        return self.checkpointed(m, args, kwargs)
+      self.entering = False
+      return next_fun(*args, **kwargs)
+    if isinstance(m, self.options.convs):
       return self.conv(m, next_fun, args, kwargs)
     if self.pending is not None and _path(m) == self.pending[0].norm:
       return self.norm(m, next_fun, args, kwargs)
     return next_fun(*args, **kwargs)
+
+  def checkpointed(self, block, args, kwargs):
+    """`block` called under `nn.checkpoint` (its activations recomputed in the backward),
+    with the gate and its state passed in and out: a lifted transform sees only its
+    arguments and results, so the state the runner carries becomes both."""
+    arrays, join = _split((args, kwargs, self.state))
+    out_join = []
+
+    def run(block, gate, arrays):
+      args, kwargs, state = join(arrays)
+      outer_gate, self.gate, self.state, self.entering = self.gate, gate, state, True
+      try:
+        out = block(*args, **kwargs)
+      finally:
+        self.gate = outer_gate
+      out_arrays, join_out = _split((out, self.state))
+      out_join.append(join_out)
+      return out_arrays
+
+    out_arrays = nn.checkpoint(run)(block, self.gate, arrays)
+    out, self.state = out_join[-1](out_arrays)
+    return out
+
+  def step_gate(self, m, x, features):
+    self.busy = True
+    try:
+      return self.gate(x, self.state, self.plan[self.index - 1].name, features)
+    finally:
+      self.busy = False
 
   def conv(self, m, next_fun, args, kwargs):
     if self.index >= len(self.plan) or _path(m) != self.plan[self.index].conv:
@@ -226,30 +260,66 @@ class _Runner:
     refuse_lifted(m, self.gate)
     layer = self.plan[self.index]
     self.index += 1
-    f = next_fun(*args, **kwargs)
     if not layer.gated:
-      return f
+      return next_fun(*args, **kwargs)
+    impl = self.fused_impl(m, layer, args[0])
+    if impl is not None:  # test time, one conv per example: done at the norm
+      g, self.state = self.step_gate(m, args[0], m.features)
+      self.pending = (layer, g, (args[0], impl, m))
+      ho, wo = (convs_lib.out_size(n, m.kernel_size, m.strides, m.padding)
+                for n in args[0].shape[1:3])
+      return jnp.zeros(args[0].shape[:1] + (ho, wo, m.features), m.dtype)  # not read
+    f = next_fun(*args, **kwargs)
+    g, self.state = self.step_gate(m, args[0], f.shape[-1])
     self.busy = True
     try:
-      g, self.state = self.gate(args[0], self.state, layer.name, f.shape[-1])
       s = frozen_copy(m, args, kwargs)
     finally:
       self.busy = False
-    if layer.norm is not None and self.gated_bn:
+    if layer.norm is not None:
       self.pending = (layer, g, s)
-      return f
+      if self.options.gated_bn:
+        return f
     return mix(g.astype(f.dtype), f, s)   # Eq. 6: the user's code normalises the mix
+
+  def fused_impl(self, m, layer, x) -> Optional[str]:
+    """The per-example conv of the test-time fast path (gated_fast.py) for this layer,
+    or None: only at test time, for a conv it knows (`layers.Conv`) and a BatchNorm."""
+    if (self.train or m.is_initializing() or layer.norm is None
+        or not isinstance(m, layers.Conv)
+        or not all(issubclass(n, nn.BatchNorm) for n in self.options.norms)):
+      return None
+    return gated_fast.per_example_impl(self.options.eval_impl, x.shape, m.kernel_size,
+                                       m.strides, m.padding)
 
   def norm(self, m, next_fun, args, kwargs):
     _, g, s = self.pending
     self.pending = None
-    y_ft = next_fun(*args, **kwargs)
+    if isinstance(s, tuple):
+      return self.fused(m, g, *s)
+    if not self.options.gated_bn:
+      return next_fun(*args, **kwargs)
     self.busy = True
     try:
-      y_pre = _clone_at(m, m.name + COPY_SUFFIX)(s, *args[1:], **kwargs)
+      copy = _clone_at(m, m.name + COPY_SUFFIX)
+      if self.options.bn_stats == 'selected':
+        bn_ft, bn_pre = (selected_bn.like(norm, self.train) for norm in (m, copy))
+        y_ft, y_pre = bn_ft(args[0], g[:, None, None, :]), bn_pre(s, 1 - g[:, None, None, :])
+      else:
+        y_ft = next_fun(*args, **kwargs)
+        y_pre = copy(s, *args[1:], **kwargs)
     finally:
       self.busy = False
     return mix(g.astype(y_ft.dtype), y_ft, y_pre)   # Eq. 5
+
+  def fused(self, m, g, x, impl, conv):
+    """The conv and its norm as one per-example conv (gated_fast.fused)."""
+    pre = lambda module: _clone_at(module, module.name + COPY_SUFFIX)
+    affine = lambda bn: gated_fast.eval_affine(bn.variables, m.epsilon)
+    kernel = lambda c: c.get_variable('params', 'kernel')
+    return gated_fast.fused(x, g, kernel(conv), kernel(pre(conv)), affine(m),
+                            affine(pre(m)) if self.options.gated_bn else None,
+                            conv.strides, conv.padding, impl, conv.dtype)
 
 
 class Gated(nn.Module):
@@ -268,6 +338,14 @@ class Gated(nn.Module):
       ``batch_stats`` collection; 'auto': the first of these the model's call has.
     merge_gates: the model returns ``(logits, gates)`` as this project's models do: return
       ``(logits, gates + decisions)`` instead of ``((logits, gates), decisions)``.
+    convs, norms: the module classes that count as a conv, and as a norm.
+    remat: module classes (the model's residual blocks) whose calls run under
+      `nn.checkpoint`, their activations recomputed in the backward: the gate's state
+      is passed in and out, which a model's own `nn.remat` cannot do (`refuse_lifted`).
+    bn_stats: Eq. 5's batch statistics (selected_bn.BN_STATS): the user's norm over the
+      batch, or each branch's over the examples that picked it.
+    eval_impl: at test time, gated_fast.EVAL_IMPLS: two branches, or one per-example
+      conv where the conv is a `layers.Conv` and the norm a BatchNorm.
   """
   model: nn.Module
   plan: Plan
@@ -277,6 +355,9 @@ class Gated(nn.Module):
   merge_gates: bool = False
   convs: Tuple[type, ...] = CONVS
   norms: Tuple[type, ...] = NORMS
+  remat: Tuple[type, ...] = ()
+  bn_stats: str = 'batch'
+  eval_impl: str = 'two_branch'
 
   def training(self, args, kwargs) -> bool:
     flag = self.train_flag
@@ -295,9 +376,12 @@ class Gated(nn.Module):
 
   @nn.compact
   def __call__(self, *args, **kwargs):
+    if self.bn_stats not in selected_bn.BN_STATS:
+      raise ValueError(f'unknown adafilter.bn_stats {self.bn_stats!r}; expected one of '
+                       f'{selected_bn.BN_STATS}')
+    train = self.training(args, kwargs)
     gate = self.gate(name='gate')
-    runner = _Runner(self.plan, gate, gate.init_state(args[0], self.training(args, kwargs)),
-                     self.gated_bn, self.convs, self.norms)
+    runner = _Runner(self, gate, gate.init_state(args[0], train), train)
     # Bound to this module's own scope: the user's variables keep their paths.
     model = self.model.clone(parent=self.scope, _deep_clone=True)
     with nn.intercept_methods(runner):
@@ -305,7 +389,9 @@ class Gated(nn.Module):
     if runner.index != len(self.plan):
       raise ValueError(f'AdaFilter plan: the model called {runner.index} of the plan\'s '
                        f'{len(self.plan)} convs: record the plan again')
-    decisions = dict(runner.state.decisions)
+    # In the plan's (call) order: a state passed through nn.checkpoint comes back sorted.
+    decisions = {l.name: runner.state.decisions[l.name] for l in self.plan
+                 if l.name in runner.state.decisions}
     if self.merge_gates:
       logits, gates = out
       return logits, {**gates, **decisions}
@@ -314,7 +400,8 @@ class Gated(nn.Module):
 
 def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'all',
          plan: Optional[Plan] = None, gated_bn: bool = True, train_flag: str = 'auto',
-         merge_gates: bool = False, convs=CONVS, norms=NORMS, **sample_kwargs) -> Gated:
+         merge_gates: bool = False, convs=CONVS, norms=NORMS, remat=(),
+         bn_stats: str = 'batch', eval_impl: str = 'two_branch', **sample_kwargs) -> Gated:
   """AdaFilter's form of `model`: its plan recorded on a sample call (``model(*sample_args,
   **sample_kwargs)``; shapes only) unless given, and `gate` (a gates.py module
   definition) shared by the gated convs. See `Gated` for the rest."""
@@ -322,4 +409,5 @@ def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'a
     plan = record(model, *sample_args, gated_layers=gated_layers, convs=convs, norms=norms,
                   **sample_kwargs)
   return Gated(model, tuple(plan), gate, gated_bn=gated_bn, train_flag=train_flag,
-               merge_gates=merge_gates, convs=tuple(convs), norms=tuple(norms))
+               merge_gates=merge_gates, convs=tuple(convs), norms=tuple(norms),
+               remat=tuple(remat), bn_stats=bn_stats, eval_impl=eval_impl)

@@ -22,6 +22,8 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from adafilter_jax.models import adafilter as adafilter_models
+
 METRIC = 'eval_top1'
 
 
@@ -108,7 +110,23 @@ class Checkpoints:
     return self._newest_readable(lambda step: self._read(step, None, with_state=False)[1])
 
   def _read(self, step: int, template, with_state: bool = True):
-    """(state, meta) of `step`; a None `template` restores the state as saved."""
+    """(state, meta) of `step`; a None `template` restores the state as saved. A run
+    saved before AdaFilter became a transform is read in its old names, then mapped."""
+    try:
+      return self._read_as(step, template, with_state)
+    except Exception as first:  # pylint: disable=broad-except
+      old = adafilter_models.to_gated_resnet(template) if with_state else template
+      if jax.tree.structure(old) == jax.tree.structure(template):
+        raise
+      try:
+        state, meta = self._read_as(step, old, with_state)
+      except Exception:  # pylint: disable=broad-except
+        raise first from None  # not an old run: the first error is the one to report
+      logging.info('checkpoint %d was saved before AdaFilter became a transform: F and '
+                   'BN_ft read as conv_ft and bn_ft, renamed conv and bn', step)
+      return adafilter_models.from_gated_resnet(state), meta
+
+  def _read_as(self, step: int, template, with_state: bool):
     args = {'meta': ocp.args.JsonRestore()}
     if with_state:
       args['state'] = ocp.args.StandardRestore(template)

@@ -9,7 +9,7 @@ from absl import app
 from absl import flags
 import ml_collections
 
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.train import config_files
 
 
@@ -31,13 +31,15 @@ def parse_flags(argv: Sequence[str]):
           "the config's path)", file=sys.stderr)
     sys.exit(1)
   try:
-    return app.parse_flags_with_usage(argv)
+    return flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except
     where = path and config_files.error_in_file(e, path.split(':')[0])
     if where:  # the config file's own code failed: its line, not ml_collections' frames
       error = ValueError(where)
       error.__cause__ = e
-      sys.exit(user_errors.report(error))
+      sys.exit(cli_errors.report(error))
+    if isinstance(e, flags.Error):  # absl's own message and exit status
+      return app.parse_flags_with_usage(argv)
     if not isinstance(e, (AttributeError, KeyError)):
       raise
     message = unknown_override(argv) or repr(e)

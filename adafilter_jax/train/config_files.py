@@ -52,16 +52,38 @@ def find(path: str) -> str:
 
 
 def error_in_file(error: BaseException, path: str) -> Optional[str]:
-  """'PATH, line N: Type: message' when `error` comes from the code of config file `path`
-  (its syntax, a name it does not define, an import that fails), else None."""
+  """'FILE, line N: Type: message' when `error` comes from the code of config file `path`
+  (its syntax, a name it does not define, an import that fails) or of a config file it
+  runs from its folder (configs/transfer.py runs configs/methods/<recipe>.py): FILE is the
+  innermost of the files it ran, `path`'s own calls on. Else None."""
   if not os.path.isfile(path):
     return None
-  here = lambda f: bool(f) and os.path.isfile(f) and os.path.samefile(f, path)
-  if isinstance(error, SyntaxError) and here(error.filename):
-    return f'{path}, line {error.lineno}: {type(error).__name__}: {error.msg}'
-  lines = [n for frame, n in traceback.walk_tb(error.__traceback__)
-           if here(frame.f_code.co_filename)]
-  return f'{path}, line {lines[-1]}: {type(error).__name__}: {error}' if lines else None
+  folder = os.path.realpath(os.path.dirname(path) or '.')
+  package = os.path.realpath(os.path.dirname(os.path.dirname(__file__)))
+
+  def config_code(f):  # under the config's folder, neither this package nor a library
+    real = os.path.realpath(f) if f and os.path.isfile(f) else ''
+    return (real.startswith(folder + os.sep) and not real.startswith(package + os.sep)
+            and 'site-packages' not in real.split(os.sep))
+
+  def shown(f):  # relative to the config file's folder, as the user named the file
+    return os.path.join(os.path.dirname(path), os.path.relpath(os.path.realpath(f), folder))
+
+  same = lambda f: bool(f) and os.path.isfile(f) and os.path.samefile(f, path)
+  # config_flags re-raises a file's ValueError or TypeError as a new one (its traceback
+  # as text), and absl wraps that: the file's own error is down the chain.
+  while error is not None:
+    if isinstance(error, SyntaxError) and (same(error.filename) or config_code(error.filename)):
+      return f'{shown(error.filename)}, line {error.lineno}: {type(error).__name__}: {error.msg}'
+    frames = [(frame.f_code.co_filename, n) for frame, n in traceback.walk_tb(error.__traceback__)]
+    starts = [i for i, (f, _) in enumerate(frames) if same(f)]
+    if starts:
+      i = starts[0]
+      while i + 1 < len(frames) and config_code(frames[i + 1][0]):
+        i += 1
+      return f'{shown(frames[i][0])}, line {frames[i][1]}: {type(error).__name__}: {error}'
+    error = error.__cause__ or error.__context__
+  return None
 
 
 def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:

@@ -45,7 +45,7 @@ from absl import app, flags
 
 from adafilter_jax import models
 from adafilter_jax.data import logs
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.weights import hub
 from adafilter_jax.weights import store
 
@@ -228,7 +228,7 @@ def define_flags():
 
 # The converters' user errors: a missing or partial file, weights of another model, and a
 # package to install (torch for a .pth).
-ERRORS = (*user_errors.USER_ERRORS, ImportError)
+ERRORS = (*cli_errors.USER_ERRORS, ImportError)
 
 
 def main(argv):
@@ -236,7 +236,7 @@ def main(argv):
   try:
     _convert(argv)
   except ERRORS as e:
-    sys.exit(user_errors.report(e))
+    sys.exit(cli_errors.report(e))
 
 
 def _convert(argv):

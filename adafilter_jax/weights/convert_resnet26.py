@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from absl import app
 
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 from adafilter_jax.weights import convert
 from adafilter_jax.weights import pretrained
 from adafilter_jax.models import resnet26 as resnet26_lib
@@ -100,7 +100,7 @@ def main(argv):
   try:  # the file is checked first, then torch to read it
     variables = to_flax(convert.load_state_dict(src))
   except convert.ERRORS as e:
-    sys.exit(user_errors.report(e))
+    sys.exit(cli_errors.report(e))
   out = pretrained.save(variables, dst)
   n = sum(np.size(x) for x in jax.tree_util.tree_leaves(variables['params']))
   print(f'wrote resnet26 ({n:,} params) to {out}')

@@ -7,8 +7,9 @@ first use of a Hub spec, or the demo's source-task pretraining. `transfer` maps 
 any model of this project:
 
 - a plain ResNet: leaf for leaf;
-- AdaFilter: ``<unit>/conv_ft`` and ``<unit>/conv_pre`` both from ``<unit>/conv`` (F = S =
-  pretrained), ``bn_ft``/``bn_pre`` (or the single ``bn`` of the Eq. 6 ablation) from ``bn``;
+- AdaFilter (models/transform.py): F ``<unit>/conv`` and S ``<unit>/conv_pre`` both from
+  ``<unit>/conv`` (F = S = pretrained), ``bn``/``bn_pre`` (or the single ``bn`` of the
+  Eq. 6 ablation) from ``bn``;
 - SpotTune: both copies ``<block>/block_ft`` and ``<block>/block_pre`` from ``<block>``;
 - a kept head of the pretraining task, ``source_fc`` (Co-Tuning's), from its ``fc``;
 - the new head ``fc`` and the gate keep their fresh initialisation, except a subtree
@@ -34,7 +35,7 @@ HUB_ROOT = os.path.join('weights', 'hf-hub')  # beside the configs' weights/resn
 SOURCE = 'source.json'  # what a Hub conversion was made from: spec, commit, SHA-256
 
 # A branch of a gated unit -> the plain unit's module it starts from.
-_BRANCH = re.compile(r'^(conv|bn)_(ft|pre)$')
+_BRANCH = re.compile(r'^(conv|bn)_pre$')
 _BLOCK_COPY = ('block_ft', 'block_pre')  # SpotTune's two copies of a residual block
 _FRESH = ('fc', 'gate')  # new for the target task
 _SOURCE_HEAD = 'source_fc'  # the pretraining task's own head, kept beside the new one

@@ -1,56 +1,73 @@
-"""One recipe per method or ablation, each applied on top of any dataset config.
+"""One recipe per method or ablation: configs/methods/<recipe>.py, whose `apply(config)`
+sets the method and its settings on any dataset's config. Run one with configs/transfer.py:
 
-A recipe module has `apply(config)` (the method's settings) and
-`get_config(dataset)`, so main.py takes it with the dataset as the config argument:
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=l2sp
 
-  python main.py --config configs/methods/l2sp.py:caltech256_30
-
-and the experiments grid (python -m adafilter_jax.apps.experiments) applies the same recipe
-to every dataset. RECIPES lists them in the order of the paper's tables.
+which the experiments grid (python -m adafilter_jax.apps.experiments) loads for every
+dataset and recipe. A recipe is found by its file's name: adding one is adding its file.
 """
 import importlib
+import importlib.util
+import pkgutil
 
-RECIPES = ('finetune', 'finetune_half', 'random_policy', 'l2sp', 'adafilter',
-           'adafilter_standard_bn', 'adafilter_cnn_gate',
-           'spottune', 'spottune_global_k', 'spottune_fixed',
-           # SpotTune's other Table 2 / Table 3 baselines
-           'feature_extractor', 'finetune_last1', 'finetune_last2', 'finetune_last3',
-           'stochastic_ft', 'spottune_all_ft',
-           'selective_joint',
-           # Later baselines (TLlib's and their papers')
-           'linear_probe', 'lp_ft', 'bss', 'delta',
-           # TLlib's sampling-rate protocol (tllib_schedule.py) and the later baselines
-           'erm', 'co_tuning', 'surgical', 'auto_rgn', 'bitfit')
+import ml_collections
+
+from adafilter_jax.data import datasets
+from configs import base
+from configs import schedules
+
+RECIPES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)))
+DECATHLON = 'decathlon.'  # a Visual Decathlon domain: configs/decathlon.py
 
 
 def recipe(name: str):
   if name not in RECIPES:
-    raise ValueError(f'unknown recipe {name!r}; known: {list(RECIPES)}')
+    raise ValueError(f'unknown recipe {name!r}; known (configs/methods/): {list(RECIPES)}')
   return importlib.import_module(f'configs.methods.{name}')
 
 
-def on_dataset(dataset: str, name: str):
-  """The dataset's config (configs/<dataset>.py) with recipe `name` applied."""
-  module = importlib.import_module(f'configs.{dataset}')
-  config = module.get_config()
-  recipe(name).apply(config)
-  if hasattr(module, 'after_recipe'):  # a setting whose schedule every method follows
-    module.after_recipe(config)         # (configs/decathlon)
+def dataset_config(dataset: str) -> ml_collections.ConfigDict:
+  """configs/<dataset>.py's config ('caltech256_30', 'demo', 'study.digits'), else the
+  paper's recipe on the registered dataset of that name (SpotTune's 'cubs', ...)."""
+  try:
+    found = importlib.util.find_spec(f'configs.{dataset}') is not None
+  except ModuleNotFoundError:  # 'a.b' without a folder configs/a/
+    found = False
+  if found:
+    return importlib.import_module(f'configs.{dataset}').get_config()
+  if datasets.resolve(dataset) is None:
+    raise ValueError(f'unknown dataset {dataset!r}: neither a config configs/{dataset}.py '
+                     f"nor a key of adafilter_jax/data/datasets.py, nor '{DECATHLON}<domain>'")
+  return base.for_dataset(dataset)
+
+
+def on_dataset(dataset: str, name: str) -> ml_collections.ConfigDict:
+  """Recipe `name` on `dataset` (`dataset_config`, or 'decathlon.<domain>'), named
+  '<dataset>_<name>'."""
+  if dataset.startswith(DECATHLON):  # its schedule replaces the recipe's: its own order
+    from configs import decathlon  # pylint: disable=g-import-not-at-top (it imports this)
+    config = decathlon.get_config(f'domain={dataset[len(DECATHLON):]},method={name}')
+  else:
+    config = recipe(name).apply(dataset_config(dataset))
   config.name = f'{dataset}_{name}'
   return config
 
 
-def derived(base: str, method: str, default_dataset: str = 'caltech256_30'):
-  """(apply, get_config) of a recipe that is recipe `base` with another `config.method`
-  (SpotTune's variants: the same settings block and schedule); the recipe's file name
-  is the method's name."""
+def variant(of: str, method: str):
+  """The `apply` of a recipe that is recipe `of` with another `config.method` (SpotTune's
+  variants: the same settings block and schedule)."""
 
   def apply(config):
-    recipe(base).apply(config)
+    recipe(of).apply(config)
     config.method = method
     return config
 
-  def get_config(dataset: str = default_dataset):
-    return on_dataset(dataset, method)
+  return apply
 
-  return apply, get_config
+
+def last_k(config, k: int):
+  """The last `k` residual blocks and the head fine-tuned (adafilter_jax/methods/last_k.py),
+  on SpotTune's schedule: the recipes finetune_last<k>."""
+  config.method = 'finetune_last_k'
+  config.last_k = ml_collections.ConfigDict(dict(k=k))
+  return schedules.spottune(config)

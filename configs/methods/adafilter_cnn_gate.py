@@ -4,9 +4,8 @@ from `adafilter.gate_pretrained`: torchvision's ResNet-18 as timm mirrors it on 
 Face Hub (converted on first use, weights/README.md), or a directory of converted
 weights; '' trains it from scratch.
 
-  python main.py --config configs/methods/adafilter_cnn_gate.py:caltech256_30
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=adafilter_cnn_gate
 """
-from configs.methods import on_dataset
 
 
 def apply(c):
@@ -16,6 +15,3 @@ def apply(c):
   c.adafilter.gate_pretrained = 'hf-hub:timm/resnet18.tv_in1k'
   return c
 
-
-def get_config(dataset: str = 'caltech256_30'):
-  return on_dataset(dataset, 'adafilter_cnn_gate')

@@ -1,8 +1,7 @@
 """Table 3 ablation: one standard BN after the mixed output (Eq. 6) instead of gated BN.
 
-  python main.py --config configs/methods/adafilter_standard_bn.py:caltech256_30
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=adafilter_standard_bn
 """
-from configs.methods import on_dataset
 
 
 def apply(c):
@@ -10,6 +9,3 @@ def apply(c):
   c.adafilter.gated_bn = False
   return c
 
-
-def get_config(dataset: str = 'caltech256_30'):
-  return on_dataset(dataset, 'adafilter_standard_bn')

@@ -1,12 +1,15 @@
 """Auto-RGN (Lee et al., ICLR 2023; adafilter_jax/methods/surgical.py): every conv/dense
 tensor at lr x its relative gradient norm over the largest, BN parameters frozen, on
-TLlib's recipe (tllib_schedule.py).
+TLlib's recipe (configs/schedules.py).
 
-  python main.py --config configs/methods/auto_rgn.py:cubs
+  python main.py --config configs/transfer.py:dataset=cubs,method=auto_rgn
 
 Expected: no published number on these datasets; compare with `erm` at the same
 sampling rate. Not run here yet.
 """
-from configs.methods.tllib_schedule import recipe
+from configs import schedules
 
-apply, get_config = recipe('auto_rgn', 'auto_rgn')
+
+def apply(c):
+  c.method = 'auto_rgn'
+  return schedules.tllib(c)

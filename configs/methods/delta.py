@@ -6,15 +6,14 @@ weight decay 1e-4) and the loss increases on attention_images=128 training image
 (the official channel_eval.py: 4 batches of 32), measured in the run's workdir first
 (systems/delta_attention.py); attention='uniform' skips them (DELTA without attention).
 
-  python main.py --config configs/methods/delta.py:cubs
+  python main.py --config configs/transfer.py:dataset=cubs,method=delta
 
 Expected: about +0.5-2 points over fine-tuning (TLlib, ResNet-50 at 100 %: CUB-200
 82.3 vs ERM 81.8, Stanford Cars 88.4 vs 87.8, FGVC-Aircraft 82.7 vs 80.2;
-adafilter_jax/methods/paper.py); not yet run at full size here.
+adafilter_jax/methods/paper_numbers.py); not yet run at full size here.
 """
 import ml_collections
 
-from configs.methods import on_dataset
 
 
 def apply(c):
@@ -26,6 +25,3 @@ def apply(c):
   c.optim.weight_decay = 0.0  # replaced by the regularizers (the loop drops it anyway)
   return c
 
-
-def get_config(dataset: str = 'cubs'):
-  return on_dataset(dataset, 'delta')

@@ -1,17 +1,13 @@
 """Feature extractor (SpotTune Tables 2 and 3): the pretrained network frozen, only the
-new head trains; SpotTune's schedule (spottune_schedule.py).
+new head trains; SpotTune's schedule (configs/schedules.py).
 
-  python main.py --config configs/methods/feature_extractor.py:cubs
-  python main.py --config configs/methods/feature_extractor.py:decathlon.aircraft
+  python main.py --config configs/transfer.py:dataset=cubs,method=feature_extractor
+  python main.py --config configs/decathlon.py:domain=aircraft,method=feature_extractor
 """
-from configs.methods import on_dataset
-from configs.methods.spottune_schedule import apply_schedule
+from configs import schedules
 
 
 def apply(c):
   c.method = 'feature_extractor'
-  return apply_schedule(c)
+  return schedules.spottune(c)
 
-
-def get_config(dataset: str = 'cubs'):
-  return on_dataset(dataset, 'feature_extractor')

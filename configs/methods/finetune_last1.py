@@ -1,8 +1,10 @@
 """Fine-tune the last 1 residual block(s) and the head (SpotTune Table 2); the stem and
-every earlier block frozen; SpotTune's schedule (spottune_schedule.py).
+every earlier block frozen; SpotTune's schedule (configs/schedules.py).
 
-  python main.py --config configs/methods/finetune_last1.py:cubs
+  python main.py --config configs/transfer.py:dataset=cubs,method=finetune_last1
 """
-from configs.methods.spottune_schedule import last_k_recipe
+from configs.methods import last_k
 
-apply, get_config = last_k_recipe(1)
+
+def apply(c):
+  return last_k(c, 1)

@@ -1,8 +1,10 @@
 """Fine-tune the last 2 residual block(s) and the head (SpotTune Table 2); the stem and
-every earlier block frozen; SpotTune's schedule (spottune_schedule.py).
+every earlier block frozen; SpotTune's schedule (configs/schedules.py).
 
-  python main.py --config configs/methods/finetune_last2.py:cubs
+  python main.py --config configs/transfer.py:dataset=cubs,method=finetune_last2
 """
-from configs.methods.spottune_schedule import last_k_recipe
+from configs.methods import last_k
 
-apply, get_config = last_k_recipe(2)
+
+def apply(c):
+  return last_k(c, 2)

@@ -4,7 +4,7 @@ its epoch 6), then fine-tuning of everything from that head with the base recipe
 (lr 0.01, x0.1 at 30/60/90 of its own 110 epochs) and a fresh optimizer: 120 epochs
 in one run and workdir, resumable across the two stages.
 
-  python main.py --config configs/methods/lp_ft.py:caltech256_30
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=lp_ft
 
 The probe's length, rate and decay are the DELTA authors' SGD probe (channel_eval.py:
 10 epochs, lr 0.01, decayed to 0.1x by epoch 6); Kumar et al. fit the probe by L-BFGS
@@ -14,7 +14,6 @@ datasets), here against `finetune`'s (AdaFilter Table 2); not yet run at full si
 """
 import ml_collections
 
-from configs.methods import on_dataset
 
 
 def apply(c):
@@ -23,6 +22,3 @@ def apply(c):
   c.num_epochs += c.lp_ft.lp_epochs  # the fine-tuning stage keeps the base recipe's length
   return c
 
-
-def get_config(dataset: str = 'caltech256_30'):
-  return on_dataset(dataset, 'lp_ft')

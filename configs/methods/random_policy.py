@@ -1,8 +1,7 @@
 """Random policy (Table 2): AdaFilter with G ~ Bernoulli(p), not learned.
 
-  python main.py --config configs/methods/random_policy.py:caltech256_30
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=random_policy
 """
-from configs.methods import on_dataset
 
 
 def apply(c):
@@ -11,6 +10,3 @@ def apply(c):
   c.adafilter.random_p = 0.5
   return c
 
-
-def get_config(dataset: str = 'caltech256_30'):
-  return on_dataset(dataset, 'random_policy')

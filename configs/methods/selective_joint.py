@@ -2,7 +2,7 @@
 retrieved by the conv1+conv2 responses of the converted ResNet's stem, 5 rounds of
 hard-sample mining, 10 + 10 images per batch accumulated 10 times per update.
 
-  python main.py --config configs/methods/selective_joint.py:caltech256_30
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=selective_joint
   # the Gabor bank, or torchvision's AlexNet as the paper's bank:
   #   --config.selective.bank=gabor
   #   --config.selective.bank=alexnet
@@ -27,7 +27,6 @@ import ml_collections
 from ml_collections import config_dict
 
 from adafilter_jax.data.config import get_data_config
-from configs.methods import on_dataset
 
 K0 = {'stanford_dogs': 100, 'caltech256_30': 100, 'caltech256_60': 100, 'mit_indoor': 100}
 
@@ -67,6 +66,3 @@ def apply(c):
   c.selective = s
   return c
 
-
-def get_config(dataset: str = 'caltech256_30'):
-  return on_dataset(dataset, 'selective_joint')

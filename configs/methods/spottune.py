@@ -3,12 +3,11 @@ block, the frozen block or a fine-tuned copy, picked by a policy ResNet (64/128/
 with the straight-through Gumbel-softmax (tau 5; argmax at test time). SGD momentum
 0.9, lr 0.01, policy lr 1e-4, batch 32, 40 epochs, x0.1 at epochs 15 and 30.
 
-  python main.py --config configs/methods/spottune.py:caltech256_30
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=spottune
 """
 import ml_collections
 
-from configs.methods import on_dataset
-from configs.methods.spottune_schedule import apply_schedule
+from configs import schedules
 
 
 def apply(c):
@@ -20,8 +19,5 @@ def apply(c):
   c.spottune = ml_collections.ConfigDict(dict(
       tau=5.0, policy_width=64, k=3, lambda_k=0.1, lambda_e=0.1, blocks=''))
   c.optim.gate_lr = 1e-4  # the policy net's rate
-  return apply_schedule(c)
+  return schedules.spottune(c)
 
-
-def get_config(dataset: str = 'caltech256_30'):
-  return on_dataset(dataset, 'spottune')

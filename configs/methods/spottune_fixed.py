@@ -4,9 +4,9 @@ block frozen, no policy net; trained with SpotTune's recipe from the pretrained 
 The experiments grid fills `spottune.blocks` from the same dataset and seed's
 spottune_global_k run; by hand:
 
-  python main.py --config configs/methods/spottune_fixed.py:caltech256_30 \
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=spottune_fixed \
       --config.spottune.blocks=layer3_5,layer4_1,layer4_2
 """
-from configs.methods import derived
+from configs.methods import variant
 
-apply, get_config = derived('spottune', 'spottune_fixed')
+apply = variant('spottune', 'spottune_fixed')

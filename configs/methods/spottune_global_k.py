@@ -3,8 +3,8 @@ lambda_e*sum_l -v_l log v_l, which drives every image to fine-tune the same k bl
 (k = 3 as in the paper; the lambdas are ours, methods/spottune.py). Step 2 is
 configs/methods/spottune_fixed.py.
 
-  python main.py --config configs/methods/spottune_global_k.py:caltech256_30
+  python main.py --config configs/transfer.py:dataset=caltech256_30,method=spottune_global_k
 """
-from configs.methods import derived
+from configs.methods import variant
 
-apply, get_config = derived('spottune', 'spottune_global_k')
+apply = variant('spottune', 'spottune_global_k')

@@ -13,7 +13,7 @@ differences to fine-tuning with 95% t-intervals over seeds, and the policy diagn
 74.4 / 90.1 / 69.4 / 89.3 % in src2 10-shot / 100-shot, src15 10 / 100; AdaFilter
 2.5-6.5 points below it, the random policy 11-13 below; ~40 % of the gate's filters vary
 across images. Each cell is also one training config of its own,
-e.g. ``python main.py --config configs/methods/adafilter.py:study.digits
+e.g. ``python main.py --config configs/transfer.py:dataset=study.digits,method=adafilter
 --config.pretrained=runs/study/source_e15/weights --config.data.name=digits_shots100``.
 """
 import ml_collections

@@ -2,12 +2,12 @@
 import pytest
 
 from adafilter_jax.train.loop import train_and_evaluate
-from tests.train import tiny
+from tests import tiny_config
 
 
 def _run(tmp_path_factory, method, **overrides):
   workdir = str(tmp_path_factory.mktemp(method) / 'run')
-  config = tiny.config(method, epochs=2, **overrides)
+  config = tiny_config.config(method, epochs=2, **overrides)
   state = train_and_evaluate(config, workdir)
   return workdir, config, state
 

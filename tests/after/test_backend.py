@@ -5,7 +5,7 @@ import logging
 import jax.numpy as jnp
 
 from adafilter_jax.train import cpu_warning
-from tests.train import tiny
+from tests import tiny_config
 
 
 class _Clock:
@@ -17,7 +17,7 @@ class _Clock:
 
 
 def _full_size():
-  c = tiny.config()
+  c = tiny_config.config()
   c.model.arch, c.model.width, c.data.image_size = 'resnet50', 64, 224
   return c
 
@@ -44,6 +44,6 @@ def test_cpu_full_size_run_warns_with_the_estimate(monkeypatch, caplog):
 
 def test_small_or_gpu_runs_say_nothing(caplog):
   caplog.set_level(logging.WARNING)
-  cpu_warning.CpuWarning(tiny.config(), 1000, backend='cpu').after(1, None)
+  cpu_warning.CpuWarning(tiny_config.config(), 1000, backend='cpu').after(1, None)
   cpu_warning.CpuWarning(_full_size(), 1000, backend='gpu').after(1, None)
   assert not caplog.records

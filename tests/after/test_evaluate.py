@@ -14,7 +14,8 @@ from adafilter_jax.inference import evaluate
 from adafilter_jax.inference import restore as inference
 from adafilter_jax.train.loop import Interrupted
 from adafilter_jax.train.loop import train_and_evaluate
-from tests.train import runs, tiny
+from tests import tiny_config
+from tests.train import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -58,7 +59,7 @@ def test_finished_adafilter_run_repeats_recorded_accuracy(adafilter_run):
 
 
 def test_interrupted_run_uses_the_checkpoint_asked_for(tmp_path, monkeypatch):
-  config = tiny.config('finetune', epochs=2)
+  config = tiny_config.config('finetune', epochs=2)
   workdir = str(tmp_path / 'run')
   with monkeypatch.context() as m:
     runs.interrupt_after(m, 7)  # epoch 1 done (step 5), stopped at step 8
@@ -77,7 +78,8 @@ def test_interrupted_run_uses_the_checkpoint_asked_for(tmp_path, monkeypatch):
 def test_random_policy_draws_the_recorded_samples(tmp_path):
   """The random gate samples at test time too: the re-evaluation uses the epoch's key."""
   workdir = str(tmp_path / 'run')
-  train_and_evaluate(tiny.config('random_policy', epochs=1, **{'adafilter.gate': 'random'}), workdir)
+  train_and_evaluate(tiny_config.config('random_policy', epochs=1,
+                                        **{'adafilter.gate': 'random'}), workdir)
   (record,) = _records(workdir)
   again = evaluate.evaluate_workdir(workdir, 'best')
   assert again['eval_top1'] == record['eval_top1']
@@ -114,7 +116,8 @@ def test_main_mode_eval_builds_the_run_s_own_model(finetune_run, capsys):
   prints what adafilter-evaluate prints (it printed a raw Python dict, that one JSON)."""
   workdir, _, _ = finetune_run
   argv = [sys.executable, 'main.py', '--config', 'configs/demo.py', '--mode=eval',
-          '--checkpoint=latest', f'--workdir={workdir}', f'--config.data.data_dir={tiny.DATA_DIR}']
+          '--checkpoint=latest', f'--workdir={workdir}',
+          f'--config.data.data_dir={tiny_config.DATA_DIR}']
   procs = [subprocess.Popen(a, cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
            for a in (argv, argv + ['--config.method=adafilter'])]
@@ -164,7 +167,7 @@ def test_evaluate_runs_the_loops_evaluators_with_the_same_numbers(adafilter_run)
 
 def test_the_config_chooses_the_evaluations(tmp_path):
   workdir = str(tmp_path / 'run')
-  train_and_evaluate(tiny.config('adafilter', evaluators=('accuracy', 'gate_fraction')),
+  train_and_evaluate(tiny_config.config('adafilter', evaluators=('accuracy', 'gate_fraction')),
                      workdir)
   record, = _records(workdir)
   assert record['gate_fraction'] and 'policy' not in record

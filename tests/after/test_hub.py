@@ -22,7 +22,7 @@ from adafilter_jax.weights import pretrained
 from adafilter_jax.weights import store
 from tests.after import fake_hub
 from tests.models import conversion
-from tests.train import tiny
+from tests import tiny_config
 
 SPEC = 'hf-hub:timm/resnet18.tv_in1k'
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,7 +68,7 @@ def test_fetched_checked_converted_once_then_read_offline(env, weights, monkeypa
   sd, data = weights
   with fake_hub.serving({'timm/resnet18.tv_in1k': {'model.safetensors': data}}) as server:
     env(server)
-    first = state_lib.load_pretrained(tiny.config(pretrained=SPEC))['backbone']
+    first = state_lib.load_pretrained(tiny_config.config(pretrained=SPEC))['backbone']
     assert ('GET', '/timm/resnet18.tv_in1k/resolve/main/model.safetensors') in server.requests
     asked = len(server.requests)
     again = pretrained.load(SPEC, 'resnet18')
@@ -110,7 +110,7 @@ def test_each_failure_is_named(env, weights, monkeypatch):
 
     asked = len(server.requests)
     with pytest.raises(ValueError, match='holds resnet18 weights, but the model is resnet50'):
-      state_lib.load_pretrained(tiny.config(pretrained=SPEC, **{'model.arch': 'resnet50'}))
+      state_lib.load_pretrained(tiny_config.config(pretrained=SPEC, **{'model.arch': 'resnet50'}))
     assert len(server.requests) == asked  # refused before anything was fetched
     with pytest.raises(ValueError,
                        match=r'(?s)does not fit resnet50:\n  shape mismatch: params/fc.*and \d+ more'):
@@ -167,7 +167,7 @@ def test_unreachable_hub_is_one_line_saying_what_to_do_and_leaves_nothing(env, m
 
   workdir = tmp_path / 'run'
   with pytest.raises(OSError, match='cannot be reached'):
-    loop.train_and_evaluate(tiny.config(pretrained=SPEC), str(workdir))
+    loop.train_and_evaluate(tiny_config.config(pretrained=SPEC), str(workdir))
   assert not workdir.exists()  # no empty workdir, no empty checkpoints/ in it
   assert not os.path.exists('weights')
 

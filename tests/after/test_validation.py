@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 from adafilter_jax.data import pipeline, validation
 from adafilter_jax.apps import jobs
 from adafilter_jax.inference import evaluate
-from tests.train import tiny
+from tests import tiny_config
 
 
 def test_heldout_indices_per_class():
@@ -33,7 +33,7 @@ class _Reads:
 
   def __init__(self, monkeypatch):
     self.log, self.who = [], 'other'
-    builder_cls = type(pipeline.get_builder(tiny.config().data))
+    builder_cls = type(pipeline.get_builder(tiny_config.config().data))
     make_source = builder_cls.as_data_source
     reads = self
 
@@ -67,13 +67,13 @@ def test_val_fraction_run(tmp_path, monkeypatch):
   reads = _Reads(monkeypatch)
   workdir = str(tmp_path / 'run')
   # The application's job: training, then the test pass.
-  jobs.train(tiny.config('finetune', epochs=3, **{'data.val_fraction': 0.2}), workdir)
+  jobs.train(tiny_config.config('finetune', epochs=3, **{'data.val_fraction': 0.2}), workdir)
   by = collections.defaultdict(set)
   for who, split, i in reads.log:
     by[who, split].add(i)
   trained, held = by['make_train_iter', 'train'], by['make_eval_iter', 'train']
   assert not trained & held and trained | held == set(range(50))
-  source = tfds.builder_from_directory(pipeline.get_builder(tiny.config().data).data_dir)
+  source = tfds.builder_from_directory(pipeline.get_builder(tiny_config.config().data).data_dir)
   labels = [source.as_data_source('train')[i]['label'] for i in sorted(held)]
   assert collections.Counter(labels) == {c: 2 for c in range(5)}  # 20 % of 10 per class
   assert not by['make_train_iter', 'test']

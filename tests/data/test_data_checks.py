@@ -30,19 +30,19 @@ def test_class_left_without_eval_images_by_the_seeded_split(tmp_path):
 
 def test_a_user_error_is_one_line_unless_the_traceback_is_asked_for(monkeypatch, capsys):
   from absl import logging  # pylint: disable=g-import-not-at-top
-  from adafilter_jax.data import user_errors  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.data import cli_errors  # pylint: disable=g-import-not-at-top
   error = FileNotFoundError('configs/x.py: no such file')
-  monkeypatch.delenv(user_errors.TRACEBACK_ENV, raising=False)
-  assert user_errors.report(error) == 1
+  monkeypatch.delenv(cli_errors.TRACEBACK_ENV, raising=False)
+  assert cli_errors.report(error) == 1
   assert capsys.readouterr().err.splitlines()[0] == 'error: configs/x.py: no such file'
-  monkeypatch.setenv(user_errors.TRACEBACK_ENV, '1')
+  monkeypatch.setenv(cli_errors.TRACEBACK_ENV, '1')
   with pytest.raises(FileNotFoundError):
-    user_errors.report(error)
-  monkeypatch.delenv(user_errors.TRACEBACK_ENV)
+    cli_errors.report(error)
+  monkeypatch.delenv(cli_errors.TRACEBACK_ENV)
   before = logging.get_verbosity()
   try:
     logging.set_verbosity(1)  # absl's --verbosity=1
     with pytest.raises(FileNotFoundError):
-      user_errors.report(error)
+      cli_errors.report(error)
   finally:
     logging.set_verbosity(before)

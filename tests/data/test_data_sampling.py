@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adafilter_jax.data import pipeline, sampling
-from tests.train import tiny
+from tests import tiny_config
 
 
 def test_count_per_class_at_least_one_and_the_same_images_for_the_same_seed():
@@ -39,8 +39,8 @@ def _images(data_cfg):
 def test_the_train_split_is_the_sample_and_the_eval_split_is_whole():
   """The digits (10 training images per class): 30 % keeps 3 of each, the same ones
   whatever the run's seed, other ones for another sample_seed."""
-  config = tiny.config(**{'data.sample_rate': 0.3})
-  full = tiny.config()
+  config = tiny_config.config(**{'data.sample_rate': 0.3})
+  full = tiny_config.config()
   images, labels = _images(config.data)
   assert collections.Counter(labels) == {c: 3 for c in range(5)}
   all_images, _ = _images(full.data)
@@ -50,13 +50,13 @@ def test_the_train_split_is_the_sample_and_the_eval_split_is_whole():
   assert info.num_eval == pipeline.load_dataset_info(full.data).num_eval
 
   sampling._SAMPLED.clear()  # drawn again, from the labels
-  again = tiny.config(**{'data.sample_rate': 0.3, 'seed': 7})
+  again = tiny_config.config(**{'data.sample_rate': 0.3, 'seed': 7})
   assert _images(again.data)[0] == images
-  other = tiny.config(**{'data.sample_rate': 0.3, 'data.sample_seed': 1})
+  other = tiny_config.config(**{'data.sample_rate': 0.3, 'data.sample_seed': 1})
   assert _images(other.data)[0] != images
 
   # val_fraction holds out of the sample: 1 of each class's 3, the training stream the rest.
-  held = tiny.config(**{'data.sample_rate': 0.3, 'data.val_fraction': 0.3})
+  held = tiny_config.config(**{'data.sample_rate': 0.3, 'data.val_fraction': 0.3})
   held_images, held_labels = zip(*[(ex['image'], int(ex['label'])) for ex in (
       pipeline.data_source(held.data, 'heldout')[i] for i in range(5))])
   train_images, _ = _images(held.data)
@@ -64,4 +64,4 @@ def test_the_train_split_is_the_sample_and_the_eval_split_is_whole():
   assert set(held_images) | set(train_images) == set(images)
 
   with pytest.raises(ValueError, match='sample_rate=0.0'):
-    pipeline.load_dataset_info(tiny.config(**{'data.sample_rate': 0.0}).data)
+    pipeline.load_dataset_info(tiny_config.config(**{'data.sample_rate': 0.0}).data)

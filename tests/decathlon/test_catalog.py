@@ -18,9 +18,7 @@ from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare as prepare_lib
 from adafilter_jax.data.builders import catalog
 from adafilter_jax.data.builders import common
-from configs import cubs
-from configs import oxford_flowers
-from configs import stanford_cars
+from configs import transfer
 from tests.decathlon import catalog_fakes
 
 
@@ -115,7 +113,7 @@ def test_oxford_flowers_trains_on_train_and_validation(tmp_path):
   data_dir = str(tmp_path / 'tfds')
   builder = catalog_fakes.prepare('oxford_flowers102', data_dir, extract=paths)
   assert _sizes(builder) == {'train': 2, 'validation': 3, 'test': 2}
-  config = oxford_flowers.get_config()
+  config = transfer.get_config('oxford_flowers')
   config.data.data_dir, config.data.image_size, config.data.resize_size = data_dir, 8, 10
   assert pipeline.splits(config.data) == ('train+validation', 'test')
   info = pipeline.load_dataset_info(config.data)
@@ -130,7 +128,7 @@ def test_a_missing_part_of_a_joined_split_is_named(tmp_path):
                                           tstid=[3])
   data_dir = str(tmp_path / 'tfds')
   catalog_fakes.prepare('oxford_flowers102', data_dir, extract=paths)
-  config = oxford_flowers.get_config()
+  config = transfer.get_config('oxford_flowers')
   config.data.name, config.data.data_dir = 'oxford_flowers102', data_dir
   config.data.train_split = 'train+extra'
   with pytest.raises(ValueError, match=r"oxford_flowers102: no split 'extra' \(in 'train\+extra'\)"):
@@ -161,7 +159,7 @@ def test_cubs_from_the_original_archives(tmp_path):
   np.testing.assert_allclose(ex['bbox'], [2 / 16, 1 / 20, 10 / 16, 11 / 20], rtol=1e-6)
   # The mask goes through the shim's PNG decode and encode losslessly.
   np.testing.assert_array_equal(ex['segmentation_mask'][..., 0], masks[name])
-  config = cubs.get_config()
+  config = transfer.get_config('cubs')
   config.data.data_dir, config.data.image_size, config.data.resize_size = data_dir, 8, 10
   info = pipeline.load_dataset_info(config.data)
   assert (info.num_train, info.num_eval, info.num_classes) == (3, 2, 200)
@@ -193,7 +191,7 @@ def test_stanford_cars_from_a_manual_copy_of_the_original_files(tmp_path):
   # x1, y1, x2, y2 in pixels over the image's 20 x 16
   np.testing.assert_allclose(train['00001']['bbox'], [2 / 16, 1 / 20, 12 / 16, 10 / 20],
                              rtol=1e-6)
-  config = stanford_cars.get_config()
+  config = transfer.get_config('stanford_cars')
   config.data.data_dir, config.data.image_size, config.data.resize_size = data_dir, 8, 10
   info = pipeline.load_dataset_info(config.data)
   assert (info.num_train, info.num_eval, info.num_classes) == (3, 2, 196)

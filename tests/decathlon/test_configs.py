@@ -3,6 +3,7 @@ import pytest
 
 from adafilter_jax.systems import decathlon
 from adafilter_jax.data import datasets
+from adafilter_jax.train import config_files
 from configs import decathlon as decathlon_configs
 from configs import methods as recipes
 
@@ -47,8 +48,22 @@ def test_the_random_crop_and_its_exceptions():
 
 
 def test_unknown_domain_is_named():
-  with pytest.raises(ValueError, match='caltech'):
-    decathlon_configs.domain_config('caltech')
+  with pytest.raises(ValueError, match="unknown Decathlon domain 'caltech'"):
+    decathlon_configs.get_config('domain=caltech,method=finetune')
+
+
+def test_one_file_for_the_ten_domains_spottune_by_default():
+  """`python main.py --config configs/decathlon.py:vgg_flowers`: SpotTune on VGG-Flowers
+  (the domain's name with '_' for '-'), named as the per-domain files named it; another
+  method by the argument, the same as the grid's decathlon.<domain>."""
+  c = config_files.load('configs/decathlon.py:vgg_flowers')
+  assert (c.name, c.method, c.data.name) == ('decathlon_vgg_flowers', 'spottune',
+                                             'decathlon_vgg_flowers')
+  assert c.spottune.policy_width == 32 and c.optim.gate_lr == 0.01
+  c = config_files.load('configs/decathlon.py:domain=dtd,method=feature_extractor')
+  grid = recipes.on_dataset('decathlon.dtd', 'feature_extractor')
+  assert grid.name == 'decathlon.dtd_feature_extractor'
+  assert {**c.to_dict(), 'name': ''} == {**grid.to_dict(), 'name': ''}
 
 
 # TFDS catalog page of visual_domain_decathlon (train / validation / test), typed from it.

@@ -42,7 +42,8 @@ def test_relationship_is_the_mean_source_probability_per_target_class():
 
 
 def test_loss_equals_the_hand_computation():
-  config = tiny.config('co_tuning', **{'co_tuning.trade_off': 0.7})
+  # co_tuning keeps the pretrained fc: a config without weights is refused (tested below)
+  config = tiny.config('co_tuning', pretrained='weights', **{'co_tuning.trade_off': 0.7})
   rng = np.random.RandomState(1)
   relationship = rng.dirichlet(np.ones(6), size=5).astype(np.float32)
   z = rng.randn(4, 6).astype(np.float32)
@@ -58,7 +59,7 @@ def test_loss_equals_the_hand_computation():
 def test_train_step_adds_the_loss_on_the_source_head():
   """A real step: loss - ce is the hand-computed Co-Tuning term on the source logits of
   the same forward pass; the source head trains, at the network's rate."""
-  config = tiny.config('co_tuning', **{'co_tuning.source_classes': 6})
+  config = tiny.config('co_tuning', pretrained='weights', **{'co_tuning.source_classes': 6})
   method = methods.get('co_tuning')
   model = method.build_model(config, 5, None)
   x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
@@ -82,7 +83,7 @@ def test_train_step_adds_the_loss_on_the_source_head():
 
 
 def test_source_head_starts_from_the_pretrained_fc():
-  config = tiny.config('co_tuning', **{'co_tuning.source_classes': 6})
+  config = tiny.config('co_tuning', pretrained='weights', **{'co_tuning.source_classes': 6})
   model = methods.get('co_tuning').build_model(config, 5, None)
   x = jnp.zeros((1, 16, 16, 3))
   fresh = tiny.variables(model, x, train=False)

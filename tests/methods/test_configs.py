@@ -3,6 +3,7 @@ and builds its model; the recipes carry the papers' settings."""
 import ast
 import os
 import re
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,7 @@ import pytest
 from adafilter_jax.train import checks
 from adafilter_jax.train import config_files
 from adafilter_jax import methods
-from adafilter_jax.methods import paper
+from adafilter_jax.methods import paper_numbers
 from adafilter_jax.weights import pretrained
 from adafilter_jax import models
 from configs import methods as recipes
@@ -82,12 +83,13 @@ def test_a_method_without_its_settings_block_fails_before_training(method, block
   from configs import base
   config = base.get_config()  # no recipe applied: no settings block
   config.method = method
-  with pytest.raises(ValueError, match=rf'reads config\.{block}.*configs/methods/{method}\.py'):
+  with pytest.raises(ValueError, match=rf'reads config\.{block}.*configs/transfer\.py:'
+                                       rf'dataset=<dataset>,method={method}, which'):
     methods.get(method).build_model(config, 5, None)
 
 
 def test_overrides_parse_as_main_py_parses_them():
-  c = config_files.load('configs/methods/l2sp.py:mit_indoor', [
+  c = config_files.load('configs/transfer.py:dataset=mit_indoor,method=l2sp', [
       'num_epochs=3', 'optim.decay_epochs=(1, 2)', 'optim.head_lr=0.5', 'pretrained=',
       'l2sp.alpha=1', 'adafilter.gated_bn=False'])
   assert c.name == 'mit_indoor_l2sp' and c.data.name == 'mit_indoor'  # get_config(arg)
@@ -104,8 +106,8 @@ def test_overrides_parse_as_main_py_parses_them():
     config_files.override(c, ['num_epochs=abc'])
   with pytest.raises(ValueError, match='not key=value'):
     config_files.override(c, ['num_epochs'])
-  with pytest.raises(FileNotFoundError, match='configs/methods/l2sb.py'):
-    config_files.load('configs/methods/l2sb.py:mit_indoor')
+  with pytest.raises(FileNotFoundError, match='configs/transfr.py'):
+    config_files.load('configs/transfr.py:dataset=mit_indoor,method=l2sp')
 
 
 def test_the_package_imports_neither_configs_nor_tests():
@@ -123,7 +125,7 @@ def test_the_package_imports_neither_configs_nor_tests():
 
 
 def test_the_paper_table_is_the_one_in_docs():
-  """adafilter_jax/methods/paper.py against the tables transcribed in docs/method.md and
+  """adafilter_jax/methods/paper_numbers.py against the tables transcribed in docs/method.md and
   docs/methods.md (Tables 2-4 of the paper)."""
   rows = {'standard fine-tuning': 'finetune', 'fine-tuning half': 'finetune_half',
           'random policy': 'random_policy', 'L2-SP': 'l2sp', 'AdaFilter': 'adafilter',
@@ -134,9 +136,9 @@ def test_the_paper_table_is_the_one_in_docs():
       cells = [c.strip() for c in line.strip().strip('|').split('|')]
       if cells[0] in rows and len(cells) == 8:
         recipe = rows[cells[0]]
-        assert [paper.top1(d, recipe) for d in paper.DATASETS] == [float(c) for c in cells[1:]]
+        assert [paper_numbers.top1(d, recipe) for d in paper_numbers.DATASETS] == [float(c) for c in cells[1:]]
         seen.add(recipe)
-  assert seen == set(paper.ADAFILTER)
+  assert seen == set(paper_numbers.ADAFILTER)
 
 
 def test_spottune_table2_datasets_carry_their_column_of_the_paper():
@@ -165,16 +167,16 @@ def test_later_baselines_carry_their_papers_settings():
 
 
 def test_tllib_table_is_the_one_in_docs():
-  """TLlib's sampling-rate numbers in adafilter_jax/methods/paper.py against the table in
+  """TLlib's sampling-rate numbers in adafilter_jax/methods/paper_numbers.py against the table in
   docs/methods.md (transcribed from TLlib's README)."""
   seen = {}
   for line in open('docs/methods.md'):
     cells = [c.strip() for c in line.strip().strip('|').split('|')]
-    if len(cells) == 6 and cells[0] in paper.TLLIB:
+    if len(cells) == 6 and cells[0] in paper_numbers.TLLIB:
       seen.setdefault(cells[0], {})[cells[1]] = tuple(float(v) for v in cells[2:])
-  assert seen == paper.TLLIB
-  assert paper.top1('cubs', 'co_tuning', 15) == 57.6 and paper.top1('cubs', 'co_tuning') is None
-  assert paper.top1('fgvc_aircraft', 'delta', 50) == 71.4 and paper.top1('cubs', 'bss', 20) is None
+  assert seen == paper_numbers.TLLIB
+  assert paper_numbers.top1('cubs', 'co_tuning', 15) == 57.6 and paper_numbers.top1('cubs', 'co_tuning') is None
+  assert paper_numbers.top1('fgvc_aircraft', 'delta', 50) == 71.4 and paper_numbers.top1('cubs', 'bss', 20) is None
 
 
 @pytest.mark.parametrize('recipe, key, value, accepted', [
@@ -197,16 +199,24 @@ def test_later_baselines_settings_are_range_checked(recipe, key, value, accepted
     checks.check_fields(config)
 
 
-def test_a_recipe_s_own_error_is_one_line_naming_its_file_and_line(tmp_path, capsys):
-  """The grids read config files by path (config_files.load): a name a recipe does not
-  define stops the grid before its first run, naming the file and the line."""
+def test_a_recipe_s_own_error_is_one_line_naming_its_file_and_line(tmp_path, capsys,
+                                                                    monkeypatch):
+  """The grids load configs/transfer.py, which runs the recipe's file: a name the recipe
+  does not define stops the grid before its first run, naming the recipe's file and line
+  (not the line of transfer.py that called it)."""
   from adafilter_jax.apps import experiments  # pylint: disable=g-import-not-at-top
-  recipe = tmp_path / 'configs' / 'methods' / 'typo.py'
+  configs = tmp_path / 'configs'
+  recipe = configs / 'methods' / 'typo.py'
   recipe.parent.mkdir(parents=True)
-  recipe.write_text('def get_config(dataset):\n  return base.get_config()\n')
+  recipe.write_text('def apply(config):\n  return base.get_config()\n')
+  (configs / 'transfer.py').write_text(  # configs/transfer.py's shape: the recipe by name
+      'import importlib\n\n\ndef get_config(arg):\n'
+      "  method = arg.split('method=')[1]\n"
+      '  return importlib.import_module(method).apply(None)\n')
+  monkeypatch.syspath_prepend(str(recipe.parent))
+  monkeypatch.delitem(sys.modules, 'typo', raising=False)
   code = experiments.main(['--datasets', 'demo', '--methods', 'typo', '--seeds', '0',
-                           '--configs_dir', str(tmp_path / 'configs'),
-                           '--root', str(tmp_path / 'runs')])
+                           '--configs_dir', str(configs), '--root', str(tmp_path / 'runs')])
   err = capsys.readouterr().err
   assert code == 1
   assert f"error: {recipe}, line 2: NameError: name 'base' is not defined\n" in err, err
@@ -223,3 +233,50 @@ def test_a_config_file_never_sees_the_names_of_the_file_loaded_before(tmp_path):
   typo.write_text('def get_config():\n  return base.get_config()\n')
   with pytest.raises(ValueError, match=re.escape(f"{typo}, line 2: NameError: name 'base'")):
     config_files.load(str(typo))
+
+
+def test_a_family_config_argument_is_key_value_pairs_or_a_lone_first_value():
+  from configs import base  # pylint: disable=g-import-not-at-top
+  parse = lambda arg: base.parse_arg(arg, dataset='caltech256_30', method='adafilter')
+  assert parse(None) == {'dataset': 'caltech256_30', 'method': 'adafilter'}
+  assert parse('cubs') == {'dataset': 'cubs', 'method': 'adafilter'}
+  assert parse('method=l2sp,dataset=cubs') == {'dataset': 'cubs', 'method': 'l2sp'}
+  with pytest.raises(ValueError, match=r"no key 'datset'; give dataset=\.\.\.,method=\.\.\."):
+    parse('datset=cubs')
+
+
+def test_main_py_passes_the_config_argument_to_the_family_file():
+  """`python main.py --config configs/transfer.py:dataset=cubs,method=spottune`: absl's
+  flag hands the argument to get_config; the config is SpotTune's recipe on CUB-200 with
+  SpotTune's Table 2 column (84.03: the published number)."""
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  import main  # pylint: disable=g-import-not-at-top
+  with flagsaver.flagsaver():
+    checks.parse_flags(['main.py', '--config', 'configs/transfer.py:dataset=cubs,method=spottune'])
+    c = main.FLAGS.config
+    assert (c.name, c.method, c.data.name) == ('cubs_spottune', 'spottune', 'cubs')
+    assert (c.batch_size, c.num_epochs, c.spottune.tau) == (32, 40, 5.0)
+    assert c.paper_top1.spottune == 84.03
+
+
+def test_the_table2_files_run_the_papers_adafilter_recipe():
+  """The design card's `python main.py --config configs/caltech256_30.py` (and the other
+  Table-2 files): the grid's AdaFilter recipe on that dataset, only the name shorter."""
+  for dataset in paper_numbers.DATASETS:
+    own = config_files.load(f'configs/{dataset}.py').to_dict()
+    grid = config_files.load(f'configs/transfer.py:dataset={dataset},method=adafilter').to_dict()
+    assert own.pop('name') == dataset and grid.pop('name') == f'{dataset}_adafilter'
+    assert own == grid and own['method'] == 'adafilter'
+
+
+def test_every_recipe_the_papers_name_is_a_file_of_configs_methods():
+  """A recipe is found by its file: every row of the papers' tables has one."""
+  named = {*paper_numbers.ADAFILTER, *paper_numbers.SPOTTUNE, *paper_numbers.TLLIB}
+  on_disk = {f[:-3] for f in os.listdir('configs/methods') if f[0] != '_' and f.endswith('.py')}
+  assert named <= on_disk and set(recipes.RECIPES) == on_disk
+
+
+def test_an_unknown_dataset_is_named():
+  from configs import transfer  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match=r"unknown dataset 'cubz': neither a config configs/cubz\.py"):
+    transfer.get_config('dataset=cubz,method=finetune')

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adafilter_jax.apps import experiments
-from tests.train import tiny as train_tiny
+from tests import tiny_config
 
 
 def _fake_runner(calls):
@@ -61,7 +61,7 @@ def test_fixed_spottune_takes_the_global_k_blocks_from_the_training_split(tmp_pa
   from tests.methods import tiny
   root = str(tmp_path)
   overrides = ['model.width=4', 'spottune.policy_width=4', 'data.image_size=16',
-               'data.resize_size=16', f'data.data_dir={train_tiny.DATA_DIR}', 'num_epochs=1',
+               'data.resize_size=16', f'data.data_dir={tiny_config.DATA_DIR}', 'num_epochs=1',
                'eval_batch_size=32', 'parallel=jit']
   config = experiments.make_config('demo', 'spottune_global_k', 0, root, overrides)
   workdir = experiments.workdir_for(root, 'demo', 'spottune_global_k', 0)

@@ -11,8 +11,8 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.train import loop
 from adafilter_jax.train import state as state_lib
-from configs import tiny as tiny_config
-from tests.train import tiny
+from configs import tiny as tiny_recipe
+from tests import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEIGHT = 30.0
@@ -45,9 +45,9 @@ TOY = textwrap.dedent(f'''
 
 
 def _one_step_config(method):
-  c = tiny_config.get_config()
+  c = tiny_recipe.get_config()
   c.method, c.num_epochs, c.batch_size, c.optim.decay_epochs = method, 1, 50, (1,)
-  c.data.data_dir = tiny.DATA_DIR
+  c.data.data_dir = tiny_config.DATA_DIR
   return c
 
 
@@ -61,7 +61,7 @@ def test_a_method_in_one_new_module_trains_through_main(tmp_path):
   module.write_text(TOY)
   proc = subprocess.run(
       [sys.executable, 'main.py', '--config', str(module), f'--workdir={tmp_path / "toy"}',
-       f'--config.data.data_dir={tiny.DATA_DIR}'],
+       f'--config.data.data_dir={tiny_config.DATA_DIR}'],
       cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS='cpu'), capture_output=True, text=True,
       timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]

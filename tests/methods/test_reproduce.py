@@ -10,10 +10,10 @@ import pytest
 
 from adafilter_jax.apps import experiments
 from adafilter_jax.apps import reproduce
-from tests.train import tiny as train_tiny
+from tests import tiny_config
 
 TINY = ['num_epochs=1', 'model.width=4', 'data.image_size=16', 'data.resize_size=16',
-        f'data.data_dir={train_tiny.DATA_DIR}', 'optim.decay_epochs=(1,)', 'progress_bar=False',
+        f'data.data_dir={tiny_config.DATA_DIR}', 'optim.decay_epochs=(1,)', 'progress_bar=False',
         'eval_batch_size=256']
 
 

@@ -11,7 +11,6 @@ import pytest
 from adafilter_jax import methods
 from adafilter_jax.methods import spottune as spottune_method
 from adafilter_jax.models import spottune
-from adafilter_jax.models.gates import GateState
 from adafilter_jax.models.layers import ConvBN
 from adafilter_jax.models.resnet import BasicBlock
 from adafilter_jax.models.ste import gumbel_softmax_ste
@@ -42,32 +41,31 @@ class _OneBlock(nn.Module):
   """One SpotTuneBlock fed a given policy row, as ResNet would feed it."""
 
   @nn.compact
-  def __call__(self, x, decisions):
+  def __call__(self, x, decision):
     unit = functools.partial(ConvBN, bn_axis_name=None, dtype=jnp.float32)
     block = spottune.SpotTuneBlock(8, 2, unit, block_cls=BasicBlock, name='layer2_0')
-    return block(x, GateState(decisions, {}), False)
+    return block(x, False, decision)
 
 
 def test_block_output_is_the_chosen_copy_and_only_the_copy_trains():
   x = jax.random.normal(jax.random.key(1), (3, 8, 8, 4))
-  onehot = jnp.array([[[0., 1.]], [[1., 0.]], [[0., 1.]]])  # ft, pre, ft
+  onehot = jnp.array([[0., 1.], [1., 0.], [0., 1.]])  # ft, pre, ft
   module = _OneBlock()
   # The two copies start differently here, so picking the wrong one would show.
   v = tiny.variables(module, x, onehot)
-  y, state = module.apply(v, x, onehot)
+  y = module.apply(v, x, onehot)
   plain = BasicBlock(8, 2, functools.partial(ConvBN, bn_axis_name=None))
   ref = {}
   for copy in (spottune.FT, spottune.PRE):
     sub = {c: t['layer2_0'][copy] for c, t in v.items()}
-    ref[copy], _ = plain.apply(sub, x, None, False)
+    ref[copy] = plain.apply(sub, x, False)
   assert not np.allclose(ref[spottune.FT], ref[spottune.PRE])
   np.testing.assert_allclose(y[0], ref[spottune.FT][0], rtol=1e-6)
   np.testing.assert_allclose(y[1], ref[spottune.PRE][1], rtol=1e-6)
   np.testing.assert_allclose(y[2], ref[spottune.FT][2], rtol=1e-6)
-  np.testing.assert_array_equal(state.decisions['layer2_0'][:, 0], [1., 0., 1.])
 
   def loss(params, decisions):
-    y, _ = module.apply({**v, 'params': params}, x, decisions)
+    y = module.apply({**v, 'params': params}, x, decisions)
     return jnp.sum(jnp.square(y))
   g_params, g_decisions = jax.grad(loss, argnums=(0, 1))(v['params'], onehot)
   norm = lambda t: sum(float(jnp.sum(jnp.abs(a))) for a in jax.tree.leaves(t))
@@ -76,8 +74,8 @@ def test_block_output_is_the_chosen_copy_and_only_the_copy_trains():
   # The policy learns through the mix: d loss / d I = <dL/dy, y_ft - y_pre> per image.
   dy = 2 * y
   expected = jnp.sum(dy * (ref[spottune.FT] - ref[spottune.PRE]), (1, 2, 3))
-  np.testing.assert_allclose(g_decisions[:, 0, 1], expected, rtol=1e-4)
-  np.testing.assert_allclose(g_decisions[:, 0, 0], 0.0)
+  np.testing.assert_allclose(g_decisions[:, 1], expected, rtol=1e-4)
+  np.testing.assert_allclose(g_decisions[:, 0], 0.0)
 
 
 def test_gumbel_ste_forward_is_one_hot_backward_is_the_softmax_relaxation():

@@ -13,7 +13,7 @@ from adafilter_jax.data import pipeline
 from adafilter_jax.train import steps
 from adafilter_jax.weights import pretrained
 from tests.methods import tiny
-from tests.train import tiny as train_tiny
+from tests import tiny_config
 
 
 def test_new_baselines_at_two_sampling_rates_end_to_end(tmp_path):
@@ -27,7 +27,7 @@ def test_new_baselines_at_two_sampling_rates_end_to_end(tmp_path):
   weights_dir = pretrained.save(weights, str(tmp_path / 'weights'))
   root = str(tmp_path / 'runs')
   overrides = ['num_epochs=1', 'model.width=4', 'data.image_size=16', 'data.resize_size=16',
-               f'data.data_dir={train_tiny.DATA_DIR}', 'optim.decay_epochs=(1,)',
+               f'data.data_dir={tiny_config.DATA_DIR}', 'optim.decay_epochs=(1,)',
                'progress_bar=False', 'eval_batch_size=256', 'batch_size=10',
                f'pretrained={weights_dir}']
   recipes = ['erm', 'co_tuning', 'auto_rgn']

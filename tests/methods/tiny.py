@@ -1,24 +1,20 @@
-"""Tiny models with numpy-filled variables: `model.init` on CPU compiles a random
-initializer per parameter (tens of seconds for a ResNet-18); eval_shape does not."""
+"""Recipes on the tests' tiny config, and tiny models' variables filled by numpy:
+`model.init` on CPU compiles a random initializer per parameter (tens of seconds for a
+ResNet-18); eval_shape does not."""
 import functools
 
 import jax
 import ml_collections
 import numpy as np
 
-from configs import base
-from configs import methods as recipes
+from tests import tiny_config
 
 
 def config(method: str, arch='resnet18', width=4, **overrides) -> ml_collections.ConfigDict:
-  """The base config with recipe `method` applied (its settings block), shrunk."""
-  c = base.get_config()
-  recipes.recipe(method).apply(c)
-  c.model.arch, c.model.width = arch, width
-  c.adafilter.embed_dim = c.adafilter.hidden_dim = 8
-  c.lock()  # a mistyped override fails, as in main.py
-  c.update_from_flattened_dict(overrides)
-  return c
+  """Recipe `method` on the tests' tiny config (tests/tiny_config.py), `width` wide, every
+  conv gated."""
+  return tiny_config.config(recipe=method, arch=arch, width=width, gated_layers='all',
+                            **overrides)
 
 
 def variables(model, *args, seed=0, **kwargs):

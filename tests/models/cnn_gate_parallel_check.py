@@ -3,9 +3,10 @@ and under jit over a 2-device mesh) for AdaFilter with the CNN gate of Table 4, 
 ResNet-18 trunk has batch norms of its own. Run in a subprocess with 2 host devices."""
 import sys
 
-from tests.train import parallel_check, tiny
+from tests import tiny_config
+from tests.train import parallel_check
 
-_config = tiny.config
+_config = tiny_config.config
 
 
 def cnn_gate_config(method='adafilter', **overrides):
@@ -13,5 +14,5 @@ def cnn_gate_config(method='adafilter', **overrides):
 
 
 if __name__ == '__main__':
-  tiny.config = cnn_gate_config
+  tiny_config.config = cnn_gate_config
   sys.exit(parallel_check.main())

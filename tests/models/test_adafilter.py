@@ -6,9 +6,8 @@ import optax
 import pytest
 import torch
 
+from adafilter_jax.models.selected_bn import SelectedBatchNorm
 from adafilter_jax.weights import pretrained
-from adafilter_jax.models.gated import GatedConvBN
-from adafilter_jax.models.gates import GateState
 from tests.models import tiny
 from tests.models import conversion
 from tests.models.torch_resnet import torch_resnet
@@ -33,6 +32,11 @@ def _adafilter_from(variables, x, **kw):
   return model, ada
 
 
+def _module(path) -> str:
+  """The module that holds a param: F is a unit's 'conv', S its 'conv_pre'."""
+  return path[-2].key
+
+
 def _set_gate_bias(params, value_fn):
   """Sets every LSTM head to kernel 0 and the given bias: input-independent decisions."""
   gate = dict(params['gate'])
@@ -49,7 +53,7 @@ def test_gate_zero_everywhere_reproduces_pretrained_resnet50():
   model, ada = _adafilter_from(variables, x)
   # Make F differ from S, so only a gate of 0 can give the pretrained logits.
   ada['params'] = jax.tree_util.tree_map_with_path(
-      lambda p, v: v * 1.5 if 'conv_ft' in str(p) else v, ada['params'])
+      lambda p, v: v * 1.5 if _module(p) == 'conv' else v, ada['params'])
   ada['params'] = _set_gate_bias(ada['params'], lambda k, s: jnp.full(s, -5.0))
   logits, gates = model.apply(ada, x, train=False)
   assert len(gates) == 53  # stem + 16 blocks x 3 convs + 4 projections
@@ -93,7 +97,7 @@ def test_layer_selection():
     v = model.init({'params': jax.random.PRNGKey(0)}, x)
     _, gates = model.apply(v, x)
     assert len(gates) == n, layers
-    assert 'conv' in v['params']['conv1']  # an ungated unit keeps the plain layout
+    assert 'conv_pre' not in v['params']['conv1']  # an ungated unit: the plain layout
 
 
 def test_s_never_moves_and_f_does():
@@ -118,9 +122,9 @@ def test_s_never_moves_and_f_does():
   flat_new = dict(jax.tree_util.tree_leaves_with_path(new))
   moved_ft = 0
   for path, old in flat_old:
-    if 'conv_pre' in jax.tree_util.keystr(path):
+    if _module(path) == 'conv_pre':
       np.testing.assert_array_equal(flat_new[path], old)
-    elif 'conv_ft' in jax.tree_util.keystr(path):
+    elif _module(path) == 'conv':
       moved_ft += int(not np.array_equal(flat_new[path], old))
   assert moved_ft > 15  # nearly every F moved (a layer whose gates are all 0 need not)
 
@@ -134,9 +138,9 @@ def test_f_channel_gets_gradient_only_from_examples_that_picked_it(gated_bn):
   g[:, 0] = 0  # a channel no example picks
   x = rng.randn(b, h, h, cin).astype(np.float32)
   dy = rng.randn(b, h, h, cout).astype(np.float32)  # upstream gradient
-  layer = GatedConvBN(cout, 1, gate=tiny.FixedGate(g), gated_bn=gated_bn, bn_stats='batch')
-  v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), False)
-  bn = 'bn_ft' if gated_bn else 'bn'
+  layer = tiny.gated_unit(x, cout, 1, g, gated_bn=gated_bn, bn_stats='batch')
+  v = layer.init(jax.random.PRNGKey(0), x, False)
+  bn = 'bn'  # BN_ft (Eq. 5) or the one BN after the mix (Eq. 6)
   stats = {**v['batch_stats']}
   stats[bn] = {'mean': jnp.asarray(rng.randn(cout)), 'var': jnp.asarray(rng.rand(cout) + 0.5)}
   params = {**v['params']}
@@ -144,10 +148,10 @@ def test_f_channel_gets_gradient_only_from_examples_that_picked_it(gated_bn):
   v = {'params': params, 'batch_stats': stats}
 
   def out(w):
-    p = {**params, 'conv_ft': {'kernel': w}}
-    return jnp.sum(layer.apply({**v, 'params': p}, x, GateState(None, {}), False)[0] * dy)
+    p = {**params, 'conv': {'kernel': w}}
+    return jnp.sum(layer.apply({**v, 'params': p}, x, False)[0] * dy)
 
-  w = params['conv_ft']['kernel']
+  w = params['conv']['kernel']
   got = np.asarray(jax.grad(out)(w))[0, 0]  # [cin, cout]
   # y_c = g_c * a_c * (x @ W)_c + ...  =>  dL/dW[:, c] = a_c * sum_b g_bc * x_b^T dy_bc
   a = np.asarray(params[bn]['scale'] / jnp.sqrt(stats[bn]['var'] + 1e-5))
@@ -156,8 +160,8 @@ def test_f_channel_gets_gradient_only_from_examples_that_picked_it(gated_bn):
   np.testing.assert_array_equal(got[:, 0], 0.0)
   for c in range(cout):  # per example: gradient iff the example picked the channel
     for e in range(b):
-      ge = jax.grad(lambda w: jnp.sum(layer.apply({**v, 'params': {**params, 'conv_ft': {
-          'kernel': w}}}, x, GateState(None, {}), False)[0][e] * dy[e]))(w)
+      ge = jax.grad(lambda w: jnp.sum(layer.apply({**v, 'params': {**params, 'conv': {
+          'kernel': w}}}, x, False)[0][e] * dy[e]))(w)
       assert (np.abs(np.asarray(ge)[0, 0, :, c]).max() > 0) == bool(g[e, c])
 
 
@@ -168,12 +172,11 @@ def test_selected_bn_stats_are_those_of_the_picking_examples():
   g = rng.randint(0, 2, (b, cout)).astype(np.float32)
   g[:, 0], g[:, 1] = 1, 0  # every example picks F / nobody picks F
   x = rng.randn(b, 5, 5, 3).astype(np.float32)
-  layer = GatedConvBN(cout, 3, padding=1, gate=tiny.FixedGate(g), gated_bn=True,
-                      bn_stats='selected')
-  v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
-  (y, _), upd = layer.apply(v, x, GateState(None, {}), True, mutable=['batch_stats'])
+  layer = tiny.gated_unit(x, cout, 3, g, padding=1, gated_bn=True, bn_stats='selected')
+  v = layer.init(jax.random.PRNGKey(0), x, True)
+  (y, _), upd = layer.apply(v, x, True, mutable=['batch_stats'])
   f = np.asarray(jax.lax.conv_general_dilated(
-      x, v['params']['conv_ft']['kernel'], (1, 1), ((1, 1), (1, 1)),
+      x, v['params']['conv']['kernel'], (1, 1), ((1, 1), (1, 1)),
       dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
   for c in range(cout):
     pick = g[:, c] == 1
@@ -181,11 +184,11 @@ def test_selected_bn_stats_are_those_of_the_picking_examples():
       fc = f[pick, ..., c]
       want = (fc - fc.mean()) / np.sqrt(fc.var() + 1e-5)
       np.testing.assert_allclose(np.asarray(y)[pick, ..., c], want, rtol=1e-4, atol=1e-4)
-      np.testing.assert_allclose(upd['batch_stats']['bn_ft']['mean'][c], 0.1 * fc.mean(),
+      np.testing.assert_allclose(upd['batch_stats']['bn']['mean'][c], 0.1 * fc.mean(),
                                  rtol=1e-4, atol=1e-6)
   assert np.all(np.isfinite(np.asarray(y)))
   # Channel 1: nobody picked F, so F's running statistics did not move.
-  assert upd['batch_stats']['bn_ft']['mean'][1] == 0 and upd['batch_stats']['bn_ft']['var'][1] == 1
+  assert upd['batch_stats']['bn']['mean'][1] == 0 and upd['batch_stats']['bn']['var'][1] == 1
 
 
 def test_selected_bn_normalises_a_branch_nobody_picked_with_whole_batch_statistics():
@@ -198,15 +201,14 @@ def test_selected_bn_normalises_a_branch_nobody_picked_with_whole_batch_statisti
   g[:, 0] = 0  # nobody picks F in channel 0
   g[:, 1] = 1  # everybody picks F (nobody S) in channel 1
   x = rng.randn(b, 5, 5, 2).astype(np.float32)
-  layer = GatedConvBN(cout, 3, padding=1, gate=tiny.FixedGate(g), gated_bn=True,
-                      bn_stats='selected')
-  v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
-  _, out = layer.apply(v, x, GateState(None, {}), True, mutable=['batch_stats', 'intermediates'],
-                       capture_intermediates=lambda mdl, _: mdl.name in ('bn_ft', 'bn_pre'))
+  layer = tiny.gated_unit(x, cout, 3, g, padding=1, gated_bn=True, bn_stats='selected')
+  v = layer.init(jax.random.PRNGKey(0), x, True)
+  _, out = layer.apply(v, x, True, mutable=['batch_stats', 'intermediates'],
+                       capture_intermediates=lambda mdl, _: isinstance(mdl, SelectedBatchNorm))
   conv = lambda w: np.asarray(jax.lax.conv_general_dilated(
       x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
-  for branch, c in (('ft', 0), ('pre', 1)):
-    z = conv(v['params'][f'conv_{branch}']['kernel'])[..., c]
+  for suffix, c in (('', 0), ('_pre', 1)):
+    z = conv(v['params']['conv' + suffix]['kernel'])[..., c]
     want = (z - z.mean()) / np.sqrt(z.var() + 1e-5)  # by hand, over the whole batch
-    got = np.asarray(out['intermediates'][f'bn_{branch}']['__call__'][0])[..., c]
+    got = np.asarray(out['intermediates']['bn' + suffix]['__call__'][0])[..., c]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

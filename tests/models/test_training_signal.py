@@ -5,12 +5,10 @@ import jax
 import numpy as np
 
 from adafilter_jax import methods
-from adafilter_jax.models.gated import GatedConvBN
-from adafilter_jax.models.gates import GateState
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
 from tests.models import tiny as model_tiny
-from tests.train import tiny
+from tests import tiny_config
 
 
 def _moved(old, new):
@@ -21,7 +19,7 @@ def _moved(old, new):
 
 
 def test_gate_and_bn_pre_move_after_one_train_step():
-  config = tiny.config('adafilter')
+  config = tiny_config.config('adafilter')
   method = methods.get('adafilter')
   model = method.build_model(config, 5, None)
   # Fresh init: F != S, so the straight-through gradient of G is not zero (with pretrained
@@ -52,14 +50,14 @@ def test_bn_pre_gradient_by_hand():
   g = rng.randint(0, 2, (b, cout)).astype(np.float32)
   x = rng.randn(b, 6, 6, 3).astype(np.float32)
   dy = rng.randn(b, 6, 6, cout).astype(np.float32)
-  layer = GatedConvBN(cout, 3, padding=1, gate=model_tiny.FixedGate(g), gated_bn=True, bn_stats='batch')
-  v = layer.init(jax.random.PRNGKey(0), x, GateState(None, {}), True)
+  layer = model_tiny.gated_unit(x, cout, 3, g, padding=1, gated_bn=True, bn_stats='batch')
+  v = layer.init(jax.random.PRNGKey(0), x, True)
   v['params']['bn_pre'] = {'scale': rng.rand(cout).astype(np.float32) + 0.5,
                            'bias': rng.randn(cout).astype(np.float32)}
 
   def loss(bn_pre):
     params = {**v['params'], 'bn_pre': bn_pre}
-    (y, _), _ = layer.apply({**v, 'params': params}, x, GateState(None, {}), True,
+    (y, _), _ = layer.apply({**v, 'params': params}, x, True,
                             mutable=['batch_stats'])
     return (y * dy).sum()
 

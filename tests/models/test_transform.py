@@ -241,3 +241,62 @@ def test_cnn_gate_through_the_transform():
   assert {k: v.shape for k, v in decisions.items()} == {
       'Conv_0': (4, 4), 'Conv_1': (4, 5), 'Conv_2': (4, 6)}
   assert 'trunk' in variables['params']['gate']
+
+
+class _TwoConvBlock(nn.Module):
+  """A residual block with two conv+BN pairs side by side (no unit module around each)."""
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    y = nn.Conv(x.shape[-1], (3, 3), use_bias=False, name='c1')(x)
+    y = nn.relu(nn.BatchNorm(use_running_average=not train, name='b1')(y))
+    y = nn.Conv(x.shape[-1], (3, 3), use_bias=False, name='c2')(y)
+    return nn.relu(x + nn.BatchNorm(use_running_average=not train, name='b2')(y))
+
+
+class _BlockNet(nn.Module):
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    x = nn.Conv(6, (3, 3), use_bias=False, name='stem')(x)
+    for i in range(2):
+      x = _TwoConvBlock(name=f'block{i}')(x, train)
+    return nn.Dense(3, name='fc')(x.mean((1, 2)))
+
+
+def test_sibling_convs_of_one_block_are_layers_of_their_own():
+  plan = transform.record(_BlockNet(), X, train=False)
+  assert [(l.conv, l.norm, l.name) for l in plan] == [
+      ('stem', None, 'stem'), ('block0/c1', 'block0/b1', 'block0/c1'),
+      ('block0/c2', 'block0/b2', 'block0/c2'), ('block1/c1', 'block1/b1', 'block1/c1'),
+      ('block1/c2', 'block1/b2', 'block1/c2')]
+
+
+def test_blocks_recomputed_through_the_transform_give_the_same_loss_and_gradients():
+  """`remat=(Block,)`: the blocks run under nn.checkpoint with the gate's state passed
+  in and out; the values, gradients (gate included) and BN statistics are the plain
+  form's, and the backward really recomputes (a remat in the jaxpr)."""
+  kw = dict(gate=adafilter_models.gate_def(tiny.adafilter_block(embed_dim=4, hidden_dim=4),
+                                           {}), train=False)
+  plain = transform.gate(_BlockNet(), X, **kw)
+  recomputed = transform.gate(_BlockNet(), X, remat=(_TwoConvBlock,), **kw)
+  v = plain.init({'params': jax.random.key(0)}, X, train=False)
+
+  def loss(model):
+    def f(params):
+      (logits, decisions), upd = model.apply({**v, 'params': params}, X, train=True,
+                                             mutable=['batch_stats'])
+      return jnp.sum(logits ** 2), (decisions, upd)
+    return f
+
+  (l0, (d0, u0)), g0 = jax.value_and_grad(loss(plain), has_aux=True)(v['params'])
+  (l1, (d1, u1)), g1 = jax.value_and_grad(loss(recomputed), has_aux=True)(v['params'])
+  # (Dicts through a jax transform come back key-sorted; the order is the plan's.)
+  assert set(d1) == set(d0) == {'stem', 'block0/c1', 'block0/c2', 'block1/c1', 'block1/c2'}
+  jax.tree.map(np.testing.assert_array_equal, d1, d0)
+  np.testing.assert_allclose(l1, l0, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), g1, g0)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), u1, u0)
+  assert float(jnp.abs(g1['gate']['lstm']['ii']['kernel']).max()) > 0  # through the remat
+  jaxpr = str(jax.make_jaxpr(jax.grad(lambda p: loss(recomputed)(p)[0]))(v['params']))
+  assert 'remat' in jaxpr and 'remat' not in str(
+      jax.make_jaxpr(jax.grad(lambda p: loss(plain)(p)[0]))(v['params']))

@@ -1,14 +1,14 @@
-"""The project's ResNet-50 through the transform (models/transform.py) against the
-current gated ResNet (models/adafilter.py) on the same variables, and both against a
-torch reference that mixes F's and S's units with the same decisions."""
+"""The project's ResNet-50 through the transform (models/transform.py), as the method
+builds it (models/adafilter.py), against a torch reference that mixes F's and S's units
+with the same decisions; with and without remat."""
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import torch
 
 from adafilter_jax.models import adafilter as adafilter_models
-from adafilter_jax.models import transform
 from adafilter_jax.weights import pretrained
 from tests.models import conversion
 from tests.models import tiny
@@ -40,7 +40,21 @@ def _torch_gated(net_f, net_s, x, decisions):
     return net_f.fc(torch.flatten(net_f.avgpool(h), 1)).numpy()
 
 
-def test_resnet50_through_the_transform_equals_the_gated_resnet_and_torch():
+def _with_f(variables, f):
+  """`variables` with F and BN_ft (a gated unit's ``conv`` and ``bn``) and the head
+  taken from `f`, a plain ResNet's variables; S and BN_pre (``*_pre``) left as they are."""
+  out = {}
+  for col in ('params', 'batch_stats'):
+    flat, flat_f = (flax.traverse_util.flatten_dict(t[col]) for t in (variables, f))
+    for key in flat:
+      if key in flat_f and key[0] != 'gate':
+        flat[key] = flat_f[key]
+    out[col] = flax.traverse_util.unflatten_dict(flat)
+  return out
+
+
+@pytest.mark.parametrize('remat', [False, True])
+def test_resnet50_through_the_transform_equals_torch(remat):
   net_s = torch_resnet('resnet50', 10, width=WIDTH, seed=0)
   net_f = torch_resnet('resnet50', 10, width=WIDTH, seed=0)
   with torch.no_grad():  # F: other filters and another BN_ft than S and BN_pre
@@ -54,48 +68,35 @@ def test_resnet50_through_the_transform_equals_the_gated_resnet_and_torch():
   x_np = np.random.RandomState(0).randn(4, 3, 64, 64).astype(np.float32)
   x = jnp.asarray(x_np.transpose(0, 2, 3, 1))
 
-  # The current gated ResNet: S, BN_pre from net_s; F, BN_ft from net_f; a fresh gate.
-  old = tiny.adafilter('resnet50', 10, width=WIDTH)
-  old_vars = pretrained.transfer(convert(net_s), jax.device_get(old.init(
-      {'params': jax.random.key(1)}, x)))
-  f = convert(net_f)
-  flat_f = {c: flax.traverse_util.flatten_dict(f[c]) for c in f}
-  for col in ('params', 'batch_stats'):
-    flat = flax.traverse_util.flatten_dict(old_vars[col])
-    for key in flat:
-      if any(p in ('conv_ft', 'bn_ft') for p in key) or key[0] == 'fc':
-        flat[key] = flat_f[col][tuple(p.replace('_ft', '') for p in key)]
-    old_vars[col] = flax.traverse_util.unflatten_dict(flat)
-  old_logits, old_decisions = old.apply(old_vars, x)
+  # AdaFilter's ResNet-50 as the method builds it: S, BN_pre from net_s; F, BN_ft from
+  # net_f; a fresh gate.
+  model = tiny.adafilter('resnet50', 10, width=WIDTH, remat=remat)
+  init = jax.device_get(model.init({'params': jax.random.key(1)}, x))
+  variables = _with_f(pretrained.transfer(convert(net_s), init), convert(net_f))
+  logits, decisions = model.apply(variables, x)
 
-  # The same network through the transform: the plain ResNet, its variables renamed once.
-  block = tiny.adafilter_block()
-  new = transform.gate(tiny.resnet('resnet50', 10, width=WIDTH), x,
-                       gate=adafilter_models.gate_def(block, {}))
-  new_vars = adafilter_models.from_gated_resnet(old_vars)
-  init = jax.eval_shape(lambda: new.init({'params': jax.random.key(1)}, x))
-  assert jax.tree.map(jnp.shape, new_vars) == jax.tree.map(lambda a: a.shape, init)
-  (new_logits, _), new_decisions = new.apply(new_vars, x)
-
-  assert list(new_decisions) == list(old_decisions)  # 53 layers, the same names and order
-  for name in old_decisions:
-    np.testing.assert_array_equal(new_decisions[name], old_decisions[name])
-  frac = np.mean([float(g.mean()) for g in new_decisions.values()])
+  assert len(decisions) == 53 and list(decisions)[:2] == ['conv1', 'layer1_0/conv1']
+  frac = np.mean([float(g.mean()) for g in decisions.values()])
   assert 0.2 < frac < 0.8  # the gate mixes both branches
-  np.testing.assert_allclose(new_logits, old_logits, rtol=1e-5, atol=1e-5)
-  ref = _torch_gated(net_f, net_s, torch.from_numpy(x_np), new_decisions)
-  assert conversion.rel_err(new_logits, ref) <= 1e-4
+  ref = _torch_gated(net_f, net_s, torch.from_numpy(x_np), decisions)
+  assert conversion.rel_err(logits, ref) <= 1e-4
 
 
-def test_the_gate_starts_as_the_gated_resnets():
-  """Same gate parameter paths and initialisation keys: the demo's numbers stay."""
+def test_variables_of_a_run_before_the_transform_are_renamed_once():
+  """A run saved by the gated ResNet named F and BN_ft ``conv_ft`` and ``bn_ft``: the
+  rename maps exactly those, and the model applies to the result."""
+  model = tiny.adafilter('resnet18', 5, width=8)
   x = jnp.zeros((1, 32, 32, 3))
-  old = tiny.adafilter('resnet18', 5, width=8)
-  new = transform.gate(tiny.resnet('resnet18', 5, width=8), x,
-                       gate=adafilter_models.gate_def(tiny.adafilter_block(), {}))
-  rngs = {'params': jax.random.key(0)}
-  old_gate = old.init(rngs, x)['params']['gate']
-  new_vars = new.init(rngs, x)
-  jax.tree.map(np.testing.assert_array_equal, new_vars['params']['gate'], old_gate)
-  np.testing.assert_array_equal(new_vars['params']['fc']['kernel'],
-                                old.init(rngs, x)['params']['fc']['kernel'])
+  now = jax.device_get(model.init({'params': jax.random.key(0)}, x))
+  gated_units = {key[:-2] for key in flax.traverse_util.flatten_dict(now['params'])
+                 if key[-2] == 'conv_pre'}
+  old = {}  # the old names, written by hand
+  for col, tree in now.items():
+    flat = flax.traverse_util.flatten_dict(tree)
+    old[col] = flax.traverse_util.unflatten_dict({
+        (k[:-2] + (k[-2] + '_ft',) + k[-1:] if k[:-2] in gated_units and k[-2] in ('conv', 'bn')
+         else k): v for k, v in flat.items()})
+  assert 'conv_ft' in old['params']['layer1_0']['conv1']
+  renamed = adafilter_models.from_gated_resnet(old)
+  assert jax.tree.map(np.shape, renamed) == jax.tree.map(np.shape, now)
+  jax.tree.map(np.testing.assert_array_equal, renamed, now)

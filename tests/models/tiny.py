@@ -1,10 +1,13 @@
 """Tiny models for the model tests, built from the config blocks as the methods build them."""
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import models
+from adafilter_jax.models import layers, transform
 from adafilter_jax.models.gates import GateState
 from configs import base
 
@@ -42,9 +45,18 @@ class FixedGate(nn.Module):
   """A gate whose decisions are given: the gated unit's maths checked by hand."""
   decisions: np.ndarray
 
-  def is_gated(self, name):
-    return True
+  def init_state(self, images, train):
+    return GateState(None, {})
 
   def __call__(self, x, state, name, features):
     g = jnp.asarray(self.decisions)
-    return g, GateState(None, {name: g})
+    return g, GateState(None, {**state.decisions, name: g})
+
+
+def gated_unit(x, features, kernel_size, decisions, padding=0, **options):
+  """One conv+BN unit (`layers.ConvBN`, called ``(x, train)``) through AdaFilter's
+  transform with the given decisions; ``apply(v, x, train) -> (y, decisions)``. Params:
+  F ``conv``, S ``conv_pre``, BN_ft ``bn``, BN_pre ``bn_pre``."""
+  unit = layers.ConvBN(features, kernel_size, padding=padding)
+  return transform.gate(unit, x, False, gate=functools.partial(FixedGate, decisions),
+                        **options)

@@ -16,7 +16,7 @@ from tests.report.fake_runs import LAYERS, N_EVAL
 from tests.report.fake_runs import gate_decisions as _decisions
 from tests.report.fake_runs import direct_count as _direct_count
 from tests.report.fake_runs import write_run as _write_run
-from tests.train import tiny
+from tests import tiny_config
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
@@ -173,7 +173,7 @@ def test_single_evaluations_are_points_not_curves(tmp_path, drawn):
 
 def test_extremes_name_the_classes_as_the_dataset_does(tmp_path, drawn):
   """digits_target's classes are the digits 5-9: label 1 is '6', not 'y=1'."""
-  data = {'name': 'digits_target', 'data_dir': tiny.DATA_DIR, 'image_size': 16,
+  data = {'name': 'digits_target', 'data_dir': tiny_config.DATA_DIR, 'image_size': 16,
           'resize_size': 16}
   _write_run(tmp_path / 'ada', method='adafilter', acc=[0.5], decisions=_decisions(5),
              config={'method': 'adafilter', 'data': data})

@@ -20,7 +20,6 @@ from adafilter_jax.systems.selective import index, joint, run
 from adafilter_jax.train import parallel
 from tests import multihost
 from tests.selective import tiny
-from tests.train import multihost_worker as train_worker
 
 
 def _record_decodes(log):
@@ -45,7 +44,7 @@ def _rounds(args, workdir):
   idx = index.Index(neighbours, np.zeros((8, 10)), {}, '')
   par = parallel.Parallel(config.parallel)
   model = tiny.model(bn_axis_name=par.bn_axis_name)
-  variables = joint.init_variables(model, tiny.SIZE, seed=0)
+  variables = joint.init_joint_variables(model, tiny.SIZE, seed=0)
   return run.run_rounds(config, par, workdir, model, variables, idx, target, test, source, 3)
 
 
@@ -54,7 +53,7 @@ def main():
   multihost.join(args)
   workdir = os.path.abspath(args.workdir)
   writes, decodes = [], []
-  train_worker._record_writes(workdir, writes)  # pylint: disable=protected-access
+  multihost.record_writes(workdir, writes)
   _record_decodes(decodes)
   records = _rounds(args, workdir)
   pid = jax.process_index()

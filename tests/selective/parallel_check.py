@@ -25,11 +25,11 @@ def _batches():
 
 
 def _single(config, variables, batches, split):
-  state = joint.create_state(tiny.model(), variables, config)
-  step = jax.jit(joint.make_train_step(config, None))
+  state = joint.create_round_state(tiny.model(), variables, config)
+  step = jax.jit(joint.make_joint_train_step(config, None))
   for b in batches:
     state, metrics = step(state, b, jax.random.key(0), None)
-  out = jax.jit(joint.make_eval_step(config))(
+  out = jax.jit(joint.make_target_predict_step(config))(
       state, {'image': split.images, 'mask': np.ones(len(split), bool)}, jax.random.key(0))
   state, metrics, probs = jax.device_get((state, metrics, out['probs']))
   return state.params, state.batch_stats, jax.tree.map(float, metrics), probs
@@ -39,7 +39,7 @@ def _parallel(name, config, variables, batches, split):
   par = parallel.Parallel(name)
   model = tiny.model(bn_axis_name=par.bn_axis_name)
   steps = joint.make_steps(config, par, variables['params'])
-  state = par.put_state(joint.create_state(model, variables, config, steps.tx))
+  state = par.put_state(joint.create_round_state(model, variables, config, steps.tx))
   for b in batches:
     state, metrics = steps.train(state, par.put_batch(b), jax.random.key(0), None)
   probs = rounds.predict(config, par, steps.predict, state, split)  # 7 images, batches of 4
@@ -51,7 +51,7 @@ def main():
   assert jax.device_count() == 2, jax.devices()
   config = tiny.config(iter_size=2, target_batch=B, decay_iterations=())
   config.eval_batch_size = 4
-  variables = joint.init_variables(tiny.model(), tiny.SIZE, seed=0)
+  variables = joint.init_joint_variables(tiny.model(), tiny.SIZE, seed=0)
   batches, split = _batches(), tiny.random_split(7, 3, 5)
   ref = _single(config, variables, batches, split)
   report = {'moved': max(jax.tree.leaves(jax.tree.map(

@@ -6,12 +6,12 @@ import pytest
 
 from adafilter_jax.data import pipeline
 from adafilter_jax.systems.selective import images
-from tests.train import tiny
+from tests import tiny_config
 
 
 @pytest.mark.parametrize('workers', [0, 1])
 def test_eval_batches_are_every_image_in_order(workers):
-  config = tiny.config(**{'data.num_workers': workers})
+  config = tiny_config.config(**{'data.num_workers': workers})
   split = images.Split(config.data, pipeline.splits(config.data)[0])
   batches = list(split.eval_batches(16))
   assert [len(b) for b in batches] == [16, 16, 16, 2]  # 50 images, the last batch short

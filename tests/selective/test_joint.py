@@ -17,7 +17,7 @@ _MODEL = tiny.model()  # one model: its apply is a static argument, so one compi
 
 def _setup():
   model = _MODEL
-  variables = joint.init_variables(model, tiny.SIZE, seed=0)
+  variables = joint.init_joint_variables(model, tiny.SIZE, seed=0)
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(5, tiny.SIZE, tiny.SIZE, 3)), jnp.float32)  # 2 + 3
   return model, variables, x
@@ -72,8 +72,8 @@ def test_multisteps_applies_the_mean_gradient_every_iter_size_batches():
   model, v, x = _setup()
   config = tiny.config(iter_size=2, decay_iterations=())
   config.optim.weight_decay = 0.0
-  state = joint.create_state(model, v, config)
-  step = jax.jit(joint.make_train_step(config))
+  state = joint.create_round_state(model, v, config)
+  step = jax.jit(joint.make_joint_train_step(config))
   images = np.random.default_rng(1).integers(0, 256, (2, 5, tiny.SIZE, tiny.SIZE, 3), np.uint8)
   yt, ys = jnp.array([0, 2]), jnp.array([3, 1, 1])
   p0 = jax.tree.map(np.asarray, state.params)

@@ -29,7 +29,7 @@ def _run(workdir):
   neighbours = np.stack([np.random.default_rng(i).permutation(10) for i in range(6)])
   idx = index.Index(neighbours, np.zeros((6, 10)), {}, '')
   if not _FNS:  # one init and one compile of each step for the three runs
-    variables = joint.init_variables(_MODEL, tiny.SIZE, seed=0)
+    variables = joint.init_joint_variables(_MODEL, tiny.SIZE, seed=0)
     _FNS['variables'] = variables
     _FNS['steps'] = joint.make_steps(config, _PARALLEL, variables['params'])
   variables = _FNS['variables']

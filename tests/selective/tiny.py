@@ -4,20 +4,16 @@ import numpy as np
 from adafilter_jax import models
 from adafilter_jax.models.resnet import BasicBlock
 from adafilter_jax.systems.selective import joint
-from configs import base
-from configs.methods import selective_joint as recipe
+from tests import tiny_config
 
-SIZE = 16
+SIZE = 16  # tiny_config's image size
 
 
 def config(**selective):
-  c = base.get_config()
-  recipe.apply(c)
-  c.data.image_size = c.data.resize_size = SIZE
-  c.optim.lr = 0.1
-  for k, v in selective.items():
-    setattr(c.selective, k, v)
-  return c
+  """The selective recipe on the tests' tiny config; `selective`: its settings. Its stem
+  bank reads the trunk's pretrained weights: `pretrained` names some (never loaded here)."""
+  return tiny_config.config(recipe='selective_joint', pretrained='weights/resnet', **{
+      'optim.lr': 0.1, **{f'selective.{k}': v for k, v in selective.items()}})
 
 
 def model(num_target=3, num_source=4, bn_axis_name=None):

@@ -108,7 +108,4 @@ def test_plain_resnet_conv_impl_equal():
     (1, 2, 0, 14, None),         # layer4_0's projection, 7x7 out
 ])
 def test_fused_eval_picks_the_per_example_conv_by_layer(k, stride, pad, size, expected):
-  unit = gated_fast.EVAL_IMPLS['fused'](features=8, kernel_size=k, strides=stride,
-                                        padding=pad, gate=None, gated_bn=True,
-                                        bn_stats='batch')
-  assert unit.per_example_impl(jnp.zeros((2, size, size, 4))) == expected
+  assert gated_fast.per_example_impl('fused', (2, size, size, 4), k, stride, pad) == expected

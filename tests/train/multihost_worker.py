@@ -13,7 +13,6 @@ for the test to check:
 --kill_after_epoch e SIGKILLs the process once epoch e's checkpoint and record are written;
 --term_after_batches n: process --term_process alone gets SIGTERM after n train batches.
 """
-import builtins
 import json
 import os
 import signal
@@ -26,28 +25,8 @@ import pytest
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import checkpoint, loop
 from tests import multihost
-from tests.train import runs, tiny
-
-
-def _record_writes(workdir, log):
-  real_open = builtins.open
-
-  def logging_open(file, mode='r', *args, **kwargs):
-    path = os.path.abspath(str(file)) if isinstance(file, (str, os.PathLike)) else ''
-    if any(c in mode for c in 'wax+') and path.startswith(workdir + os.sep):
-      log.append(os.path.relpath(path, workdir))
-    return real_open(file, mode, *args, **kwargs)
-
-  builtins.open = logging_open
-  real_replace = os.replace
-
-  def logging_replace(src, dst, *args, **kwargs):  # atomic rewrites land by os.replace
-    path = os.path.abspath(str(dst))
-    if path.startswith(workdir + os.sep):
-      log.append(os.path.relpath(path, workdir))
-    return real_replace(src, dst, *args, **kwargs)
-
-  os.replace = logging_replace
+from tests import tiny_config
+from tests.train import runs
 
 
 def _record_reads(pipeline, train_log, eval_log):
@@ -90,13 +69,13 @@ def main():
 
   workdir = os.path.abspath(args.workdir)
   writes, train_log, eval_log = [], [], []
-  _record_writes(workdir, writes)
+  multihost.record_writes(workdir, writes)
   _record_reads(pipeline, train_log, eval_log)
   if args.kill_after_epoch:
     _kill_after(checkpoint, args.kill_after_epoch)
   if args.term_after_batches >= 0 and args.process_id == args.term_process:
     runs.interrupt_after(pytest.MonkeyPatch(), args.term_after_batches)
-  config = tiny.config(epochs=args.epochs, parallel=args.parallel)
+  config = tiny_config.config(epochs=args.epochs, parallel=args.parallel)
   try:
     state = loop.train_and_evaluate(config, workdir)
   except loop.Interrupted as e:  # as main.py exits

@@ -13,12 +13,12 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.train import parallel, steps
 from adafilter_jax.train import state as state_lib
-from tests.train import tiny
+from tests import tiny_config
 
 
 def main():
   assert jax.device_count() == 2, jax.devices()
-  config = tiny.config('adafilter', **json.loads(os.environ.get('CHECK_OVERRIDES', '{}')))
+  config = tiny_config.config('adafilter', **json.loads(os.environ.get('CHECK_OVERRIDES', '{}')))
   method = methods.get('adafilter')
   rng = np.random.default_rng(0)
   n = int(os.environ.get('CHECK_BATCH', '8'))

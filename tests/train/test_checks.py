@@ -22,7 +22,7 @@ from adafilter_jax.train import loop
 from adafilter_jax.apps.demos import digits as demo
 from adafilter_jax.train.loop import train_and_evaluate
 from adafilter_jax.train import state as state_lib
-from tests.train import tiny
+from tests import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
@@ -43,7 +43,7 @@ def no_training(monkeypatch):
 
 def _demo(**overrides):
   config = demo_config.get_config()
-  config.data.data_dir = tiny.DATA_DIR
+  config.data.data_dir = tiny_config.DATA_DIR
   config.update_from_flattened_dict(overrides)
   return config
 
@@ -90,7 +90,7 @@ def test_batch_size_that_does_not_divide_the_devices(tmp_path, monkeypatch):
   monkeypatch.setattr(state_lib, 'init_variables', no_compile)
   monkeypatch.setattr(jax, 'device_count', lambda: 3)
   with pytest.raises(ValueError, match='config.batch_size=10 is not divisible by the 3'):
-    train_and_evaluate(tiny.config(), str(tmp_path / 'run'))
+    train_and_evaluate(tiny_config.config(), str(tmp_path / 'run'))
 
 
 def test_demo_checks_the_source_batch_size_first(tmp_path, monkeypatch, no_training):
@@ -106,7 +106,7 @@ def test_demo_workdir_with_source_weights_of_another_model(tmp_path, no_training
   source stage would be skipped and the target stages fail; named first instead."""
   pretrained.save(_zeros('resnet18', 4), str(tmp_path / 'source_weights'))
   with pytest.raises(ValueError, match=r'(?s)source_weights: weights of another model.*another '
-                                       r'--workdir.*conv1/bn_ft/bias: model \(16,\) vs pretrained'):
+                                       r'--workdir.*conv1/bn/bias: model \(16,\) vs pretrained'):
     demo.run(_demo(), str(tmp_path))
 
 
@@ -123,7 +123,7 @@ def test_main_names_a_config_key_that_does_not_exist():
 
 def _zeros(arch, width, method='finetune'):
   """A model's variables as zeros, from shapes alone (nothing compiled)."""
-  config = tiny.config(method)
+  config = tiny_config.config(method)
   config.model.arch, config.model.width = arch, width
   model = methods.get(method).build_model(config, 5, None)
   shapes = jax.eval_shape(lambda: state_lib.abstract_variables(model, 16))
@@ -174,7 +174,7 @@ def test_every_numeric_field_is_checked_before_anything_is_read(
     raise Trained('went past the config checks')
 
   monkeypatch.setattr(pipeline, 'load_dataset_info', nothing)
-  config = tiny.config(epochs=4, **{key: value})
+  config = tiny_config.config(epochs=4, **{key: value})
   shown = str(tuple(value)) if isinstance(value, tuple) else str(value)
   with pytest.raises(ValueError) as e:
     train_and_evaluate(config, str(tmp_path / 'run'))
@@ -183,7 +183,7 @@ def test_every_numeric_field_is_checked_before_anything_is_read(
 
 
 def test_several_bad_fields_are_named_together():
-  config = tiny.config(batch_size=-4, num_epochs=0)
+  config = tiny_config.config(batch_size=-4, num_epochs=0)
   with pytest.raises(ValueError, match=r'(?s)config.batch_size=-4.*config.num_epochs=0'):
     checks.validate(config)
 
@@ -193,8 +193,8 @@ def test_main_user_errors_are_one_message_without_a_traceback(tmp_path):
   1, no traceback, nothing written. (Several command lines at once: each process spends
   its seconds importing.)"""
   workdir = tmp_path / 'run'
-  tiny_config = ['--config', 'configs/tiny.py', f'--workdir={workdir}',
-                 f'--config.data.data_dir={tiny.DATA_DIR}']
+  tiny_run = ['--config', 'configs/tiny.py', f'--workdir={workdir}',
+              f'--config.data.data_dir={tiny_config.DATA_DIR}']
   syntax, name = tmp_path / 'syntax.py', tmp_path / 'name.py'  # a config's own mistakes
   syntax.write_text('from configs import base\n\ndef get_config(:\n  return base.get_config()\n')
   name.write_text('from configs import base\n\n\ndef get_config():\n  c = base.get_config()\n'
@@ -203,9 +203,11 @@ def test_main_user_errors_are_one_message_without_a_traceback(tmp_path):
       (['--config', str(syntax)], f'error: {syntax}, line 3: SyntaxError: invalid syntax'),
       (['--config', str(name), f'--workdir={workdir}'],
        f"error: {name}, line 6: NameError: name 'epochs' is not defined"),
-      (tiny_config + ['--config.batch_size=-4'], 'config.batch_size=-4: must be an integer >= 1'),
+      (tiny_run + ['--config.batch_size=-4'], 'config.batch_size=-4: must be an integer >= 1'),
       (['--config', 'configs/tiny_typo.py'], '--config: configs/tiny_typo.py: no such file'),
-      (tiny_config + ['--config.data.name=digts_target'],
+      (['--config', 'configs/transfer.py:dataset=cubz,method=l2sp'],  # a family's argument
+       "ValueError: unknown dataset 'cubz': neither a config configs/cubz.py"),
+      (tiny_run + ['--config.data.name=digts_target'],
        "unknown dataset 'digts_target' (config.data.name): did you mean 'digits_target'"),
   ]
   procs = [subprocess.Popen([sys.executable, 'main.py', *argv], cwd=ROOT, text=True,

@@ -9,11 +9,11 @@ import numpy as np
 from adafilter_jax.apps import jobs
 from adafilter_jax.systems import delta_attention
 from adafilter_jax.train import loop
-from tests.train import tiny
+from tests import tiny_config
 
 
 def _config():
-  config = tiny.config('delta')
+  config = tiny_config.config('delta')
   with config.unlocked():
     config.delta = ml_collections.ConfigDict(dict(
         alpha=0.01, beta=0.01, attention='', probe_epochs=1, probe_lr=0.05,

@@ -8,7 +8,7 @@ import sys
 
 from adafilter_jax.apps.demos import digits as demo
 from adafilter_jax.data import pipeline
-from tests.train import tiny
+from tests import tiny_config
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 from configs import demo as demo_config  # pylint: disable=g-import-not-at-top
@@ -16,12 +16,13 @@ from configs import demo as demo_config  # pylint: disable=g-import-not-at-top
 
 def test_demo_reduced(tmp_path, capsys):
   config = demo_config.get_config()
-  small = tiny.config()
+  small = tiny_config.config()
   # The tiny test config's shapes and schedule: its compiled steps come from the cache.
   config.model, config.adafilter, config.optim = small.model, small.adafilter, small.optim
   config.demo.source_batch_size, config.demo.source_lr = small.batch_size, small.optim.lr
   config.demo.source_decay_epochs = small.optim.decay_epochs
-  config.data.data_dir, config.data.image_size, config.data.resize_size = tiny.DATA_DIR, 16, 16
+  config.data.data_dir = tiny_config.DATA_DIR
+  config.data.image_size = config.data.resize_size = 16
   config.num_epochs, config.demo.source_epochs = 1, 1
   config.progress_bar = False
   summaries = demo.run(config, str(tmp_path))

@@ -16,7 +16,7 @@ from adafilter_jax.apps import faults
 from adafilter_jax.train import config_files
 from adafilter_jax.train import loop
 from tests import fake_devices
-from tests.train import tiny
+from tests import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -28,7 +28,7 @@ def killed_and_resumed(tmp_path_factory):
   os.chdir(ROOT)  # the child loads configs/tiny.py by path
   try:
     result = faults.parent(['--config=configs/tiny.py', '--config.num_epochs=2',
-                            f'--config.data.data_dir={tiny.DATA_DIR}'], root,
+                            f'--config.data.data_dir={tiny_config.DATA_DIR}'], root,
                            kills_per_kind=1, seed=0)
   finally:
     os.chdir(cwd)
@@ -89,7 +89,7 @@ main.run()
 def test_ctrl_c_while_compiling_stops_in_one_line_and_the_run_starts_again(tmp_path):
   workdir = str(tmp_path / 'run')
   overrides = ['method=finetune', 'num_epochs=1', 'optim.decay_epochs=()',
-               f'data.data_dir={tiny.DATA_DIR}']
+               f'data.data_dir={tiny_config.DATA_DIR}']
   # No compilation cache: the init compiles, so the signal lands inside XLA's compile.
   env = {**os.environ, 'XLA_FLAGS': fake_devices.xla_flags(1), 'JAX_PLATFORMS': 'cpu',
          'PYTHONPATH': ROOT, 'JAX_ENABLE_COMPILATION_CACHE': 'false'}

@@ -19,7 +19,7 @@ from adafilter_jax.apps import jobs
 from adafilter_jax.train import metrics
 from adafilter_jax.train.loop import train_and_evaluate
 from tests.train import runs
-from tests.train import tiny
+from tests import tiny_config
 
 
 class FakeWandb(types.ModuleType):
@@ -63,7 +63,7 @@ def _stage_fraction_from_gate_stats(workdir, params):
   widths = []
   for layer in stats['layers']:
     block, unit = str(layer).split('/')
-    widths.append(params[block][unit]['conv_ft']['kernel'].shape[-1])
+    widths.append(params[block][unit]['conv']['kernel'].shape[-1])
   return float(np.dot(fractions, widths) / np.sum(widths))
 
 
@@ -75,7 +75,7 @@ def logged_run(tmp_path_factory):
   sys.modules['wandb'] = fake
   try:
     workdir = str(tmp_path_factory.mktemp('logged') / 'run')
-    state = train_and_evaluate(tiny.config('adafilter', epochs=2, wandb='my-project'),
+    state = train_and_evaluate(tiny_config.config('adafilter', epochs=2, wandb='my-project'),
                                workdir, report=jobs.run_report)
   finally:
     if saved is None:
@@ -142,14 +142,14 @@ def test_wandb_asked_for_but_missing_fails_before_compiling(tmp_path, monkeypatc
   monkeypatch.setitem(sys.modules, 'wandb', None)  # any import of wandb now fails
   runs.no_compile(monkeypatch)
   with pytest.raises(ImportError, match='pip install wandb'):
-    train_and_evaluate(tiny.config(wandb='p'), str(tmp_path / 'run'))
+    train_and_evaluate(tiny_config.config(wandb='p'), str(tmp_path / 'run'))
 
 
 def test_resumed_writer_hides_the_events_of_epochs_it_drops(tmp_path):
   """A kill between an epoch's record and its checkpoint: the resumed run writes that
   epoch again; TensorBoard must show the new values only, as metrics.jsonl does."""
   workdir = str(tmp_path / 'run')
-  config = tiny.config()
+  config = tiny_config.config()
   first = metrics.Writer(workdir, config=config)
   for epoch, loss in ((1, 2.0), (2, 1.5)):
     first.epoch({'epoch': epoch, 'step': 5 * epoch, 'train_loss': loss, 'lr': {'head': 0.1}})
@@ -167,7 +167,7 @@ def test_resumed_writer_hides_the_events_of_epochs_it_drops(tmp_path):
 def test_profile_steps_write_a_trace_and_change_nothing(logged_run, tmp_path):
   workdir, plain, _ = logged_run
   profiled_dir = str(tmp_path / 'profiled')
-  profiled = train_and_evaluate(tiny.config('adafilter', epochs=2, profile_steps=(2, 3)),
+  profiled = train_and_evaluate(tiny_config.config('adafilter', epochs=2, profile_steps=(2, 3)),
                                 profiled_dir)
   jax.tree.map(np.testing.assert_array_equal, profiled.params, plain.params)
   jax.tree.map(np.testing.assert_array_equal, profiled.batch_stats, plain.batch_stats)

@@ -17,7 +17,7 @@ from adafilter_jax.train.loop import NonFiniteLoss
 from adafilter_jax.train.loop import train_and_evaluate
 from adafilter_jax.train import state as state_lib
 from tests.train import runs
-from tests.train import tiny
+from tests import tiny_config
 
 
 def _decisions_by_own_forward_pass(config, variables):
@@ -49,7 +49,7 @@ def _gate_fractions_by_own_forward_pass(config, state):
 
 def test_adafilter_epoch_writes_all_outputs(tmp_path):
   workdir = str(tmp_path / 'run')
-  config = tiny.config('adafilter')
+  config = tiny_config.config('adafilter')
   state = train_and_evaluate(config, workdir)
   (record,) = runs.records(workdir)
   assert record['epoch'] == 1 and record['step'] == 5  # 50 images, batch 10
@@ -111,7 +111,7 @@ def test_initial_policy_is_kept_across_a_resume(tmp_path, monkeypatch):
   """Interrupted before its first evaluation, the run resumes with the initial gate's
   decisions it evaluated before the first step (not those of the trained gate)."""
   workdir = str(tmp_path / 'run')
-  config = tiny.config('adafilter')
+  config = tiny_config.config('adafilter')
   with monkeypatch.context() as m:
     runs.interrupt_after(m, 2)
     with pytest.raises(Interrupted):
@@ -130,7 +130,7 @@ def test_initial_policy_is_kept_across_a_resume(tmp_path, monkeypatch):
     # The step counts optimizer updates, whatever the micro-batches: resume is as exact.
     {'grad_accum_steps': 2, 'model.remat': True}])
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, overrides):
-  config = tiny.config('finetune', epochs=2, **overrides)
+  config = tiny_config.config('finetune', epochs=2, **overrides)
   whole = train_and_evaluate(config, str(tmp_path / 'whole'))
 
   workdir = str(tmp_path / 'resumed')
@@ -155,7 +155,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, ove
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
   workdir = str(tmp_path / 'run')
-  train_and_evaluate(tiny.config('finetune', epochs=1), workdir)
+  train_and_evaluate(tiny_config.config('finetune', epochs=1), workdir)
   make = pipeline.make_train_iter
 
   def poisoned(*args, **kwargs):
@@ -164,7 +164,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
   monkeypatch.setattr(pipeline, 'make_train_iter', poisoned)
   with pytest.raises(NonFiniteLoss, match='last good checkpoint'):
-    train_and_evaluate(tiny.config('finetune', epochs=2), workdir)
+    train_and_evaluate(tiny_config.config('finetune', epochs=2), workdir)
   with checkpoint.Checkpoints(os.path.join(workdir, 'checkpoints')) as ckpts:
     assert ckpts.latest_step() == 5
   assert [r['epoch'] for r in runs.records(workdir)] == [1]
@@ -188,7 +188,7 @@ def test_clear_errors_before_compiling(tmp_path, monkeypatch, overrides, error, 
     raise AssertionError('compiled before the error')
 
   monkeypatch.setattr(state_lib, 'init_variables', no_compile)
-  config = tiny.config()
+  config = tiny_config.config()
   config.update(overrides)
   with pytest.raises(error, match=match):
     train_and_evaluate(config, str(tmp_path / 'run'))
@@ -203,7 +203,7 @@ def test_interrupt_in_the_last_step_of_an_epoch_still_evaluates_it(tmp_path, mon
   """The signal arrives while the epoch's last batch trains: the checkpoint is at the
   epoch's end, but its eval has not run. The resumed run must run it, and end like an
   uninterrupted run (the last epoch of the run, the worst case: nothing follows it)."""
-  config = tiny.config('finetune', epochs=2)
+  config = tiny_config.config('finetune', epochs=2)
   whole_dir = str(tmp_path / 'whole')
   train_and_evaluate(config, whole_dir)
 
@@ -228,12 +228,12 @@ def test_unwritable_workdir_fails_before_compiling(tmp_path, monkeypatch):
   (tmp_path / 'a_file').write_text('')
   workdir = str(tmp_path / 'a_file' / 'run')  # root may write anywhere: a file blocks it
   with pytest.raises(OSError, match=f'workdir {workdir} cannot be written'):
-    train_and_evaluate(tiny.config(), workdir)
+    train_and_evaluate(tiny_config.config(), workdir)
 
 
 def test_workdir_of_another_run_is_refused_naming_the_key(tmp_path, monkeypatch):
   workdir = tmp_path / 'run'
-  config = tiny.config()
+  config = tiny_config.config()
   other = {'epoch': 1, 'method': config.method, 'num_classes': 5, 'data.name': 'digits_source',
            'model.arch': config.model.arch}
   ckpts = checkpoint.Checkpoints(str(workdir / 'checkpoints'))
@@ -250,7 +250,7 @@ _FIRST_JOB = r"""
 import sys, time
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import loop
-from tests.train import tiny
+from tests import tiny_config
 
 def stalled(*args, **kwargs):
   print('training', flush=True)
@@ -258,7 +258,7 @@ def stalled(*args, **kwargs):
   yield
 
 pipeline.make_train_iter = stalled
-loop.train_and_evaluate(tiny.config(), sys.argv[1])
+loop.train_and_evaluate(tiny_config.config(), sys.argv[1])
 """
 
 
@@ -275,7 +275,7 @@ def test_workdir_in_use_is_refused_until_its_job_is_killed(tmp_path, monkeypatch
     before = sorted(os.listdir(workdir))
     runs.no_compile(monkeypatch)
     with pytest.raises(OSError) as e:
-      train_and_evaluate(tiny.config(), workdir)
+      train_and_evaluate(tiny_config.config(), workdir)
     assert str(e.value) == (f'workdir {workdir} is in use by another job (process '
                             f'{first.pid}): wait for it to end, or choose another --workdir.')
     assert sorted(os.listdir(workdir)) == before
@@ -283,7 +283,7 @@ def test_workdir_in_use_is_refused_until_its_job_is_killed(tmp_path, monkeypatch
     first.kill()
     first.wait()
   with pytest.raises(AssertionError, match='compiled before the error'):  # past the lock
-    train_and_evaluate(tiny.config(), workdir)
+    train_and_evaluate(tiny_config.config(), workdir)
 
 
 def test_a_run_whose_dataset_was_prepared_again_says_so(tmp_path, caplog):
@@ -298,7 +298,7 @@ def test_a_run_whose_dataset_was_prepared_again_says_so(tmp_path, caplog):
                                    splits=['train', 'test'])
   data_dir = str(tmp_path / 'tfds')
   prepare.prepare('image_folder/mine', data_dir=data_dir, manual_dir=manual)
-  config = tiny.config(**{'data.name': 'image_folder/mine', 'data.data_dir': data_dir})
+  config = tiny_config.config(**{'data.name': 'image_folder/mine', 'data.data_dir': data_dir})
   workdir = str(tmp_path / 'run')
   train_and_evaluate(config, workdir)
   data_fakes.write_image(os.path.join(manual, 'test', 'cat', 'more.png'), fmt='PNG')
@@ -321,7 +321,7 @@ def test_a_run_whose_dataset_was_prepared_again_says_so(tmp_path, caplog):
 # call back into the restore's closed event loop: a warning of the deliberate damage.
 @pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
 def test_unreadable_latest_checkpoint_falls_back_to_the_previous(tmp_path, monkeypatch, caplog):
-  config = tiny.config('finetune', epochs=2)
+  config = tiny_config.config('finetune', epochs=2)
   whole = train_and_evaluate(config, str(tmp_path / 'whole'))
   workdir = tmp_path / 'resumed'
   with monkeypatch.context() as m:

@@ -15,7 +15,7 @@ from adafilter_jax import methods
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
 from tests.methods import tiny as tiny_models
-from tests.train import tiny
+from tests import tiny_config
 
 
 class MLP(nn.Module):
@@ -44,7 +44,7 @@ def test_accumulated_update_equals_the_large_batch_update():
   variables = model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
   results = {}
   for accum in (1, 4):
-    config = tiny.config(grad_accum_steps=accum)
+    config = tiny_config.config(grad_accum_steps=accum)
     state = state_lib.create_state(method, model, {**variables, 'batch_stats': {}}, config,
                                    steps_per_epoch=10)
     step = jax.jit(steps.make_train_step(method, config, None))

@@ -15,9 +15,9 @@ def _params():
   w = lambda *s: jnp.ones(s)
   return {
       'conv1': {'conv': {'kernel': w(3, 3, 3, 4)}, 'bn': {'scale': w(4), 'bias': w(4)}},
-      'layer1_0': {'conv1': {'conv_ft': {'kernel': w(1, 1, 4, 4)},
+      'layer1_0': {'conv1': {'conv': {'kernel': w(1, 1, 4, 4)},
                              'conv_pre': {'kernel': w(1, 1, 4, 4)},
-                             'bn_ft': {'scale': w(4), 'bias': w(4)}}},
+                             'bn': {'scale': w(4), 'bias': w(4)}}},
       'gate': {'embed_0': {'kernel': w(4, 2), 'bias': w(2)}},
       'fc': {'kernel': w(4, 5), 'bias': w(5)},
   }
@@ -72,7 +72,7 @@ def test_frozen_group_never_moves_and_gate_has_no_weight_decay():
   np.testing.assert_array_equal(end['conv1']['bn']['scale'], 1.0)
   np.testing.assert_array_equal(end['fc']['bias'], 1.0)
   assert np.all(end['conv1']['conv']['kernel'] < 1.0)
-  assert np.all(end['layer1_0']['conv1']['conv_ft']['kernel'] < 1.0)
+  assert np.all(end['layer1_0']['conv1']['conv']['kernel'] < 1.0)
   assert np.all(end['fc']['kernel'] < 1.0)
   np.testing.assert_array_equal(end['layer1_0']['conv1']['conv_pre']['kernel'], 1.0)
 

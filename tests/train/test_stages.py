@@ -7,11 +7,11 @@ import pytest
 
 from adafilter_jax.train import loop
 from tests.train import runs
-from tests.train import tiny
+from tests import tiny_config
 
 
 def _config():
-  config = tiny.config('lp_ft', epochs=2)
+  config = tiny_config.config('lp_ft', epochs=2)
   with config.unlocked():
     config.lp_ft = ml_collections.ConfigDict(dict(lp_epochs=1, lp_lr=0.05,
                                                   lp_decay_epochs=()))

@@ -33,13 +33,12 @@ import statistics
 import time
 from typing import Optional
 
-import flax.linen as nn
 import jax
 import numpy as np
 
 from adafilter_jax.train import config_files
 from adafilter_jax import methods
-from adafilter_jax.models import gated_fast, gates, layers
+from adafilter_jax.models import gated_fast, gates, layers, transform
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
@@ -79,7 +78,7 @@ def make_config(name, dtype='float32', parallel='jit', configs_dir='configs', ex
   by path, as main.py reads it) with the variant's overrides and `extra` ones, from
   scratch."""
   recipe, overrides = VARIANTS[name]
-  path = os.path.join(configs_dir, 'methods', f'{recipe}.py')
+  path = os.path.join(configs_dir, f'transfer.py:method={recipe}')
   return config_files.load(path, ['pretrained=', f'model.dtype={dtype}',
                                  f'parallel={parallel}', *overrides, *extra])
 
@@ -292,23 +291,14 @@ RESNET50_CONV_SHAPES = [
     (14, 256, 1024, 1, 1), (14, 1024, 2048, 1, 2), (7, 512, 512, 3, 1), (7, 512, 2048, 1, 1)]
 
 
-class _Unit(nn.Module):
-  """One unit in eval mode: a plain ConvBN, or a GatedConvBN with a random gate."""
-  eval_impl: Optional[str]  # None: the plain unit
-  features: int
-  kernel_size: int
-  strides: int
-
-  @nn.compact
-  def __call__(self, x):
-    kw = dict(features=self.features, kernel_size=self.kernel_size, strides=self.strides,
-              padding=self.kernel_size // 2)
-    if self.eval_impl is None:
-      return layers.ConvBN(**kw, name='unit')(x, None, False)[0]
-    gate = gates.RandomGate(gated_layers='all', through_sigmoid=False, p=0.5, name='gate')
-    unit = gated_fast.EVAL_IMPLS[self.eval_impl](**kw, gate=gate, gated_bn=True,
-                                                 bn_stats='batch', name='unit')
-    return unit(x, gate.init_state(x, False), False)[0]
+def _unit(eval_impl: Optional[str], x, features: int, kernel_size: int, strides: int):
+  """One unit, called ``(x, train=False)``: a plain ConvBN, or (`eval_impl` given) its
+  AdaFilter form through the transform, with a random gate."""
+  unit = layers.ConvBN(features, kernel_size, strides, kernel_size // 2)
+  if eval_impl is None:
+    return unit
+  gate = functools.partial(gates.RandomGate, gated_layers='all', through_sigmoid=False, p=0.5)
+  return transform.gate(unit, x, False, gate=gate, eval_impl=eval_impl)
 
 
 def layer_table(batch, rounds):
@@ -321,19 +311,17 @@ def layer_table(batch, rounds):
     x = jax.random.normal(jax.random.key(0), (batch, h, h, cin))
     fns = {}
     for c in cols:
-      unit = _Unit(None if c == 'plain' else c, cout, k, stride)
-      v = unit.init({'params': jax.random.key(1), 'gate': jax.random.key(2)}, x)
-      fns[c] = jax.jit(functools.partial(unit.apply, v, rngs={'gate': jax.random.key(3)}))
+      unit = _unit(None if c == 'plain' else c, x, cout, k, stride)
+      v = unit.init({'params': jax.random.key(1), 'gate': jax.random.key(2)}, x, train=False)
+      fns[c] = jax.jit(functools.partial(unit.apply, v, train=False,
+                                         rngs={'gate': jax.random.key(3)}))
       jax.block_until_ready(fns[c](x))
     times = {c: [] for c in cols}
     for _ in range(rounds):
       for c in cols:
         times[c].append(median_time(lambda: jax.block_until_ready(fns[c](x)), 1))
     ms = {c: 1e3 * statistics.median(t) for c, t in times.items()}
-    probe = gated_fast.EVAL_IMPLS['fused'](features=cout, kernel_size=k, strides=stride,
-                                           padding=k // 2, gate=None, gated_bn=True,
-                                           bn_stats='batch')
-    picks = probe.per_example_impl(x) or 'two-branch'
+    picks = gated_fast.per_example_impl('fused', x.shape, k, stride, k // 2) or 'two-branch'
     lines.append(f'| {k}x{k} {cin}->{cout} s{stride} @{h} | '
                  + ' | '.join(f'{ms[c]:.1f}' for c in cols)
                  + f" | {picks} | {ms['fused'] / ms['plain']:.2f} |")

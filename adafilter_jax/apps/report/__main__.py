@@ -10,7 +10,7 @@ from typing import Sequence
 from adafilter_jax.apps.report import write_report
 from adafilter_jax.apps.report.runs import find_runs
 from adafilter_jax.data import logs
-from adafilter_jax.data import user_errors
+from adafilter_jax.data import cli_errors
 
 DEFAULT_OUT = 'report_of_runs'
 
@@ -27,8 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   try:
     runs = [run for w in args.workdirs for run in find_runs(w)]
     md = write_report(runs, args.out or Path(args.workdirs[0]) / DEFAULT_OUT)
-  except user_errors.USER_ERRORS as e:
-    return user_errors.report(e)
+  except cli_errors.USER_ERRORS as e:
+    return cli_errors.report(e)
   print(md)
   return 0
 

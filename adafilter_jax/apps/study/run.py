@@ -22,7 +22,7 @@ def cells(study) -> List[Tuple[str, int, str]]:
 
 
 def recipe_dataset(config_path: str, configs_dir: str = 'configs') -> str:
-  """configs/study/digits.py -> 'study.digits', the name recipes load it by."""
+  """configs/study/digits.py -> 'study.digits', its name as a dataset of configs/transfer.py."""
   rel = os.path.relpath(os.path.splitext(config_path)[0], configs_dir)
   if rel.startswith('..'):
     raise ValueError(f'study config {config_path} is not under {configs_dir}/')

@@ -57,7 +57,7 @@ def label(path) -> str:
   return 'head' if path[0] in HEADS else 'network'
 
 
-def init_variables(model: JointNet, image_size: int, seed: int, backbone=None) -> dict:
+def init_joint_variables(model: JointNet, image_size: int, seed: int, backbone=None) -> dict:
   """Fresh heads; the trunk from `backbone` ({'params', 'batch_stats'} of a plain ResNet)."""
   dummy = jnp.zeros((2, image_size, image_size, 3), jnp.float32)
   variables = jax.device_get(jax.jit(lambda k: model.init(k, dummy, 1))(jax.random.key(seed)))
@@ -82,7 +82,7 @@ def make_optimizer(config, params) -> optax.GradientTransformation:
   return optax.MultiSteps(tx, every_k_schedule=sel.iter_size)
 
 
-def create_state(model, variables, config, tx=None) -> steps_lib.TrainState:
+def create_round_state(model, variables, config, tx=None) -> steps_lib.TrainState:
   """A fresh optimizer state; pass the same `tx` every round, or the train step, whose
   state carries it, compiles again."""
   tx = tx or make_optimizer(config, variables['params'])
@@ -107,7 +107,7 @@ def loss_fn(params, batch_stats, apply_fn, images, target_labels, source_labels,
                 new['batch_stats'])
 
 
-def make_train_step(config, axis_name: Optional[str] = None) -> Callable:
+def make_joint_train_step(config, axis_name: Optional[str] = None) -> Callable:
   """(state, batch, key, anchor) -> (state, metrics), Parallel.train_step's signature;
   the key and anchor are unused (no random layers, no regularizer)."""
   w = float(config.selective.source_weight)
@@ -128,7 +128,7 @@ def make_train_step(config, axis_name: Optional[str] = None) -> Callable:
   return step
 
 
-def make_eval_step(config, axis_name: Optional[str] = None) -> Callable:
+def make_target_predict_step(config, axis_name: Optional[str] = None) -> Callable:
   """(state, {'image', 'mask'}, key) -> {'probs': target-head softmax, 'mask'}, BN in
   inference mode (nothing to average over devices: `axis_name` is for symmetry)."""
   del axis_name
@@ -148,12 +148,12 @@ class Steps:
   """One optimizer and the compiled steps, shared by every round (a new `tx` per round
   would compile the train step again)."""
   tx: optax.GradientTransformation
-  train: Callable     # Parallel.train_step(make_train_step)
-  predict: Callable   # Parallel.eval_step(make_eval_step)
+  train: Callable     # Parallel.train_step(make_joint_train_step)
+  predict: Callable   # Parallel.eval_step(make_target_predict_step)
 
 
 def make_steps(config, parallel, params) -> Steps:
   axis = parallel.bn_axis_name
   return Steps(make_optimizer(config, params),
-               parallel.train_step(make_train_step(config, axis)),
-               parallel.eval_step(make_eval_step(config, axis)))
+               parallel.train_step(make_joint_train_step(config, axis)),
+               parallel.eval_step(make_target_predict_step(config, axis)))

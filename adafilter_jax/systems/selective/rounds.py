@@ -71,7 +71,7 @@ def train_round(config, parallel, model, variables, steps: joint.Steps, sampler,
   On a signal, saves and raises loop.Interrupted: running again resumes."""
   sel = config.selective
   total = sel.iterations * sel.iter_size
-  state = joint.create_state(model, variables, config, steps.tx)
+  state = joint.create_round_state(model, variables, config, steps.tx)
   ckpts = checkpoint_lib.Checkpoints(os.path.join(round_dir, 'checkpoints'))
   try:
     start = ckpts.latest_step() or 0

@@ -133,7 +133,7 @@ def _run(config, workdir: str) -> dict:
   parallel = parallel_lib.Parallel(config.parallel)
   model = joint.build_model(config, num_target_classes, num_source_classes,
                             parallel.bn_axis_name)
-  variables = joint.init_variables(model, config.data.image_size, config.seed, backbone)
+  variables = joint.init_joint_variables(model, config.data.image_size, config.seed, backbone)
   records = run_rounds(config, parallel, workdir, model, variables, idx, target, test,
                        source, num_target_classes)
   return finish(config, workdir, records, idx, target, source, test)

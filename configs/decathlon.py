@@ -1,13 +1,18 @@
 """SpotTune's own setting: the Decathlon ResNet-26 on a Visual Decathlon domain.
 
-One config per domain (configs/decathlon/<domain>.py), all built here with SpotTune's
-Decathlon recipe (its Sec. 4.1): SGD momentum 0.9, lr 0.1, the policy's lr 0.01, batch
-128, 110 epochs, x0.1 at 40, 60 and 80; SpotTune (tau 5, the stem and the first stage
-frozen, the other 8 blocks gated) by default. Every method runs on the same schedule:
+One config file for the ten domains, ``configs/decathlon.py:domain=<domain>,method=<recipe>``
+(a lone value is the domain; the domains: `DOMAINS`, vgg_flowers for vgg-flowers), with
+SpotTune's Decathlon recipe (its Sec. 4.1): SGD momentum 0.9, lr 0.1, the policy's lr
+0.01, batch 128, 110 epochs, x0.1 at 40, 60 and 80; SpotTune (tau 5, the stem and the
+first stage frozen, the other 8 blocks gated) by default. Every recipe of configs/methods/
+runs on the same schedule, which replaces the recipe's own:
 
-  python main.py --config configs/decathlon/aircraft.py                       # SpotTune
-  python main.py --config configs/decathlon/aircraft.py --config.method=adafilter
-  python main.py --config configs/methods/feature_extractor.py:decathlon.aircraft
+  python main.py --config configs/decathlon.py:aircraft                       # SpotTune
+  python main.py --config configs/decathlon.py:domain=aircraft,method=adafilter
+  python main.py --config configs/decathlon.py:domain=aircraft,method=feature_extractor
+
+The experiments grid names a domain as a dataset: ``--datasets decathlon.aircraft``.
+SpotTune's Table 3 numbers are in `paper_top1`.
 
 Not in the paper, from the official code (gyhui14/spottune): the per-domain weight decay,
 the per-domain mean/std (residual_adapters' decathlon_mean_std.pickle) and the crops:
@@ -23,7 +28,7 @@ import ml_collections
 
 from adafilter_jax.systems import decathlon
 from configs import base
-from configs.methods import spottune as spottune_recipe
+from configs import methods
 
 # domain: (mean, std, weight decay, random 64 crop in training)
 DOMAINS = {
@@ -61,15 +66,15 @@ def schedule(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def domain_config(domain: str) -> ml_collections.ConfigDict:
+  """The paper's recipe on `domain` with the Decathlon's model, data and weight decay,
+  named decathlon_<domain>; no method's recipe yet."""
   if domain not in DOMAINS:
     raise ValueError(f'unknown Decathlon domain {domain!r}; expected one of {list(DOMAINS)}')
   mean, std, weight_decay, crop = DOMAINS[domain]
   c = base.get_config()
   c.name = f'decathlon_{domain.replace("-", "_")}'
-  spottune_recipe.apply(c)  # the method and its settings; the schedule is replaced below
   c.model.arch, c.model.width = 'resnet26', 32
   c.pretrained = 'weights/resnet26'  # python -m adafilter_jax.weights.convert_resnet26 (docs/decathlon.md)
-  c.spottune.policy_width = 32  # the policy ResNet's stem; its stages are 64/128/256
   c.data.name = c.name
   c.data.mean, c.data.std = mean, std
   c.data.resize_size = 72
@@ -78,11 +83,15 @@ def domain_config(domain: str) -> ml_collections.ConfigDict:
   c.data.flip = False
   c.optim.weight_decay = weight_decay
   c.paper_top1 = ml_collections.ConfigDict(paper_top1(domain))
-  return schedule(c)
+  return c
 
 
-def after_recipe(c):
-  """configs/methods applies this after a method recipe on a Decathlon domain."""
+def get_config(arg=None) -> ml_collections.ConfigDict:
+  """Recipe `method` on `domain`, then the Decathlon's settings over the recipe's: the
+  schedule, and the policy net sized for ResNet-26."""
+  a = base.parse_arg(arg, domain='', method='spottune')
+  domain = a['domain'] if a['domain'] in DOMAINS else a['domain'].replace('_', '-')
+  c = methods.recipe(a['method']).apply(domain_config(domain))
   if 'spottune' in c:
-    c.spottune.policy_width = 32
+    c.spottune.policy_width = 32  # the policy ResNet's stem; its stages are 64/128/256
   return schedule(c)

@@ -1,7 +1,7 @@
 """The papers' top-1 numbers (%, ResNet-50): the one table the configs, the experiments
 grid and the docs read.
 
-  python -m adafilter_jax.methods.paper     # the tables, in markdown
+  python -m adafilter_jax.methods.paper_numbers     # the tables, in markdown
 
 AdaFilter (Guo et al., AAAI 2020) Table 2 on its seven datasets; its Tables 3 and 4 (the
 ablations, under the experiments grid's recipe names; their AdaFilter row repeats Table 2

@@ -1,60 +1,14 @@
-"""The gated unit: AdaFilter's filter selection (Eq. 1) with gated batch norm (Eq. 5).
-
-Per gated conv: a trainable copy ``conv_ft`` (F) and a frozen copy ``conv_pre`` (S) of
-the pretrained filters. With decisions G in {0,1}^[batch, channels] from the shared gate:
-
-  gated BN (default, Eq. 5):  y = G * bn_ft(F(x)) + (1 - G) * bn_pre(S(x))
-  standard BN (Eq. 6):        y = bn(G * F(x) + (1 - G) * S(x))
-
-Since G multiplies F's output channel-wise, a channel of F receives gradient only from
-the examples whose gate picked it. S's kernel is a param behind `stop_gradient`: saved,
-loaded and converted like any other, never moved. A layer the gate does not cover
-(`gates.is_gated`) is a plain `ConvBN` with the same param names as the plain ResNet.
-
-This is the reference form; faster forms with the same params (tested equal) are in
-gated_fast.py.
-"""
+"""Gated BN's other reading (Eq. 5, docs/method.md): each branch's BN takes its batch
+statistics only from the examples whose gate picked that branch
+(``config.adafilter.bn_stats='selected'``; transform.py puts it in the user's norm's
+place). The default, 'batch', is the user's own norm over the whole batch."""
 from typing import Any, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.models.layers import ConvBN, batch_norm, conv_bn
-
 BN_STATS = ('batch', 'selected')
-
-
-class GatedConvBN(ConvBN, kw_only=True):
-  """A `ConvBN` (same fields) whose conv the shared gate splits into F and S."""
-  gate: Any        # the model's shared gate module (gates.py)
-  gated_bn: bool   # Eq. 5, one BN per branch; False: one BN after the mix (Eq. 6)
-  bn_stats: str    # gated BN's batch statistics, BN_STATS (`branch_bn`)
-
-  @nn.compact
-  def __call__(self, x, state, train: bool):
-    name = '/'.join(self.path)
-    if not self.gate.is_gated(name):
-      return conv_bn(self, x, train), state
-    g, state = self.gate(x, state, name, self.features)  # G: [batch, channels], 1 = F
-    f = self.make_conv('conv_ft')(x)                     # F x: the fine-tuned filters
-    s = self.make_conv('conv_pre', frozen=True)(x)       # S x: the pretrained ones, frozen
-    g = g[:, None, None, :].astype(f.dtype)
-    if not self.gated_bn:  # Eq. 6
-      return batch_norm(train, self.bn_axis_name, 'bn', self.dtype)(g * f + (1 - g) * s), state
-    bn_ft, bn_pre = self.branch_bn('bn_ft', train), self.branch_bn('bn_pre', train)
-    return g * bn_ft(f, g) + (1 - g) * bn_pre(s, 1 - g), state  # Eq. 5
-
-  def branch_bn(self, name: str, train: bool):
-    """One branch's BN in Eq. 5, called as ``bn(z, picked)``: training statistics over
-    the whole batch ('batch'), or over the examples that picked the branch ('selected',
-    `SelectedBatchNorm`)."""
-    if self.bn_stats == 'selected':
-      return SelectedBatchNorm(not train, self.bn_axis_name, self.dtype, name=name)
-    if self.bn_stats != 'batch':
-      raise ValueError(f'bn_stats must be one of {BN_STATS}, got {self.bn_stats!r}')
-    bn = batch_norm(train, self.bn_axis_name, name, self.dtype)
-    return lambda z, picked: bn(z)
 
 
 def _moments(x, weight, axis_name: Optional[str]):
@@ -107,3 +61,10 @@ class SelectedBatchNorm(nn.Module):
         ra_var.value = jnp.where(picked, m * ra_var.value + (1 - m) * var, ra_var.value)
     y = (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
     return y.astype(self.dtype)
+
+
+def like(norm: nn.BatchNorm, train: bool) -> SelectedBatchNorm:
+  """A `SelectedBatchNorm` in `norm`'s place: its variables, axis, momentum, epsilon."""
+  return SelectedBatchNorm(not train, norm.axis_name if train else None,
+                           norm.dtype or jnp.float32, norm.momentum, norm.epsilon,
+                           parent=norm.scope.parent.push(norm.scope.path[-1], reuse=True))
