@@ -28,7 +28,7 @@ from adafilter_jax.apps.demos import digits
 from adafilter_jax.apps.demos import selective as selective_demo
 from adafilter_jax.data import logs
 from adafilter_jax.data import cli_errors
-from adafilter_jax.train import checks
+from adafilter_jax.train import command_line
 from adafilter_jax.train import loop
 from adafilter_jax.train import parallel
 
@@ -89,8 +89,8 @@ def _run(config):
     # The model is the run's own (its config.json): of the config given here only the
     # fields named on the command line count, and only those evaluation may change.
     overrides = config_flags.get_override_values(FLAGS['config'])
-    print(evaluate.format_record(evaluate.evaluate_workdir(workdir, FLAGS.checkpoint,
-                                                           FLAGS.split, overrides)))
+    print(evaluate.format_record(evaluate.evaluate_and_report(workdir, FLAGS.checkpoint,
+                                                              FLAGS.split, overrides)))
     return
   run(config, workdir)
   if config.get('job', 'train') == 'train':  # a demo prints its own table
@@ -102,7 +102,7 @@ def run():
   # absl's --help lists the flags of the module named by argv[0]: under a console script
   # that is the script's path, where no flag is defined.
   sys.argv[0] = __name__
-  app.run(main, flags_parser=checks.parse_flags)
+  app.run(main, flags_parser=command_line.parse_flags)
 
 
 if __name__ == '__main__':

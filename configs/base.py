@@ -128,6 +128,9 @@ def get_config() -> ml_collections.ConfigDict:
   # for TensorBoard's Profile tab or Perfetto, e.g. --config.profile_steps='(11,12,13)';
   # consecutive steps share one trace. Empty: no trace.
   c.profile_steps = ()
+  # The evaluations run after every epoch and by --mode=eval, by name: modules of
+  # adafilter_jax/train/evaluators/ (accuracy, gate_fraction, policy, test).
+  c.evaluators = ('accuracy', 'gate_fraction', 'policy', 'test')
   # The paper's top-1 (%) on this dataset per recipe (adafilter_jax/methods/paper_numbers.py), for reports.
   c.paper_top1 = ml_collections.ConfigDict()
   return c

@@ -21,10 +21,11 @@ from adafilter_jax.inference import evaluate
 from adafilter_jax.inference import restore as inference
 
 
-def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = None,
-                     overrides: Optional[Mapping[str, Any]] = None,
-                     out_dir: Optional[str] = None) -> dict:
-  """`inference.evaluate.evaluate_workdir`, with the report written beside its files."""
+def evaluate_and_report(workdir: str, which: str = 'best', split: Optional[str] = None,
+                        overrides: Optional[Mapping[str, Any]] = None,
+                        out_dir: Optional[str] = None) -> dict:
+  """`inference.evaluate.evaluate_workdir` (the one evaluation), with the report written
+  beside its files: what both evaluate commands run."""
   return evaluate.evaluate_workdir(workdir, which, split, overrides, out_dir,
                                    report=report_lib.write_run_report)
 
@@ -57,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = p.parse_args(argv)
   logs.quiet_libraries(logging.INFO)
   try:
-    record = evaluate_workdir(args.workdir, args.checkpoint, args.split, out_dir=args.out)
+    record = evaluate_and_report(args.workdir, args.checkpoint, args.split, out_dir=args.out)
   except cli_errors.USER_ERRORS as e:
     return cli_errors.report(e)
   print(format_record(record))

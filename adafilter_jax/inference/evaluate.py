@@ -2,11 +2,11 @@
 
 Restores the best (default) or the latest checkpoint, runs the whole eval split (or
 another prepared split, or 'heldout': the held-out part of the train split when the
-run had ``config.data.val_fraction``) with the training loop's own eval step, and writes
-``metrics.jsonl``, ``summary.json`` and ``gate_stats.npz`` into
-``WORKDIR/eval/<checkpoint>_step<N>_<split>/`` (a run directory of its own, which
-``python -m adafilter_jax.apps.report`` reads like any other). The command is
-adafilter_jax/apps/evaluate.py.
+run had ``config.data.val_fraction``) with the training loop's own eval step and
+evaluators (``config.evaluators``, train/evaluators/), and writes ``metrics.jsonl``,
+``summary.json`` and ``gate_stats.npz`` into ``WORKDIR/eval/<checkpoint>_step<N>_<split>/``
+(a run directory of its own, which ``python -m adafilter_jax.apps.report`` reads like
+any other). The commands are adafilter_jax/apps/evaluate.py and main.py's --mode=eval.
 """
 import os
 from typing import Any, Callable, Mapping, Optional
@@ -18,17 +18,11 @@ import optax
 from adafilter_jax.inference import restore as inference
 from adafilter_jax.data import pipeline
 from adafilter_jax.train import checks
+from adafilter_jax.train import evaluators as evaluators_lib
+from adafilter_jax.train import keys
 from adafilter_jax.train import metrics as metrics_lib
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import steps as steps_lib
-from adafilter_jax.train.loop import evaluate as evaluate_pass
-
-
-def eval_key(config, epoch: int):
-  """The key the training loop evaluated epoch `epoch` (1-based) with: the random-policy
-  gate then draws the same samples, so a re-evaluation repeats the recorded accuracy."""
-  key = jax.random.fold_in(jax.random.key(config.seed), 2)
-  return jax.random.fold_in(key, max(epoch - 1, 0))
 
 
 def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = None,
@@ -60,34 +54,39 @@ def evaluate_workdir(workdir: str, which: str = 'best', split: Optional[str] = N
   state = steps_lib.TrainState.create(apply_fn=r.model.apply, params=r.variables['params'],
                                       tx=optax.identity(), batch_stats=r.variables['batch_stats'])
   eval_fn = par.eval_step(steps_lib.make_eval_step(cfg, par.bn_axis_name))
-  outputs = evaluate_pass(par, eval_fn, par.put_state(state), cfg, eval_key(cfg, r.meta['epoch']))
-  top1, mean_class = metrics_lib.accuracies(outputs['pred'], outputs['label'], num_classes)
-  record = {'epoch': r.meta['epoch'], 'step': r.step, 'checkpoint': which, 'split': split,
-            'eval_top1': top1, 'eval_mean_class_acc': mean_class, 'num_images': len(outputs['pred']),
-            'gate_fraction': metrics_lib.gate_fraction(outputs, r.layers)}
+  # The key the loop evaluated the checkpoint's epoch with: the random-policy gate then
+  # draws the same samples, so a re-evaluation repeats the recorded accuracy.
+  outputs = evaluators_lib.run_pass(par, eval_fn, par.put_state(state), cfg,
+                                    keys.evaluation(cfg.seed, max(r.meta['epoch'] - 1, 0)))
   out_dir = out_dir or os.path.join(workdir, 'eval', f'{which}_step{r.step}_{split}')
-  _write(out_dir, cfg, record, outputs, r.layers)
+  writer = _writer(out_dir, cfg)
+  ctx = evaluators_lib.Context(cfg, num_classes, r.widths, writer, workdir)
+  evaluated = evaluators_lib.record(evaluators_lib.load(evaluators_lib.names(cfg), ctx),
+                                    outputs, r.meta['epoch'])
+  record = {'epoch': r.meta['epoch'], 'step': r.step, 'checkpoint': which, 'split': split,
+            **evaluated, 'num_images': len(outputs['pred'])}
+  _write(writer, cfg, record)
   if report is not None and jax.process_index() == 0:
     try:
       report(out_dir)
     except Exception as e:  # pylint: disable=broad-except
       logging.warning('report not written: %r', e)  # a view of the files above
   logging.info('%s checkpoint (step %d) on %s: top-1 %.4f, mean-class %.4f -> %s', which,
-               r.step, split, top1, mean_class, out_dir)
+               r.step, split, record['eval_top1'], record['eval_mean_class_acc'], out_dir)
   return {**record, 'out_dir': out_dir}
 
 
-def _write(out_dir: str, config, record: dict, outputs, layers):
-  """The eval as a one-epoch run directory: the report reads it like a training run."""
-  if jax.process_index() != 0:
-    return
-  os.makedirs(out_dir, exist_ok=True)
-  if os.path.exists(os.path.join(out_dir, metrics_lib.METRICS)):
+def _writer(out_dir: str, config) -> metrics_lib.Writer:
+  """The eval's one-epoch run directory: the report reads it like a training run."""
+  if jax.process_index() == 0 and os.path.exists(os.path.join(out_dir, metrics_lib.METRICS)):
     os.remove(os.path.join(out_dir, metrics_lib.METRICS))  # a rerun replaces, never appends
   writer = metrics_lib.Writer(out_dir)
   writer.config(config)
+  return writer
+
+
+def _write(writer: metrics_lib.Writer, config, record: dict):
   writer.epoch(record)
-  writer.gate_stats(outputs, layers, record['epoch'])
   writer.summary({'method': config.method, 'dataset': config.data.name,
                   'config_name': config.name, 'final_eval_top1': record['eval_top1'],
                   'best_eval_top1': record['eval_top1'], 'best_epoch': record['epoch'],

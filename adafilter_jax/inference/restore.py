@@ -38,7 +38,12 @@ class Restored:
   variables: Dict[str, Any]   # {'params', 'batch_stats'} on the host
   meta: Dict[str, Any]        # the checkpoint's record: epoch, best so far, head size
   step: int
-  layers: List[str]           # gated layers in forward order ([] for a plain model)
+  widths: Dict[str, int]      # gated layer -> its decisions per image, in forward order
+
+  @property
+  def layers(self) -> List[str]:
+    """Gated layers in forward order ([] for a plain model)."""
+    return list(self.widths)
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -130,10 +135,10 @@ def restore(workdir: str, which: str = 'best', overrides: Optional[Mapping[str, 
   finally:
     ckpts.close()
   variables = {'params': state.params, 'batch_stats': state.batch_stats}
-  layers = steps_lib.gate_layers(model, variables, (1, size, size, 3))
+  widths = steps_lib.gate_widths(model, variables, (1, size, size, 3))
   logging.info('restored the %s checkpoint (step %d, epoch %d) of %s', which, step,
                meta['epoch'], workdir)
-  return Restored(config, model, variables, meta, step, layers)
+  return Restored(config, model, variables, meta, step, widths)
 
 
 def stages(layers: Sequence[str]) -> List[Tuple[str, List[str]]]:

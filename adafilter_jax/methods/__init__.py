@@ -1,19 +1,14 @@
 """Methods: how a pretrained ResNet is turned into a model for the target task, which
 parameters train at which rate, and what is added to the loss.
 
-Every method is one small module that registers a `Method`; `config.method` picks one.
-The training loop only ever talks to the `Method`, so adding a baseline never touches it.
+Every method is one module of this package that registers a `Method`; `config.method`
+picks one. The registry imports each module of the package at its first lookup
+(registration is on import), so a new baseline is one new file here: no list to extend,
+and the training loop only ever talks to the `Method`.
 """
-from adafilter_jax.methods.registry import (GROUPS, Method, Stage, backbone_kwargs,
-                                            default_label, get, names, register, settings)
-# Each method module registers itself on import.
-from adafilter_jax.methods import adafilter, finetune  # noqa: E402,F401  isort: skip
-from adafilter_jax.methods import finetune_half, l2sp, random_policy, spottune  # noqa: E402,F401
-from adafilter_jax.methods import feature_extractor, last_k, spottune_all_ft  # noqa: E402,F401
-from adafilter_jax.methods import selective_joint, stochastic_ft  # noqa: E402,F401
-from adafilter_jax.methods import bss, delta, lp_ft  # noqa: E402,F401
-from adafilter_jax.methods import bitfit, co_tuning, surgical  # noqa: E402,F401
+from adafilter_jax.methods.registry import (GROUPS, Loss, LossContext, Method, Preparation,
+                                            Stage, backbone_kwargs, default_label, get, names,
+                                            register, settings)
 
-__all__ = ['GROUPS', 'Method', 'Stage', 'backbone_kwargs', 'default_label', 'get', 'names',
-           'register', 'settings']
-
+__all__ = ['GROUPS', 'Loss', 'LossContext', 'Method', 'Preparation', 'Stage',
+           'backbone_kwargs', 'default_label', 'get', 'names', 'register', 'settings']

@@ -5,9 +5,14 @@ CNN gate's ResNet trunk (Table 4) is a pretrained network: it trains as the netw
 does (the network's rate, weight decay), its per-layer heads as the gate does (the
 gate's rate); docs/method.md says why.
 """
+import os
+
+import jax
+
 from adafilter_jax import models
 from adafilter_jax.models import adafilter as adafilter_models
 from adafilter_jax.models import own
+from adafilter_jax.models import transform
 from adafilter_jax.methods.registry import Method, backbone_kwargs, default_label, register
 
 CNN_GATE_TRUNK = ('gate', 'trunk')
@@ -36,5 +41,17 @@ def pretrained_parts(config):
   return {}
 
 
+PLAN = 'adafilter_plan.json'  # what config.own_model.plan may name
+
+
+def save_plan(prep):
+  """The plan of a user's own model (models/transform.py: its convs, their norms, which
+  are gated), as JSON in the workdir."""
+  if getattr(prep.model, 'plan', None) is not None and jax.process_index() == 0:
+    with open(os.path.join(prep.workdir, PLAN), 'w') as f:
+      f.write(transform.plan_json(prep.model.plan))
+  return {}
+
+
 ADAFILTER = register(Method(name='adafilter', build_model=build_model, label=label,
-                            pretrained_parts=pretrained_parts))
+                            pretrained_parts=pretrained_parts, prepare=save_plan))

@@ -12,7 +12,7 @@ device's features through the gather's transpose. ``config.bss``: eta, k.
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.methods.registry import Method, register, settings
+from adafilter_jax.methods.registry import Loss, Method, register, settings
 from adafilter_jax.methods import finetune
 
 
@@ -34,5 +34,6 @@ def feature_loss(tapped, pretrained, config, axis_name=None):
   return c.eta * shrinkage(features, c.k)
 
 
-BSS = register(Method(name='bss', build_model=finetune.build_with('bss'),
-                      feature_loss=feature_loss))
+BSS = register(Method(name='bss', build_model=finetune.build_with('bss'), loss=Loss(
+    lambda ctx: feature_loss(ctx.tapped, None, ctx.config, ctx.axis_name),
+    intermediates=True)))

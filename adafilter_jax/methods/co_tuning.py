@@ -17,14 +17,15 @@ source categories.
 
 The backbone and the source head train at the network's rate, the new head at
 ``optim.head_lr`` (TLlib: 10x). Test time uses the new head only. R is computed once per
-workdir (the loop keeps it in ``method_constants.npz``, as TLlib caches relationship.npy).
+workdir (its `prepare` step; the loop keeps it in ``method_constants.npz``, as TLlib caches
+relationship.npy).
 """
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import models
-from adafilter_jax.methods.registry import Method, backbone_kwargs, register, settings
+from adafilter_jax.methods.registry import Loss, Method, backbone_kwargs, register, settings
 
 SOURCE_LOGITS = 'source_logits'  # what models.resnet.WithSourceHead sows
 
@@ -52,12 +53,11 @@ def relationship(batches, num_classes: int) -> np.ndarray:
   return (sums / counts[:, None]).astype(np.float32)
 
 
-def constants(config, num_classes, train_outputs):
+def prepare(prep):
   """{'relationship': R}, from the starting model over every training image."""
-  del config
   probs = ((np.asarray(jax.nn.softmax(out[SOURCE_LOGITS], axis=-1)), labels)
-           for out, labels in train_outputs([SOURCE_LOGITS]))
-  return {'relationship': relationship(probs, num_classes)}
+           for out, labels in prep.train_outputs([SOURCE_LOGITS]))
+  return {'relationship': relationship(probs, prep.num_classes)}
 
 
 def batch_loss(intermediates, batch, consts, config):
@@ -68,5 +68,6 @@ def batch_loss(intermediates, batch, consts, config):
   return c.trade_off * jnp.mean(-jnp.sum(soft * log_p, axis=-1))
 
 
-CO_TUNING = register(Method(name='co_tuning', build_model=build_model, constants=constants,
-                            batch_loss=batch_loss))
+CO_TUNING = register(Method(name='co_tuning', build_model=build_model, prepare=prepare,
+                            loss=Loss(lambda ctx: batch_loss(ctx.sown, ctx.batch, ctx.constants,
+                                                             ctx.config), intermediates=True)))

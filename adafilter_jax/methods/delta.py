@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adafilter_jax.methods.registry import Method, register, settings
+from adafilter_jax.methods.registry import Loss, Method, register, settings
 from adafilter_jax.methods import finetune
 
 _BLOCK, _CONV = re.compile(r'^layer(\d+)_(\d+)$'), re.compile(r'^conv(\d+)$')
@@ -106,6 +106,12 @@ def regularizer(params, pretrained_params, config):
   return c.beta / 2 * sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params['fc']))
 
 
+def loss(ctx):
+  """alpha * Omega' + beta * Omega''."""
+  return (regularizer(ctx.params, ctx.pretrained, ctx.config)
+          + feature_loss(ctx.tapped, ctx.pretrained_tapped, ctx.config, ctx.axis_name))
+
+
 DELTA = register(Method(name='delta', build_model=finetune.build_with('delta'),
-                        regularizer=regularizer,
-                        needs_pretrained_params=True, taps=taps, feature_loss=feature_loss))
+                        loss=Loss(loss, pretrained=True, taps=taps,
+                                  replaces_weight_decay=True)))

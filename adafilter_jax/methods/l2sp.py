@@ -10,7 +10,7 @@ parameters are not regularised (as the weight decay it replaces). alpha and beta
 import flax
 import jax.numpy as jnp
 
-from adafilter_jax.methods.registry import Method, register, settings
+from adafilter_jax.methods.registry import Loss, Method, register, settings
 from adafilter_jax.methods import finetune
 
 
@@ -25,5 +25,6 @@ def regularizer(params, pretrained_params, config):
   return c.alpha / 2 * sp + c.beta / 2 * head
 
 
-L2SP = register(Method(name='l2sp', build_model=finetune.build_with('l2sp'),
-                       regularizer=regularizer, needs_pretrained_params=True))
+L2SP = register(Method(name='l2sp', build_model=finetune.build_with('l2sp'), loss=Loss(
+    lambda ctx: regularizer(ctx.params, ctx.pretrained, ctx.config), pretrained=True,
+    replaces_weight_decay=True)))

@@ -20,4 +20,5 @@ def build_model(config, num_classes, bn_axis_name=None):
   return adafilter.build_model(config, num_classes, bn_axis_name)
 
 
-RANDOM_POLICY = register(Method(name='random_policy', build_model=build_model))
+RANDOM_POLICY = register(Method(name='random_policy', build_model=build_model,
+                                prepare=adafilter.save_plan))

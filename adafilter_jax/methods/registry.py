@@ -4,6 +4,9 @@ Kept apart from the package's ``__init__`` so that each method module imports it
 package imports the method modules, with no import running back.
 """
 import dataclasses
+import functools
+import importlib
+import pkgutil
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import flax.linen as nn
@@ -56,41 +59,94 @@ class Stage:
 
 
 @dataclasses.dataclass(frozen=True)
+class LossContext:
+  """What a method's loss reads in one train step; under pmap the batch and everything
+  computed from it are the device's shard, and `axis_name` is the device axis (None
+  under jit or one device), over which a loss of batch statistics must reduce.
+
+  Attributes:
+    params: the params being trained (the groups a stage holds behind stop_gradient).
+    pretrained: the pretrained params (`Loss.pretrained`), else None.
+    tapped: with `Loss.intermediates`, 'features' (the pooled features the head reads,
+      [B, d]) and each tap's output ('/'-joined path, `Loss.taps`), else {}.
+    pretrained_tapped: the same of the pretrained network on the same batch (inference
+      mode, no gradient) when the loss reads both, else None.
+    sown: with `Loss.intermediates`, the forward's sown intermediates {'a/b': value}.
+    gates: the model's gates of this step ({} for a plain model).
+    constants: what the method's `prepare` step computed ({} without one).
+  """
+  params: Any = None
+  pretrained: Any = None
+  tapped: Mapping[str, jax.Array] = dataclasses.field(default_factory=dict)
+  pretrained_tapped: Optional[Mapping[str, jax.Array]] = None
+  sown: Mapping[str, jax.Array] = dataclasses.field(default_factory=dict)
+  gates: Mapping[str, jax.Array] = dataclasses.field(default_factory=dict)
+  constants: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  batch: Mapping[str, jax.Array] = dataclasses.field(default_factory=dict)
+  config: Optional[ml_collections.ConfigDict] = None
+  axis_name: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+  """A method's term added to the cross-entropy, and what the train step must compute
+  for it (nothing more is computed for a method that does not ask).
+
+  Attributes:
+    fn: (LossContext) -> scalar.
+    pretrained: the loop keeps the pretrained variables on the devices (also when it
+      resumes); `fn` reads their params, and, with `intermediates`, the pretrained
+      network's tapped outputs on the batch.
+    intermediates: the forward keeps its intermediates (`tapped`, `sown`).
+    taps: optional params -> paths of the modules whose outputs `tapped` holds.
+    replaces_weight_decay: a regularizer of the weights (L2-SP): no weight decay beside it.
+  """
+  fn: Callable[[LossContext], jax.Array]
+  pretrained: bool = False
+  intermediates: bool = False
+  taps: Optional[Callable[[Any], Sequence[Path]]] = None
+  replaces_weight_decay: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Preparation:
+  """What a method's `prepare` step reads, once per workdir, before the first step.
+
+  Attributes:
+    config: the run's config.
+    num_classes: the target task's classes.
+    train_outputs: (names) -> an iterator of ({name: [b, ...]} of the starting model's
+      sown intermediates, labels [b]) over every training image (eval mode, the
+      evaluation transform).
+    model: the linen model `build_model` made.
+    workdir: the run's directory (a file the method writes for its users goes there).
+  """
+  config: ml_collections.ConfigDict
+  num_classes: int
+  train_outputs: Callable[[Sequence[str]], Any]
+  model: Any = None
+  workdir: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
 class Method:
-  """A fine-tuning method.
+  """A fine-tuning method: what `config.method` names. One module registers it (the
+  package imports every module of adafilter_jax/methods/), with everything it adds.
 
   Attributes:
     name: the key of `config.method`.
     build_model: (config, num_classes, bn_axis_name) -> a linen model returning
       (logits, gates); `bn_axis_name` is the pmap axis (None under jit or one device).
     label: param path -> one of GROUPS (`labels` applies it to a params tree).
-    regularizer: optional (params, pretrained_params, config) -> scalar added to the
-      loss (L2-SP); methods with one use no weight decay.
-    needs_pretrained_params: the training loop keeps the pretrained variables on the
-      devices (even when it resumes), hands their params to `regularizer` and runs
-      them on each batch for `feature_loss`.
-    aux_loss: optional (gates, config, axis_name) -> scalar added to the loss (SpotTune
-      global-k); `axis_name` is the pmap axis (None under jit or one device), over
-      which a loss of batch statistics must reduce to be the global batch's loss.
+    loss: optional `Loss` added to the cross-entropy.
+    prepare: optional (Preparation) -> {name: numpy array}, computed once from the
+      starting model before the first step and kept in the workdir, so a resumed run
+      uses the same (Co-Tuning's category relationship); `LossContext.constants`. A
+      step that returns {} runs at every start (AdaFilter's plan of a user's model).
     pretrained_parts: optional config -> {params subtree, e.g. 'gate/trunk': directory of
       converted weights it starts from}, beside the backbone's `config.pretrained`.
     stages: optional config -> the run's `Stage`s in order (LP-FT: a linear probe, then
       fine-tuning); None: one stage, every group trained for all of config.num_epochs.
-    taps: optional params -> paths of the modules whose outputs `feature_loss` reads.
-    feature_loss: optional (tapped, pretrained, config, axis_name) -> scalar added to
-      the loss; `tapped` maps 'features' (the pooled features the head reads, [B, d])
-      and each tap ('/'-joined path) to its output in this step; `pretrained` is the
-      same of the pretrained network on the same batch (inference mode, no gradient)
-      when the method `needs_pretrained_params`, else None. Under pmap the batch is the
-      device's shard and `axis_name` the device axis (None under jit or one device).
-    constants: optional (config, num_classes, train_outputs) -> {name: numpy array}, once,
-      before the first step, from the starting model: ``train_outputs(names)`` yields
-      ({name: [b, ...]} of the model's sown intermediates, labels [b]) over every
-      training image (eval mode, the evaluation transform). The loop keeps them in the
-      workdir, so a resumed run uses the same (Co-Tuning's category relationship).
-    batch_loss: optional (intermediates, batch, constants, config) -> scalar added to the
-      loss: a term of the model's sown intermediates ({name: array}), the batch's labels
-      and the method's constants (Co-Tuning's loss on the source head's logits).
     wrap_optimizer: optional (tx, labels, config, steps_per_epoch) -> the optax
       transformation that replaces the per-group optimizer `tx` (Auto-RGN's per-layer
       rates); `labels` the params' groups.
@@ -98,21 +154,20 @@ class Method:
   name: str
   build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
   label: Callable[[Path], str] = default_label
-  regularizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict], jax.Array]] = None
-  needs_pretrained_params: bool = False
-  aux_loss: Optional[Callable[[Dict[str, jax.Array], ml_collections.ConfigDict,
-                               Optional[str]], jax.Array]] = None
+  loss: Optional[Loss] = None
+  prepare: Optional[Callable[[Preparation], Dict[str, Any]]] = None
   pretrained_parts: Optional[Callable[[ml_collections.ConfigDict], Dict[str, str]]] = None
   stages: Optional[Callable[[ml_collections.ConfigDict], Sequence[Stage]]] = None
-  taps: Optional[Callable[[Any], Sequence[Path]]] = None
-  feature_loss: Optional[Callable[[Dict[str, jax.Array], Optional[Dict[str, jax.Array]],
-                                   ml_collections.ConfigDict, Optional[str]],
-                                  jax.Array]] = None
-  constants: Optional[Callable[[ml_collections.ConfigDict, int, Callable],
-                               Dict[str, Any]]] = None
-  batch_loss: Optional[Callable[[Dict[str, jax.Array], Dict[str, jax.Array], Dict[str, Any],
-                                 ml_collections.ConfigDict], jax.Array]] = None
   wrap_optimizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict, int], Any]] = None
+
+  @property
+  def needs_pretrained_params(self) -> bool:
+    """The loop keeps the pretrained variables on the devices for the loss."""
+    return self.loss is not None and self.loss.pretrained
+
+  @property
+  def weight_decay(self) -> bool:
+    return self.loss is None or not self.loss.replaces_weight_decay
 
   def labels(self, params, config: Optional[ml_collections.ConfigDict] = None) -> Any:
     """A pytree of group names matching `params`, for `optax.partition` (a method whose
@@ -178,11 +233,23 @@ def register(method: Method) -> Method:
   return method
 
 
+@functools.lru_cache(maxsize=None)
+def _discover():
+  """Imports every module of the package once (each registers its methods): on the
+  first lookup, not on the package's import, so that running one of its modules
+  (``python -m adafilter_jax.methods.paper_numbers``) imports it once."""
+  package = __name__.rpartition('.')[0]
+  for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+    importlib.import_module(f'{package}.{module.name}')
+
+
 def get(name: str) -> Method:
+  _discover()
   if name not in REGISTRY:
     raise ValueError(f'unknown method {name!r} (config.method); known: {sorted(REGISTRY)}')
   return REGISTRY[name]
 
 
 def names():
+  _discover()
   return sorted(REGISTRY)

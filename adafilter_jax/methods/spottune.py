@@ -18,7 +18,8 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.methods.registry import Method, backbone_kwargs, default_label, register, settings
+from adafilter_jax.methods.registry import (Loss, Method, backbone_kwargs, default_label,
+                                            register, settings)
 from adafilter_jax import models
 from adafilter_jax.models import spottune as spottune_lib
 
@@ -73,6 +74,7 @@ def global_k_loss(gates, config, axis_name=None):
 
 SPOTTUNE = register(Method(name='spottune', build_model=build_model, label=label))
 SPOTTUNE_GLOBAL_K = register(Method(name='spottune_global_k', build_model=build_model,
-                                    label=label, aux_loss=global_k_loss))
+                                    label=label, loss=Loss(lambda ctx: global_k_loss(
+                                        ctx.gates, ctx.config, ctx.axis_name))))
 SPOTTUNE_FIXED = register(Method(name='spottune_fixed', build_model=build_fixed_model,
                                  label=label))

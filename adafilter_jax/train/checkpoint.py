@@ -159,8 +159,11 @@ class Checkpoints:
     self.manager.reload()
 
   def close(self):
-    self.manager.wait_until_finished()
-    self.manager.close()
+    """Waits for the last write; a second call does nothing."""
+    if self.manager is not None:
+      self.manager.wait_until_finished()
+      self.manager.close()
+      self.manager = None
 
   # An open manager's background threads outlive it; `with Checkpoints(d) as c:` closes.
   def __enter__(self):

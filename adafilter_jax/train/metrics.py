@@ -73,6 +73,17 @@ def scalars(record: dict, prefix: str = '') -> Dict[str, float]:
   return out
 
 
+def read_initial_policy(workdir: str) -> Optional[dict]:
+  """What `Writer.save_initial_policy` kept in `workdir`: {'outputs': arrays,
+  'diagnostics'}, or None."""
+  path = os.path.join(workdir, POLICY_INIT)
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as z:
+    return {'outputs': {k: z[k] for k in ('decisions', 'index', 'label')},
+            'diagnostics': json.loads(str(z['diagnostics']))}
+
+
 class Writer:
   """The one place every metric goes: appends the per-epoch records, writes the gate
   statistics and the summary, and sends each record and the report's figures to the
@@ -175,14 +186,6 @@ class Writer:
     if self.enabled:
       self._savez(POLICY_INIT, diagnostics=json.dumps(diagnostics),
                   **{k: outputs[k] for k in ('decisions', 'index', 'label')})
-
-  def initial_policy(self) -> Optional[dict]:
-    """What `save_initial_policy` kept: {'outputs': arrays, 'diagnostics'}, or None."""
-    if not os.path.exists(self._path(POLICY_INIT)):
-      return None
-    with np.load(self._path(POLICY_INIT)) as z:
-      return {'outputs': {k: z[k] for k in ('decisions', 'index', 'label')},
-              'diagnostics': json.loads(str(z['diagnostics']))}
 
   def summary(self, summary: dict):
     if self.enabled:

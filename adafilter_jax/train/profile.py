@@ -13,8 +13,10 @@ from typing import Iterable
 
 import jax
 
+from adafilter_jax.train import actions
 
-class Profiler:
+
+class Profiler(actions.Action):
   """`before(step)`, `annotate(step)` around the step's call, `after(step)`; `close()`."""
 
   def __init__(self, steps: Iterable[int], logdir: str):

@@ -56,7 +56,7 @@ def stage_tx(method, config, stage, params, steps_per_epoch):
   held = set(methods.GROUPS) - set(stage.trained)
   labels = method.labels(params, config)
   tx = optimizer_lib.make(optim, labels, steps_per_epoch,
-                          weight_decay=method.regularizer is None, held=held)
+                          weight_decay=method.weight_decay, held=held)
   if method.wrap_optimizer is not None:
     tx = method.wrap_optimizer(tx, labels, config, steps_per_epoch)
   return tx

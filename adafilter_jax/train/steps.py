@@ -54,7 +54,7 @@ def sown(intermediates) -> Dict[str, jax.Array]:
 
 def _tapped(intermediates, taps) -> dict:
   """'features' and each tap's output, out of a forward pass's 'intermediates'."""
-  out = {'features': intermediates['features'][0]}
+  out = {'features': intermediates['features'][0]} if 'features' in intermediates else {}
   for path in taps:
     node = intermediates
     for name in path:
@@ -63,15 +63,14 @@ def _tapped(intermediates, taps) -> dict:
   return out
 
 
-def _taps(method, params) -> tuple:
-  return tuple(map(tuple, method.taps(params))) if method.taps else ()
+def _taps(loss, params) -> tuple:
+  return tuple(map(tuple, loss.taps(params))) if loss.taps else ()
 
 
-def _forward(method, apply_fn, variables, images, train, key, capture):
+def _forward(apply_fn, variables, images, train, key, taps, capture):
   """(logits, gates, new batch_stats, intermediates or None): one forward pass that also
-  returns what the method's feature_loss and batch_loss read."""
+  returns, when `capture`, the intermediates a method's loss reads."""
   mutable = ['batch_stats', 'intermediates'] if capture else ['batch_stats']
-  taps = _taps(method, variables['params']) if capture else ()
   (logits, gates), new_vars = apply_fn(
       variables, images, train=train, rngs={'gate': key}, mutable=mutable,
       capture_intermediates=(lambda mdl, name: name == '__call__' and mdl.path in taps)
@@ -82,36 +81,34 @@ def _forward(method, apply_fn, variables, images, train, key, capture):
 def make_loss_fn(method, config, axis_name: Optional[str], stage=None,
                  constants: Optional[dict] = None) -> Callable:
   """(params, state, batch, key, anchor) -> (loss, (metrics, batch_stats)): one device's
-  loss; `anchor` is the pretrained variables the method's regularizer and feature_loss
-  read (None when it needs none). `stage` (methods.Stage, default: every group trained)
-  holds the groups it does not train and picks the BN mode; `constants` (the method's,
-  `Method.constants`) feed its batch_loss."""
+  loss, the cross-entropy plus the method's `Loss` (methods.LossContext: what it reads);
+  `anchor` is the pretrained variables (None when the loss reads none). `stage`
+  (methods.Stage, default: every group trained) holds the groups it does not train and
+  picks the BN mode; `constants` are the method's `prepare` step's."""
   stage = stage or methods.Stage()
-  capture = method.feature_loss is not None or method.batch_loss is not None
+  extra = method.loss
+  capture = extra is not None and (extra.intermediates or extra.taps is not None)
 
   def loss_fn(params, state, batch, key, anchor):
     images = normalize(batch['image'], config.data)
     params = _held_behind_stop_gradient(method, params, stage.trained, config)
+    taps = _taps(extra, params) if capture else ()
     logits, gates, batch_stats, intermediates = _forward(
-        method, state.apply_fn, {'params': params, 'batch_stats': state.batch_stats},
-        images, stage.bn_train, key, capture)
+        state.apply_fn, {'params': params, 'batch_stats': state.batch_stats},
+        images, stage.bn_train, key, taps, capture)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']).mean()
     loss = ce
-    if method.regularizer is not None:
-      loss = loss + method.regularizer(params, None if anchor is None else anchor['params'],
-                                       config)
-    if method.aux_loss is not None:
-      loss = loss + method.aux_loss(gates, config, axis_name)
-    if method.batch_loss is not None:
-      loss = loss + method.batch_loss(sown(intermediates), batch, constants or {}, config)
-    if method.feature_loss is not None:
-      taps, pretrained = _taps(method, params), None
-      if method.needs_pretrained_params:  # the pretrained network, same batch, no gradient
-        *_, theirs = _forward(method, state.apply_fn, jax.lax.stop_gradient(anchor),
-                              images, False, key, capture)
-        pretrained = _tapped(theirs, taps)
-      loss = loss + method.feature_loss(_tapped(intermediates, taps), pretrained, config,
-                                        axis_name)
+    if extra is not None:
+      theirs = None
+      if capture and extra.pretrained:  # the pretrained network, same batch, no gradient
+        *_, theirs = _forward(state.apply_fn, jax.lax.stop_gradient(anchor), images, False,
+                              key, taps, capture)
+      loss = loss + extra.fn(methods.LossContext(
+          params=params, pretrained=None if anchor is None else anchor['params'],
+          tapped=_tapped(intermediates, taps) if capture else {},
+          pretrained_tapped=None if theirs is None else _tapped(theirs, taps),
+          sown=sown(intermediates), gates=gates, constants=constants or {}, batch=batch,
+          config=config, axis_name=axis_name))
     top1 = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
     return loss, ({'loss': loss, 'ce': ce, 'top1': top1}, batch_stats)
 
@@ -195,7 +192,7 @@ def make_eval_step(config, axis_name: Optional[str]) -> Callable:
 
 def make_outputs_step(model, config, names, axis_name: Optional[str]) -> Callable:
   """(variables, batch, key) -> the sown intermediates `names` in eval mode, with the
-  batch's labels and mask: what `Method.constants` reads over the training images."""
+  batch's labels and mask: what a method's `prepare` step reads over the training images."""
 
   def outputs_step(variables, batch, key):
     _, new_vars = model.apply(variables, normalize(batch['image'], config.data), train=False,

@@ -4,7 +4,7 @@ import logging
 
 import jax.numpy as jnp
 
-from adafilter_jax.train import backend
+from adafilter_jax.train import cpu_warning
 from tests import tiny_config
 
 
@@ -24,26 +24,26 @@ def _full_size():
 
 def test_cpu_full_size_run_warns_with_the_estimate(monkeypatch, caplog):
   clock = _Clock()
-  monkeypatch.setattr(backend.time, 'time', clock)
+  monkeypatch.setattr(cpu_warning.time, 'time', clock)
   caplog.set_level(logging.WARNING)
-  w = backend.CpuWarning(_full_size(), total_steps=1000, backend='cpu')
+  w = cpu_warning.CpuWarning(_full_size(), total_steps=1000, backend='cpu')
   assert 'full-size resnet50 at 224 px on the CPU backend' in caplog.text
   assert 'pip install -U "jax[cuda12]' in caplog.text
   state = jnp.zeros(3)
-  w.step(1, state)          # compiled: the clock starts here
-  for step in range(2, 2 + backend.PROBE_STEPS):
+  w.after(1, state)          # compiled: the clock starts here
+  for step in range(2, 2 + cpu_warning.PROBE_STEPS):
     clock.now += 2.5        # 2.5 s a step
-    w.step(step, state)
+    w.after(step, state)
   # 5 timed steps of 2.5 s; 1000 - 6 = 994 steps left: 2485 s = 0:41:25; whole run 0:41:40
   assert ('2.5 s per step, about 0:41:25 for the 994 steps left (0:41:40 for the whole run)'
           in caplog.text)
   n = len(caplog.records)
-  w.step(100, state)
+  w.after(100, state)
   assert len(caplog.records) == n  # once
 
 
 def test_small_or_gpu_runs_say_nothing(caplog):
   caplog.set_level(logging.WARNING)
-  backend.CpuWarning(tiny_config.config(), 1000, backend='cpu').step(1, None)
-  backend.CpuWarning(_full_size(), 1000, backend='gpu').step(1, None)
+  cpu_warning.CpuWarning(tiny_config.config(), 1000, backend='cpu').after(1, None)
+  cpu_warning.CpuWarning(_full_size(), 1000, backend='gpu').after(1, None)
   assert not caplog.records

@@ -45,7 +45,7 @@ def test_finished_adafilter_run_repeats_recorded_accuracy(adafilter_run):
   best = evaluate.evaluate_workdir(workdir, 'best')
   assert best['eval_top1'] == summary['best_eval_top1']
   assert best['epoch'] == summary['best_epoch']
-  latest = apps_evaluate.evaluate_workdir(workdir, 'latest')  # + the report
+  latest = apps_evaluate.evaluate_and_report(workdir, 'latest')  # + the report
   assert latest['eval_top1'] == records[-1]['eval_top1']
   assert latest['eval_mean_class_acc'] == records[-1]['eval_mean_class_acc']
   assert latest['num_images'] == 846
@@ -152,3 +152,25 @@ def test_evaluate_prints_the_per_layer_table(adafilter_run, tmp_path, capsys):
   assert lines[2 + len(fractions)].startswith(f'written: {out_dir}/summary.json')
   with open(os.path.join(out_dir, 'summary.json')) as f:
     assert json.load(f)['final_eval_top1'] == last['eval_top1']
+
+
+def test_evaluate_runs_the_loops_evaluators_with_the_same_numbers(adafilter_run):
+  """One set of evaluations (config.evaluators): the latest checkpoint evaluated again
+  gives every metric the loop recorded for its epoch, policy diagnostics included."""
+  workdir, _, _ = adafilter_run
+  recorded = _records(workdir)[-1]
+  again = json.loads(json.dumps(evaluate.evaluate_workdir(workdir, 'latest')))
+  keys = ('eval_top1', 'eval_mean_class_acc', 'gate_fraction', 'gate_fraction_per_stage',
+          'policy')
+  assert {k: again[k] for k in keys} == {k: recorded[k] for k in keys}
+
+
+def test_the_config_chooses_the_evaluations(tmp_path):
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(tiny_config.config('adafilter', evaluators=('accuracy', 'gate_fraction')),
+                     workdir)
+  record, = _records(workdir)
+  assert record['gate_fraction'] and 'policy' not in record
+  assert not os.path.exists(os.path.join(workdir, 'policy_init.npz'))  # not evaluated
+  again = evaluate.evaluate_workdir(workdir, 'latest')
+  assert again['gate_fraction'] == record['gate_fraction'] and 'policy' not in again

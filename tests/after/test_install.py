@@ -71,14 +71,14 @@ def test_a_config_path_outside_the_checkout_is_the_installed_file(tmp_path, monk
   current directory, as an install puts it)."""
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
   import main  # pylint: disable=g-import-not-at-top
-  from adafilter_jax.train import checks, config_files  # pylint: disable=g-import-not-at-top
+  from adafilter_jax.train import command_line, config_files  # pylint: disable=g-import-not-at-top
   monkeypatch.chdir(tmp_path)
   installed = os.path.join(REPO, 'configs', 'transfer.py')
   assert config_files.find('configs/transfer.py') == installed
   assert config_files.find('configs/nope.py') == 'configs/nope.py'  # reported as missing
   with flagsaver.flagsaver():
-    checks.parse_flags(['main.py', '--config',
-                        'configs/transfer.py:dataset=caltech256_30,method=l2sp'])
+    command_line.parse_flags(['main.py', '--config',
+                              'configs/transfer.py:dataset=caltech256_30,method=l2sp'])
     assert main.FLAGS.config.method == 'l2sp'
   assert (f'--config configs/transfer.py: not in this directory; using the installed '
           f'{installed}:dataset=caltech256_30,method=l2sp') in capsys.readouterr().err

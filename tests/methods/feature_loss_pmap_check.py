@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax import methods
+from adafilter_jax.methods import delta
 from adafilter_jax.train import parallel, steps
 from adafilter_jax.train import state as state_lib
 from tests.methods import tiny
@@ -63,17 +64,16 @@ def _delta_maps(theta, x, axis):
   config = tiny.config('delta')
   config.delta.alpha, config.delta.attention = 0.3, 'uniform'
   maps = (x @ theta).reshape(-1, 2, 3, 1)
-  return methods.get('delta').feature_loss({'tap': maps}, {'tap': jnp.ones_like(maps)},
-                                           config, axis)
+  return delta.feature_loss({'tap': maps}, {'tap': jnp.ones_like(maps)}, config, axis)
 
 
 def main():
   assert jax.local_device_count() == 2, jax.devices()
   config = tiny.config('bss')
   config.bss.eta, config.bss.k = 0.7, 2
-  bss_loss = methods.get('bss').feature_loss
-  report = {'bss': _toy(lambda theta, x, axis: bss_loss({'features': x @ theta}, None,
-                                                         config, axis)),
+  bss_loss = methods.get('bss').loss.fn
+  report = {'bss': _toy(lambda theta, x, axis: bss_loss(methods.LossContext(
+                tapped={'features': x @ theta}, config=config, axis_name=axis))),
             'delta': _toy(_delta_maps)}
   config.bss.eta = 0.01  # the penalty's gradient about the cross-entropy's
   out = _step(config)

@@ -15,7 +15,8 @@ def main():
   assert jax.local_device_count() == 2, jax.devices()
   config = tiny.config('spottune_global_k')
   config.spottune.k, config.spottune.lambda_k, config.spottune.lambda_e = 2, 0.3, 0.7
-  aux = methods.get('spottune_global_k').aux_loss
+  aux = lambda gates, config, axis_name: methods.get('spottune_global_k').loss.fn(
+      methods.LossContext(gates=gates, config=config, axis_name=axis_name))
   rng = np.random.RandomState(0)
   x = rng.randn(8, 3).astype(np.float32)
   theta = rng.randn(4, 3).astype(np.float32)  # 4 blocks

@@ -14,7 +14,8 @@ def test_penalty_and_gradient_equal_numpy_svd(shape, k):
   config = tiny.config('bss')
   config.bss.eta, config.bss.k = 0.3, k
   features = np.random.RandomState(k).randn(*shape).astype(np.float32)
-  loss = lambda f: methods.get('bss').feature_loss({'features': f}, None, config, None)
+  loss = lambda f: methods.get('bss').loss.fn(
+      methods.LossContext(tapped={'features': f}, config=config))
   value, grad = jax.value_and_grad(loss)(features)
 
   u, s, vt = np.linalg.svd(features.astype(np.float64), full_matrices=False)

@@ -32,13 +32,13 @@ def test_relationship_is_the_mean_source_probability_per_target_class():
     for part in (slice(0, 3), slice(3, 7)):
       yield {co_tuning.SOURCE_LOGITS: np.log(probs[part]) + 5.0}, labels[part]
 
-  r = co_tuning.constants(None, 3, train_outputs)['relationship']
+  r = co_tuning.prepare(methods.Preparation(None, 3, train_outputs))['relationship']
   hand = np.stack([(probs[1] + probs[4]) / 2, (probs[3] + probs[6]) / 2,
                    (probs[0] + probs[2] + probs[5]) / 3])
   np.testing.assert_allclose(r, hand, rtol=1e-5)
   assert asked == [[co_tuning.SOURCE_LOGITS]] and r.dtype == np.float32
   with pytest.raises(ValueError, match=r'target classes \[3\] have no training image'):
-    co_tuning.constants(None, 4, train_outputs)
+    co_tuning.prepare(methods.Preparation(None, 4, train_outputs))
 
 
 def test_loss_equals_the_hand_computation():
@@ -48,8 +48,9 @@ def test_loss_equals_the_hand_computation():
   relationship = rng.dirichlet(np.ones(6), size=5).astype(np.float32)
   z = rng.randn(4, 6).astype(np.float32)
   labels = np.array([3, 0, 3, 4])
-  got = co_tuning.batch_loss({co_tuning.SOURCE_LOGITS: z}, {'label': labels},
-                             {'relationship': relationship}, config)
+  got = methods.get('co_tuning').loss.fn(methods.LossContext(
+      sown={co_tuning.SOURCE_LOGITS: z}, batch={'label': labels},
+      constants={'relationship': relationship}, config=config))
   hand = 0.7 * np.mean([-np.dot(relationship[y], _log_softmax(z[i]))
                         for i, y in enumerate(labels)])
   np.testing.assert_allclose(got, hand, rtol=1e-5)

@@ -16,7 +16,8 @@ def test_regularizer_gradient_equals_hand_computation():
   start = tiny.variables(model, jnp.zeros((1, 16, 16, 3)), train=False)['params']
   params = tiny.variables(model, jnp.zeros((1, 16, 16, 3)), seed=1, train=False)['params']
 
-  value, grads = jax.jit(jax.value_and_grad(lambda p, s: method.regularizer(p, s, config)))(
+  value, grads = jax.jit(jax.value_and_grad(lambda p, s: method.loss.fn(
+      methods.LossContext(params=p, pretrained=s, config=config))))(
       params, start)
   flat = lambda t: flax.traverse_util.flatten_dict(t, sep='/')
   w_, w0_ = flat(params), flat(start)
@@ -33,4 +34,5 @@ def test_regularizer_gradient_equals_hand_computation():
       hand = np.zeros_like(w)
     np.testing.assert_allclose(g, hand, rtol=1e-5, atol=1e-8, err_msg=path)
   np.testing.assert_allclose(value, expected_value, rtol=1e-5)
-  assert method.regularizer(start, start, config) > 0  # the head term only
+  head_only = methods.LossContext(params=start, pretrained=start, config=config)
+  assert method.loss.fn(head_only) > 0  # the head term only

@@ -137,10 +137,11 @@ def test_global_k_losses_equal_hand_computation():
   np.testing.assert_allclose(l_k, (v.sum() - 3) ** 2, rtol=1e-6)
   np.testing.assert_allclose(l_e, -(0.75 * np.log(0.75) + 0.25 * np.log(0.25)), rtol=1e-6)
   config = _config(k=3, lambda_k=0.3, lambda_e=0.7)
-  aux = methods.get('spottune_global_k').aux_loss(gates, config)
+  aux = methods.get('spottune_global_k').loss.fn(methods.LossContext(gates=gates, config=config))
   np.testing.assert_allclose(aux, 0.3 * l_k + 0.7 * l_e, rtol=1e-6)
   # d/dv of lambda_k*l_k + lambda_e*l_e, reaching each image's gate as 1/B of it
-  grads = jax.grad(lambda g: methods.get('spottune_global_k').aux_loss(g, config))(gates)
+  grads = jax.grad(lambda g: methods.get('spottune_global_k').loss.fn(
+      methods.LossContext(gates=g, config=config)))(gates)
   for i, name in enumerate(gates):
     dv = 0.3 * 2 * (v.sum() - 3) + (0.7 * -(np.log(v[i]) + 1) if 0 < v[i] else 0.0)
     np.testing.assert_allclose(grads[name], np.full((4, 1), dv / 4), rtol=1e-5)

@@ -198,6 +198,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     ({'grad_accum_steps': 0}, ValueError, r'grad_accum_steps=0: must be an integer >= 1'),
     ({'profile_steps': (0, 1)}, ValueError, r'profile_steps=\(0, 1\): must be train steps '
                                             r'counted from 1'),
+    ({'evaluators': ('accuracy', 'acuracy')}, ValueError,
+     "config.evaluators names 'acuracy', which is no module"),
 ])
 def test_clear_errors_before_compiling(tmp_path, monkeypatch, overrides, error, match):
   def no_compile(*args, **kwargs):

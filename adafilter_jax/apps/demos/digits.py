@@ -18,7 +18,7 @@ from adafilter_jax.apps import jobs
 from adafilter_jax.apps import report
 from adafilter_jax.train import checks
 from adafilter_jax.train import lock
-from adafilter_jax.train import loop
+from adafilter_jax.train import job as job_lib
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.weights import pretrained
 
@@ -74,7 +74,7 @@ def validate_demo(config, source, targets: Sequence, weights: str):
 def check_workdir(config, workdir: str):
   """A demo writes its stages in folders of its own: a training run's workdir (one of a
   demo's stages, say) is refused, as training refuses another method's."""
-  loop.check_workdir(workdir, {'method': config.job})
+  job_lib.check_workdir(workdir, {'method': config.job})
 
 
 def run(config, workdir: str) -> dict:

@@ -10,6 +10,8 @@ import time
 from absl import logging
 import jax
 
+from adafilter_jax.train import actions
+
 FULL_WIDTH = 64    # torchvision's stem width: the paper's ResNet-50, not a test model
 FULL_SIZE = 224    # the paper's crop
 PROBE_STEPS = 5    # timed after the first (compiling) step
@@ -20,9 +22,9 @@ def _hms(seconds: float) -> str:
   return f'{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}'
 
 
-class CpuWarning:
-  """Call `step(global_step, state)` after every train step; it blocks on `state` twice
-  only. `total_steps`: the run's, from step 0."""
+class CpuWarning(actions.Action):
+  """A periodic action (actions.py): `after(step, outputs)` after every train step
+  blocks on `outputs` twice only. `total_steps`: the run's, from step 0."""
 
   def __init__(self, config, total_steps: int, backend: str = ''):
     backend = backend or jax.default_backend()
@@ -37,20 +39,20 @@ class CpuWarning:
           'The estimated time follows after %d steps.', config.model.arch,
           config.data.image_size, jax.devices(), PROBE_STEPS + 1)
 
-  def step(self, global_step: int, state):
+  def after(self, step: int, outputs):
     if not self.enabled:
       return
     if self.t0 is None:  # the first step compiled: time the ones after it
-      jax.block_until_ready(state)
+      jax.block_until_ready(outputs)
       self.t0 = time.time()
       return
     self.n += 1
     if self.n < PROBE_STEPS:
       return
-    jax.block_until_ready(state)
+    jax.block_until_ready(outputs)
     per_step = (time.time() - self.t0) / self.n
     logging.warning('On the CPU backend: %.1f s per step, about %s for the %d steps left '
                     '(%s for the whole run).', per_step,
-                    _hms(per_step * (self.total_steps - global_step)), self.total_steps - global_step,
+                    _hms(per_step * (self.total_steps - step)), self.total_steps - step,
                     _hms(per_step * self.total_steps))
     self.enabled = False
