@@ -13,10 +13,9 @@ import functools
 import os
 import tempfile
 import time
-from typing import Any, Optional
+from typing import Any
 
 from absl import logging
-import jax
 import ml_collections
 
 from adafilter_jax import methods
