@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from adafilter_jax.train import checks
+from adafilter_jax.train import command_line
 from adafilter_jax.train import config_files
 from adafilter_jax import methods
 from adafilter_jax.methods import paper_numbers
@@ -252,7 +253,7 @@ def test_main_py_passes_the_config_argument_to_the_family_file():
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
   import main  # pylint: disable=g-import-not-at-top
   with flagsaver.flagsaver():
-    checks.parse_flags(['main.py', '--config', 'configs/transfer.py:dataset=cubs,method=spottune'])
+    command_line.parse_flags(['main.py', '--config', 'configs/transfer.py:dataset=cubs,method=spottune'])
     c = main.FLAGS.config
     assert (c.name, c.method, c.data.name) == ('cubs_spottune', 'spottune', 'cubs')
     assert (c.batch_size, c.num_epochs, c.spottune.tau) == (32, 40, 5.0)

@@ -91,9 +91,9 @@ def test_resnet_stem_bank_equals_the_models_own_pre_relu_units():
       capture_intermediates=lambda mdl, method: (method == '__call__'
                                                  and '/'.join(mdl.scope.path) in names)))(
           variables, jnp.asarray(x, jnp.float32))
-  inter = inter['intermediates']  # each unit returns (y, gate_state)
-  got = {'conv1': inter['conv1']['__call__'][0][0],
-         'layer1_0/conv1': inter['layer1_0']['conv1']['__call__'][0][0]}
+  inter = inter['intermediates']  # each unit returns its pre-ReLU output
+  got = {'conv1': inter['conv1']['__call__'][0],
+         'layer1_0/conv1': inter['layer1_0']['conv1']['__call__'][0]}
   np.testing.assert_allclose(r1, got['conv1'], rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(r2, got['layer1_0/conv1'], rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(cnn_bank.channel_weights(bank.layer_sizes)[[0, 8]], [1 / 8, 1 / 8])
