@@ -9,6 +9,7 @@ import numpy as np
 import optax
 import pytest
 
+from adafilter_jax.models import lean
 from tests.models import tiny
 
 NUM_CLASSES, SIZE, BATCH = 5, 16, 4
@@ -52,30 +53,47 @@ def assert_same(got, want, tol=1e-5):
                                err_msg=jax.tree_util.keystr(path))
 
 
-def lean_against_flax(build, **options):
-  """`build(lean_units=...)`'s train step, lean against not, from the same variables."""
+UNITS = ('conv_bn', 'gated_conv_bn', 'gated_conv_bn_eq6')
+CONVS = 53   # ResNet-50's: the stem, 16 blocks' 3, 4 projections
+
+
+def lean_against_flax(monkeypatch, build, **options):
+  """`build(lean_units=...)`'s train step, lean against not, from the same variables;
+  -> how many of each lean unit the lean step traced."""
+  ran = dict.fromkeys(UNITS, 0)
+  for name in UNITS:
+    def counted(*a, _unit=getattr(lean, name), _name=name, **kw):
+      ran[_name] += 1
+      return _unit(*a, **kw)
+    monkeypatch.setattr(lean, name, counted)
   variables = with_moved_statistics(tiny.init(build(lean_units=False, **options), SIZE))
-  want, got = (train_step(build(lean_units=lean, **options), variables)
-               for lean in (False, True))
+  want = train_step(build(lean_units=False, **options), variables)
+  assert not any(ran.values())
+  got = train_step(build(lean_units=True, **options), variables)
   assert_same(got, want)
-  return got
+  return ran
 
 
 ADAFILTER = functools.partial(tiny.adafilter, 'resnet50', NUM_CLASSES, width=4)
 FINETUNE = functools.partial(tiny.resnet, 'resnet50', NUM_CLASSES, width=4)
 
 
-@pytest.mark.parametrize('options', [dict(), dict(gated_bn=False), dict(remat=True),
-                                     dict(gated_layers='blocks', recompute_s=True)],
-                         ids=['eq5', 'eq6', 'remat', 'blocks+recompute_s'])
-def test_adafilter_lean_units_give_flaxs_numbers(options):
-  """LSTM gate; gated_layers='blocks' leaves the stem and the projections ungated, so
-  the runner's plain lean units run too."""
+@pytest.mark.parametrize('options,units', [
+    (dict(), dict(gated_conv_bn=CONVS)),
+    (dict(gated_bn=False), dict(gated_conv_bn_eq6=CONVS)),
+    (dict(remat=True), dict(gated_conv_bn=CONVS)),
+    (dict(gated_layers='blocks', recompute_s=True), dict(conv_bn=5, gated_conv_bn=CONVS - 5)),
+], ids=['eq5', 'eq6', 'remat', 'blocks+recompute_s'])
+def test_adafilter_lean_units_give_flaxs_numbers(monkeypatch, options, units):
+  """LSTM gate; gated_layers='blocks' leaves the stem and the projections ungated: the
+  runner's plain lean units run there."""
   recompute_s = options.pop('recompute_s', False)
-  lean_against_flax(lambda lean_units, **o: ADAFILTER(
+  ran = lean_against_flax(monkeypatch, lambda lean_units, **o: ADAFILTER(
       lean_units=lean_units, recompute_s=recompute_s and lean_units, **o), **options)
+  assert ran == {**dict.fromkeys(UNITS, 0), **units}
 
 
 @pytest.mark.parametrize('remat', [False, True])
-def test_finetune_lean_units_give_flaxs_numbers(remat):
-  lean_against_flax(FINETUNE, remat=remat)
+def test_finetune_lean_units_give_flaxs_numbers(monkeypatch, remat):
+  ran = lean_against_flax(monkeypatch, FINETUNE, remat=remat)
+  assert ran == {**dict.fromkeys(UNITS, 0), 'conv_bn': CONVS}
