@@ -97,3 +97,34 @@ def test_adafilter_lean_units_give_flaxs_numbers(monkeypatch, options, units):
 def test_finetune_lean_units_give_flaxs_numbers(monkeypatch, remat):
   ran = lean_against_flax(monkeypatch, FINETUNE, remat=remat)
   assert ran == {**dict.fromkeys(UNITS, 0), 'conv_bn': CONVS}
+
+
+def test_lean_units_take_the_statistics_of_the_devices_batch(monkeypatch):
+  """Under pmap's BN axis (`bn_axis_name`; here vmap's axis of the same name, each
+  'device' taking the gradient of its own half of the batch): the lean units' numbers
+  are flax's BN's over the axis, for AdaFilter and fine-tuning (a ResNet-18)."""
+  x, labels = images()
+  halves = lambda a: a.reshape((2, a.shape[0] // 2) + a.shape[1:])
+
+  def step(model, variables):
+    def device(x, labels):
+      def loss(params):
+        (logits, _), new = model.apply({**variables, 'params': params}, x, train=True,
+                                       mutable=['batch_stats'])
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), new
+      (value, new), grads = jax.value_and_grad(loss, has_aux=True)(variables['params'])
+      return value, grads, new['batch_stats']
+    return jax.jit(jax.vmap(device, axis_name='devices'))(halves(x), halves(labels))
+
+  for build in (functools.partial(tiny.adafilter, 'resnet18', NUM_CLASSES, width=4),
+                functools.partial(tiny.resnet, 'resnet18', NUM_CLASSES, width=4)):
+    models = {lean_units: build(lean_units=lean_units, bn_axis_name='devices')
+              for lean_units in (False, True)}
+    variables = with_moved_statistics(tiny.init(models[False], SIZE))
+    want = step(models[False], variables)
+    ran = []
+    monkeypatch.setattr(lean, 'update_batch_stats',
+                        lambda norm, *a, _f=lean.update_batch_stats: ran.append(1) or _f(norm, *a))
+    assert_same(step(models[True], variables), want)
+    monkeypatch.undo()
+    assert ran
