@@ -1,15 +1,17 @@
 """config.model.lean_units on whole networks: the tiny ResNet-50 trained one step with
 its conv + BN pairs (and AdaFilter's gated pairs) as lean units (models/lean.py) gives
 the loss, every gradient and the BN statistics of the network as flax runs it."""
+import dataclasses
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from adafilter_jax.models import lean
+from adafilter_jax.models import layers, lean, transform
 from tests.models import tiny
 
 NUM_CLASSES, SIZE, BATCH = 5, 16, 4
@@ -128,3 +130,43 @@ def test_lean_units_take_the_statistics_of_the_devices_batch(monkeypatch):
     assert_same(step(models[True], variables), want)
     monkeypatch.undo()
     assert ran
+
+
+class OddNorms(nn.Module):
+  """Two conv + BN pairs whose BN has no bias: no lean unit computes it."""
+  @nn.compact
+  def __call__(self, x, train: bool):
+    for i in range(2):
+      x = layers.Conv(4, 3, padding=1, name=f'conv{i}')(x)
+      x = nn.relu(nn.BatchNorm(use_running_average=not train, use_bias=False,
+                               name=f'bn{i}')(x))
+    return x.mean((1, 2))
+
+
+@pytest.mark.parametrize('gated_bn', [True, False])
+def test_a_norm_no_lean_unit_fits_runs_as_the_model_has_it(monkeypatch, gated_bn):
+  """The runner defers each conv to its norm; where the norm does not fit a lean unit,
+  the conv (and S) run there and the norm as written: the numbers of `lean=False`, for
+  a gated and an ungated pair."""
+  x = images()[0]
+  decisions = np.random.RandomState(3).rand(BATCH, 4) > 0.5
+  plan = transform.record(OddNorms(), x, False)
+  plan = (plan[0], dataclasses.replace(plan[1], gated=False))
+
+  def step(use_lean):
+    model = transform.gate(OddNorms(), gate=functools.partial(tiny.FixedGate, decisions),
+                           plan=plan, gated_bn=gated_bn, lean=use_lean)
+    variables = transform.with_copies(model.init(jax.random.key(0), x, False), plan)
+
+    def loss(params):
+      (y, _), new = model.apply({**variables, 'params': params}, x, True,
+                                mutable=['batch_stats'])
+      return jnp.vdot(y, jnp.arange(y.size, dtype=y.dtype).reshape(y.shape)), new
+    (value, new), grads = jax.value_and_grad(loss, has_aux=True)(variables['params'])
+    return value, grads, new['batch_stats']
+  want = step(False)
+  asked = []
+  monkeypatch.setattr(lean, 'runs_lean',
+                      lambda *a, _f=lean.runs_lean: asked.append(_f(*a)) or asked[-1])
+  assert_same(step(True), want)
+  assert asked == [None, None]   # each pair was deferred to its norm, which did not fit
