@@ -37,6 +37,11 @@ def get_config() -> ml_collections.ConfigDict:
   # them (nn.remat): less memory for one more forward per step; same numbers, tested.
   # Not part of a run's identity: a run may resume with it switched (docs/training.md).
   c.model.remat = False
+  # Train each conv + BN pair (and AdaFilter's gated pairs: F, S, both BNs and the mix) as
+  # one lean unit (models/lean.py) whose backward keeps only x, the conv outputs, the gate
+  # and the statistics (docs/speed.md, "Per-unit account"): same numbers, tested; less
+  # memory. Test time and a user's own model's fine-tuning are unchanged by it.
+  c.model.lean_units = False
   # The pretrained weights: torchvision's original ImageNet ResNet-50 as timm mirrors it on
   # the Hugging Face Hub (fetched, SHA-256 checked and converted on first use, no torch;
   # HF_HUB_OFFLINE=1 reads the cache only), or a directory of converted weights
@@ -93,6 +98,9 @@ def get_config() -> ml_collections.ConfigDict:
   # gate-mixed, BN-folded kernels, 'fused' in the layers where that is faster on CPU,
   # 'fused_all' in every layer (per-example matmuls).
   c.adafilter.eval_impl = 'two_branch'
+  # With model.lean_units: keep only x for S and recompute S(x) in the backward (one more
+  # conv per gated unit, one conv output fewer kept; docs/speed.md).
+  c.adafilter.recompute_s = False
 
   c.data = get_data_config()
   # The dataset's class count is used; set this to assert it (a head size check).

@@ -22,7 +22,8 @@ def build_model(config, num_classes, bn_axis_name=None):
   if own.named(config):  # a user's own model (docs/own_model.md), through the transform
     return adafilter_models.transformed(own.build(config.own_model, num_classes),
                                         config.adafilter, config.data.image_size,
-                                        config.own_model.get('plan', ''))
+                                        config.own_model.get('plan', ''),
+                                        lean_units=config.model.get('lean_units', False))
   return models.adafilter_resnet(config.model.arch, num_classes, config.adafilter,
                                  **backbone_kwargs(config, bn_axis_name))
 

@@ -46,19 +46,26 @@ def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone
   transform. `adafilter`: the config's `adafilter` block; `backbone`: the rest of
   `resnet`'s arguments (the config's `model` block). ``remat``: the transform, not the
   network, recomputes the residual blocks, so that the gate's state passes through."""
-  network = resnet(arch, num_classes, **{**backbone, 'remat': False})
+  # The transform runs every unit (lean or not): the network's own must stay modules.
+  network = resnet(arch, num_classes, **{**backbone, 'remat': False, 'lean_units': False})
   blocks = (layers.unwrap(network.block_cls)[0],) if backbone.get('remat') else ()
-  return transformed(network, adafilter, backbone=backbone, remat=blocks)
+  return transformed(network, adafilter, backbone=backbone, remat=blocks,
+                     lean_units=backbone.get('lean_units', False))
 
 
 def transformed(model, adafilter: Mapping, image_size: int = SAMPLE_SIZE,
                 plan_file: str = '', backbone: Mapping = None,
-                remat=()) -> transform.Gated:
+                remat=(), lean_units: bool = False) -> transform.Gated:
   """AdaFilter on any model called as this project's are (``(images, train) -> (logits,
   gates)``: resnet.py's, models/own.py's), through the transform, from the config's
   `adafilter` block; its plan read from `plan_file` (JSON, transform.plan_json), or
   recorded on an image of `image_size`; `backbone`: the network's settings the CNN
-  gate's trunk shares; `remat`: the block classes recomputed in the backward."""
+  gate's trunk shares; `remat`: the block classes recomputed in the backward;
+  `lean_units`: config.model.lean_units (transform.Gated.lean)."""
+  recompute_s = adafilter.get('recompute_s', False)  # .get: runs saved before it existed
+  if recompute_s and not lean_units:
+    raise ValueError('adafilter.recompute_s=True acts in the lean units only: set '
+                     'model.lean_units=True as well, or recompute_s=False')
   plan = None
   if plan_file:
     with open(plan_file) as f:
@@ -68,7 +75,7 @@ def transformed(model, adafilter: Mapping, image_size: int = SAMPLE_SIZE,
                         gated_layers=adafilter['gated_layers'], gated_bn=adafilter['gated_bn'],
                         plan=plan, merge_gates=True, remat=remat,
                         bn_stats=adafilter['bn_stats'], eval_impl=adafilter['eval_impl'],
-                        train=False)
+                        lean=lean_units, recompute_s=recompute_s, train=False)
 
 
 # A run saved before AdaFilter became a transform named a gated unit's F and BN_ft

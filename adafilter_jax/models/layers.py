@@ -9,7 +9,7 @@ torch's modules do by default (the paper's code is PyTorch), or as flax's, or at
 `linear_init`, `lstm_init` (docs/method.md, "Initialisation").
 """
 import functools
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -92,7 +92,12 @@ def batch_norm(train: bool, axis_name: Optional[str] = None, name: Optional[str]
 
 
 class ConvBN(nn.Module):
-  """conv -> bn, the unit; param paths ``<unit>/conv/kernel``, ``<unit>/bn/*``."""
+  """conv -> bn, the unit; param paths ``<unit>/conv/kernel``, ``<unit>/bn/*``.
+
+  `lean`: ``lean(conv, bn, x)`` (models/lean.py's `plain_unit`, config.model.lean_units)
+  computes both in training with a backward that keeps less, from the same variables;
+  where it returns None (a setting it lacks, initialisation) they run as modules.
+  """
   features: int
   kernel_size: int
   strides: int = 1
@@ -100,12 +105,15 @@ class ConvBN(nn.Module):
   bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
   conv: ModuleDef = Conv
+  lean: Optional[Callable] = None
 
   @nn.compact
   def __call__(self, x, train: bool):
-    y = self.conv(self.features, self.kernel_size, self.strides, self.padding,
-                  dtype=self.dtype, name='conv')(x)
-    return batch_norm(train, self.bn_axis_name, 'bn', self.dtype)(y)
+    conv = self.conv(self.features, self.kernel_size, self.strides, self.padding,
+                     dtype=self.dtype, name='conv')
+    bn = batch_norm(train, self.bn_axis_name, 'bn', self.dtype)
+    y = self.lean(conv, bn, x) if self.lean is not None and train else None
+    return bn(conv(x)) if y is None else y
 
 
 def _uniform(bound: float):

@@ -71,6 +71,38 @@ def unit_kwargs(conv: nn.Module, norm: nn.Module) -> Optional[dict]:
               axis_name=norm.axis_name, epsilon=norm.epsilon)
 
 
+def kernel(conv: nn.Module):
+  """The bound `layers.Conv`'s kernel as its call reads it (behind stop_gradient if frozen)."""
+  w = conv.get_variable('params', 'kernel')
+  return jax.lax.stop_gradient(w) if conv.frozen else w
+
+
+def affine(norm: nn.Module):
+  """The bound `nn.BatchNorm`'s (scale, bias)."""
+  return norm.get_variable('params', 'scale'), norm.get_variable('params', 'bias')
+
+
+def runs_lean(conv: nn.Module, norm: nn.Module, norm_args=(), norm_kwargs=None) -> Optional[dict]:
+  """`unit_kwargs` where the norm's call (its extra arguments) is a plain training-mode
+  call: not initializing (flax creates the variables then), no mask, batch statistics."""
+  norm_kwargs = norm_kwargs or {}
+  if (conv.is_initializing() or norm_args
+      or any(v is not None for v in norm_kwargs.values()) or norm.use_running_average):
+    return None
+  return unit_kwargs(conv, norm)
+
+
+def plain_unit(conv: nn.Module, norm: nn.Module, x, norm_args=(), norm_kwargs=None):
+  """What the bound `conv` then `norm` (training) compute on x, as `conv_bn`, the norm's
+  running averages updated; None where `runs_lean` says no (the caller calls them)."""
+  kw = runs_lean(conv, norm, norm_args, norm_kwargs)
+  if kw is None:
+    return None
+  y, mean, var = conv_bn(x, kernel(conv), *affine(norm), **kw)
+  update_batch_stats(norm, mean, var)
+  return y
+
+
 def update_batch_stats(norm: nn.Module, mean, var):
   """What the bound `nn.BatchNorm` `norm` does with a batch's statistics in training:
   moves its running averages by 1 - momentum (not while initializing, as flax)."""
@@ -279,3 +311,24 @@ def gated_conv_bn_eq6(x, kernel_f, kernel_s, bn, g, *, strides: int = 1, padding
   bn: (scale, bias); the rest as `gated_conv_bn`."""
   spec = Spec(strides, padding, impl, epsilon, axis_name, recompute_s)
   return _eq6(spec, x.astype(dtype), kernel_f.astype(dtype), kernel_s.astype(dtype), *bn, g)
+
+
+# ---- on a flax model's bound modules (an interceptor's view: transform.py) -------------
+
+def gated_unit(conv: nn.Module, conv_pre: nn.Module, norm: nn.Module,
+               norm_pre: Optional[nn.Module], x, g, unit: dict, recompute_s: bool = False):
+  """AdaFilter's unit on bound modules, training mode: F `conv`, S `conv_pre` (frozen),
+  BN_ft `norm` and BN_pre `norm_pre` (Eq. 5; None: Eq. 6, `norm` after the mix), every
+  norm's running averages updated; `unit`: `runs_lean`'s keyword arguments."""
+  w_f, w_s = kernel(conv), jax.lax.stop_gradient(kernel(conv_pre))
+  g = g.astype(unit['dtype'])
+  if norm_pre is None:
+    y, mean, var = gated_conv_bn_eq6(x, w_f, w_s, affine(norm), g, recompute_s=recompute_s,
+                                     **unit)
+    update_batch_stats(norm, mean, var)
+    return y
+  y, ft, pre = gated_conv_bn(x, w_f, w_s, affine(norm), affine(norm_pre), g,
+                             recompute_s=recompute_s, **unit)
+  update_batch_stats(norm, *ft)
+  update_batch_stats(norm_pre, *pre)
+  return y

@@ -16,6 +16,7 @@ from typing import Any, Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from adafilter_jax.models import lean
 from adafilter_jax.models.layers import CONVS, Conv, ConvBN, linear_init, remat
 
 ModuleDef = Any
@@ -69,6 +70,8 @@ class ResNet(nn.Module):
     head_init: how ``fc`` starts (layers.linear_init: 'torch' | 'flax' | 'zeros').
     remat: recompute each residual block's activations in the backward pass instead of
       keeping them (`layers.remat`; config.model.remat): less memory, one more forward.
+    lean_units: in training, each unit's conv + BN as one lean unit (`lean.plain_unit`;
+      config.model.lean_units): the same numbers, a backward that keeps less.
   """
   stage_sizes: Sequence[int]
   block_cls: ModuleDef
@@ -80,11 +83,13 @@ class ResNet(nn.Module):
   dtype: Any = jnp.float32
   head_init: str = 'torch'
   remat: bool = False
+  lean_units: bool = False
 
   def make_unit(self):
     """The unit every conv of the network is built from, with the network's settings."""
+    extra = dict(lean=lean.plain_unit) if self.lean_units else {}
     return functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                             conv=self.conv)
+                             conv=self.conv, **extra)
 
   @nn.compact
   def __call__(self, x, train: bool = False):

@@ -21,7 +21,7 @@ of them, by the one rule `with_copies` (the paper: both copies from the pretrain
 import dataclasses
 import inspect
 import json
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 import flax
 import flax.linen as nn
@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from adafilter_jax.models import convs as convs_lib
-from adafilter_jax.models import gated_fast, layers, selected_bn
+from adafilter_jax.models import gated_fast, layers, lean, selected_bn
 from adafilter_jax.models import gates as gates_lib
 from adafilter_jax.models.ste import mix
 
@@ -179,6 +179,19 @@ def frozen_copy(module: nn.Module, args, kwargs):
   return module.clone(parent=None).apply(frozen, *args, **kwargs)
 
 
+class _Deferred(NamedTuple):
+  """A conv call left for its norm to run as one lean unit (lean.py) with it."""
+  x: Any
+  conv: nn.Module
+  kwargs: dict
+
+
+def _placeholder(m: nn.Module, x):
+  """What a conv whose work its norm does returns: its output's shape, never read."""
+  ho, wo = (convs_lib.out_size(n, m.kernel_size, m.strides, m.padding) for n in x.shape[1:3])
+  return jnp.zeros(x.shape[:1] + (ho, wo, m.features), m.dtype)
+
+
 def _is_static(leaf) -> bool:
   return not isinstance(leaf, (jax.Array, jnp.ndarray))
 
@@ -260,15 +273,19 @@ class _Runner:
     refuse_lifted(m, self.gate)
     layer = self.plan[self.index]
     self.index += 1
+    if self.lean_at(m, layer, args, kwargs):  # training, lean units: done at the norm
+      g = None
+      if layer.gated:
+        g, self.state = self.step_gate(m, args[0], m.features)
+      self.pending = (layer, g, _Deferred(args[0], m, kwargs))
+      return _placeholder(m, args[0])
     if not layer.gated:
       return next_fun(*args, **kwargs)
     impl = self.fused_impl(m, layer, args[0])
     if impl is not None:  # test time, one conv per example: done at the norm
       g, self.state = self.step_gate(m, args[0], m.features)
       self.pending = (layer, g, (args[0], impl, m))
-      ho, wo = (convs_lib.out_size(n, m.kernel_size, m.strides, m.padding)
-                for n in args[0].shape[1:3])
-      return jnp.zeros(args[0].shape[:1] + (ho, wo, m.features), m.dtype)  # not read
+      return _placeholder(m, args[0])
     f = next_fun(*args, **kwargs)
     g, self.state = self.step_gate(m, args[0], f.shape[-1])
     self.busy = True
@@ -282,6 +299,16 @@ class _Runner:
         return f
     return mix(g.astype(f.dtype), f, s)   # Eq. 6: the user's code normalises the mix
 
+  def lean_at(self, m, layer, args, kwargs) -> bool:
+    """Whether this conv and its norm may run as one lean unit (`Gated.lean`): in
+    training, for a conv it knows (`layers.Conv`) called on x alone, with a norm after
+    it, and Eq. 5's statistics over the whole batch. The norm's own settings are checked
+    when it is called (`lean.runs_lean`): the general path runs where they do not fit."""
+    eq5_selected = layer.gated and self.options.gated_bn and self.options.bn_stats != 'batch'
+    return (self.options.lean and self.train and not m.is_initializing()
+            and layer.norm is not None and isinstance(m, layers.Conv)
+            and len(args) == 1 and not kwargs and not eq5_selected)
+
   def fused_impl(self, m, layer, x) -> Optional[str]:
     """The per-example conv of the test-time fast path (gated_fast.py) for this layer,
     or None: only at test time, for a conv it knows (`layers.Conv`) and a BatchNorm."""
@@ -293,8 +320,10 @@ class _Runner:
                                        m.strides, m.padding)
 
   def norm(self, m, next_fun, args, kwargs):
-    _, g, s = self.pending
+    layer, g, s = self.pending
     self.pending = None
+    if isinstance(s, _Deferred):
+      return self.lean(m, layer, g, s, next_fun, args, kwargs)
     if isinstance(s, tuple):
       return self.fused(m, g, *s)
     if not self.options.gated_bn:
@@ -311,6 +340,31 @@ class _Runner:
     finally:
       self.busy = False
     return mix(g.astype(y_ft.dtype), y_ft, y_pre)   # Eq. 5
+
+  def lean(self, m, layer, g, deferred, next_fun, args, kwargs):
+    """The deferred conv and the norm `m` as one lean unit (lean.py): plain where the
+    layer is not gated (g None), else Eq. 5 (or Eq. 6 without gated BN). Where the
+    norm's settings do not fit one, the conv (and S) run now and the norm as usual."""
+    x, conv, conv_kwargs = deferred
+    pre = lambda module: _clone_at(module, module.name + COPY_SUFFIX)
+    self.busy = True
+    try:
+      unit = lean.runs_lean(conv, m, args[1:], kwargs)
+      if unit is not None and g is None:
+        return lean.plain_unit(conv, m, x)
+      if unit is not None:
+        return lean.gated_unit(conv, pre(conv), m, pre(m) if self.options.gated_bn else None,
+                               x, g, unit, self.options.recompute_s)
+      f = conv(x, **conv_kwargs)
+      s = None if g is None else frozen_copy(conv, (x,), conv_kwargs)
+    finally:
+      self.busy = False
+    if g is None:
+      return next_fun(f, *args[1:], **kwargs)
+    if self.options.gated_bn:
+      self.pending = (layer, g, s)
+      return self.norm(m, next_fun, (f,) + tuple(args[1:]), kwargs)
+    return next_fun(mix(g.astype(f.dtype), f, s), *args[1:], **kwargs)
 
   def fused(self, m, g, x, impl, conv):
     """The conv and its norm as one per-example conv (gated_fast.fused)."""
@@ -346,6 +400,9 @@ class Gated(nn.Module):
       batch, or each branch's over the examples that picked it.
     eval_impl: at test time, gated_fast.EVAL_IMPLS: two branches, or one per-example
       conv where the conv is a `layers.Conv` and the norm a BatchNorm.
+    lean: in training, each `layers.Conv` + `nn.BatchNorm` pair, gated or not, as one
+      lean unit (lean.py: the same numbers, a backward that keeps less); others as above.
+    recompute_s: the lean gated units keep x only for S and recompute S(x) backward.
   """
   model: nn.Module
   plan: Plan
@@ -358,6 +415,8 @@ class Gated(nn.Module):
   remat: Tuple[type, ...] = ()
   bn_stats: str = 'batch'
   eval_impl: str = 'two_branch'
+  lean: bool = False
+  recompute_s: bool = False
 
   def training(self, args, kwargs) -> bool:
     flag = self.train_flag
@@ -401,7 +460,8 @@ class Gated(nn.Module):
 def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'all',
          plan: Optional[Plan] = None, gated_bn: bool = True, train_flag: str = 'auto',
          merge_gates: bool = False, convs=CONVS, norms=NORMS, remat=(),
-         bn_stats: str = 'batch', eval_impl: str = 'two_branch', **sample_kwargs) -> Gated:
+         bn_stats: str = 'batch', eval_impl: str = 'two_branch', lean: bool = False,
+         recompute_s: bool = False, **sample_kwargs) -> Gated:
   """AdaFilter's form of `model`: its plan recorded on a sample call (``model(*sample_args,
   **sample_kwargs)``; shapes only) unless given, and `gate` (a gates.py module
   definition) shared by the gated convs. See `Gated` for the rest."""
@@ -410,4 +470,5 @@ def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'a
                   **sample_kwargs)
   return Gated(model, tuple(plan), gate, gated_bn=gated_bn, train_flag=train_flag,
                merge_gates=merge_gates, convs=tuple(convs), norms=tuple(norms),
-               remat=tuple(remat), bn_stats=bn_stats, eval_impl=eval_impl)
+               remat=tuple(remat), bn_stats=bn_stats, eval_impl=eval_impl, lean=lean,
+               recompute_s=recompute_s)

@@ -56,6 +56,10 @@ VARIANTS = {
     # The fastest on CPU (docs/speed.md).
     'ada_fast': ('adafilter', ['adafilter.eval_impl=fused', 'model.conv_impl=mixed']),
     'spottune': ('spottune', []),
+    # config.model.lean_units (models/lean.py), and with adafilter.recompute_s.
+    'ft_lean': ('finetune', ['model.lean_units=True']),
+    'ada_lean': ('adafilter', ['model.lean_units=True']),
+    'ada_lean_rs': ('adafilter', ['model.lean_units=True', 'adafilter.recompute_s=True']),
 }
 MODES = ('train', 'eval')
 DEFAULT = 'ft,ft_mixed,ada,ada_fast,spottune,torch'
