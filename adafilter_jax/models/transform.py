@@ -170,9 +170,14 @@ def _clone_at(module: nn.Module, name: str) -> nn.Module:
   return module.clone(parent=module.scope.parent.push(name, reuse=True))
 
 
+def _copy_of(module: nn.Module) -> nn.Module:
+  """The copy beside `module` (S beside F, BN_pre beside BN_ft), bound as `module` is."""
+  return _clone_at(module, module.name + COPY_SUFFIX)
+
+
 def frozen_copy(module: nn.Module, args, kwargs):
   """S: `module`'s copy beside it, called as it was, its params behind stop_gradient."""
-  copy = _clone_at(module, module.name + COPY_SUFFIX)
+  copy = _copy_of(module)
   if module.is_initializing():
     return copy(*args, **kwargs)
   frozen = jax.tree.map(jax.lax.stop_gradient, copy.scope.variables())
@@ -184,6 +189,13 @@ class _Deferred(NamedTuple):
   x: Any
   conv: nn.Module
   kwargs: dict
+
+
+class _Fused(NamedTuple):
+  """A conv call left for its norm to run as one per-example conv (gated_fast.py)."""
+  x: Any
+  impl: str
+  conv: nn.Module
 
 
 def _placeholder(m: nn.Module, x):
@@ -253,7 +265,7 @@ class _Runner:
     out, self.state = out_join[-1](out_arrays)
     return out
 
-  def step_gate(self, m, x, features):
+  def step_gate(self, x, features):
     self.busy = True
     try:
       return self.gate(x, self.state, self.plan[self.index - 1].name, features)
@@ -276,18 +288,18 @@ class _Runner:
     if self.lean_at(m, layer, args, kwargs):  # training, lean units: done at the norm
       g = None
       if layer.gated:
-        g, self.state = self.step_gate(m, args[0], m.features)
+        g, self.state = self.step_gate(args[0], m.features)
       self.pending = (layer, g, _Deferred(args[0], m, kwargs))
       return _placeholder(m, args[0])
     if not layer.gated:
       return next_fun(*args, **kwargs)
     impl = self.fused_impl(m, layer, args[0])
     if impl is not None:  # test time, one conv per example: done at the norm
-      g, self.state = self.step_gate(m, args[0], m.features)
-      self.pending = (layer, g, (args[0], impl, m))
+      g, self.state = self.step_gate(args[0], m.features)
+      self.pending = (layer, g, _Fused(args[0], impl, m))
       return _placeholder(m, args[0])
     f = next_fun(*args, **kwargs)
-    g, self.state = self.step_gate(m, args[0], f.shape[-1])
+    g, self.state = self.step_gate(args[0], f.shape[-1])
     self.busy = True
     try:
       s = frozen_copy(m, args, kwargs)
@@ -324,13 +336,13 @@ class _Runner:
     self.pending = None
     if isinstance(s, _Deferred):
       return self.lean(m, layer, g, s, next_fun, args, kwargs)
-    if isinstance(s, tuple):
+    if isinstance(s, _Fused):
       return self.fused(m, g, *s)
     if not self.options.gated_bn:
       return next_fun(*args, **kwargs)
     self.busy = True
     try:
-      copy = _clone_at(m, m.name + COPY_SUFFIX)
+      copy = _copy_of(m)
       if self.options.bn_stats == 'selected':
         bn_ft, bn_pre = (selected_bn.like(norm, self.train) for norm in (m, copy))
         y_ft, y_pre = bn_ft(args[0], g[:, None, None, :]), bn_pre(s, 1 - g[:, None, None, :])
@@ -346,14 +358,14 @@ class _Runner:
     layer is not gated (g None), else Eq. 5 (or Eq. 6 without gated BN). Where the
     norm's settings do not fit one, the conv (and S) run now and the norm as usual."""
     x, conv, conv_kwargs = deferred
-    pre = lambda module: _clone_at(module, module.name + COPY_SUFFIX)
     self.busy = True
     try:
       unit = lean.runs_lean(conv, m, args[1:], kwargs)
       if unit is not None and g is None:
         return lean.plain_unit(conv, m, x)
       if unit is not None:
-        return lean.gated_unit(conv, pre(conv), m, pre(m) if self.options.gated_bn else None,
+        return lean.gated_unit(conv, _copy_of(conv), m,
+                               _copy_of(m) if self.options.gated_bn else None,
                                x, g, unit, self.options.recompute_s)
       f = conv(x, **conv_kwargs)
       s = None if g is None else frozen_copy(conv, (x,), conv_kwargs)
@@ -368,11 +380,10 @@ class _Runner:
 
   def fused(self, m, g, x, impl, conv):
     """The conv and its norm as one per-example conv (gated_fast.fused)."""
-    pre = lambda module: _clone_at(module, module.name + COPY_SUFFIX)
     affine = lambda bn: gated_fast.eval_affine(bn.variables, m.epsilon)
     kernel = lambda c: c.get_variable('params', 'kernel')
-    return gated_fast.fused(x, g, kernel(conv), kernel(pre(conv)), affine(m),
-                            affine(pre(m)) if self.options.gated_bn else None,
+    return gated_fast.fused(x, g, kernel(conv), kernel(_copy_of(conv)), affine(m),
+                            affine(_copy_of(m)) if self.options.gated_bn else None,
                             conv.strides, conv.padding, impl, conv.dtype)
 
 
