@@ -21,8 +21,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.method = 'adafilter'        # adafilter_jax.methods: 'adafilter', 'finetune', ...
   c.seed = 0
 
-  # The backbone: models.resnet's arguments, the model built as
-  # resnet(num_classes=..., **c.model) (and AdaFilter's from c.adafilter as well).
+  # The backbone: models.backbone's arguments, the model built as
+  # backbone(num_classes=..., **c.model) (and AdaFilter's from c.adafilter as well).
   c.model = ml_collections.ConfigDict()
   c.model.arch = 'resnet50'     # the paper's backbone (torchvision's ImageNet ResNet-50)
   c.model.width = 64            # stem channels; 64 = torchvision (tests and the demo shrink it)

@@ -1,6 +1,7 @@
 """The package's folders are its layers: every import, inside functions too, runs to the
 module's own floor or below, and no set of modules imports itself round in a cycle."""
 import ast
+import importlib
 import pathlib
 import textwrap
 
@@ -128,6 +129,18 @@ def test_the_package_imports_neither_configs_nor_tests():
       names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                [node.module or ''] if isinstance(node, ast.ImportFrom) else [])
       assert not [n for n in names if n.split('.')[0] in ('configs', 'tests')], f
+
+
+def test_no_package_binds_a_submodules_name_to_something_else():
+  """`from adafilter_jax.models import resnet` must give the module resnet.py, not a
+  function that its package's __init__ imported under the same name."""
+  for init in ROOT.rglob('__init__.py'):
+    package = importlib.import_module('.'.join(init.parent.relative_to(ROOT.parent).parts))
+    for sub in init.parent.iterdir():
+      name = sub.stem if sub.suffix == '.py' else sub.name if (sub / '__init__.py').exists() else ''
+      bound = getattr(package, name, None) if name and name != '__init__' else None
+      assert bound is None or getattr(bound, '__name__', '') == f'{package.__name__}.{name}', (
+          f'{package.__name__}.{name} is {bound!r}, not the submodule')
 
 
 def _package(tmp_path, files: dict) -> pathlib.Path:

@@ -7,7 +7,7 @@ from adafilter_jax.methods.registry import Method, backbone_kwargs, register, se
 def build_model(config, num_classes, bn_axis_name=None):
   if own.named(config):  # a user's own model (docs/own_model.md)
     return own.build(config.own_model, num_classes)
-  return models.resnet(config.model.arch, num_classes, **backbone_kwargs(config, bn_axis_name))
+  return models.backbone(config.model.arch, num_classes, **backbone_kwargs(config, bn_axis_name))
 
 
 def build_with(block: str):

@@ -206,7 +206,7 @@ class Method:
 
 def backbone_kwargs(config: ml_collections.ConfigDict, bn_axis_name: Optional[str]) -> dict:
   """What every method passes to the ResNet it builds after the arch: ``config.model``
-  (models.resnet's arguments) as it is."""
+  (models.backbone's arguments) as it is."""
   return dict({k: v for k, v in config.model.items() if k != 'arch'},
               bn_axis_name=bn_axis_name)
 

@@ -30,7 +30,7 @@ def _settings(config):
 
 def build_model(config, num_classes, bn_axis_name=None):
   c = _settings(config)
-  return models.spottune_resnet(
+  return models.spottune_backbone(
       config.model.arch, num_classes, policy_width=c.policy_width, tau=c.tau,
       **backbone_kwargs(config, bn_axis_name))
 
@@ -41,8 +41,8 @@ def build_fixed_model(config, num_classes, bn_axis_name=None):
     raise ValueError('spottune_fixed needs config.spottune.blocks (the global-k policy, '
                      'e.g. "layer3_5,layer4_1,layer4_2"); python -m adafilter_jax.apps.experiments '
                      'reads it off the spottune_global_k run.')
-  return models.spottune_resnet(config.model.arch, num_classes, fixed=blocks,
-                                **backbone_kwargs(config, bn_axis_name))
+  return models.spottune_backbone(config.model.arch, num_classes, fixed=blocks,
+                                  **backbone_kwargs(config, bn_axis_name))
 
 
 def label(path):

@@ -7,8 +7,8 @@ path (gated_fast.py); SpotTune (spottune.py); a ResNet that keeps its pretrainin
 spottune26.py); the table that picks an architecture (archs.py)."""
 from adafilter_jax.models.adafilter import GATES, adafilter_resnet
 from adafilter_jax.models.gates import GateState, is_gated
-from adafilter_jax.models.archs import resnet, spottune_resnet
+from adafilter_jax.models.archs import backbone, spottune_backbone
 from adafilter_jax.models.resnet import STAGES, ResNet, WithSourceHead
 
-__all__ = ['GATES', 'GateState', 'ResNet', 'STAGES', 'adafilter_resnet', 'is_gated',
-           'resnet', 'spottune_resnet', 'WithSourceHead']
+__all__ = ['GATES', 'GateState', 'ResNet', 'STAGES', 'WithSourceHead', 'adafilter_resnet',
+           'backbone', 'is_gated', 'spottune_backbone']

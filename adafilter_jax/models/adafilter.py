@@ -9,9 +9,8 @@ from typing import Any, Mapping
 
 import jax
 
-from adafilter_jax.models import layers, transform
+from adafilter_jax.models import archs, layers, transform
 from adafilter_jax.models.gates import CNNGate, LSTMGate, RandomGate
-from adafilter_jax.models.archs import resnet
 
 ModuleDef = Any
 GATES = ('lstm', 'cnn', 'random')
@@ -32,7 +31,7 @@ def gate_def(adafilter: Mapping, backbone: Mapping) -> ModuleDef:
                              bn_axis_name=backbone.get('bn_axis_name'), **common)
   if a['gate'] == 'cnn':
     trunk_backbone = {k: v for k, v in backbone.items() if k not in ('width', 'head_init')}
-    trunk = functools.partial(resnet, a['gate_arch'], None, width=a['gate_width'],
+    trunk = functools.partial(archs.backbone, a['gate_arch'], None, width=a['gate_width'],
                               **trunk_backbone)
     return functools.partial(CNNGate, trunk=trunk,
                              init=a['gate_init'], **common)
@@ -41,16 +40,16 @@ def gate_def(adafilter: Mapping, backbone: Mapping) -> ModuleDef:
   raise ValueError(f"unknown adafilter.gate {a['gate']!r}; expected one of {GATES}")
 
 
-def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **backbone):
+def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **model):
   """AdaFilter on a ResNet of the architecture table: the plain network, gated by the
-  transform. `adafilter`: the config's `adafilter` block; `backbone`: the rest of
-  `resnet`'s arguments (the config's `model` block). ``remat``: the transform, not the
+  transform. `adafilter`: the config's `adafilter` block; `model`: the rest of
+  `backbone`'s arguments (the config's `model` block). ``remat``: the transform, not the
   network, recomputes the residual blocks, so that the gate's state passes through."""
   # The transform runs every unit (lean or not): the network's own must stay modules.
-  network = resnet(arch, num_classes, **{**backbone, 'remat': False, 'lean_units': False})
-  blocks = (layers.unwrap(network.block_cls)[0],) if backbone.get('remat') else ()
-  return transformed(network, adafilter, backbone=backbone, remat=blocks,
-                     lean_units=backbone.get('lean_units', False))
+  network = archs.backbone(arch, num_classes, **{**model, 'remat': False, 'lean_units': False})
+  blocks = (layers.unwrap(network.block_cls)[0],) if model.get('remat') else ()
+  return transformed(network, adafilter, backbone=model, remat=blocks,
+                     lean_units=model.get('lean_units', False))
 
 
 def transformed(model, adafilter: Mapping, image_size: int = SAMPLE_SIZE,

@@ -28,13 +28,15 @@ def _lookup(table: Dict[str, Callable], arch: str) -> Callable:
   return table[arch]
 
 
-def resnet(arch: str, num_classes: Optional[int], **kwargs):
-  """Any arch of the table from the config's `model` block: ``resnet(num_classes=...,
+def backbone(arch: str, num_classes: Optional[int], **kwargs):
+  """Any arch of the table from the config's `model` block: ``backbone(num_classes=...,
   **config.model)``; `model_cls` (a `ResNet` subclass: a gated ResNet) and its fields
   in `kwargs`."""
   return _lookup(BACKBONES, arch)(num_classes, **kwargs)
 
 
-def spottune_resnet(arch: str, num_classes: int, **kwargs):
-  """SpotTune on any arch of the table; `fixed` (block names) gives the global-k model."""
+def spottune_backbone(arch: str, num_classes: int, **kwargs):
+  """SpotTune on any arch of the table; `fixed` (block names) gives the global-k model,
+  `all_finetuned` the model that routes every image through the fine-tuned blocks at
+  test time."""
   return _lookup(SPOTTUNE, arch)(num_classes, **kwargs)

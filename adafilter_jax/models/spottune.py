@@ -147,11 +147,12 @@ class SpotTune(nn.Module):
 
 def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
                     tau: float = 5.0, fixed: Optional[Sequence[str]] = None,
-                    bn_axis_name: Optional[str] = None, dtype: Any = jnp.float32,
-                    **kwargs) -> nn.Module:
+                    all_finetuned: bool = False, bn_axis_name: Optional[str] = None,
+                    dtype: Any = jnp.float32, **kwargs) -> nn.Module:
   """SpotTune on a torchvision ResNet (the Decathlon's ResNet-26: spottune26.py; either
   through models/archs.py); `fixed` (block names) gives the global-k model: the plain
-  network of single copies, no policy."""
+  network of single copies, no policy; `all_finetuned` the policy's test-time rule of
+  SpotTune's Table 2 baseline (`Policy`)."""
   _, block_cls = STAGES[arch]
   if fixed is not None:
     unknown = set(fixed) - set(block_names(arch))
@@ -164,7 +165,7 @@ def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
   if fixed is not None:
     return network
   return SpotTune(network, functools.partial(
-      Policy, num_blocks=len(block_names(arch)), tau=tau,
+      Policy, num_blocks=len(block_names(arch)), tau=tau, all_finetuned=all_finetuned,
       trunk=policy_trunk(policy_width, bn_axis_name, dtype)))
 
 

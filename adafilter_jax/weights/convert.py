@@ -110,7 +110,7 @@ def torchvision_to_flax(state_dict: Mapping[str, np.ndarray], arch: str) -> Dict
   """
   flat, unexpected = flatten(state_dict, flax_key)
   num_classes = flat['params'].get(('fc', 'bias'), np.zeros(1000)).shape[0]
-  return checked(flat, unexpected, models.resnet(arch, num_classes), arch)
+  return checked(flat, unexpected, models.backbone(arch, num_classes), arch)
 
 
 def checked(flat: Dict[str, dict], unexpected, model, arch: str) -> Dict[str, dict]:

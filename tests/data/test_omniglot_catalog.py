@@ -2,7 +2,6 @@
 files of brendenlake/omniglot: skipped only where they are absent. $OMNIGLOT_DIR names
 the folder holding them (default: TFDS's manual dir, ~/tensorflow_datasets/downloads/manual)."""
 import os
-import shutil
 
 import pytest
 import tensorflow_datasets as tfds

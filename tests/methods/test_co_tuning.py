@@ -87,7 +87,7 @@ def test_source_head_starts_from_the_pretrained_fc():
   model = methods.get('co_tuning').build_model(config, 5, None)
   x = jnp.zeros((1, 16, 16, 3))
   fresh = tiny.variables(model, x, train=False)
-  source = tiny.variables(models.resnet('resnet18', 6, width=4), x, seed=3, train=False)
+  source = tiny.variables(models.backbone('resnet18', 6, width=4), x, seed=3, train=False)
   out = pretrained.transfer(source, fresh)
   np.testing.assert_array_equal(out['params']['source_fc']['kernel'],
                                 source['params']['fc']['kernel'])
@@ -98,7 +98,7 @@ def test_source_head_starts_from_the_pretrained_fc():
     if not path.startswith('fc/'):
       np.testing.assert_array_equal(flat(out['params'])[path], value)
   with pytest.raises(ValueError, match='shape mismatch: params/source_fc/kernel'):
-    pretrained.transfer(tiny.variables(models.resnet('resnet18', 9, width=4), x, train=False),
+    pretrained.transfer(tiny.variables(models.backbone('resnet18', 9, width=4), x, train=False),
                         fresh)
   config.pretrained = ''
   with pytest.raises(ValueError, match="co_tuning needs the pretrained network's own head"):

@@ -70,8 +70,8 @@ def test_cnn_gate_trunk_takes_plain_resnet18_weights():
   model = methods.get('adafilter').build_model(config, 5, None)
   x = jnp.zeros((1, 32, 32, 3))
   v = tiny.variables(model, x, train=False)
-  trunk = tiny.variables(models.resnet('resnet18', None, width=4), x, seed=2, train=False)
-  backbone = tiny.variables(models.resnet('resnet18', 5, width=4), x, seed=3, train=False)
+  trunk = tiny.variables(models.backbone('resnet18', None, width=4), x, seed=2, train=False)
+  backbone = tiny.variables(models.backbone('resnet18', 5, width=4), x, seed=3, train=False)
   out = pretrained.transfer(backbone, v, parts={'gate/trunk': trunk})
   jax.tree.map(np.testing.assert_array_equal, out['params']['gate']['trunk'], trunk['params'])
 

@@ -183,7 +183,7 @@ def test_both_copies_start_from_the_pretrained_block(gated):
   from adafilter_jax import models
   from adafilter_jax.weights import pretrained
   _, v = gated
-  plain = models.resnet(ARCH, 5, width=WIDTH)
+  plain = models.backbone(ARCH, 5, width=WIDTH)
   source = tiny.variables(plain, _images(), seed=1, train=False)
   out = pretrained.transfer(source, v)
   for name in spottune.block_names(ARCH):

@@ -24,7 +24,7 @@ def _compare(arch, width, size, tol):
   x = np.random.RandomState(0).randn(2, 3, size, size).astype(np.float32)
   with torch.no_grad():
     ref_logits, ref_acts = net(torch.from_numpy(x))
-  model = models.resnet(arch, 10, width=width)
+  model = models.backbone(arch, 10, width=width)
   (logits, gates), state = model.apply(variables, jnp.asarray(x.transpose(0, 2, 3, 1)),
                                        mutable=['intermediates'])
   assert gates == {}

@@ -20,10 +20,10 @@ def adafilter_block(**overrides):
 
 
 def resnet(arch, num_classes, **model):
-  """`models.resnet` from the `model` block, `model` overriding its fields."""
+  """`models.backbone` from the `model` block, `model` overriding its fields."""
   block = base.get_config().model
   block.update(dict(arch=arch, **model))
-  return models.resnet(num_classes=num_classes, **block)
+  return models.backbone(num_classes=num_classes, **block)
 
 
 def adafilter(arch, num_classes, width=8, **kw):

@@ -79,7 +79,7 @@ def distance_rates(repeats: int) -> dict:
 
 
 def _stem_variables():
-  model = models.resnet('resnet50', None)
+  model = models.backbone('resnet50', None)
   return jax.device_get(jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 3))))
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 
 import tensorflow_datasets as tfds
 

@@ -49,7 +49,7 @@ class JointNet(nn.Module):
 def build_model(config, num_target_classes: int, num_source_classes: int,
                 bn_axis_name: Optional[str] = None) -> JointNet:
   """`bn_axis_name`: Parallel.bn_axis_name (the pmap axis BN averages over, or None)."""
-  trunk = models.resnet(config.model.arch, None, **methods.backbone_kwargs(config, bn_axis_name))
+  trunk = models.backbone(config.model.arch, None, **methods.backbone_kwargs(config, bn_axis_name))
   return JointNet(trunk, num_target_classes, num_source_classes)
 
 
