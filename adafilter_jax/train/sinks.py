@@ -14,6 +14,7 @@ report's figures (as images) to every sink `open_sinks` opens for the config.
 import glob
 import json
 import os
+import sys
 import time
 import uuid
 from typing import Dict, List
@@ -33,9 +34,17 @@ def read_png(path: str) -> np.ndarray:
 class TensorBoard:
 
   def __init__(self, workdir: str, purge_step: int):
-    # Imported by the run that writes events only: tensorboardX imports torch wherever it
-    # is installed (a second of every command's start, and of every data worker's).
-    import tensorboardX  # pylint: disable=g-import-not-at-top
+    # Imported by the run that writes events only, and without torch, which tensorboardX
+    # imports wherever it is installed to accept torch tensors (never given here): 1.4
+    # CPU-s of every run's start.
+    hidden = 'torch' not in sys.modules
+    if hidden:
+      sys.modules['torch'] = None  # its `import torch` raises ImportError, which it expects
+    try:
+      import tensorboardX  # pylint: disable=g-import-not-at-top
+    finally:
+      if hidden:
+        del sys.modules['torch']
     if not glob.glob(os.path.join(workdir, 'events.out.tfevents.*')):
       purge_step = None  # nothing to hide
     # The file name has the time in whole seconds, and readers take the files in name
