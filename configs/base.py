@@ -24,7 +24,9 @@ def get_config() -> ml_collections.ConfigDict:
   # The backbone: models.backbone's arguments, the model built as
   # backbone(num_classes=..., **c.model) (and AdaFilter's from c.adafilter as well).
   c.model = ml_collections.ConfigDict()
-  c.model.arch = 'resnet50'     # the paper's backbone (torchvision's ImageNet ResNet-50)
+  c.model.arch = 'resnet50'     # the paper's backbone (torchvision's ImageNet ResNet-50);
+  # also resnet18/34/101/152, resnet26 (the Decathlon's), and resnet10/14, one block a
+  # stage and no ImageNet weights, for runs of seconds (models/archs.py)
   c.model.width = 64            # stem channels; 64 = torchvision (tests and the demo shrink it)
   c.model.dtype = 'float32'     # compute dtype; params stay float32
   # How convs are computed (docs/speed.md): 'xla' (lax.conv), or 'mixed' (1x1 convs as

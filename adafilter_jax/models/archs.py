@@ -11,12 +11,12 @@ from adafilter_jax.models import spottune26 as spottune26_lib
 
 # arch -> (num_classes, *, model_cls=ResNet, **fields) -> the network.
 BACKBONES: Dict[str, Callable] = {
-    **{arch: functools.partial(resnet_lib.resnet, arch) for arch in resnet_lib.STAGES},
+    **{arch: functools.partial(resnet_lib.resnet, arch) for arch in resnet_lib.ARCHS},
     'resnet26': resnet26_lib.resnet26,
 }
 # arch -> (num_classes, *, policy_width, tau, fixed, **fields) -> SpotTune's network.
 SPOTTUNE: Dict[str, Callable] = {
-    **{arch: functools.partial(spottune_lib.spottune_resnet, arch) for arch in resnet_lib.STAGES},
+    **{arch: functools.partial(spottune_lib.spottune_resnet, arch) for arch in resnet_lib.ARCHS},
     'resnet26': spottune26_lib.spottune_resnet26,
 }
 

@@ -129,6 +129,7 @@ class WithSourceHead(ResNet):
     return super().classify(features)
 
 
+# torchvision's ResNets: the archs that have ImageNet weights (weights/).
 STAGES = {
     'resnet18': ((2, 2, 2, 2), BasicBlock),
     'resnet34': ((3, 4, 6, 3), BasicBlock),
@@ -136,6 +137,14 @@ STAGES = {
     'resnet101': ((3, 4, 23, 3), Bottleneck),
     'resnet152': ((3, 8, 36, 3), Bottleneck),
 }
+# The smallest of each block's family, one block a stage and every part the others have
+# (stem, projections, four stages), no ImageNet weights: runs of seconds on a CPU, and
+# the tests (a program's compile grows with its layers, its init's faster than linearly).
+SMALL_STAGES = {
+    'resnet10': ((1, 1, 1, 1), BasicBlock),
+    'resnet14': ((1, 1, 1, 1), Bottleneck),
+}
+ARCHS = {**STAGES, **SMALL_STAGES}
 
 
 def build(model_cls: ModuleDef, stage_sizes: Sequence[int], arch_block: ModuleDef,
@@ -153,10 +162,12 @@ def build(model_cls: ModuleDef, stage_sizes: Sequence[int], arch_block: ModuleDe
 
 def resnet(arch: str, num_classes: Optional[int], *, model_cls: ModuleDef = ResNet,
            **kwargs) -> ResNet:
-  """A torchvision ResNet from the config's `model` block: ``resnet(num_classes=...,
-  **config.model)``; `model_cls` a subclass (`WithSourceHead`) and `kwargs` its fields.
-  Every arch, ResNet-26 included, is built through models/archs.py."""
-  if arch not in STAGES:
-    raise ValueError(f'unknown torchvision arch {arch!r}; expected one of {sorted(STAGES)}')
-  stage_sizes, block_cls = STAGES[arch]
+  """A torchvision-layout ResNet (`ARCHS`) from the config's `model` block:
+  ``resnet(num_classes=..., **config.model)``; `model_cls` a subclass (`WithSourceHead`)
+  and `kwargs` its fields. Every arch, ResNet-26 included, is built through
+  models/archs.py."""
+  if arch not in ARCHS:
+    raise ValueError(f'unknown torchvision-layout arch {arch!r}; expected one of '
+                     f'{sorted(ARCHS)}')
+  stage_sizes, block_cls = ARCHS[arch]
   return build(model_cls, stage_sizes, block_cls, num_classes, **kwargs)

@@ -29,7 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from adafilter_jax.models.resnet import STAGES, BasicBlock, ResNet, resnet
+from adafilter_jax.models.resnet import ARCHS, BasicBlock, ResNet, resnet
 from adafilter_jax.models.ste import gumbel_softmax_ste
 
 ModuleDef = Any
@@ -38,7 +38,7 @@ FT, PRE = 'block_ft', 'block_pre'
 
 def block_names(arch: str) -> list:
   """The residual blocks of `arch` in forward order: the L rows of the policy."""
-  stage_sizes, _ = STAGES[arch]
+  stage_sizes, _ = ARCHS[arch]
   return [f'layer{i + 1}_{j}' for i, n in enumerate(stage_sizes) for j in range(n)]
 
 
@@ -153,7 +153,7 @@ def spottune_resnet(arch: str, num_classes: int, *, policy_width: int = 64,
   through models/archs.py); `fixed` (block names) gives the global-k model: the plain
   network of single copies, no policy; `all_finetuned` the policy's test-time rule of
   SpotTune's Table 2 baseline (`Policy`)."""
-  _, block_cls = STAGES[arch]
+  _, block_cls = ARCHS[arch]
   if fixed is not None:
     unknown = set(fixed) - set(block_names(arch))
     if unknown:

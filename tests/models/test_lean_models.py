@@ -56,8 +56,10 @@ def assert_same(got, want, tol=1e-5):
 
 
 UNITS = ('conv_bn', 'gated_conv_bn', 'gated_conv_bn_eq6')
-CONVS = 53   # ResNet-50's: the stem, 16 blocks' 3, 4 projections
-CONVS18 = 20  # ResNet-18's: the stem, 8 blocks' 2, 3 projections
+# One block a stage, every part of the deep archs (stem, projections, both block kinds):
+# the wiring is the same at any depth, and tests/models/test_lean.py checks the units.
+CONVS14 = 17  # ResNet-14's: the stem, 4 bottlenecks' 3, 4 projections
+CONVS10 = 12  # ResNet-10's: the stem, 4 basic blocks' 2, 3 projections
 
 
 def lean_against_flax(monkeypatch, build, **options):
@@ -77,17 +79,15 @@ def lean_against_flax(monkeypatch, build, **options):
   return ran
 
 
-FINETUNE = functools.partial(tiny.resnet, 'resnet50', NUM_CLASSES, width=4)
+FINETUNE = functools.partial(tiny.resnet, 'resnet14', NUM_CLASSES, width=4)
 
 
-# A ResNet-18 (the ResNet-50's two train-step compiles took 100 s of the test time; the
-# units are the same, tests/models/test_lean.py checks them one by one).
 @pytest.mark.parametrize('arch,options,units', [
-    ('resnet18', dict(), dict(gated_conv_bn=CONVS18)),
-    ('resnet18', dict(gated_bn=False), dict(gated_conv_bn_eq6=CONVS18)),
-    ('resnet18', dict(remat=True), dict(gated_conv_bn=CONVS18)),
-    ('resnet18', dict(gated_layers='blocks', recompute_s=True),
-     dict(conv_bn=4, gated_conv_bn=CONVS18 - 4)),
+    ('resnet10', dict(), dict(gated_conv_bn=CONVS10)),
+    ('resnet10', dict(gated_bn=False), dict(gated_conv_bn_eq6=CONVS10)),
+    ('resnet10', dict(remat=True), dict(gated_conv_bn=CONVS10)),
+    ('resnet10', dict(gated_layers='blocks', recompute_s=True),
+     dict(conv_bn=4, gated_conv_bn=CONVS10 - 4)),
 ], ids=['eq5', 'eq6', 'remat', 'blocks+recompute_s'])
 def test_adafilter_lean_units_give_flaxs_numbers(monkeypatch, arch, options, units):
   """LSTM gate; gated_layers='blocks' leaves the stem and the projections ungated: the
@@ -102,13 +102,13 @@ def test_adafilter_lean_units_give_flaxs_numbers(monkeypatch, arch, options, uni
 def test_finetune_lean_units_give_flaxs_numbers(monkeypatch):
   """Under remat too: the plain unit is the same function inside a recomputed block."""
   ran = lean_against_flax(monkeypatch, FINETUNE, remat=True)
-  assert ran == {**dict.fromkeys(UNITS, 0), 'conv_bn': CONVS}
+  assert ran == {**dict.fromkeys(UNITS, 0), 'conv_bn': CONVS14}
 
 
 def test_lean_units_take_the_statistics_of_the_devices_batch(monkeypatch):
   """Under pmap's BN axis (`bn_axis_name`; here vmap's axis of the same name, each
   'device' taking the gradient of its own half of the batch): the lean units' numbers
-  are flax's BN's over the axis, for AdaFilter's ResNet-18, whose ungated pairs
+  are flax's BN's over the axis, for AdaFilter's ResNet-10, whose ungated pairs
   (the stem and the projections under 'blocks') run the plain unit too."""
   x, labels = images()
   halves = lambda a: a.reshape((2, a.shape[0] // 2) + a.shape[1:])
@@ -123,7 +123,7 @@ def test_lean_units_take_the_statistics_of_the_devices_batch(monkeypatch):
       return value, grads, new['batch_stats']
     return jax.jit(jax.vmap(device, axis_name='devices'))(halves(x), halves(labels))
 
-  for build in (functools.partial(tiny.adafilter, 'resnet18', NUM_CLASSES, width=4,
+  for build in (functools.partial(tiny.adafilter, 'resnet10', NUM_CLASSES, width=4,
                                   gated_layers='blocks'),):
     models = {lean_units: build(lean_units=lean_units, bn_axis_name='devices')
               for lean_units in (False, True)}
