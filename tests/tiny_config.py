@@ -15,7 +15,7 @@ DATA_DIR = os.environ.get('ADAFILTER_TEST_TFDS_DIR',
 
 
 def config(method: str = 'finetune', *, recipe: str = '', epochs: int = 1,
-           arch: str = 'resnet18', width: int = 8, gated_layers: str = 'layer4',
+           arch: str = 'resnet10', width: int = 8, gated_layers: str = 'layer4',
            **overrides) -> ml_collections.ConfigDict:
   """A ResNet (`arch`, `width`; AdaFilter's gate 8 wide, gating `gated_layers`: 'layer4'
   keeps its compile short) on the 16 px digits 5-9, batch 10, `epochs` epochs, no

@@ -68,7 +68,8 @@ def test_fetched_checked_converted_once_then_read_offline(env, weights, monkeypa
   sd, data = weights
   with fake_hub.serving({'timm/resnet18.tv_in1k': {'model.safetensors': data}}) as server:
     env(server)
-    first = state_lib.load_pretrained(tiny_config.config(pretrained=SPEC))['backbone']
+    config = tiny_config.config(pretrained=SPEC, arch='resnet18')  # the Hub's weights' arch
+    first = state_lib.load_pretrained(config)['backbone']
     assert ('GET', '/timm/resnet18.tv_in1k/resolve/main/model.safetensors') in server.requests
     asked = len(server.requests)
     again = pretrained.load(SPEC, 'resnet18')
@@ -167,7 +168,7 @@ def test_unreachable_hub_is_one_line_saying_what_to_do_and_leaves_nothing(env, m
 
   workdir = tmp_path / 'run'
   with pytest.raises(OSError, match='cannot be reached'):
-    loop.train_and_evaluate(tiny_config.config(pretrained=SPEC), str(workdir))
+    loop.train_and_evaluate(tiny_config.config(pretrained=SPEC, arch='resnet18'), str(workdir))
   assert not workdir.exists()  # no empty workdir, no empty checkpoints/ in it
   assert not os.path.exists('weights')
 

@@ -38,7 +38,7 @@ def test_gate_and_bn_pre_move_after_one_train_step():
   stuck = [k for k, d in gate.items() if not d > 1e-7]
   assert not stuck, f'gate params that did not move: {stuck}'
   bn_pre = {k: d for k, d in moved.items() if "['bn_pre']" in k}
-  assert len(bn_pre) == 2 * 5  # scale and bias of the 5 gated layers of layer4
+  assert len(bn_pre) == 2 * 3  # scale and bias of the 3 gated layers of layer4
   assert all(d > 1e-7 for d in bn_pre.values()), bn_pre
 
 

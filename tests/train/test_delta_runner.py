@@ -30,7 +30,7 @@ def test_probe_then_weights_then_fine_tuning_in_one_workdir(tmp_path, monkeypatc
     probe = json.load(f)
   assert probe['method'] == 'linear_probe' and probe['num_epochs'] == 1
   table = np.load(path)
-  taps = [f'layer{i}_1/conv2/conv' for i in (1, 2, 3, 4)]
+  taps = [f'layer{i}_0/conv2/conv' for i in (1, 2, 3, 4)]  # each stage's last block
   assert sorted(table.files) == sorted(taps + [f'{t}:increase' for t in taps])
   for tap, channels in zip(taps, (8, 16, 32, 64)):  # tiny width 8
     assert table[tap].shape == (channels,)

@@ -25,7 +25,7 @@ def test_a_recipe_applies_on_the_tiny_config_as_on_a_dataset_s():
   c = tiny_config.config(recipe='spottune')
   assert (c.method, c.spottune.tau, c.batch_size, c.num_epochs) == ('spottune', 5.0, 32, 40)
   assert (c.model.arch, c.model.width, c.data.name, c.data.image_size) == (
-      'resnet18', 8, 'digits_target', 16)
+      'resnet10', 8, 'digits_target', 16)
   assert 'spottune' not in tiny_config.config('spottune')  # a method alone: no recipe
   assert selective_tiny.config(k0=3).selective.k0 == 3
   with pytest.raises((AttributeError, KeyError), match='k00'):
