@@ -59,7 +59,8 @@ def test_loss_equals_the_hand_computation():
 def test_train_step_adds_the_loss_on_the_source_head():
   """A real step: loss - ce is the hand-computed Co-Tuning term on the source logits of
   the same forward pass; the source head trains, at the network's rate."""
-  config = tiny.config('co_tuning', pretrained='weights', **{'co_tuning.source_classes': 6})
+  config = tiny.config('co_tuning', 'resnet18', pretrained='weights',
+                       **{'co_tuning.source_classes': 6})
   method = methods.get('co_tuning')
   model = method.build_model(config, 5, None)
   x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
@@ -83,7 +84,8 @@ def test_train_step_adds_the_loss_on_the_source_head():
 
 
 def test_source_head_starts_from_the_pretrained_fc():
-  config = tiny.config('co_tuning', pretrained='weights', **{'co_tuning.source_classes': 6})
+  config = tiny.config('co_tuning', 'resnet18', pretrained='weights',
+                       **{'co_tuning.source_classes': 6})
   model = methods.get('co_tuning').build_model(config, 5, None)
   x = jnp.zeros((1, 16, 16, 3))
   fresh = tiny.variables(model, x, train=False)

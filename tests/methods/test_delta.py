@@ -69,7 +69,7 @@ def _torch_loss(target, source, x, labels, weights, alpha, beta):
 
 
 def test_loss_equals_the_official_formula_and_the_pretrained_side_gets_no_gradient(tmp_path):
-  config = tiny.config('delta', width=4)
+  config = tiny.config('delta', 'resnet18', width=4)  # the torch reference's arch
   config.delta.alpha, config.delta.beta = 0.3, 0.2
   rng = np.random.RandomState(0)
   channels = (4, 8, 16, 32)
@@ -108,7 +108,7 @@ def test_loss_equals_the_official_formula_and_the_pretrained_side_gets_no_gradie
 
 
 def test_channel_increases_equal_zeroing_each_filter():
-  config = tiny.config('delta', width=4)
+  config = tiny.config('delta', 'resnet18', width=4)  # the torch reference's arch
   model = methods.get('delta').build_model(config, 5, None)
   x = jax.random.normal(jax.random.key(0), (6, 32, 32, 3))
   variables = tiny.variables(model, x, train=False)

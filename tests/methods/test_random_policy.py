@@ -16,7 +16,7 @@ def test_gate_is_independent_of_the_input_about_half_ones_and_has_no_params():
   assert not any('gate' in k for k in v['params'])
   apply = jax.jit(lambda x, key: model.apply(v, x, train=False, rngs={'gate': key})[1])
   g = apply(x, jax.random.key(1))
-  assert len(g) == 20  # every conv of ResNet-18: stem, 16 in blocks, 3 projections
+  assert len(g) == 12  # every conv of ResNet-10: stem, 8 in blocks, 3 projections
   other = apply(-3 * x + 1, jax.random.key(1))  # another input, the same draw
   for name in g:
     np.testing.assert_array_equal(g[name], other[name])

@@ -37,10 +37,10 @@ def _moved(before, after) -> dict:
 
 
 def test_surgical_moves_exactly_the_chosen_block_and_the_head():
-  _, _, variables, state = _trained('surgical', **{'surgical.modules': 'layer2_1'})
+  _, _, variables, state = _trained('surgical', **{'surgical.modules': 'layer2_0'})
   moved = _moved(variables['params'], state.params)
   # Weight decay (5e-4, TLlib's) is on: the frozen kernels stay all the same.
-  assert moved == {p: p.split('/')[0] in ('layer2_1', 'fc') for p in moved}
+  assert moved == {p: p.split('/')[0] in ('layer2_0', 'fc') for p in moved}
 
 
 def test_surgical_stages_blocks_and_stem_by_name():
@@ -58,7 +58,7 @@ def test_surgical_names_what_it_does_not_find():
   config = tiny.config('surgical', **{'surgical.modules': 'layer5'})
   method = methods.get('surgical')
   params = tiny.variables(method.build_model(config, 5, None), X, train=False)['params']
-  with pytest.raises(ValueError, match=r"'layer5' names no stage.*'layer4_1'"):
+  with pytest.raises(ValueError, match=r"'layer5' names no stage.*'layer4_0'"):
     method.labels(params, config)
 
 

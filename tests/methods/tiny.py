@@ -10,7 +10,7 @@ import numpy as np
 from tests import tiny_config
 
 
-def config(method: str, arch='resnet18', width=4, **overrides) -> ml_collections.ConfigDict:
+def config(method: str, arch='resnet10', width=4, **overrides) -> ml_collections.ConfigDict:
   """Recipe `method` on the tests' tiny config (tests/tiny_config.py), `width` wide, every
   conv gated."""
   return tiny_config.config(recipe=method, arch=arch, width=width, gated_layers='all',
