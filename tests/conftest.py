@@ -50,17 +50,17 @@ def digits_prepared():
 LONGEST_FIRST = (
     'tests/train/test_loop.py', 'tests/train/test_multihost.py',
     'tests/models/test_transform.py', 'tests/models/test_transform_resnet.py',
-    'tests/speed/test_gated_variants.py', 'tests/after/test_evaluate.py',
+    'tests/models/test_gated_variants.py', 'tests/inference/test_evaluate.py',
     'tests/train/test_faults.py', 'tests/methods/test_tllib_grid.py',
     'tests/models/test_adafilter.py', 'tests/train/test_parallel.py',
-    'tests/train/test_own_model.py', 'tests/after/test_install.py',
-    'tests/selective/test_rounds.py', 'tests/train/test_memory.py',
-    'tests/models/test_cnn_gate.py', 'tests/after/test_export.py',
-    'tests/decathlon/test_grid.py', 'tests/methods/test_reproduce.py',
+    'tests/train/test_own_model.py', 'tests/apps/test_install.py',
+    'tests/systems/selective/test_rounds.py', 'tests/train/test_memory.py',
+    'tests/models/test_cnn_gate.py', 'tests/inference/test_export.py',
+    'tests/apps/test_decathlon_grid.py', 'tests/methods/test_reproduce.py',
     'tests/train/test_demo.py', 'tests/train/test_logging.py', 'tests/train/test_checks.py',
-    'tests/models/test_own_model_docs.py', 'tests/decathlon/test_resnet26_methods.py',
+    'tests/models/test_own_model_docs.py', 'tests/methods/test_resnet26_methods.py',
     'tests/train/test_delta_runner.py', 'tests/methods/test_spottune.py',
-    'tests/selective/test_multihost.py', 'tests/decathlon/test_baselines.py',
+    'tests/systems/selective/test_multihost.py', 'tests/methods/test_spottune_baselines.py',
 )
 
 

@@ -1,7 +1,7 @@
 """AdaFilter's test-time fast path, one convolution per gated layer
 (``config.adafilter.eval_impl``; transform.py calls it for the conv and norm classes it
 knows, `layers.Conv` + `nn.BatchNorm`; tested equal to the two-branch form in
-tests/speed/; docs/speed.md says where each wins).
+tests/models/test_gated_variants.py; docs/speed.md says where each wins).
 
 With hard gates and eval BN (an affine map a*z + c from running statistics), per example
 the gated layer IS one conv with the mixed kernel G*a_ft*F + (1-G)*a_pre*S and bias

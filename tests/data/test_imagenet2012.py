@@ -20,7 +20,7 @@ from adafilter_jax.data import prepare as prepare_lib
 from adafilter_jax.systems.selective import images
 from configs import base
 from configs.methods import selective_joint
-from tests.decathlon import catalog_fakes
+from tests.data import catalog_fakes
 
 _TFDS_DIR = os.path.join(os.path.dirname(tfds.__file__), 'datasets', 'imagenet2012')
 CMYK, PNG = 'n01739381_1309.JPEG', 'n02105855_2933.JPEG'  # in the builder's lists

@@ -4,7 +4,7 @@ import pytest
 
 from tests import tiny_config
 from tests.methods import tiny as methods_tiny
-from tests.selective import tiny as selective_tiny
+from tests.systems.selective import tiny as selective_tiny
 
 
 @pytest.mark.parametrize('make', [lambda **o: tiny_config.config('adafilter', **o),

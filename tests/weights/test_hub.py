@@ -1,5 +1,5 @@
 """Weights from the Hugging Face Hub without torch, through huggingface_hub's own code
-against a fake Hub on 127.0.0.1 (tests/after/fake_hub.py): fetched into the cache, SHA-256
+against a fake Hub on 127.0.0.1 (tests/weights/fake_hub.py): fetched into the cache, SHA-256
 checked, converted once on first use, read offline; each failure named."""
 import glob
 import hashlib
@@ -20,7 +20,7 @@ from adafilter_jax.train import state as state_lib
 from adafilter_jax.weights import hub
 from adafilter_jax.weights import pretrained
 from adafilter_jax.weights import store
-from tests.after import fake_hub
+from tests.weights import fake_hub
 from tests.models import conversion
 from tests import tiny_config
 

@@ -4,7 +4,7 @@ from PIL import Image
 import pytest
 
 from adafilter_jax.systems.selective import run
-from tests.selective import tiny
+from tests.systems.selective import tiny
 
 
 @pytest.mark.parametrize('field,value,match', [

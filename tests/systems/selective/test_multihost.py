@@ -19,7 +19,7 @@ B, STEPS, ROUNDS = 4, 2, 2  # the worker's target_batch, micro-steps per round, 
 
 
 def _run(num_processes, workdir, out):
-  codes, logs = multihost.launch('tests.selective.multihost_worker', num_processes, workdir,
+  codes, logs = multihost.launch('tests.systems.selective.multihost_worker', num_processes, workdir,
                                  out)
   assert codes == [0] * num_processes, '\n'.join(logs)[-4000:]
   return [json.load(open(out / f'result_{i}.json')) for i in range(num_processes)]

@@ -13,7 +13,7 @@ pytest.importorskip('flatbuffers')  # jax.export's serialization needs it (requi
 
 from adafilter_jax.inference import export  # noqa: E402
 from adafilter_jax.inference import restore as inference
-from tests.after import reference  # noqa: E402
+from tests.inference import reference  # noqa: E402
 
 _LOADER = r'''
 import json, sys

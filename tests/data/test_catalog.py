@@ -19,7 +19,7 @@ from adafilter_jax.data import prepare as prepare_lib
 from adafilter_jax.data.builders import catalog
 from adafilter_jax.data.builders import common
 from configs import transfer
-from tests.decathlon import catalog_fakes
+from tests.data import catalog_fakes
 
 
 def _prepare_manual(name, data_dir, manual_dir, *, fake_checksums=True):

@@ -11,11 +11,11 @@ import pytest
 from adafilter_jax.apps import report
 from adafilter_jax.apps.report.__main__ import main
 from adafilter_jax.apps.report.runs import run_fractions
-from tests.report import fake_runs
-from tests.report.fake_runs import LAYERS, N_EVAL
-from tests.report.fake_runs import gate_decisions as _decisions
-from tests.report.fake_runs import direct_count as _direct_count
-from tests.report.fake_runs import write_run as _write_run
+from tests.apps import fake_runs
+from tests.apps.fake_runs import LAYERS, N_EVAL
+from tests.apps.fake_runs import gate_decisions as _decisions
+from tests.apps.fake_runs import direct_count as _direct_count
+from tests.apps.fake_runs import write_run as _write_run
 from tests import tiny_config
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'

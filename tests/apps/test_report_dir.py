@@ -4,8 +4,8 @@ import re
 
 from adafilter_jax.apps.report.__main__ import main
 from adafilter_jax.apps.report.runs import find_runs
-from tests.report.fake_runs import keep_figures
-from tests.report.fake_runs import write_run as _write_run
+from tests.apps.fake_runs import keep_figures
+from tests.apps.fake_runs import write_run as _write_run
 
 
 def test_directory_of_runs(tmp_path, capsys, monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 from adafilter_jax import methods
 from adafilter_jax.methods import stochastic_ft
 from adafilter_jax.models import resnet26
-from tests.decathlon import tiny as dtiny
+from tests.methods import decathlon_tiny as dtiny
 
 BLOCKS = resnet26.block_names()
 

@@ -10,7 +10,7 @@ from adafilter_jax.inference import restore as inference
 from adafilter_jax.inference import predict
 from adafilter_jax.inference import serving
 from adafilter_jax.data import pipeline
-from tests.after import reference
+from tests.inference import reference
 
 
 def _folder(tmp_path, config, n=7):

@@ -5,7 +5,7 @@ import numpy as np
 
 from adafilter_jax.systems.selective import joint
 from adafilter_jax.train import steps as steps_lib
-from tests.selective import tiny
+from tests.systems.selective import tiny
 
 
 # Jitted (eager ResNet gradients take tens of seconds); apply_fn and the weight are static.

@@ -1,4 +1,4 @@
-"""Run in a subprocess with 2 host devices (tests/selective/test_parallel.py): three
+"""Run in a subprocess with 2 host devices (tests/systems/selective/test_parallel.py): three
 joint micro-steps (iter_size 2: one update, then half of the next) and the prediction
 over a split, on one device (plain jit) and on train/parallel.py's pmap over 2 devices
 and jit over a 2-device mesh, from the same weights and batches. Prints the largest
@@ -11,7 +11,7 @@ import numpy as np
 
 from adafilter_jax.systems.selective import joint, rounds, run
 from adafilter_jax.train import parallel
-from tests.selective import tiny
+from tests.systems.selective import tiny
 
 STEPS, B = 3, 4  # B target images + B source partners a batch: 2 + 2 per device
 

@@ -11,7 +11,7 @@ import torch
 
 from adafilter_jax.weights import convert_resnet26
 from adafilter_jax.models import resnet26 as resnet26_lib
-from tests.decathlon import torch_resnet26
+from tests.models import torch_resnet26
 
 
 def _pair(num_classes=7, width=32, seed=0):

@@ -11,7 +11,7 @@ import pytest
 from adafilter_jax.systems.selective import index, joint, mining, rounds, run
 from adafilter_jax.train import parallel
 from adafilter_jax.train.loop import Interrupted
-from tests.selective import tiny
+from tests.systems.selective import tiny
 
 
 _MODEL = tiny.model()

@@ -1,7 +1,7 @@
 """One process of a multi-host selective joint run on this machine
-(tests/selective/test_multihost.py).
+(tests/systems/selective/test_multihost.py).
 
-  python -m tests.selective.multihost_worker --coordinator 127.0.0.1:PORT \
+  python -m tests.systems.selective.multihost_worker --coordinator 127.0.0.1:PORT \
       --num_processes 2 --process_id P --workdir DIR --out DIR [--parallel pmap]
 
 Joins the others as `main.py --distributed` does and runs two short rounds of joint
@@ -19,7 +19,7 @@ import numpy as np
 from adafilter_jax.systems.selective import index, joint, run
 from adafilter_jax.train import parallel
 from tests import multihost
-from tests.selective import tiny
+from tests.systems.selective import tiny
 
 
 def _record_decodes(log):

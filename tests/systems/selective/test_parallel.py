@@ -12,7 +12,7 @@ TOL = 1e-5
 
 
 def test_pmap_and_jit_joint_steps_equal_one_device():
-  report = fake_devices.run_check('tests.selective.parallel_check')
+  report = fake_devices.run_check('tests.systems.selective.parallel_check')
   assert report['moved'] > 1e-3, report  # the update did change the params
   assert report['probs_shape'] == [7, 3], report
   assert report['pmap'] < TOL, report

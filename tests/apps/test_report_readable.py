@@ -12,7 +12,7 @@ import pytest
 from adafilter_jax.apps.report import figures
 from adafilter_jax.apps.report import policy
 from adafilter_jax.apps.report.runs import Run
-from tests.report import fake_runs
+from tests.apps import fake_runs
 
 # A ResNet-50's gated convs: the stem, 16 blocks of three, a downsample in each stage.
 RESNET50 = ['conv1'] + [f'layer{s}_{b}/{c}' for s, n in enumerate((3, 4, 6, 3), 1)
@@ -92,7 +92,7 @@ def test_legends_do_not_repeat_the_name(tmp_path, drawn):
 def test_neighbours_titles_say_image_and_class(tmp_path, monkeypatch):
   """'target 0' read like a class label: it is the image's index in the split."""
   from adafilter_jax.systems.selective import figure, index  # pylint: disable=g-import-not-at-top
-  from tests.selective import tiny  # pylint: disable=g-import-not-at-top
+  from tests.systems.selective import tiny  # pylint: disable=g-import-not-at-top
   drawn = fake_runs.keep_figures(monkeypatch)
   images = np.zeros((6, 8, 8, 3), np.uint8)
   target = tiny.ArraySplit(images, np.array([2, 0, 1, 2, 0, 1]))

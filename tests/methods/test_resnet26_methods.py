@@ -8,7 +8,7 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.weights import pretrained
 from adafilter_jax.models import resnet26
-from tests.decathlon import tiny as dtiny
+from tests.methods import decathlon_tiny as dtiny
 from tests.methods import tiny
 
 GATED = [b for b in resnet26.block_names() if not b.startswith('layer1')]

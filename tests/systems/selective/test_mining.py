@@ -130,7 +130,7 @@ def test_hard_images_are_drawn_their_level_times_per_epoch():
 
 def test_make_sampler_switch():
   from adafilter_jax.systems.selective import run
-  from tests.selective import tiny
+  from tests.systems.selective import tiny
   k, table = np.array([10, 30, 50]), _table(3, 60)
   for mode in ('selective', 'none'):
     on = run.make_sampler(tiny.config(oversample_hard=True, k0=10, source_mode=mode,

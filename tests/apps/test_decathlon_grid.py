@@ -6,7 +6,7 @@ import os
 
 from adafilter_jax.systems import decathlon
 from adafilter_jax.apps import experiments
-from tests.decathlon import catalog_fakes
+from tests.data import catalog_fakes
 
 
 def test_grid_writes_the_decathlon_table(tmp_path):
