@@ -3,7 +3,7 @@ CPU. What the fault-injection command trains and kills by default:
 
   python -m adafilter_jax.apps.faults --config configs/tiny.py
 
-Not a result: a ResNet-18 of width 8 on 16-pixel images, three epochs.
+Not a result: a ResNet-10 (one block a stage) of width 8 on 16-pixel images, three epochs.
 """
 from configs import base
 
@@ -13,7 +13,7 @@ def get_config():
   c.name = 'tiny'
   c.pretrained = ''
   c.model.width = 8
-  c.model.arch = 'resnet18'
+  c.model.arch = 'resnet10'
   # Gating only the last stage keeps AdaFilter's compile short.
   c.adafilter.gated_layers, c.adafilter.embed_dim, c.adafilter.hidden_dim = 'layer4', 8, 8
   c.data.name = 'digits_target'

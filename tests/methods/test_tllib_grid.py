@@ -22,12 +22,12 @@ def test_new_baselines_at_two_sampling_rates_end_to_end(tmp_path):
   a 1000-class head), at 50 and 100 % of the training images, 2 seeds; the table with
   mean ± std. Co-Tuning's relationship is
   the pretrained network's mean softmax over each class's sampled training images."""
-  net = models.backbone('resnet18', 1000, width=4)
+  net = models.backbone('resnet10', 1000, width=4)
   weights = tiny.variables(net, np.zeros((1, 16, 16, 3), np.float32), seed=5, train=False)
   weights_dir = pretrained.save(weights, str(tmp_path / 'weights'))
   root = str(tmp_path / 'runs')
-  overrides = ['num_epochs=1', 'model.width=4', 'data.image_size=16', 'data.resize_size=16',
-               f'data.data_dir={tiny_config.DATA_DIR}', 'optim.decay_epochs=(1,)',
+  overrides = ['num_epochs=1', 'model.arch=resnet10', 'model.width=4', 'data.image_size=16',
+               'data.resize_size=16', f'data.data_dir={tiny_config.DATA_DIR}', 'optim.decay_epochs=(1,)',
                'progress_bar=False', 'eval_batch_size=256', 'batch_size=10',
                f'pretrained={weights_dir}']
   recipes = ['erm', 'co_tuning', 'auto_rgn']
