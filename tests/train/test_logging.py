@@ -181,29 +181,19 @@ def test_profile_steps_write_a_trace_and_change_nothing(logged_run, tmp_path):
   assert not glob.glob(os.path.join(workdir, 'plugins'))  # no profile unless asked
 
 
-def test_commands_start_without_torch():
+def test_commands_start_and_write_events_without_torch(tmp_path):
   """tensorboardX imports torch wherever torch is installed (as here, for the parity
-  tests): a command, or a grain worker importing the loop, must not pay that import."""
+  tests), for torch tensors the writer is never given: a command, a grain worker
+  importing the loop, or the run that opens the event writer must not pay that import
+  (1.4 CPU-s)."""
   import subprocess  # pylint: disable=g-import-not-at-top
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  code = ('import sys, main, adafilter_jax.systems.selective.rounds; '
-          "print('torch' in sys.modules, 'tensorboardX' in sys.modules)")
+  code = ('import sys, main, adafilter_jax.systems.selective.rounds\n'
+          "print('torch' in sys.modules, 'tensorboardX' in sys.modules)\n"
+          'from adafilter_jax.train import sinks\n'
+          f'sinks.TensorBoard({str(tmp_path)!r}, 0).scalars({{"a": 1.0}}, 1)\n'
+          "print('torch' in sys.modules)")
   out = subprocess.run([sys.executable, '-c', code], cwd=root, capture_output=True,
                        text=True, check=True).stdout.split()
-  assert out == ['False', 'False'], out
-
-
-def test_opening_the_event_writer_does_not_import_torch(tmp_path):
-  """tensorboardX imports torch wherever it is installed (as here, for the converter's
-  parity tests), for torch tensors the writer is never given: 1.4 CPU-s of every run's
-  start. A fresh process, as main.py is."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  pytest.importorskip('torch')
-  code = ('import sys\nfrom adafilter_jax.train import sinks\n'
-          f'sinks.TensorBoard({str(tmp_path)!r}, 0).scalars({{"a": 1.0}}, 1)\n'
-          'print("torch" in sys.modules)')
-  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                       check=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
-                           os.path.abspath(__file__)))))
-  assert out.stdout.split()[-1] == 'False'
+  assert out == ['False', 'False', 'False'], out
   assert glob.glob(str(tmp_path / 'events.out.tfevents.*'))
