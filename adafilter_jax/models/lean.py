@@ -27,7 +27,8 @@ residuals (those elementwise passes, the layout copies of x for the weight gradi
 early, in the forward, keeping the results alive between the passes. So each backward
 reads its residuals through one `lax.optimization_barrier` together with its incoming
 cotangents (`_in_backward`). XLA:GPU keeps barriers until after scheduling; XLA:CPU only
-with its `cse_barrier_expander` pass off (apps/bench/memory.py's CPU_OPTIONS).
+with its `cse_barrier_expander` pass off, as main.py compiles a step with lean units
+(train/parallel.py's `compiler_options`).
 """
 import functools
 from typing import NamedTuple, Optional

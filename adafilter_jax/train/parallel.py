@@ -20,6 +20,20 @@ import numpy as np
 PMAP_AXIS = 'batch'
 MESH_AXIS = 'data'
 STRATEGIES = ('pmap', 'jit')
+# XLA:CPU strips optimization barriers before its CSE, which then merges a recomputed
+# block (model.remat) or the lean units' backward (models/lean.py) back into the forward
+# and keeps alive what they were written to free. XLA:GPU keeps barriers until after
+# scheduling.
+KEEP_BARRIERS = {'xla_disable_hlo_passes': 'cse_barrier_expander'}
+
+
+def compiler_options(config) -> Optional[dict]:
+  """The train step's XLA options: on a CPU, the barriers kept where the model relies on
+  them (`model.remat`, `model.lean_units`); else XLA's defaults."""
+  model = config.model
+  if jax.default_backend() == 'cpu' and (model.get('remat') or model.get('lean_units')):
+    return dict(KEEP_BARRIERS)
+  return None
 
 
 def initialize_distributed():
@@ -95,11 +109,14 @@ class Parallel:
       return multihost_utils.process_allgather(tree, tiled=True)
     return jax.device_get(tree)
 
-  def train_step(self, fn: Callable) -> Callable:
-    """(state, batch, key, anchor) -> (state, metrics); the state is donated."""
+  def train_step(self, fn: Callable, options: Optional[dict] = None) -> Callable:
+    """(state, batch, key, anchor) -> (state, metrics); the state is donated. `options`:
+    XLA's (`compiler_options`), for jit: pmap takes none, and runs on a CPU only as the
+    tests' fake devices."""
     if self.strategy == 'pmap':
       return jax.pmap(fn, axis_name=PMAP_AXIS, in_axes=(0, 0, None, 0), donate_argnums=(0,))
-    return jax.jit(fn, out_shardings=(self.replicated, self.replicated), donate_argnums=(0,))
+    return jax.jit(fn, out_shardings=(self.replicated, self.replicated), donate_argnums=(0,),
+                   compiler_options=options)
 
   def eval_step(self, fn: Callable) -> Callable:
     if self.strategy == 'pmap':

@@ -4,6 +4,7 @@ from typing import Callable, Optional
 
 from absl import logging
 
+from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps as steps_lib
 
@@ -35,5 +36,6 @@ class Stages:
       logging.info('Stage %d of %s from epoch %d (%s).', index, self.config.method, first + 1,
                    'fresh optimizer' if fresh else 'resumed')
     self.train_fn = self.parallel.train_step(steps_lib.make_train_step(
-        self.method, self.config, self.parallel.bn_axis_name, stage, self.constants))
+        self.method, self.config, self.parallel.bn_axis_name, stage, self.constants),
+        parallel_lib.compiler_options(self.config))
     self.index = index

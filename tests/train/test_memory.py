@@ -1,6 +1,7 @@
 """Memory settings change memory, not numbers: gradient accumulation
 (config.grad_accum_steps) against one large batch and against micro-batches stepped by
-hand, and rematerialised blocks (config.model.remat) against the plain model."""
+hand, and rematerialised blocks (config.model.remat) against the plain model; on a CPU
+their train step is compiled to keep the barriers they save memory through."""
 import functools
 
 import flax.linen as nn
@@ -12,6 +13,8 @@ import optax
 import pytest
 
 from adafilter_jax import methods
+from adafilter_jax.train import parallel as parallel_lib
+from adafilter_jax.train import stages as stages_lib
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
 from tests.methods import tiny as tiny_models
@@ -153,3 +156,27 @@ def test_remat_runs_every_blocks_form(recipe, arch, overrides):
   grads = jax.eval_shape(jax.grad(functools.partial(loss, remat), has_aux=True),
                          variables['params'])
   assert jax.tree.structure(grads[0]) == jax.tree.structure(variables['params'])
+
+
+@pytest.mark.parametrize('overrides,keeps', [
+    ({}, False), ({'model.remat': True}, True), ({'model.lean_units': True}, True)])
+def test_on_a_cpu_the_train_step_keeps_barriers_where_the_model_relies_on_them(
+    monkeypatch, overrides, keeps):
+  """Remat and the lean units save memory through `optimization_barrier`s, which XLA:CPU
+  strips before its CSE unless told not to: the loop's train step (train/stages.py) is
+  compiled with them kept exactly for those models, and a step compiled so keeps one."""
+  config = tiny_config.config('adafilter', **overrides)
+  method = methods.get('adafilter')
+  par = parallel_lib.Parallel('jit')
+  asked = []
+  monkeypatch.setattr(par, 'train_step', lambda fn, options=None: asked.append(options))
+  stages_lib.Stages(method, config, par, method.schedule(config), 5, {}).enter(None, 0)
+  assert asked == [parallel_lib.KEEP_BARRIERS if keeps else None]
+  monkeypatch.undo()
+
+  def fn(state, batch, key, anchor):
+    del key, anchor
+    return jax.lax.optimization_barrier(state * 2.0) + batch, {}
+  compiled = par.train_step(fn, asked[0]).lower(
+      jnp.ones(4), jnp.ones(4), jax.random.key(0), None).compile()
+  assert ('opt-barrier' in compiled.as_text()) == keeps

@@ -16,7 +16,8 @@ compares the two where both were measured.
 XLA:CPU removes `jax.checkpoint`'s optimization barriers before its CSE passes, which
 then merge the recomputed forward back into the first one (docs/speed.md), so a CPU
 compile would show no saving from remat. XLA:GPU keeps them until after scheduling.
-On a CPU this command compiles with that pass off (CPU_OPTIONS), as a GPU would.
+On a CPU this command compiles with that pass off (train/parallel.py's KEEP_BARRIERS), as
+a GPU would, and as main.py compiles a step with remat or lean units.
 
 A setting fits a card when its peak is at most JAX's default share of the card's
 memory (75 %, XLA_PYTHON_CLIENT_MEM_FRACTION); '95%' marks those that fit only when
@@ -46,7 +47,6 @@ SETTINGS = {
 }
 CARDS_GIB = (16, 24, 40, 80)
 JAX_SHARE, RAISED_SHARE = 0.75, 0.95
-CPU_OPTIONS = {'xla_disable_hlo_passes': 'cse_barrier_expander'}  # see the docstring
 
 
 def compiled_train_step(variant: str, setting: str, batch: int, res: int,
@@ -68,7 +68,7 @@ def compiled_train_step(variant: str, setting: str, batch: int, res: int,
             'mask': spec((batch,), bool), 'index': spec((batch,), np.int32)}
   train = parallel_lib.Parallel('jit').train_step(steps.make_train_step(method, config, None))
   lowered = train.lower(state, inputs, jax.random.key(0), anchor)
-  return lowered.compile(CPU_OPTIONS if jax.default_backend() == 'cpu' else None)
+  return lowered.compile(parallel_lib.KEEP_BARRIERS if jax.default_backend() == 'cpu' else None)
 
 
 def measure(variants, settings, batch, res, log=print, configs_dir='configs') -> dict:

@@ -14,7 +14,7 @@ both branches, S behind `stop_gradient`, mixed by `ste.mix`; the gate's decision
 are a fixed random argument (the gate itself is not part of the unit).
 
 Memory is compiled twice: as `main.py` compiles (XLA's default passes), and with
-`cse_barrier_expander` off (apps/bench/memory.py's CPU_OPTIONS), which keeps the
+`cse_barrier_expander` off (train/parallel.py's KEEP_BARRIERS), which keeps the
 `optimization_barrier`s the lean backward reads its residuals through, as XLA:GPU does.
 Peak = arguments + outputs + temporaries - aliases (bench/steps.py's `peak_bytes`).
 One unit's peak is mostly its backward's working set (x, dx, the cotangents), which a
@@ -33,16 +33,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adafilter_jax.apps.bench import memory
 from adafilter_jax.apps.bench import steps as bench_steps
 from adafilter_jax.models import convs, layers, lean, ste
+from adafilter_jax.train import parallel as parallel_lib
 
 # name -> (input map, Cin, Cout, kernel, stride): ResNet-50 layer1's 1x1 reduce and 3x3.
 SHAPES = {'1x1 256->64': (56, 256, 64, 1, 1), '3x3 64->64': (56, 64, 64, 3, 1)}
 VARIANTS = ('ref_plain', 'lean_plain', 'ref_gated', 'lean_gated', 'lean_gated_rs',
             'ref_eq6', 'lean_eq6')
 BASE = 'ref_plain'
-COMPILES = {'default': None, 'barriers': memory.CPU_OPTIONS}
+COMPILES = {'default': None, 'barriers': parallel_lib.KEEP_BARRIERS}
 
 
 def unit_fn(variant, k, stride, dtype):
