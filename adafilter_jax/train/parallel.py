@@ -48,6 +48,21 @@ def initialize_distributed():
                              process_id=int(index) if index else None)
 
 
+class CompiledWith:
+  """A `jax.pmap`ped function compiled with XLA `options`, which pmap does not take and
+  its lowered form does: one compile per signature of the arguments, as pmap's own."""
+
+  def __init__(self, step: Callable, options: dict):
+    self.step, self.options, self.compiled = step, options, {}
+
+  def __call__(self, *args):
+    leaves, tree = jax.tree.flatten(args)
+    signature = (tree, tuple((np.shape(x), str(getattr(x, 'dtype', type(x)))) for x in leaves))
+    if signature not in self.compiled:
+      self.compiled[signature] = self.step.lower(*args).compile(self.options)
+    return self.compiled[signature](*args)
+
+
 class Parallel:
   """Places the train state and batches, compiles the steps, brings outputs back."""
 
@@ -111,10 +126,10 @@ class Parallel:
 
   def train_step(self, fn: Callable, options: Optional[dict] = None) -> Callable:
     """(state, batch, key, anchor) -> (state, metrics); the state is donated. `options`:
-    XLA's (`compiler_options`), for jit: pmap takes none, and runs on a CPU only as the
-    tests' fake devices."""
+    XLA's compiler options (`compiler_options`)."""
     if self.strategy == 'pmap':
-      return jax.pmap(fn, axis_name=PMAP_AXIS, in_axes=(0, 0, None, 0), donate_argnums=(0,))
+      step = jax.pmap(fn, axis_name=PMAP_AXIS, in_axes=(0, 0, None, 0), donate_argnums=(0,))
+      return step if options is None else CompiledWith(step, options)
     return jax.jit(fn, out_shardings=(self.replicated, self.replicated), donate_argnums=(0,),
                    compiler_options=options)
 

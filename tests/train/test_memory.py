@@ -164,11 +164,12 @@ def test_on_a_cpu_the_train_step_keeps_barriers_where_the_model_relies_on_them(
     monkeypatch, overrides, keeps):
   """Remat and the lean units save memory through `optimization_barrier`s, which XLA:CPU
   strips before its CSE unless told not to: the loop's train step (train/stages.py) is
-  compiled with them kept exactly for those models, and a step compiled so keeps one."""
+  compiled with them kept exactly for those models, and a step compiled so, under either
+  strategy, keeps one."""
   config = tiny_config.config('adafilter', **overrides)
   method = methods.get('adafilter')
-  par = parallel_lib.Parallel('jit')
   asked = []
+  par = parallel_lib.Parallel('jit')
   monkeypatch.setattr(par, 'train_step', lambda fn, options=None: asked.append(options))
   stages_lib.Stages(method, config, par, method.schedule(config), 5, {}).enter(None, 0)
   assert asked == [parallel_lib.KEEP_BARRIERS if keeps else None]
@@ -177,6 +178,12 @@ def test_on_a_cpu_the_train_step_keeps_barriers_where_the_model_relies_on_them(
   def fn(state, batch, key, anchor):
     del key, anchor
     return jax.lax.optimization_barrier(state * 2.0) + batch, {}
-  compiled = par.train_step(fn, asked[0]).lower(
-      jnp.ones(4), jnp.ones(4), jax.random.key(0), None).compile()
+  args = (jnp.ones(4), jnp.ones(4), jax.random.key(0), None)
+  compiled = parallel_lib.Parallel('jit').train_step(fn, asked[0]).lower(*args).compile()
   assert ('opt-barrier' in compiled.as_text()) == keeps
+  step = parallel_lib.Parallel('pmap').train_step(fn, asked[0])
+  state, _ = step(jnp.ones((1, 4)), jnp.ones((1, 4)), jax.random.key(0), None)
+  np.testing.assert_array_equal(state, 3.0)
+  if keeps:
+    (compiled,) = step.compiled.values()
+    assert 'opt-barrier' in compiled.as_text()
