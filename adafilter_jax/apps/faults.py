@@ -84,7 +84,7 @@ def _arm(signum: int, phase: str, occurrence: int, delay_s: float):
     return wrapped
 
   train_step = parallel_lib.Parallel.train_step
-  parallel_lib.Parallel.train_step = lambda self, fn: before('step', train_step(self, fn))
+  parallel_lib.Parallel.train_step = lambda self, *a, **k: before('step', train_step(self, *a, **k))
   loop.evaluate = before('eval', loop.evaluate)
   checkpoint_lib.Checkpoints.save = before('save', checkpoint_lib.Checkpoints.save)
   record = loop._evaluate_and_record  # pylint: disable=protected-access

@@ -83,15 +83,15 @@ FINETUNE = functools.partial(tiny.resnet, 'resnet14', NUM_CLASSES, width=4)
 
 
 @pytest.mark.parametrize('arch,options,units', [
-    ('resnet10', dict(), dict(gated_conv_bn=CONVS10)),
-    ('resnet10', dict(gated_bn=False), dict(gated_conv_bn_eq6=CONVS10)),
-    ('resnet10', dict(remat=True), dict(gated_conv_bn=CONVS10)),
-    ('resnet10', dict(gated_layers='blocks', recompute_s=True),
-     dict(conv_bn=4, gated_conv_bn=CONVS10 - 4)),
-], ids=['eq5', 'eq6', 'remat', 'blocks+recompute_s'])
+    ('resnet10', dict(remat=True, recompute_s=True), dict(gated_conv_bn=CONVS10)),
+    ('resnet10', dict(gated_bn=False, gated_layers='blocks'),
+     dict(conv_bn=4, gated_conv_bn_eq6=CONVS10 - 4)),
+], ids=['eq5+remat+recompute_s', 'eq6+blocks'])
 def test_adafilter_lean_units_give_flaxs_numbers(monkeypatch, arch, options, units):
-  """LSTM gate; gated_layers='blocks' leaves the stem and the projections ungated: the
-  runner's plain lean units run there."""
+  """LSTM gate; Eq. 5 with every conv gated, its blocks recomputed and S(x) recomputed in
+  the backward; Eq. 6 with gated_layers='blocks', which leaves the stem and the
+  projections ungated: the runner's plain lean units run there. (Each option alone is
+  checked unit by unit in tests/models/test_lean.py.)"""
   recompute_s = options.pop('recompute_s', False)
   build = functools.partial(tiny.adafilter, arch, NUM_CLASSES, width=4)
   ran = lean_against_flax(monkeypatch, lambda lean_units, **o: build(

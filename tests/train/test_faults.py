@@ -70,14 +70,14 @@ def test_the_comparison_sees_differences_and_ignores_only_wall_time(killed_and_r
   assert any(name in d for d in faults.compare(reference, copy))
 
 
-# main.py, with Ctrl-C pressed two seconds into the first compile (the model's init):
+# main.py, with Ctrl-C pressed half a second into the first compile (the model's init):
 # as a terminal sends it, SIGINT to the whole process group.
 _CTRL_C_WHILE_COMPILING = r"""
 import os, signal, sys, threading
 from adafilter_jax.train import state
 init = state.init_variables
 def init_interrupted(*args, **kwargs):
-  threading.Timer(2.0, os.killpg, (0, signal.SIGINT)).start()
+  threading.Timer(0.5, os.killpg, (0, signal.SIGINT)).start()
   return init(*args, **kwargs)
 state.init_variables = init_interrupted
 sys.argv = ['main.py'] + sys.argv[1:]
