@@ -43,24 +43,25 @@ def digits_prepared():
 
 
 # The files that take longest (CPU seconds on an empty compilation cache: every file of
-# 15 s or more, measured per test over a whole run of the test command, issue 32,
+# 12 s or more, measured per test over a whole run of the test command, issue 32,
 # item 18), run first: the two workers take whole files in collection order
 # (pyproject.toml: --no-loadscope-reorder), and a long file taken last leaves one
 # worker running alone.
 LONGEST_FIRST = (
-    'tests/train/test_loop.py', 'tests/train/test_multihost.py',
-    'tests/models/test_transform.py', 'tests/models/test_transform_resnet.py',
-    'tests/models/test_gated_variants.py', 'tests/inference/test_evaluate.py',
-    'tests/train/test_faults.py', 'tests/methods/test_tllib_grid.py',
-    'tests/models/test_adafilter.py', 'tests/train/test_parallel.py',
-    'tests/train/test_own_model.py', 'tests/apps/test_install.py',
+    'tests/train/test_multihost.py', 'tests/train/test_loop.py',
+    'tests/inference/test_evaluate.py', 'tests/models/test_gated_variants.py',
+    'tests/models/test_adafilter.py', 'tests/methods/test_tllib_grid.py',
+    'tests/train/test_own_model.py', 'tests/models/test_transform.py',
+    'tests/apps/test_install.py', 'tests/train/test_parallel.py',
     'tests/systems/selective/test_rounds.py', 'tests/train/test_memory.py',
-    'tests/models/test_cnn_gate.py', 'tests/inference/test_export.py',
-    'tests/apps/test_decathlon_grid.py', 'tests/methods/test_reproduce.py',
-    'tests/train/test_demo.py', 'tests/train/test_logging.py', 'tests/train/test_checks.py',
-    'tests/models/test_own_model_docs.py', 'tests/methods/test_resnet26_methods.py',
-    'tests/train/test_delta_runner.py', 'tests/methods/test_spottune.py',
-    'tests/systems/selective/test_multihost.py', 'tests/methods/test_spottune_baselines.py',
+    'tests/methods/test_reproduce.py', 'tests/models/test_lean_models.py',
+    'tests/train/test_faults.py', 'tests/models/test_lean.py', 'tests/models/test_cnn_gate.py',
+    'tests/apps/test_decathlon_grid.py', 'tests/train/test_checks.py',
+    'tests/train/test_logging.py', 'tests/inference/test_export.py',
+    'tests/methods/test_resnet26_methods.py', 'tests/models/test_own_model_docs.py',
+    'tests/models/test_transform_resnet.py', 'tests/methods/test_spottune.py',
+    'tests/systems/selective/test_multihost.py', 'tests/models/test_convert.py',
+    'tests/train/test_demo.py', 'tests/methods/test_spottune_baselines.py',
 )
 
 
