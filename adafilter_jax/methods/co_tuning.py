@@ -36,7 +36,8 @@ def build_model(config, num_classes, bn_axis_name=None):
     raise ValueError("co_tuning needs the pretrained network's own head (its fc): "
                      "config.pretrained is '' (set it to converted weights).")
   return models.backbone(config.model.arch, num_classes, model_cls=models.WithSourceHead,
-                       source_classes=c.source_classes, **backbone_kwargs(config, bn_axis_name))
+                         source_classes=c.source_classes,
+                         **backbone_kwargs(config, bn_axis_name))
 
 
 def relationship(batches, num_classes: int) -> np.ndarray:

@@ -4,10 +4,11 @@ only what it needs (docs/speed.md, "Per-unit account").
 
 Written as autodiff sees them, a conv and flax's BatchNorm keep for the backward x, 2z
 (z the conv output; 2z for the variance's square) and z - mean; a gated unit keeps these
-per branch, and both branches' BN outputs for the gate's gradient. Here each unit is one `jax.custom_vjp` whose residuals are the conv input x,
-the pre-BN conv output(s), the gate decisions and per-channel statistics; the backward
-recomputes (z - mean) * rstd and the BN outputs elementwise, and transposes the convs by
-`jax.vjp` of the forward conv.
+per branch, and both branches' BN outputs for the gate's gradient. Here each unit is one
+`jax.custom_vjp` whose residuals are the conv input x, the pre-BN conv output(s), the
+gate decisions and per-channel statistics; the backward recomputes (z - mean) * rstd
+and the BN outputs elementwise, and transposes the convs by `jax.vjp` of the forward
+conv.
 
 - `conv_bn`: y = BN(conv(x, W)).
 - `gated_conv_bn`: AdaFilter's Eq. 5, y = G ? BN_ft(F x) : BN_pre(S x), S frozen.

@@ -27,9 +27,9 @@ def test_new_baselines_at_two_sampling_rates_end_to_end(tmp_path):
   weights_dir = pretrained.save(weights, str(tmp_path / 'weights'))
   root = str(tmp_path / 'runs')
   overrides = ['num_epochs=1', 'model.arch=resnet10', 'model.width=4', 'data.image_size=16',
-               'data.resize_size=16', f'data.data_dir={tiny_config.DATA_DIR}', 'optim.decay_epochs=(1,)',
-               'progress_bar=False', 'eval_batch_size=256', 'batch_size=10',
-               f'pretrained={weights_dir}']
+               'data.resize_size=16', f'data.data_dir={tiny_config.DATA_DIR}',
+               'optim.decay_epochs=(1,)', 'progress_bar=False', 'eval_batch_size=256',
+               'batch_size=10', f'pretrained={weights_dir}']
   recipes = ['erm', 'co_tuning', 'auto_rgn']
   assert experiments.main(['--datasets', 'demo', '--methods', ','.join(recipes),
                            '--seeds', '0,1', '--sample_rates', '50,100', '--root', root] +
