@@ -26,6 +26,7 @@ import optax
 from adafilter_jax import methods, models
 from adafilter_jax.weights import pretrained
 from adafilter_jax.train import optimizer as optimizer_lib
+from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import steps as steps_lib
 
 HEADS = ('fc_target', 'fc_source')
@@ -148,12 +149,13 @@ class Steps:
   """One optimizer and the compiled steps, shared by every round (a new `tx` per round
   would compile the train step again)."""
   tx: optax.GradientTransformation
-  train: Callable     # Parallel.train_step(make_joint_train_step)
+  train: Callable     # Parallel.train_step(make_joint_train_step, compiler_options)
   predict: Callable   # Parallel.eval_step(make_target_predict_step)
 
 
 def make_steps(config, parallel, params) -> Steps:
   axis = parallel.bn_axis_name
   return Steps(make_optimizer(config, params),
-               parallel.train_step(make_joint_train_step(config, axis)),
+               parallel.train_step(make_joint_train_step(config, axis),
+                                   parallel_lib.compiler_options(config)),
                parallel.eval_step(make_target_predict_step(config, axis)))

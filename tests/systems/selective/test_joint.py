@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from adafilter_jax.systems.selective import joint
+from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import steps as steps_lib
 from tests.systems.selective import tiny
 
@@ -92,3 +93,21 @@ def test_multisteps_applies_the_mean_gradient_every_iter_size_batches():
   want = jax.tree.map(lambda p, a, b: p - 0.1 * (a + b) / 2, p0, *grads)
   jax.tree.map(lambda w, g: np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6), want,
                jax.tree.map(np.asarray, state.params))
+
+
+def test_the_joint_train_step_keeps_barriers_on_a_cpu_where_the_model_relies_on_them():
+  """As the training loop's (tests/train/test_memory.py): model.remat's recomputation
+  survives XLA:CPU only with the barriers kept."""
+  _, variables, _ = _setup()
+  for remat, want in ((False, None), (True, parallel_lib.KEEP_BARRIERS)):
+    config = tiny.config()
+    with config.unlocked():
+      config.model.remat = remat
+    asked = []
+
+    class Recording(parallel_lib.Parallel):
+      def train_step(self, fn, options=None):
+        asked.append(options)
+
+    joint.make_steps(config, Recording('jit'), variables['params'])
+    assert asked == [want]
