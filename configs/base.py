@@ -121,7 +121,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.optim.gate_lr = 0.1         # the gate's: 10x (paper)
   c.optim.head_lr = config_dict.placeholder(float)  # None: the network's (docs/method.md)
   c.optim.momentum = 0.9        # paper
-  c.optim.nesterov = False      # paper; TLlib's recipe (configs/schedules.py): True
+  c.optim.nesterov = False      # paper; TLlib's recipe (methods/schedules.py): True
   c.optim.weight_decay = 1e-4   # docs/method.md: conv/dense kernels of network and head only
   c.optim.decay_epochs = (30, 60, 90)  # paper: three decays
   c.optim.decay_factor = 0.1    # not in the paper: the usual reading

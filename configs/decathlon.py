@@ -4,7 +4,7 @@ One config file for the ten domains, ``configs/decathlon.py:domain=<domain>,meth
 (a lone value is the domain; the domains: `DOMAINS`, vgg_flowers for vgg-flowers), with
 SpotTune's Decathlon recipe (its Sec. 4.1): SGD momentum 0.9, lr 0.1, the policy's lr
 0.01, batch 128, 110 epochs, x0.1 at 40, 60 and 80; SpotTune (tau 5, the stem and the
-first stage frozen, the other 8 blocks gated) by default. Every recipe of configs/methods/
+first stage frozen, the other 8 blocks gated) by default. Every recipe (configs/transfer.py)
 runs on the same schedule, which replaces the recipe's own:
 
   python main.py --config configs/decathlon.py:aircraft                       # SpotTune
@@ -26,9 +26,9 @@ train + validation and submits test predictions).
 """
 import ml_collections
 
+from adafilter_jax import methods
 from adafilter_jax.systems import decathlon
 from configs import base
-from configs import methods
 
 # domain: (mean, std, weight decay, random 64 crop in training)
 DOMAINS = {
@@ -91,7 +91,7 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   schedule, and the policy net sized for ResNet-26."""
   a = base.parse_arg(arg, domain='', method='spottune')
   domain = a['domain'] if a['domain'] in DOMAINS else a['domain'].replace('_', '-')
-  c = methods.recipe(a['method']).apply(domain_config(domain))
+  c = methods.apply_recipe(a['method'], domain_config(domain))
   if 'spottune' in c:
     c.spottune.policy_width = 32  # the policy ResNet's stem; its stages are 64/128/256
   return schedule(c)

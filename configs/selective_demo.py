@@ -12,13 +12,13 @@ the same schedule; writes runs/selective_demo/{source,<mode>/...,results.json} a
 """
 import ml_collections
 
+from adafilter_jax import methods
 from configs import demo
-from configs.methods import selective_joint as recipe
 
 
 def get_config():
   c = demo.get_config()  # model, data and source-pretraining settings of the AdaFilter demo
-  recipe.apply(c)
+  methods.apply_recipe('selective_joint', c)
   c.name = 'selective_demo'
   c.job = 'selective_demo'  # main.py runs adafilter_jax/apps/demos/selective.py
   s = c.selective

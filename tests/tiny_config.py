@@ -1,13 +1,13 @@
 """The tests' one shrunk config: the paper's (configs/base.py) as a run of seconds on the
-offline digits, optionally with a recipe of configs/methods/ applied on top, as
+offline digits, optionally with a method's recipe (adafilter_jax/methods/) applied on top, as
 configs/transfer.py applies one to a dataset's config."""
 import os
 import tempfile
 
 import ml_collections
 
+from adafilter_jax import methods
 from configs import base
-from configs import methods as recipes
 
 # The digits builder prepares itself offline; one shared copy for the whole test session.
 DATA_DIR = os.environ.get('ADAFILTER_TEST_TFDS_DIR',
@@ -35,7 +35,7 @@ def config(method: str = 'finetune', *, recipe: str = '', epochs: int = 1,
   c.progress_bar = False
   c.log_every_steps = 1
   if recipe:
-    recipes.recipe(recipe).apply(c)
+    methods.apply_recipe(recipe, c)
   c.lock()  # a mistyped override fails, as in main.py
   c.update_from_flattened_dict(overrides)
   return c

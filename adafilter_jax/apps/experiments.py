@@ -8,7 +8,7 @@ into a Table-2-style table (mean +- std over seeds) next to the paper's numbers.
       --methods erm,co_tuning,surgical,auto_rgn,bitfit --sample_rates 15,30,50,100 \
       --metric best_eval_top1 --root runs/tllib
 
-A method here is a recipe of configs/methods/ (ablations included), run on a dataset of
+A method here is a recipe (a method's own or one of its ablations, ``methods.recipe_names()``), run on a dataset of
 configs/transfer.py (``--config configs/transfer.py:dataset=<dataset>,method=<method>``)
 in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
 summary.json reports all its epochs is skipped; an unfinished one resumes from its
@@ -41,6 +41,7 @@ from adafilter_jax.apps import needs
 from adafilter_jax.data import logs
 from adafilter_jax.data import cli_errors
 from adafilter_jax.methods import paper_numbers
+from adafilter_jax.methods import registry
 from adafilter_jax.systems import decathlon
 from adafilter_jax.systems import global_k
 from adafilter_jax.train import config_files
@@ -85,21 +86,14 @@ def read_summary(workdir: str) -> Optional[dict]:
     return json.load(f)
 
 
-def recipes(configs_dir: str = 'configs') -> List[str]:
-  """The recipes of ``<configs_dir>/methods/``."""
-  folder = os.path.join(configs_dir, 'methods')
-  return sorted(f[:-3] for f in os.listdir(folder) if f.endswith('.py') and f[0] != '_')
-
-
 def make_config(dataset: str, method: str, seed: int, root: str,
                 overrides: Sequence[str] = (), configs_dir: str = 'configs',
                 sample_rate: Optional[int] = None):
-  """Recipe `method` (configs/methods/<method>.py) on `dataset` (configs/transfer.py's),
+  """Recipe `method` (``methods.recipe_names()``) on `dataset` (configs/transfer.py's),
   with `overrides` (``key=value``, as main.py's ``--config.key=value``), at `sample_rate` %
   if given."""
-  recipe = os.path.join(configs_dir, 'methods', f'{method}.py')
-  if not os.path.isfile(recipe):
-    raise ValueError(f'no recipe {recipe}; known: {recipes(configs_dir)}')
+  if method not in registry.recipe_names():
+    raise ValueError(f'unknown recipe {method!r}; known: {registry.recipe_names()}')
   path = os.path.join(configs_dir, 'transfer.py')
   config = config_files.load(f'{path}:dataset={dataset},method={method}',
                              [f'seed={seed}', *overrides])
@@ -224,7 +218,7 @@ def parser() -> argparse.ArgumentParser:
   parser.add_argument('--datasets', type=split, required=True,
                        help="comma-separated datasets of configs/transfer.py's")
   parser.add_argument('--methods', type=split, default=list(TABLE2),
-                       help='comma-separated recipes of configs/methods/ (default: Table 2)')
+                       help='comma-separated recipes (default: Table 2)')
   parser.add_argument('--configs_dir', default='configs', help='the folder of the config files')
   parser.add_argument('--seeds', type=lambda s: [int(x) for x in split(s)], default=[0, 1, 2])
   parser.add_argument('--root', default='runs/experiments')

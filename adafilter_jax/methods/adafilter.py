@@ -54,5 +54,39 @@ def save_plan(prep):
   return {}
 
 
+def recipe(c):
+  """AdaFilter (Table 2): the paper's recipe, configs/base.py unchanged.
+
+    python main.py --config configs/transfer.py:dataset=caltech256_30,method=adafilter
+  """
+  return c
+
+
+def standard_bn(c):
+  """Table 3 ablation: one standard BN after the mixed output (Eq. 6) instead of gated BN.
+
+    python main.py --config configs/transfer.py:dataset=caltech256_30,method=adafilter_standard_bn
+  """
+  c.adafilter.gated_bn = False
+  return c
+
+
+def cnn_gate(c):
+  """Table 4 ablation: a CNN gate (ResNet-18 on the image, one FC head per gated layer,
+  sigmoid, the same STE) instead of the recurrent gate. Its trunk starts from ImageNet
+  from `adafilter.gate_pretrained`: torchvision's ResNet-18 as timm mirrors it on the Hugging
+  Face Hub (converted on first use, weights/README.md), or a directory of converted
+  weights; '' trains it from scratch.
+
+    python main.py --config configs/transfer.py:dataset=caltech256_30,method=adafilter_cnn_gate
+  """
+  c.adafilter.gate = 'cnn'
+  c.adafilter.gate_arch, c.adafilter.gate_width = 'resnet18', 64
+  c.adafilter.gate_pretrained = 'hf-hub:timm/resnet18.tv_in1k'
+  return c
+
+
 ADAFILTER = register(Method(name='adafilter', build_model=build_model, label=label,
-                            pretrained_parts=pretrained_parts, prepare=save_plan))
+                            pretrained_parts=pretrained_parts, prepare=save_plan,
+                            recipe=recipe, recipes={'adafilter_standard_bn': standard_bn,
+                                                    'adafilter_cnn_gate': cnn_gate}))

@@ -5,6 +5,7 @@ the BN's affine parameters, the scale-and-bias tuning of Mudrakarta et al. (ICLR
 The running statistics follow the training mode (the BNs normalise with the batch's
 statistics in training, as in every other method here).
 """
+from adafilter_jax.methods import schedules
 from adafilter_jax.methods.registry import Method, default_label, register
 from adafilter_jax.methods.finetune import build_model
 
@@ -22,4 +23,17 @@ def label(path) -> str:
   return 'frozen'
 
 
-BITFIT = register(Method(name='bitfit', build_model=build_model, label=label))
+def recipe(c):
+  """BitFit-style tuning: only the BN scales and biases
+  and the new head train, on TLlib's recipe (methods/schedules.py).
+
+    python main.py --config configs/transfer.py:dataset=cubs,method=bitfit
+
+  Expected: no published number on these datasets; compare with `erm` at the same
+  sampling rate. Not run here yet.
+  """
+  return schedules.tllib(c)
+
+
+BITFIT = register(Method(name='bitfit', build_model=build_model, label=label,
+                          recipe=recipe))

@@ -1,6 +1,7 @@
 """Standard fine-tuning: every parameter of the pretrained ResNet trains, new head."""
 from adafilter_jax import models
 from adafilter_jax.models import own
+from adafilter_jax.methods import schedules
 from adafilter_jax.methods.registry import Method, backbone_kwargs, register, settings
 
 
@@ -22,4 +23,28 @@ def build_with(block: str):
   return build
 
 
-FINETUNE = register(Method(name='finetune', build_model=build_model))
+def recipe(c):
+  """Standard fine-tuning (Table 2): every parameter of the pretrained ResNet-50 trains.
+
+    python main.py --config configs/transfer.py:dataset=caltech256_30,method=finetune
+  """
+  return c
+
+
+def erm(c):
+  """TLlib's ERM: standard fine-tuning on TLlib's recipe (methods/schedules.py), the baseline
+  of its sampling-rate tables; compare the other methods of that protocol (co_tuning,
+  surgical, auto_rgn, bitfit) with this rather than with `finetune` (AdaFilter's recipe).
+
+    python main.py --config configs/transfer.py:dataset=cubs,method=erm \
+        --config.data.sample_rate=0.15
+
+  Expected: TLlib's ResNet-50 numbers, `paper_numbers.TLLIB['erm']` (best-epoch top-1 % at
+  15 / 30 / 50 / 100 % of the data; CUB-200 51.2 / 64.6 / 74.6 / 81.8). Not run here yet: the
+  runs need a GPU and the datasets.
+  """
+  return schedules.tllib(c)
+
+
+FINETUNE = register(Method(name='finetune', build_model=build_model, recipe=recipe,
+                           recipes={'erm': erm}))

@@ -35,5 +35,13 @@ class _FinetuneHalf(Method):
         lambda path, _: label(tuple(str(getattr(k, 'key', k)) for k in path)), params)
 
 
+def recipe(c):
+  """Fine-tuning half (Table 2): the stem and the first 8 of 16 blocks frozen.
+
+    python main.py --config configs/transfer.py:dataset=caltech256_30,method=finetune_half
+  """
+  return c
+
+
 FINETUNE_HALF = register(_FinetuneHalf(name='finetune_half', build_model=build_model,
-                                       label=default_label))
+                                       label=default_label, recipe=recipe))

@@ -45,7 +45,7 @@ _TABLES = (ADAFILTER, SPOTTUNE)  # on disjoint datasets
 # TLlib (thuml/Transfer-Learning-Library, examples/task_adaptation/image_classification/
 # README.md, "... on ResNet-50 (Supervised Pre-trained)"), supervised ImageNet ResNet-50:
 # best-epoch top-1 (%) trained on TLLIB_RATES % of the training images of each class, every
-# method on TLlib's recipe; ERM is its standard fine-tuning (configs/methods/erm.py).
+# method on TLlib's recipe; ERM is its standard fine-tuning (the recipe erm, methods/finetune.py).
 TLLIB_RATES = (15, 30, 50, 100)
 TLLIB: Dict[str, Dict[str, tuple]] = {  # recipe -> dataset -> top-1 at TLLIB_RATES
     'erm': {'cubs': (51.2, 64.6, 74.6, 81.8), 'stanford_cars': (41.1, 65.9, 78.4, 87.8),
@@ -60,7 +60,7 @@ TLLIB: Dict[str, Dict[str, tuple]] = {  # recipe -> dataset -> top-1 at TLLIB_RA
 
 
 def top1(dataset: str, recipe: str, sample_rate: Optional[int] = None) -> Optional[float]:
-  """The paper's top-1 (%) for a recipe of configs/methods/ on a dataset, or None; with
+  """The paper's top-1 (%) for a recipe (methods.recipe_names()) on a dataset, or None; with
   `sample_rate` (%), TLlib's at that rate."""
   if sample_rate is not None:
     row = TLLIB.get(recipe, {}).get(dataset)

@@ -20,6 +20,9 @@ from adafilter_jax.models import transform
 GROUPS = ('network', 'head', 'gate', 'frozen')
 
 Path = Tuple[str, ...]
+# A recipe: a method's settings and schedule written onto any dataset's config (in place,
+# returned); its docstring carries the command that runs it and the expected result.
+Recipe = Callable[[ml_collections.ConfigDict], ml_collections.ConfigDict]
 
 
 def own_head(config) -> Optional[Path]:
@@ -150,6 +153,11 @@ class Method:
     wrap_optimizer: optional (tx, labels, config, steps_per_epoch) -> the optax
       transformation that replaces the per-group optimizer `tx` (Auto-RGN's per-layer
       rates); `labels` the params' groups.
+    recipe: optional `Recipe`, the method's own under its name (`apply_recipe`): its
+      settings block ``config.<name>``, written here only (the method reads it with
+      `settings`, no defaults), and its schedule. None: no recipe of that name.
+    recipes: more recipes of this method under names of their own (its ablations, its
+      paper baselines on another schedule), each written whole, not on top of `recipe`.
   """
   name: str
   build_model: Callable[[ml_collections.ConfigDict, int, Optional[str]], nn.Module]
@@ -159,6 +167,8 @@ class Method:
   pretrained_parts: Optional[Callable[[ml_collections.ConfigDict], Dict[str, str]]] = None
   stages: Optional[Callable[[ml_collections.ConfigDict], Sequence[Stage]]] = None
   wrap_optimizer: Optional[Callable[[Any, Any, ml_collections.ConfigDict, int], Any]] = None
+  recipe: Optional[Recipe] = None
+  recipes: Mapping[str, Recipe] = dataclasses.field(default_factory=dict)
 
   @property
   def needs_pretrained_params(self) -> bool:
@@ -224,12 +234,18 @@ def settings(config: ml_collections.ConfigDict, block: str,
 
 
 REGISTRY: Dict[str, Method] = {}
+RECIPES: Dict[str, Tuple[str, Recipe]] = {}  # recipe name -> (its method, the recipe)
 
 
 def register(method: Method) -> Method:
-  if method.name in REGISTRY:
-    raise ValueError(f'method {method.name!r} registered twice')
+  """Adds `method` and its recipes; a name taken by another method or recipe fails."""
+  own = {method.name: method.recipe} if method.recipe else {}
+  for name in [method.name, *own, *method.recipes]:
+    if name in REGISTRY or name in RECIPES:
+      raise ValueError(f'method {method.name!r}: the name {name!r} is registered already')
   REGISTRY[method.name] = method
+  RECIPES.update({name: (method.name, recipe)
+                  for name, recipe in {**own, **method.recipes}.items()})
   return method
 
 
@@ -253,3 +269,21 @@ def get(name: str) -> Method:
 def names():
   _discover()
   return sorted(REGISTRY)
+
+
+def recipe_names() -> List[str]:
+  """Every recipe: what the experiments grid and configs/transfer.py's `method=` take."""
+  _discover()
+  return sorted(RECIPES)
+
+
+def apply_recipe(name: str, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Recipe `name` on `config` (in place, returned): ``config.method`` set to its method,
+  then the recipe's settings and schedule."""
+  _discover()
+  if name not in RECIPES:
+    raise ValueError(f'unknown recipe {name!r} (a method\'s `recipe` or `recipes`, '
+                     f'adafilter_jax/methods/); known: {sorted(RECIPES)}')
+  method, recipe = RECIPES[name]
+  config.method = method
+  return recipe(config)

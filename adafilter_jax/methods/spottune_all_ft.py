@@ -13,5 +13,15 @@ def build_model(config, num_classes, bn_axis_name=None):
                                   **backbone_kwargs(config, bn_axis_name))
 
 
+def recipe(c):
+  """SpotTune trained with its recipe, every test image routed through all fine-tuned
+  blocks (SpotTune Table 2's baseline: the policy is used in training only).
+
+    python main.py --config configs/transfer.py:dataset=cubs,method=spottune_all_ft
+  """
+  return spottune_method.recipe(c)
+
+
 SPOTTUNE_ALL_FT = register(Method(name='spottune_all_ft', build_model=build_model,
-                                  label=spottune_method.label))
+                                  label=spottune_method.label,
+                                  recipe=recipe))

@@ -6,10 +6,12 @@ back into this field, so the run's config.json records it; or the comma-separate
 blocks of an earlier draw (exactly half of them) to repeat it.
 """
 from absl import logging
+import ml_collections
 import numpy as np
 
 from adafilter_jax.methods.registry import Method, register
 from adafilter_jax.methods import frozen_blocks
+from adafilter_jax.methods import schedules
 
 
 def draw(names, seed: int) -> list:
@@ -38,5 +40,18 @@ def build_model(config, num_classes, bn_axis_name=None):
   return frozen_blocks.build(config, num_classes, bn_axis_name, tuned_blocks(config))
 
 
+def recipe(c):
+  """Stochastic fine-tuning (SpotTune Table 2): a random half of the residual blocks
+  fine-tuned, drawn once from ``config.seed`` and written into
+  ``config.stochastic_ft.blocks`` (so the run's config.json records it; set it to repeat
+  a draw); SpotTune's schedule (methods/schedules.py).
+
+    python main.py --config configs/transfer.py:dataset=cubs,method=stochastic_ft \
+        --config.seed=1
+  """
+  c.stochastic_ft = ml_collections.ConfigDict(dict(blocks=''))
+  return schedules.spottune(c)
+
+
 STOCHASTIC_FT = register(Method(name='stochastic_ft', build_model=build_model,
-                                label=frozen_blocks.label))
+                                label=frozen_blocks.label, recipe=recipe))

@@ -54,7 +54,7 @@ def find(path: str) -> str:
 def error_in_file(error: BaseException, path: str) -> Optional[str]:
   """'FILE, line N: Type: message' when `error` comes from the code of config file `path`
   (its syntax, a name it does not define, an import that fails) or of a config file it
-  runs from its folder (configs/transfer.py runs configs/methods/<recipe>.py): FILE is the
+  runs from its folder (configs/transfer.py runs configs/<dataset>.py): FILE is the
   innermost of the files it ran, `path`'s own calls on. Else None."""
   if not os.path.isfile(path):
     return None

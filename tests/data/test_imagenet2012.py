@@ -15,11 +15,11 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
+from adafilter_jax import methods
 from adafilter_jax.data import pipeline
 from adafilter_jax.data import prepare as prepare_lib
 from adafilter_jax.systems.selective import images
 from configs import base
-from configs.methods import selective_joint
 from tests.data import catalog_fakes
 
 _TFDS_DIR = os.path.join(os.path.dirname(tfds.__file__), 'datasets', 'imagenet2012')
@@ -104,7 +104,7 @@ def test_cmyk_and_png_are_stored_as_rgb_jpegs(prepared):
 def test_selective_source_reads_it(prepared):
   data_dir, _ = prepared
   config = base.get_config()
-  selective_joint.apply(config)
+  methods.apply_recipe('selective_joint', config)
   source = config.selective.source
   assert source.name == 'imagenet2012'
   source.data_dir = data_dir
@@ -122,7 +122,7 @@ def test_selective_source_reads_it(prepared):
 
 def test_unprepared_source_says_how_to_prepare_it(tmp_path):
   config = base.get_config()
-  selective_joint.apply(config)
+  methods.apply_recipe('selective_joint', config)
   source = config.selective.source
   source.data_dir, source.manual_dir = str(tmp_path / 'empty'), '/downloads/imagenet'
   with pytest.raises(pipeline.DatasetNotPreparedError) as e:

@@ -6,14 +6,13 @@ import numpy as np
 from adafilter_jax import methods
 from adafilter_jax.train import state as state_lib
 from adafilter_jax.train import steps
-from configs import methods as recipes
 from tests.methods import tiny
 
 
 def config(method, arch='resnet26', **overrides):
   """Recipe `method`'s config where one has that name; else finetune's with `method` set
   and no settings block (the tests add the block they need)."""
-  c = tiny.config(method if method in recipes.RECIPES else 'finetune', arch=arch, **overrides)
+  c = tiny.config(method if method in methods.recipe_names() else 'finetune', arch=arch, **overrides)
   c.method = method
   c.optim.lr = c.optim.gate_lr = 0.1
   return c

@@ -1,4 +1,4 @@
-"""Every recipe of configs/methods/ loads on a dataset config, names a registered method
+"""Every recipe loads on a dataset config, names a registered method
 and builds its model; the recipes carry the papers' settings."""
 import ast
 import os
@@ -17,13 +17,13 @@ from adafilter_jax import methods
 from adafilter_jax.methods import paper_numbers
 from adafilter_jax.weights import pretrained
 from adafilter_jax import models
-from configs import methods as recipes
+from configs import transfer
 from tests.methods import tiny
 
 
-@pytest.mark.parametrize('name', recipes.RECIPES)
+@pytest.mark.parametrize('name', methods.recipe_names())
 def test_recipe_builds_its_model(name):
-  config = recipes.on_dataset('caltech256_30', name)
+  config = transfer.on_dataset('caltech256_30', name)
   assert config.name == f'caltech256_30_{name}' and config.data.name == 'caltech256_30'
   method = methods.get(config.method)
   config.model.arch, config.model.width = 'resnet18', 4
@@ -43,7 +43,7 @@ def test_recipe_builds_its_model(name):
 
 
 def test_recipes_carry_the_papers_settings():
-  get = lambda name: recipes.on_dataset('mit_indoor', name)
+  get = lambda name: transfer.on_dataset('mit_indoor', name)
   c = get('spottune')
   assert (c.batch_size, c.num_epochs, c.optim.lr, c.optim.gate_lr) == (32, 40, 0.01, 1e-4)
   assert tuple(c.optim.decay_epochs) == (15, 30) and c.optim.decay_factor == 0.1
@@ -65,7 +65,7 @@ def test_recipes_carry_the_papers_settings():
 
 
 def test_cnn_gate_trunk_takes_plain_resnet18_weights():
-  config = recipes.on_dataset('caltech256_30', 'adafilter_cnn_gate')
+  config = transfer.on_dataset('caltech256_30', 'adafilter_cnn_gate')
   config.model.arch, config.model.width, config.adafilter.gate_width = 'resnet18', 4, 4
   model = methods.get('adafilter').build_model(config, 5, None)
   x = jnp.zeros((1, 32, 32, 3))
@@ -150,13 +150,13 @@ def test_spottune_table2_datasets_carry_their_column_of_the_paper():
   last2 = {'cubs': 80.34, 'stanford_cars': 85.36, 'oxford_flowers': 91.81,
            'wikiart': 70.82, 'sketches': 78.37}
   for dataset in spottune:
-    config = recipes.on_dataset(dataset, 'finetune_last2')
+    config = transfer.on_dataset(dataset, 'finetune_last2')
     assert config.paper_top1['spottune'] == spottune[dataset]
     assert config.paper_top1['finetune_last2'] == last2[dataset]
 
 
 def test_later_baselines_carry_their_papers_settings():
-  get = lambda name, dataset='cubs': recipes.on_dataset(dataset, name)
+  get = lambda name, dataset='cubs': transfer.on_dataset(dataset, name)
   c, base = get('lp_ft'), get('finetune')
   assert (c.lp_ft.lp_epochs, c.lp_ft.lp_lr, tuple(c.lp_ft.lp_decay_epochs)) == (10, 0.01, (6,))
   assert c.num_epochs == base.num_epochs + 10 and c.optim == base.optim
@@ -193,34 +193,43 @@ def test_tllib_table_is_the_one_in_docs():
     ('erm', 'data.sample_rate', 0.0, 'a number in (0, 1]'),
 ])
 def test_later_baselines_settings_are_range_checked(recipe, key, value, accepted):
-  config = recipes.on_dataset('cubs', recipe)
+  config = transfer.on_dataset('cubs', recipe)
   config.update_from_flattened_dict({key: value})
   shown = str(tuple(value)) if isinstance(value, tuple) else str(value)
   with pytest.raises(ValueError, match=re.escape(f'config.{key}={shown}: must be {accepted}')):
     checks.check_fields(config)
 
 
-def test_a_recipe_s_own_error_is_one_line_naming_its_file_and_line(tmp_path, capsys,
-                                                                    monkeypatch):
-  """The grids load configs/transfer.py, which runs the recipe's file: a name the recipe
-  does not define stops the grid before its first run, naming the recipe's file and line
-  (not the line of transfer.py that called it)."""
+def test_a_dataset_config_s_own_error_is_one_line_naming_its_file_and_line(tmp_path, capsys,
+                                                                           monkeypatch):
+  """The grids load configs/transfer.py, which runs the dataset's config file: a name that
+  file does not define stops the grid before its first run, naming its file and line (not
+  the line of transfer.py that called it)."""
   from adafilter_jax.apps import experiments  # pylint: disable=g-import-not-at-top
   configs = tmp_path / 'configs'
-  recipe = configs / 'methods' / 'typo.py'
-  recipe.parent.mkdir(parents=True)
-  recipe.write_text('def apply(config):\n  return base.get_config()\n')
-  (configs / 'transfer.py').write_text(  # configs/transfer.py's shape: the recipe by name
+  dataset = configs / 'typo.py'
+  configs.mkdir()
+  dataset.write_text('def get_config():\n  return base.get_config()\n')
+  (configs / 'transfer.py').write_text(  # configs/transfer.py's shape: the dataset by name
       'import importlib\n\n\ndef get_config(arg):\n'
-      "  method = arg.split('method=')[1]\n"
-      '  return importlib.import_module(method).apply(None)\n')
-  monkeypatch.syspath_prepend(str(recipe.parent))
+      "  dataset = arg.split('dataset=')[1].split(',')[0]\n"
+      '  return importlib.import_module(dataset).get_config()\n')
+  monkeypatch.syspath_prepend(str(configs))
   monkeypatch.delitem(sys.modules, 'typo', raising=False)
-  code = experiments.main(['--datasets', 'demo', '--methods', 'typo', '--seeds', '0',
+  code = experiments.main(['--datasets', 'typo', '--methods', 'finetune', '--seeds', '0',
                            '--configs_dir', str(configs), '--root', str(tmp_path / 'runs')])
   err = capsys.readouterr().err
   assert code == 1
-  assert f"error: {recipe}, line 2: NameError: name 'base' is not defined\n" in err, err
+  assert f"error: {dataset}, line 2: NameError: name 'base' is not defined\n" in err, err
+  assert not (tmp_path / 'runs').exists()
+
+
+def test_an_unknown_recipe_stops_the_grid_naming_the_known_ones(tmp_path, capsys):
+  from adafilter_jax.apps import experiments  # pylint: disable=g-import-not-at-top
+  code = experiments.main(['--datasets', 'demo', '--methods', 'l2sq', '--seeds', '0',
+                           '--root', str(tmp_path / 'runs')])
+  err = capsys.readouterr().err
+  assert code == 1 and "unknown recipe 'l2sq'; known: ['adafilter', " in err, err
   assert not (tmp_path / 'runs').exists()
 
 
@@ -270,11 +279,9 @@ def test_the_table2_files_run_the_papers_adafilter_recipe():
     assert own == grid and own['method'] == 'adafilter'
 
 
-def test_every_recipe_the_papers_name_is_a_file_of_configs_methods():
-  """A recipe is found by its file: every row of the papers' tables has one."""
+def test_every_recipe_the_papers_name_is_registered():
   named = {*paper_numbers.ADAFILTER, *paper_numbers.SPOTTUNE, *paper_numbers.TLLIB}
-  on_disk = {f[:-3] for f in os.listdir('configs/methods') if f[0] != '_' and f.endswith('.py')}
-  assert named <= on_disk and set(recipes.RECIPES) == on_disk
+  assert named <= set(methods.recipe_names())
 
 
 def test_an_unknown_dataset_is_named():

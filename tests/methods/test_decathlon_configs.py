@@ -5,13 +5,13 @@ from adafilter_jax.systems import decathlon
 from adafilter_jax.data import datasets
 from adafilter_jax.train import config_files
 from configs import decathlon as decathlon_configs
-from configs import methods as recipes
+from configs import transfer
 
 
 @pytest.mark.parametrize('domain', decathlon.DOMAINS)
 def test_every_domain_has_a_config_on_the_decathlon_split(domain):
   module = domain.replace('-', '_')
-  config = recipes.on_dataset(f'decathlon.{module}', 'spottune')
+  config = transfer.on_dataset(f'decathlon.{module}', 'spottune')
   assert decathlon.domain_of(config.data.name) == domain
   spec = datasets.resolve(config.data.name)
   assert (spec.train_split, spec.eval_split) == ('train', 'validation')
@@ -23,7 +23,7 @@ def test_every_domain_has_a_config_on_the_decathlon_split(domain):
 
 
 def test_paper_numbers_carry_the_corrected_feature_extractor_dtd():
-  config = recipes.on_dataset('decathlon.dtd', 'feature_extractor')
+  config = transfer.on_dataset('decathlon.dtd', 'feature_extractor')
   assert config.paper_top1.feature_extractor == 45.37  # Rebuffi et al. 2017; SpotTune: 55.53
   assert config.paper_top1.finetune == 55.53
 
@@ -31,7 +31,7 @@ def test_paper_numbers_carry_the_corrected_feature_extractor_dtd():
 @pytest.mark.parametrize('recipe', ['spottune', 'finetune', 'feature_extractor',
                                     'finetune_last2', 'adafilter'])
 def test_every_method_follows_the_decathlon_schedule(recipe):
-  config = recipes.on_dataset('decathlon.dtd', recipe)
+  config = transfer.on_dataset('decathlon.dtd', recipe)
   assert (config.batch_size, config.num_epochs, config.optim.lr) == (128, 110, 0.1)
   assert tuple(config.optim.decay_epochs) == (40, 60, 80)
   assert config.optim.gate_lr == 0.01
@@ -40,10 +40,10 @@ def test_every_method_follows_the_decathlon_schedule(recipe):
 
 
 def test_the_random_crop_and_its_exceptions():
-  crop = recipes.on_dataset('decathlon.aircraft', 'finetune').data
+  crop = transfer.on_dataset('decathlon.aircraft', 'finetune').data
   assert (crop.image_size, crop.flip) == (64, False)
   assert tuple(crop.crop_scale) == pytest.approx(((64 / 72)**2,) * 2)
-  whole = recipes.on_dataset('decathlon.svhn', 'finetune').data
+  whole = transfer.on_dataset('decathlon.svhn', 'finetune').data
   assert (whole.image_size, tuple(whole.crop_scale)) == (72, (1.0, 1.0))
 
 
@@ -61,7 +61,7 @@ def test_one_file_for_the_ten_domains_spottune_by_default():
                                              'decathlon_vgg_flowers')
   assert c.spottune.policy_width == 32 and c.optim.gate_lr == 0.01
   c = config_files.load('configs/decathlon.py:domain=dtd,method=feature_extractor')
-  grid = recipes.on_dataset('decathlon.dtd', 'feature_extractor')
+  grid = transfer.on_dataset('decathlon.dtd', 'feature_extractor')
   assert grid.name == 'decathlon.dtd_feature_extractor'
   assert {**c.to_dict(), 'name': ''} == {**grid.to_dict(), 'name': ''}
 

@@ -9,8 +9,8 @@
 
 The machine is shared and noisy, so variants are timed interleaved (round-robin), each
 round's time is the median of `--steps` steps, and the reported time is the median over
-rounds; ratios are taken between variants of the same run. Each variant is a recipe of
-configs/methods/ with config overrides (VARIANTS), built by its method as `main.py`
+rounds; ratios are taken between variants of the same run. Each variant is a recipe
+(adafilter_jax/methods/) with config overrides (VARIANTS), built by its method as `main.py`
 builds it; the steps are the
 project's real ones (train/steps.py: SGD momentum with per-group rates, BN stats update,
 gate rng, softmax CE; the eval step with its gate fractions), placed and compiled by
@@ -45,7 +45,7 @@ from adafilter_jax.train import steps
 
 NUM_CLASSES = 100
 
-# name -> (recipe of configs/methods/, config overrides as main.py's --config.key=value
+# name -> (recipe, config overrides as main.py's --config.key=value
 # takes them). 'ft' = plain fine-tuning (all params train).
 VARIANTS = {
     'ft': ('finetune', []),

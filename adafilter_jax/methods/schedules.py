@@ -1,4 +1,4 @@
-"""The training schedules that several recipes of configs/methods/ share (not recipes).
+"""The training schedules that several methods' recipes share (not recipes themselves).
 
 `spottune`: SpotTune's ResNet-50 schedule (its Sec. 4.1), which its Table 2 baselines
 share here: SGD momentum 0.9, lr 0.01, batch 32, 40 epochs, x0.1 at epochs 15 and 30. On
