@@ -12,6 +12,8 @@ from typing import Callable, List
 
 from adafilter_jax.apps import report
 from adafilter_jax.inference import evaluate
+from adafilter_jax.methods import delta as delta_method
+from adafilter_jax.methods import selective_joint
 from adafilter_jax.systems import delta_attention
 from adafilter_jax.systems.selective import run as selective_run
 from adafilter_jax.train import loop
@@ -56,7 +58,7 @@ def final_summary(workdir: str) -> str:
 
 
 # Methods whose whole job is a runner of their own: method name -> (config, workdir) -> Any.
-RUNNERS = {'selective_joint': selective_run.run, 'delta': delta}
+RUNNERS = {selective_joint.SELECTIVE_JOINT.name: selective_run.run, delta_method.DELTA.name: delta}
 
 
 def runner(method: str) -> Callable:
