@@ -86,3 +86,16 @@ def test_without_torch_the_torch_rows_are_left_out_before_anything_compiles(monk
   assert specs == ['ft', 'ada:eval']
   assert ("# torch is not installed (pip install -r requirements-test.txt): the torch peer's "
           'rows are left out.') in printed.splitlines()
+
+
+def test_the_bench_compiles_the_train_step_as_main_py_does():
+  """With lean units (or remat) on a CPU, main.py's train step keeps the barriers their
+  plan relies on (train/parallel.py's compiler_options); so must the step the bench
+  times, else it times a step whose plan XLA undid."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from tests import tiny_config  # pylint: disable=g-import-not-at-top
+  config = tiny_config.config('adafilter', **{'model.lean_units': True})
+  case = bench.JaxCase('ada_lean', ('train',), 2, 16, 'float32', 'jit', config=config,
+                       num_classes=5)
+  keeps = jax.default_backend() == 'cpu'
+  assert ('opt-barrier' in case.train.as_text()) == keeps

@@ -14,7 +14,8 @@ rounds; ratios are taken between variants of the same run. Each variant is a rec
 builds it; the steps are the
 project's real ones (train/steps.py: SGD momentum with per-group rates, BN stats update,
 gate rng, softmax CE; the eval step with its gate fractions), placed and compiled by
-train/parallel.py for `--parallel` with the state donated. `name:train` / `name:eval`
+train/parallel.py for `--parallel` with the state donated, the train step with main.py's
+XLA options (on a CPU, barriers kept for lean units and remat). `name:train` / `name:eval`
 times one of the two (an eval_impl does not change the train step). Peak memory is XLA's
 own account of the compiled step (arguments + outputs + temporaries - aliased), not a
 process RSS. The torch peer is torchvision's ResNet-50 (torch_peer.py), channels_last,
@@ -95,9 +96,10 @@ def peak_bytes(compiled):
           - m.alias_size_in_bytes)
 
 
-def _compile(fn, *args):
+def _compile(fn, *args, options=None):
+  """`fn` compiled for `args` with XLA `options` (train/parallel.py's compiler_options)."""
   t = time.perf_counter()
-  compiled = fn.lower(*args).compile()
+  compiled = fn.lower(*args).compile(options)
   return compiled, time.perf_counter() - t, peak_bytes(compiled)
 
 
@@ -131,7 +133,8 @@ class JaxCase:
     if 'train' in modes:
       train = strategy.train_step(steps.make_train_step(method, config, strategy.bn_axis_name))
       self.train, self.compile_train, self.mem_train = _compile(
-          train, self.state, self.batch, self.key, self.anchor)
+          train, self.state, self.batch, self.key, self.anchor,
+          options=parallel_lib.compiler_options(config))
     if 'eval' in modes:
       evaluate = strategy.eval_step(steps.make_eval_step(config, strategy.bn_axis_name))
       self.eval, self.compile_eval, self.mem_eval = _compile(
