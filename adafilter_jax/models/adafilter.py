@@ -46,7 +46,8 @@ def adafilter_resnet(arch: str, num_classes: int, adafilter: Mapping, **model):
   `backbone`'s arguments (the config's `model` block). ``remat``: the transform, not the
   network, recomputes the residual blocks, so that the gate's state passes through."""
   # The transform runs every unit (lean or not): the network's own must stay modules.
-  network = archs.backbone(arch, num_classes, **{**model, 'remat': False, 'lean_units': False})
+  network = archs.backbone(arch, num_classes, **{**model, 'remat': False, 'lean_units': False,
+                                                  'lean_relus': model.get('lean_units', False)})
   blocks = (layers.unwrap(network.block_cls)[0],) if model.get('remat') else ()
   return transformed(network, adafilter, backbone=model, remat=blocks,
                      lean_units=model.get('lean_units', False))

@@ -19,6 +19,30 @@ from adafilter_jax.models import convs
 
 ModuleDef = Any
 
+@jax.custom_vjp
+def relu(x):
+  """max(x, 0), as `nn.relu`, with its gradient mask read from the output behind a barrier
+  (the same mask: y > 0 exactly where x > 0, so the same numbers). `nn.relu`'s reads the
+  input, which XLA then keeps or recomputes for the backward: after a gated unit, from
+  both branches' conv outputs, which stay alive for it even where the unit recomputes
+  S(x) (BENCHMARKS.md, "ReLU's mask"); the output is the next layer's input, kept anyway.
+  Without the barrier XLA rewrites max(x, 0) > 0 into x > 0 again."""
+  return jnp.maximum(x, 0)
+
+
+def _relu_fwd(x):
+  y = jnp.maximum(x, 0)
+  return y, y
+
+
+def _relu_bwd(y, dy):
+  y, dy = jax.lax.optimization_barrier((y, dy))
+  return (jnp.where(y > 0, dy, jnp.zeros_like(dy)),)
+
+
+relu.defvjp(_relu_fwd, _relu_bwd)
+
+
 # torchvision's kaiming_normal_(mode='fan_out', nonlinearity='relu').
 conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
 

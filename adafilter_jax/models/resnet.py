@@ -11,13 +11,13 @@ The network is plain: AdaFilter (adafilter.py, through transform.py) and SpotTun
 empty for a plain ResNet.
 """
 import functools
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from adafilter_jax.models import lean
-from adafilter_jax.models.layers import CONVS, Conv, ConvBN, linear_init, remat
+from adafilter_jax.models.layers import CONVS, Conv, ConvBN, linear_init, relu, remat
 
 ModuleDef = Any
 
@@ -26,22 +26,24 @@ class BasicBlock(nn.Module):
   planes: int
   strides: int
   unit: ModuleDef
+  act: Callable = nn.relu
   expansion = 1
 
   @nn.compact
   def __call__(self, x, train: bool):
     residual = x
     y = self.unit(self.planes, 3, self.strides, 1, name='conv1')(x, train)
-    y = self.unit(self.planes, 3, 1, 1, name='conv2')(nn.relu(y), train)
+    y = self.unit(self.planes, 3, 1, 1, name='conv2')(self.act(y), train)
     if self.strides != 1 or x.shape[-1] != self.planes:
       residual = self.unit(self.planes, 1, self.strides, 0, name='downsample')(x, train)
-    return nn.relu(y + residual)
+    return self.act(y + residual)
 
 
 class Bottleneck(nn.Module):
   planes: int
   strides: int
   unit: ModuleDef
+  act: Callable = nn.relu
   expansion = 4
 
   @nn.compact
@@ -49,12 +51,12 @@ class Bottleneck(nn.Module):
     residual = x
     out = self.planes * self.expansion
     y = self.unit(self.planes, 1, 1, 0, name='conv1')(x, train)
-    y = self.unit(self.planes, 3, self.strides, 1, name='conv2')(nn.relu(y), train)
-    y = self.unit(out, 1, 1, 0, name='conv3')(nn.relu(y), train)
+    y = self.unit(self.planes, 3, self.strides, 1, name='conv2')(self.act(y), train)
+    y = self.unit(out, 1, 1, 0, name='conv3')(self.act(y), train)
     # Call order, which AdaFilter's gate follows: conv1, conv2, conv3, the projection.
     if self.strides != 1 or x.shape[-1] != out:
       residual = self.unit(out, 1, self.strides, 0, name='downsample')(x, train)
-    return nn.relu(y + residual)
+    return self.act(y + residual)
 
 
 class ResNet(nn.Module):
@@ -72,6 +74,10 @@ class ResNet(nn.Module):
       keeping them (`layers.remat`; config.model.remat): less memory, one more forward.
     lean_units: in training, each unit's conv + BN as one lean unit (`lean.plain_unit`;
       config.model.lean_units): the same numbers, a backward that keeps less.
+    lean_relus: the blocks' ReLUs take their gradient's mask from their outputs
+      (`layers.relu`), which the next unit keeps, rather than from their inputs, which
+      XLA recomputes from what the unit before keeps (both branches' conv outputs after
+      a gated unit); None: as `lean_units`. AdaFilter sets it with its own lean units.
   """
   stage_sizes: Sequence[int]
   block_cls: ModuleDef
@@ -84,6 +90,7 @@ class ResNet(nn.Module):
   head_init: str = 'torch'
   remat: bool = False
   lean_units: bool = False
+  lean_relus: Optional[bool] = None
 
   def make_unit(self):
     """The unit every conv of the network is built from, with the network's settings."""
@@ -91,17 +98,25 @@ class ResNet(nn.Module):
     return functools.partial(self.unit, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
                              conv=self.conv, **extra)
 
+  def block_act(self) -> dict:
+    """The blocks' activation, passed only where it is not nn.relu (a block class of
+    the same signature may have no `act`)."""
+    lean = self.lean_units if self.lean_relus is None else self.lean_relus
+    return {'act': relu} if lean else {}
+
   @nn.compact
   def __call__(self, x, train: bool = False):
     unit = self.make_unit()
     x = unit(self.width, 7, 2, 3, name='conv1')(x, train)
+    # nn.relu here, lean or not: the max pool's backward reads its input wherever the
+    # mask is taken from, and XLA recomputes it from what the stem's unit keeps.
     x = nn.max_pool(nn.relu(x), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     self.sow('intermediates', 'stem', x)
     block_cls = remat(self.block_cls) if self.remat else self.block_cls
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
         block = block_cls(self.width * 2**i, 2 if (i > 0 and j == 0) else 1, unit,
-                          name=f'layer{i + 1}_{j}')
+                          name=f'layer{i + 1}_{j}', **self.block_act())
         x = block(x, train)
       self.sow('intermediates', f'layer{i + 1}', x)
     x = jnp.mean(x, axis=(1, 2))

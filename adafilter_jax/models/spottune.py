@@ -58,13 +58,15 @@ class SpotTuneBlock(nn.Module):
   unit: Any
   block_cls: Any = None
   fixed: Optional[Sequence[str]] = None  # blocks that use the fine-tuned copy; None: gated
+  act: Optional[Any] = None  # the copies' activation (ResNet.block_act); None: theirs
 
   @nn.compact
   def __call__(self, x, train: bool, decision=None):
     name = '/'.join(self.path)
     args = (self.planes, self.strides, self.unit)
-    ft = lambda: self.block_cls(*args, name=FT)
-    pre = lambda: _frozen(self.block_cls, self.is_initializing())(*args, name=PRE)
+    kw = {'act': self.act} if self.act is not None else {}
+    ft = lambda: self.block_cls(*args, name=FT, **kw)
+    pre = lambda: _frozen(self.block_cls, self.is_initializing())(*args, name=PRE, **kw)
     if self.fixed is not None:
       if name in self.fixed:
         return ft()(x, train)

@@ -320,3 +320,15 @@ def test_a_flax_models_conv_bn_pairs_run_lean_with_the_same_numbers():
   assert_close(got, want, 1e-5)
   assert jax.tree.structure(got) == jax.tree.structure(want)
   assert lean.unit_kwargs(layers.Conv(4, 3), nn.BatchNorm(use_bias=False)) is None
+
+
+def test_the_lean_relu_is_nn_relu_in_value_and_gradient():
+  """layers.relu (the blocks' with lean units) reads its gradient's mask from its output:
+  the same numbers as nn.relu's, at 0 included (gradient 0 there)."""
+  x = jnp.asarray(np.random.RandomState(0).randn(4, 3, 5).astype(np.float32)).at[0, 0].set(0.0)
+  dy = jnp.asarray(np.random.RandomState(1).randn(4, 3, 5).astype(np.float32))
+  for f in (layers.relu, nn.relu):
+    y, vjp = jax.vjp(f, x)
+    np.testing.assert_array_equal(y, np.maximum(np.asarray(x), 0))
+    np.testing.assert_array_equal(vjp(dy)[0], np.where(np.asarray(x) > 0, dy, 0))
+  assert float(jax.grad(lambda v: layers.relu(v).sum())(x)[0, 0, 0]) == 0.0

@@ -105,6 +105,17 @@ def test_finetune_lean_units_give_flaxs_numbers(monkeypatch):
   assert ran == {**dict.fromkeys(UNITS, 0), 'conv_bn': CONVS14}
 
 
+def test_spottune_lean_units_give_flaxs_numbers(monkeypatch):
+  """SpotTune's blocks pass the network's lean ReLU (layers.relu) to both copies; the
+  fine-tuned copies' units and the stem run lean (the frozen copies run in inference mode,
+  the policy's trunk as it is)."""
+  from adafilter_jax import models  # pylint: disable=g-import-not-at-top
+  build = functools.partial(models.spottune_backbone, 'resnet10', NUM_CLASSES, width=4,
+                            policy_width=4)
+  ran = lean_against_flax(monkeypatch, build)
+  assert ran == {**dict.fromkeys(UNITS, 0), 'conv_bn': CONVS10}
+
+
 def test_lean_units_take_the_statistics_of_the_devices_batch(monkeypatch):
   """Under pmap's BN axis (`bn_axis_name`; here vmap's axis of the same name, each
   'device' taking the gradient of its own half of the batch): the lean units' numbers

@@ -187,3 +187,33 @@ def test_on_a_cpu_the_train_step_keeps_barriers_where_the_model_relies_on_them(
   if keeps:
     (compiled,) = step.compiled.values()
     assert 'opt-barrier' in compiled.as_text()
+
+
+def _step_temporaries(config, res, batch):
+  """XLA's temporaries (bytes) of the loop's train step for `config`, compiled for an
+  abstract state and batch as main.py compiles it on a CPU (barriers kept)."""
+  method = methods.get(config.method)
+  model = method.build_model(config, 10, None)
+  variables = jax.eval_shape(lambda: state_lib.abstract_variables(model, res))
+  state = jax.eval_shape(lambda v: state_lib.create_state(method, model, v, config, 10),
+                         variables)
+  spec = jax.ShapeDtypeStruct
+  inputs = {'image': spec((batch, res, res, 3), np.uint8), 'label': spec((batch,), np.int32),
+            'mask': spec((batch,), bool), 'index': spec((batch,), np.int32)}
+  step = parallel_lib.Parallel('jit').train_step(steps.make_train_step(method, config, None))
+  compiled = step.lower(state, inputs, jax.random.key(0), None).compile(
+      parallel_lib.compiler_options(config))
+  return compiled.memory_analysis().temp_size_in_bytes
+
+
+def test_recomputing_s_lowers_the_train_steps_memory():
+  """adafilter.recompute_s drops S(x) from what each lean gated unit keeps; XLA kept it
+  anyway while a block's ReLU took its gradient's mask from its input, recomputed in the
+  backward from both branches' conv outputs (0.987x of the step's temporaries without it
+  on this ResNet-14 on the AMD EPYC; 0.88x with the mask read from the ReLU's output,
+  layers.relu; ResNet-50 at 224 px, batch 16: 0.71x, BENCHMARKS.md)."""
+  config = tiny_config.config('adafilter', arch='resnet14', width=8, gated_layers='all',
+                              **{'model.lean_units': True})
+  kept = _step_temporaries(config, 64, 8)
+  config.adafilter.recompute_s = True
+  assert _step_temporaries(config, 64, 8) <= 0.93 * kept
