@@ -94,8 +94,8 @@ def test_the_bench_compiles_the_train_step_as_main_py_does():
   times, else it times a step whose plan XLA undid."""
   import jax  # pylint: disable=g-import-not-at-top
   from tests import tiny_config  # pylint: disable=g-import-not-at-top
-  config = tiny_config.config('adafilter', **{'model.lean_units': True})
-  case = bench.JaxCase('ada_lean', ('train',), 2, 16, 'float32', 'jit', config=config,
+  config = tiny_config.config('finetune', **{'model.lean_units': True})
+  case = bench.JaxCase('ft_lean', ('train',), 2, 16, 'float32', 'jit', config=config,
                        num_classes=5)
   keeps = jax.default_backend() == 'cpu'
   assert ('opt-barrier' in case.train.as_text()) == keeps
