@@ -26,13 +26,19 @@ step demo 240 python3 main.py --config configs/demo.py --workdir /tmp/demo \
 # 2. bf16 on the same demo: does the gate decide alike, is accuracy within seed noise?
 step demo_bf16 180 python3 main.py --config configs/demo.py --workdir /tmp/demo_bf16 \
   --config.model.dtype=bfloat16 --config.progress_bar=False
-# 3. Train and eval steps at batch 64, 224 px, side by side in one process.
+# 3. The lean units (issue 34's goals): peak memory and train step, both sides lean, and
+#    with S(x) recomputed, against today's plain fine-tuning.
+step memory_lean 240 python3 -m adafilter_jax.apps.bench.memory --settings plain \
+  --variants ft,ft_lean,ada_lean,ada_lean_rs --batch 64
+step lean64 240 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 64 --rounds 3 \
+  --variants ft:train,ft_lean:train,ada_lean:train,ada_lean_rs:train
+# 4. Train and eval steps at batch 64, 224 px, side by side in one process.
 step bench64 240 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 64 --rounds 3 \
   --dtype float32,bfloat16 --variants ft,ada,ada_fused_all:eval,torch
-# 4. Test-time latency at batch 1 (the serving case): two-branch vs one fused conv a layer.
+# 5. Test-time latency at batch 1 (the serving case): two-branch vs one fused conv a layer.
 step bench1 150 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 1 --rounds 3 \
   --variants ft:eval,ada:eval,ada_fused:eval,ada_fused_all:eval
-# 5. Peak memory of each memory setting (remat, accumulation, bf16), compiled on the GPU.
+# 6. Peak memory of each memory setting (remat, accumulation, bf16), compiled on the GPU.
 step memory 420 python3 -m adafilter_jax.apps.bench.memory
 cp /tmp/demo/report/report.md "$OUT/demo_report.md" 2>/dev/null
 cp /tmp/demo_bf16/report/report.md "$OUT/demo_bf16_report.md" 2>/dev/null
