@@ -19,6 +19,7 @@ from adafilter_jax.models import convs
 
 ModuleDef = Any
 
+
 @jax.custom_vjp
 def relu(x):
   """max(x, 0), as `nn.relu`, with its gradient mask read from the output behind a barrier
