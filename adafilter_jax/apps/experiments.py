@@ -8,9 +8,10 @@ into a Table-2-style table (mean +- std over seeds) next to the paper's numbers.
       --methods erm,co_tuning,surgical,auto_rgn,bitfit --sample_rates 15,30,50,100 \
       --metric best_eval_top1 --root runs/tllib
 
-A method here is a recipe (a method's own or one of its ablations, ``methods.recipe_names()``), run on a dataset of
-configs/transfer.py (``--config configs/transfer.py:dataset=<dataset>,method=<method>``)
-in ``<root>/<dataset>/<method>/seed_<seed>``. A run whose
+A method here is a recipe (a method's own or one of its ablations,
+``methods.recipe_names()``), run on a dataset of configs/transfer.py
+(``--config configs/transfer.py:dataset=<dataset>,method=<method>``) in
+``<root>/<dataset>/<method>/seed_<seed>``. A run whose
 summary.json reports all its epochs is skipped; an unfinished one resumes from its
 checkpoint (the loop does that). A recipe of `COMPLETED_FROM` is completed from an
 earlier run: ``spottune_fixed`` takes its blocks from the same dataset and seed's

@@ -13,6 +13,7 @@ import optax
 import pytest
 
 from adafilter_jax import methods
+from adafilter_jax.apps.bench import memory as memory_bench
 from adafilter_jax.train import parallel as parallel_lib
 from adafilter_jax.train import stages as stages_lib
 from adafilter_jax.train import state as state_lib
@@ -191,18 +192,8 @@ def test_on_a_cpu_the_train_step_keeps_barriers_where_the_model_relies_on_them(
 
 def _step_temporaries(config, res, batch):
   """XLA's temporaries (bytes) of the loop's train step for `config`, compiled for an
-  abstract state and batch as main.py compiles it on a CPU (barriers kept)."""
-  method = methods.get(config.method)
-  model = method.build_model(config, 10, None)
-  variables = jax.eval_shape(lambda: state_lib.abstract_variables(model, res))
-  state = jax.eval_shape(lambda v: state_lib.create_state(method, model, v, config, 10),
-                         variables)
-  spec = jax.ShapeDtypeStruct
-  inputs = {'image': spec((batch, res, res, 3), np.uint8), 'label': spec((batch,), np.int32),
-            'mask': spec((batch,), bool), 'index': spec((batch,), np.int32)}
-  step = parallel_lib.Parallel('jit').train_step(steps.make_train_step(method, config, None))
-  compiled = step.lower(state, inputs, jax.random.key(0), None).compile(
-      parallel_lib.compiler_options(config))
+  abstract state and batch as main.py compiles a lean step on a CPU (barriers kept)."""
+  compiled = memory_bench.compiled_config_step(config, batch, res)
   return compiled.memory_analysis().temp_size_in_bytes
 
 

@@ -56,6 +56,13 @@ def compiled_train_step(variant: str, setting: str, batch: int, res: int,
   if batch % config.grad_accum_steps:
     raise ValueError(f'--batch {batch} does not split into {config.grad_accum_steps} '
                      f'micro-batches (setting {setting!r}).')
+  return compiled_config_step(config, batch, res)
+
+
+def compiled_config_step(config, batch: int, res: int):
+  """`config`'s train step (train/steps.py under train/parallel.py's jit, state donated),
+  compiled for an abstract state and a batch of `batch` images of `res` pixels; on a CPU
+  with the barriers kept, as a GPU keeps them."""
   method = methods.get(config.method)
   model = method.build_model(config, bench_steps.NUM_CLASSES, None)
   variables = jax.eval_shape(lambda: state_lib.abstract_variables(model, res))
