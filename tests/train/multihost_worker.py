@@ -17,8 +17,10 @@ import json
 import os
 import signal
 import sys
+import time
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 import pytest
 
@@ -53,6 +55,12 @@ def _kill_after(checkpoint, epoch):
     save(self, step, state, meta, metrics)
     if metrics is not None and meta['epoch'] == epoch:
       self.manager.wait_until_finished()
+      # Every process past its save, then the leader last: it hosts the coordination
+      # service, whose loss makes the others' clients abort (SIGABRT) before their own
+      # SIGKILL if it goes first.
+      multihost_utils.sync_global_devices(f'killed after epoch {epoch}')
+      if jax.process_index() == 0:
+        time.sleep(0.5)
       os.kill(os.getpid(), signal.SIGKILL)
 
   checkpoint.Checkpoints.save = save_then_kill
