@@ -100,9 +100,11 @@ def get_config() -> ml_collections.ConfigDict:
   # gate-mixed, BN-folded kernels, 'fused' in the layers where that is faster on CPU,
   # 'fused_all' in every layer (per-example matmuls).
   c.adafilter.eval_impl = 'two_branch'
-  # With model.lean_units: keep only x for S and recompute S(x) in the backward (one more
-  # conv per gated unit, one conv output fewer kept; docs/speed.md).
-  c.adafilter.recompute_s = False
+  # With model.lean_units: where a gated unit's backward recomputes S(x) from x rather than
+  # keep it (one more conv of S, S(x)'s bytes fewer kept; docs/speed.md): 'expanding'
+  # where S(x) is larger than x (each bottleneck's last 1x1, widening projections),
+  # 'all', or 'none'.
+  c.adafilter.recompute_s = 'expanding'
 
   c.data = get_data_config()
   # The dataset's class count is used; set this to assert it (a head size check).

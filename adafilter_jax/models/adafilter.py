@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import jax
 
-from adafilter_jax.models import archs, layers, transform
+from adafilter_jax.models import archs, layers, lean, transform
 from adafilter_jax.models.gates import CNNGate, LSTMGate, RandomGate
 
 ModuleDef = Any
@@ -62,10 +62,11 @@ def transformed(model, adafilter: Mapping, image_size: int = SAMPLE_SIZE,
   recorded on an image of `image_size`; `backbone`: the network's settings the CNN
   gate's trunk shares; `remat`: the block classes recomputed in the backward;
   `lean_units`: config.model.lean_units (transform.Gated.lean)."""
-  recompute_s = adafilter.get('recompute_s', False)  # .get: runs saved before it existed
-  if recompute_s and not lean_units:
-    raise ValueError('adafilter.recompute_s=True acts in the lean units only: set '
-                     'model.lean_units=True as well, or recompute_s=False')
+  # .get: runs saved before it existed; a bool: runs saved before the policies.
+  recompute_s = lean.recompute_policy(adafilter.get('recompute_s', False))
+  if recompute_s == 'all' and not lean_units:
+    raise ValueError("adafilter.recompute_s='all' acts in the lean units only: set "
+                     "model.lean_units=True as well, or recompute_s='expanding' / 'none'")
   plan = None
   if plan_file:
     with open(plan_file) as f:

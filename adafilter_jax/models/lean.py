@@ -50,7 +50,31 @@ class Spec(NamedTuple):
   impl: str = 'xla'
   epsilon: float = 1e-5
   axis_name: Optional[str] = None
-  recompute_s: bool = False
+  recompute_s: str = 'none'  # RECOMPUTE_S
+
+
+# Where a gated unit's backward gets S(x): kept from the forward ('none'), recomputed from
+# x ('all'), or recomputed where S(x) has more elements than x ('expanding': a bottleneck's
+# last 1x1, a widening projection). x is kept anyway (F's weight gradient), so
+# recomputing costs one more conv of S and frees S(x); where S(x) is the larger tensor,
+# that frees the most of what the step keeps for S (docs/speed.md).
+RECOMPUTE_S = ('none', 'expanding', 'all')
+
+
+def recompute_policy(value) -> str:
+  """`recompute_s` as one of RECOMPUTE_S; a bool (runs saved before the policies, the
+  Python API's switch) reads as 'all' (True) or 'none' (False)."""
+  if isinstance(value, bool) or value is None:
+    return 'all' if value else 'none'
+  if value not in RECOMPUTE_S:
+    raise ValueError(f'adafilter.recompute_s={value!r}: expected one of {RECOMPUTE_S} '
+                     '(or a bool: True is \'all\', False \'none\')')
+  return value
+
+
+def _keeps_s(spec: Spec, x, s) -> bool:
+  """Whether the unit's backward keeps S(x) (else recomputes it from x)."""
+  return spec.recompute_s == 'none' or (spec.recompute_s == 'expanding' and s.size <= x.size)
 
 
 def running(average, batch, momentum: float = 0.9):
@@ -222,7 +246,7 @@ def _gated_fwd(spec, x, w_f, w_s, scale_f, bias_f, scale_s, bias_s, g):
                                                scale_s, bias_s, g)
   _, (mean_f, _), (mean_s, _) = out
   stats = (mean_f, rstd_f, scale_f, bias_f, mean_s, rstd_s, scale_s, bias_s)
-  return out, (x, w_f, w_s, f, None if spec.recompute_s else s, g, stats)
+  return out, (x, w_f, w_s, f, s if _keeps_s(spec, x, s) else None, g, stats)
 
 
 def _s_of(spec, x, w_s, s):
@@ -258,17 +282,18 @@ _gated.defvjp(_gated_fwd, _gated_bwd)
 
 def gated_conv_bn(x, kernel_f, kernel_s, bn_ft, bn_pre, g, *, strides: int = 1,
                   padding: int = 0, dtype=jnp.float32, axis_name: Optional[str] = None,
-                  epsilon: float = 1e-5, impl: str = 'xla', recompute_s: bool = False):
+                  epsilon: float = 1e-5, impl: str = 'xla', recompute_s='none'):
   """AdaFilter's gated unit with gated BN (Eq. 5), training mode:
   y = G ? BN_ft(conv(x, kernel_f)) : BN_pre(conv(x, kernel_s))
   -> (y, (mean_ft, var_ft), (mean_pre, var_pre)), the batch statistics of both branches.
 
   bn_ft, bn_pre: (scale, bias) pairs, [Cout] each; g: [B, Cout], 1 picks F. The gate's
   gradient is sum_hw dy * (BN_ft(F x) - BN_pre(S x)) (`mix`); kernel_s gets a
-  zero gradient. `recompute_s`: keep only x for S's side and recompute S(x) in the
-  backward (one more conv, S(x) fewer bytes kept). dtypes as `conv_bn`.
+  zero gradient. `recompute_s` (RECOMPUTE_S, or a bool): where the backward recomputes
+  S(x) from x rather than keep it (one more conv, S(x)'s bytes fewer kept). dtypes as
+  `conv_bn`.
   """
-  spec = Spec(strides, padding, impl, epsilon, axis_name, recompute_s)
+  spec = Spec(strides, padding, impl, epsilon, axis_name, recompute_policy(recompute_s))
   return _gated(spec, x.astype(dtype), kernel_f.astype(dtype), kernel_s.astype(dtype),
                 *bn_ft, *bn_pre, g)
 
@@ -288,7 +313,8 @@ def _eq6(spec, x, w_f, w_s, scale, bias, g):
 
 def _eq6_fwd(spec, x, w_f, w_s, scale, bias, g):
   out, (f, s, rstd) = _eq6_forward(spec, x, w_f, w_s, scale, bias, g)
-  return out, (x, w_f, w_s, f, None if spec.recompute_s else s, g, (out[1], rstd, scale))
+  return out, (x, w_f, w_s, f, s if _keeps_s(spec, x, s) else None, g,
+               (out[1], rstd, scale))
 
 
 def _eq6_bwd(spec, res, cts):
@@ -307,18 +333,18 @@ _eq6.defvjp(_eq6_fwd, _eq6_bwd)
 
 def gated_conv_bn_eq6(x, kernel_f, kernel_s, bn, g, *, strides: int = 1, padding: int = 0,
                       dtype=jnp.float32, axis_name: Optional[str] = None,
-                      epsilon: float = 1e-5, impl: str = 'xla', recompute_s: bool = False):
+                      epsilon: float = 1e-5, impl: str = 'xla', recompute_s='none'):
   """AdaFilter's gated unit with one BN after the mix (Eq. 6), training mode:
   y = BN(G ? conv(x, kernel_f) : conv(x, kernel_s)) -> (y, batch mean, batch var).
   bn: (scale, bias); the rest as `gated_conv_bn`."""
-  spec = Spec(strides, padding, impl, epsilon, axis_name, recompute_s)
+  spec = Spec(strides, padding, impl, epsilon, axis_name, recompute_policy(recompute_s))
   return _eq6(spec, x.astype(dtype), kernel_f.astype(dtype), kernel_s.astype(dtype), *bn, g)
 
 
 # ---- on a flax model's bound modules (an interceptor's view: transform.py) -------------
 
 def gated_unit(conv: nn.Module, conv_pre: nn.Module, norm: nn.Module,
-               norm_pre: Optional[nn.Module], x, g, unit: dict, recompute_s: bool = False):
+               norm_pre: Optional[nn.Module], x, g, unit: dict, recompute_s='none'):
   """AdaFilter's unit on bound modules, training mode: F `conv`, S `conv_pre` (frozen),
   BN_ft `norm` and BN_pre `norm_pre` (Eq. 5; None: Eq. 6, `norm` after the mix), every
   norm's running averages updated; `unit`: `runs_lean`'s keyword arguments."""

@@ -413,7 +413,8 @@ class Gated(nn.Module):
       conv where the conv is a `layers.Conv` and the norm a BatchNorm.
     lean: in training, each `layers.Conv` + `nn.BatchNorm` pair, gated or not, as one
       lean unit (lean.py: the same numbers, a backward that keeps less); others as above.
-    recompute_s: the lean gated units keep x only for S and recompute S(x) backward.
+    recompute_s: where the lean gated units recompute S(x) from x in the backward rather
+      than keep it (lean.RECOMPUTE_S: 'none', 'expanding', 'all'; a bool: 'all' / 'none').
   """
   model: nn.Module
   plan: Plan
@@ -427,7 +428,7 @@ class Gated(nn.Module):
   bn_stats: str = 'batch'
   eval_impl: str = 'two_branch'
   lean: bool = False
-  recompute_s: bool = False
+  recompute_s: Any = 'none'
 
   def training(self, args, kwargs) -> bool:
     flag = self.train_flag
@@ -472,7 +473,7 @@ def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'a
          plan: Optional[Plan] = None, gated_bn: bool = True, train_flag: str = 'auto',
          merge_gates: bool = False, convs=CONVS, norms=NORMS, remat=(),
          bn_stats: str = 'batch', eval_impl: str = 'two_branch', lean: bool = False,
-         recompute_s: bool = False, **sample_kwargs) -> Gated:
+         recompute_s='none', **sample_kwargs) -> Gated:
   """AdaFilter's form of `model`: its plan recorded on a sample call (``model(*sample_args,
   **sample_kwargs)``; shapes only) unless given, and `gate` (a gates.py module
   definition) shared by the gated convs. See `Gated` for the rest."""

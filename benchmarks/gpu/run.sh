@@ -29,9 +29,9 @@ step demo_bf16 180 python3 main.py --config configs/demo.py --workdir /tmp/demo_
 # 3. The lean units (issue 34's goals): peak memory and train step, both sides lean, and
 #    with S(x) recomputed, against today's plain fine-tuning.
 step memory_lean 240 python3 -m adafilter_jax.apps.bench.memory --settings plain \
-  --variants ft,ft_lean,ada_lean,ada_lean_rs --batch 64
+  --variants ft,ft_lean,ada_lean_keep,ada_lean,ada_lean_rs --batch 64
 step lean64 240 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 64 --rounds 3 \
-  --variants ft:train,ft_lean:train,ada_lean:train,ada_lean_rs:train
+  --variants ft:train,ft_lean:train,ada_lean_keep:train,ada_lean:train,ada_lean_rs:train
 # 4. Train and eval steps at batch 64, 224 px, side by side in one process.
 step bench64 240 python3 -m adafilter_jax.apps.bench.steps --res 224 --batch 64 --rounds 3 \
   --dtype float32,bfloat16 --variants ft,ada,ada_fused_all:eval,torch

@@ -165,9 +165,11 @@ def test_gated_unit_equals_the_product_form_in_float64(k, stride, pad, eq6):
     got = value_and_grads(gated_lean(k, stride, pad, eq6), args, range(8))
     assert_close(got, want, 1e-9)
     assert not np.any(got[1][2]) and not np.any(want[1][2])   # S's kernel: no gradient
-    again = value_and_grads(gated_lean(k, stride, pad, eq6, recompute_s=True), args, range(8))
-    for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(got)):
-      np.testing.assert_array_equal(a, b)
+    for policy in ('all', 'expanding', True):
+      again = value_and_grads(gated_lean(k, stride, pad, eq6, recompute_s=policy), args,
+                              range(8))
+      for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(got)):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize('eq6', [False, True])
@@ -257,6 +259,28 @@ def test_the_lean_units_keep_x_and_the_conv_outputs_only():
   assert lean_gated <= 1.2 * reference_plain
   reference_gated = residual_bytes(lambda *a: gated_reference(1, 1, 0)(*a)[0], args)
   assert reference_gated >= x_bytes + 6 * z_bytes
+
+
+@pytest.mark.parametrize('eq6', [False, True])
+def test_expanding_recomputes_s_where_it_is_larger_than_x(eq6):
+  """recompute_s='expanding' keeps x in place of S(x) where S(x) is the larger tensor (a
+  bottleneck's last 1x1, 1:4) and S(x) where it is not (its first, 4:1)."""
+  def kept(cin, cout, policy):
+    d = data(jnp.float32, 1, b=2, h=8, cin=cin, cout=cout)
+    unit = gated_lean(1, 1, 0, eq6, dtype=jnp.float32, recompute_s=policy)
+    return residual_bytes(lambda *a: unit(*a)[0], tuple(d[n] for n in GATED_ARGS))
+  s_bytes = lambda cout: 2 * 8 * 8 * cout * 4
+  assert kept(8, 32, 'none') - kept(8, 32, 'expanding') == s_bytes(32)   # recomputed
+  assert kept(8, 32, 'expanding') == kept(8, 32, 'all')
+  assert kept(32, 8, 'expanding') == kept(32, 8, 'none')                  # kept
+  assert kept(32, 8, 'none') - kept(32, 8, 'all') == s_bytes(8)
+
+
+def test_recompute_s_policies_and_their_errors():
+  assert [lean.recompute_policy(v) for v in (False, True, 'expanding')] == [
+      'none', 'all', 'expanding']
+  with pytest.raises(ValueError, match="recompute_s='some'.*'none', 'expanding', 'all'"):
+    lean.recompute_policy('some')
 
 
 # ---- a flax model's conv + BN pairs, run lean by an interceptor (as a runner would) ----

@@ -83,7 +83,7 @@ FINETUNE = functools.partial(tiny.resnet, 'resnet14', NUM_CLASSES, width=4)
 
 
 @pytest.mark.parametrize('arch,options,units', [
-    ('resnet10', dict(remat=True, recompute_s=True), dict(gated_conv_bn=CONVS10)),
+    ('resnet10', dict(remat=True, recompute_s='all'), dict(gated_conv_bn=CONVS10)),
     ('resnet10', dict(gated_bn=False, gated_layers='blocks'),
      dict(conv_bn=4, gated_conv_bn_eq6=CONVS10 - 4)),
 ], ids=['eq5+remat+recompute_s', 'eq6+blocks'])
@@ -92,10 +92,11 @@ def test_adafilter_lean_units_give_flaxs_numbers(monkeypatch, arch, options, uni
   the backward; Eq. 6 with gated_layers='blocks', which leaves the stem and the
   projections ungated: the runner's plain lean units run there. (Each option alone is
   checked unit by unit in tests/models/test_lean.py.)"""
-  recompute_s = options.pop('recompute_s', False)
+  recompute_s = options.pop('recompute_s', 'expanding')
   build = functools.partial(tiny.adafilter, arch, NUM_CLASSES, width=4)
   ran = lean_against_flax(monkeypatch, lambda lean_units, **o: build(
-      lean_units=lean_units, recompute_s=recompute_s and lean_units, **o), **options)
+      lean_units=lean_units, recompute_s=recompute_s if lean_units else 'none', **o),
+      **options)
   assert ran == {**dict.fromkeys(UNITS, 0), **units}
 
 

@@ -57,10 +57,12 @@ VARIANTS = {
     # The fastest on CPU (docs/speed.md).
     'ada_fast': ('adafilter', ['adafilter.eval_impl=fused', 'model.conv_impl=mixed']),
     'spottune': ('spottune', []),
-    # config.model.lean_units (models/lean.py), and with adafilter.recompute_s.
+    # config.model.lean_units (models/lean.py), at each adafilter.recompute_s (ada_lean:
+    # the default, 'expanding').
     'ft_lean': ('finetune', ['model.lean_units=True']),
     'ada_lean': ('adafilter', ['model.lean_units=True']),
-    'ada_lean_rs': ('adafilter', ['model.lean_units=True', 'adafilter.recompute_s=True']),
+    'ada_lean_keep': ('adafilter', ['model.lean_units=True', 'adafilter.recompute_s=none']),
+    'ada_lean_rs': ('adafilter', ['model.lean_units=True', 'adafilter.recompute_s=all']),
 }
 MODES = ('train', 'eval')
 DEFAULT = 'ft,ft_mixed,ada,ada_fast,spottune,torch'

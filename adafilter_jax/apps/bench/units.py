@@ -84,9 +84,10 @@ def unit_fn(variant, k, stride, dtype):
       y, *st = lean.gated_conv_bn_eq6(x, p['w_f'], p['w_s'], (p['scale_f'], p['bias_f']),
                                       gg, **kw)
       return y, run(stats, [st])
+    recompute = 'all' if variant == 'lean_gated_rs' else 'none'
     y, st_f, st_s = lean.gated_conv_bn(x, p['w_f'], p['w_s'], (p['scale_f'], p['bias_f']),
-                                       (p['scale_s'], p['bias_s']), gg,
-                                       recompute_s=variant == 'lean_gated_rs', **kw)
+                                       (p['scale_s'], p['bias_s']), gg, recompute_s=recompute,
+                                       **kw)
     return y, run(stats, [st_f, st_s])
   return unit
 
