@@ -282,7 +282,7 @@ _gated.defvjp(_gated_fwd, _gated_bwd)
 
 def gated_conv_bn(x, kernel_f, kernel_s, bn_ft, bn_pre, g, *, strides: int = 1,
                   padding: int = 0, dtype=jnp.float32, axis_name: Optional[str] = None,
-                  epsilon: float = 1e-5, impl: str = 'xla', recompute_s='none'):
+                  epsilon: float = 1e-5, impl: str = 'xla', recompute_s='expanding'):
   """AdaFilter's gated unit with gated BN (Eq. 5), training mode:
   y = G ? BN_ft(conv(x, kernel_f)) : BN_pre(conv(x, kernel_s))
   -> (y, (mean_ft, var_ft), (mean_pre, var_pre)), the batch statistics of both branches.
@@ -333,7 +333,7 @@ _eq6.defvjp(_eq6_fwd, _eq6_bwd)
 
 def gated_conv_bn_eq6(x, kernel_f, kernel_s, bn, g, *, strides: int = 1, padding: int = 0,
                       dtype=jnp.float32, axis_name: Optional[str] = None,
-                      epsilon: float = 1e-5, impl: str = 'xla', recompute_s='none'):
+                      epsilon: float = 1e-5, impl: str = 'xla', recompute_s='expanding'):
   """AdaFilter's gated unit with one BN after the mix (Eq. 6), training mode:
   y = BN(G ? conv(x, kernel_f) : conv(x, kernel_s)) -> (y, batch mean, batch var).
   bn: (scale, bias); the rest as `gated_conv_bn`."""
@@ -344,7 +344,7 @@ def gated_conv_bn_eq6(x, kernel_f, kernel_s, bn, g, *, strides: int = 1, padding
 # ---- on a flax model's bound modules (an interceptor's view: transform.py) -------------
 
 def gated_unit(conv: nn.Module, conv_pre: nn.Module, norm: nn.Module,
-               norm_pre: Optional[nn.Module], x, g, unit: dict, recompute_s='none'):
+               norm_pre: Optional[nn.Module], x, g, unit: dict, recompute_s='expanding'):
   """AdaFilter's unit on bound modules, training mode: F `conv`, S `conv_pre` (frozen),
   BN_ft `norm` and BN_pre `norm_pre` (Eq. 5; None: Eq. 6, `norm` after the mix), every
   norm's running averages updated; `unit`: `runs_lean`'s keyword arguments."""

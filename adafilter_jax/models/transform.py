@@ -428,7 +428,7 @@ class Gated(nn.Module):
   bn_stats: str = 'batch'
   eval_impl: str = 'two_branch'
   lean: bool = False
-  recompute_s: Any = 'none'
+  recompute_s: Any = 'expanding'
 
   def training(self, args, kwargs) -> bool:
     flag = self.train_flag
@@ -473,7 +473,7 @@ def gate(model: nn.Module, *sample_args, gate: ModuleDef, gated_layers: str = 'a
          plan: Optional[Plan] = None, gated_bn: bool = True, train_flag: str = 'auto',
          merge_gates: bool = False, convs=CONVS, norms=NORMS, remat=(),
          bn_stats: str = 'batch', eval_impl: str = 'two_branch', lean: bool = False,
-         recompute_s='none', **sample_kwargs) -> Gated:
+         recompute_s='expanding', **sample_kwargs) -> Gated:
   """AdaFilter's form of `model`: its plan recorded on a sample call (``model(*sample_args,
   **sample_kwargs)``; shapes only) unless given, and `gate` (a gates.py module
   definition) shared by the gated convs. See `Gated` for the rest."""
