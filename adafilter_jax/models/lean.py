@@ -262,19 +262,48 @@ def _branch_grads(spec, x, w_f, w_s, df, ds):
 
 
 def _gated_bwd(spec, res, cts):
+  """Eq. 5's VJP from three per-example sums over the pixels, taken in one pass over dy, F(x)
+  and S(x): P = sum dy, C_F = rstd_F sum dy (F - mean_F), C_S alike. With a = BN_ft(F x),
+  b = BN_pre(S x) and dy's share da = G dy, db = (1 - G) dy (the mix's straight-through
+  backward, ste.mix): dG = (scale_F C_F + bias_F P) - (scale_S C_S + bias_S P), which is
+  sum dy (a - b), zero where either side is not finite, as `mix` guards it; each BN's sums
+  sum da = sum_b G P and sum da xhat = sum_b G C_F (alike with 1 - G), from which
+  `_bn_input_grad` makes dF and dS, the only other passes over the full tensors."""
   (x, w_f, w_s, f, s, g, stats), cts = _in_backward(res, cts)
   s = _s_of(spec, x, w_s, s)
   mean_f, rstd_f, scale_f, bias_f, mean_s, rstd_s, scale_s, bias_s = stats
   dy, (dmean_f, dvar_f), (dmean_s, dvar_s) = cts
-  a = _normalize(f, mean_f, rstd_f, scale_f, bias_f)
-  b = _normalize(s, mean_s, rstd_s, scale_s, bias_s)
-  dg, da, db = jax.vjp(mix, g, a, b)[1](dy)
-  df, dscale_f, dbias_f = _bn_backward(f, mean_f, rstd_f, scale_f, da, dmean_f, dvar_f,
-                                       spec.axis_name)
-  ds, dscale_s, dbias_s = _bn_backward(s, mean_s, rstd_s, scale_s, db, dmean_s, dvar_s,
-                                       spec.axis_name)
+  wide = mean_f.dtype
+  pixels = tuple(range(1, f.ndim - 1))
+  dyw = dy.astype(wide)
+  p = dyw.sum(pixels)
+  c_f = rstd_f * (dyw * (f.astype(wide) - mean_f)).sum(pixels)
+  c_s = rstd_s * (dyw * (s.astype(wide) - mean_s)).sum(pixels)
+  via_a, via_b = scale_f * c_f + bias_f * p, scale_s * c_s + bias_s * p
+  dg = jnp.where(jnp.isfinite(via_a) & jnp.isfinite(via_b), via_a - via_b, 0)
+  pick = g.astype(wide)
+  df, dscale_f, dbias_f = _bn_input_grad(f, mean_f, rstd_f, scale_f, dyw, pick, p, c_f,
+                                         dmean_f, dvar_f, spec.axis_name)
+  ds, dscale_s, dbias_s = _bn_input_grad(s, mean_s, rstd_s, scale_s, dyw, 1 - pick, p, c_s,
+                                         dmean_s, dvar_s, spec.axis_name)
   dx, dw_f = _branch_grads(spec, x, w_f, w_s, df, ds)
-  return (dx, dw_f, jnp.zeros_like(w_s), dscale_f, dbias_f, dscale_s, dbias_s, dg)
+  return (dx, dw_f, jnp.zeros_like(w_s), dscale_f, dbias_f, dscale_s, dbias_s,
+          dg.astype(g.dtype))
+
+
+def _bn_input_grad(z, mean, rstd, scale, dy, share, p, c, dmean, dvar, axis_name):
+  """`_bn_backward` for the cotangent share[b, c] * dy of one branch, from its per-example
+  sums p = sum_hw dy and c = sum_hw dy * xhat -> (dz, dscale, dbias)."""
+  n = z.size // z.shape[-1]
+  dbias, dscale = (share * p).sum(0), (share * c).sum(0)
+  means = jnp.stack([dbias / n, dscale / n, dmean / n, 2 * dvar / (n * rstd)])
+  if axis_name is not None:   # each device's z moves the global statistics
+    means = jax.lax.pmean(means, axis_name)
+  mean_dy, mean_dyx, via_mean, via_var = means
+  xhat = (z.astype(mean.dtype) - mean) * rstd
+  shared = share.reshape(share.shape[:1] + (1,) * (z.ndim - 2) + share.shape[1:]) * dy
+  dz = rstd * scale * (shared - mean_dy - xhat * mean_dyx) + via_mean + xhat * via_var
+  return dz.astype(z.dtype), dscale, dbias
 
 
 _gated.defvjp(_gated_fwd, _gated_bwd)
