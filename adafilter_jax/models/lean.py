@@ -169,10 +169,16 @@ def _bn_backward(z, mean, rstd, scale, dy, dmean, dvar, axis_name):
   """The VJP of (y, mean, var) = BN(z) at batch statistics -> (dz, dscale, dbias).
   dmean, dvar: the cotangents of the returned statistics (zero in a train step)."""
   axes = tuple(range(z.ndim - 1))
-  n = z.size // z.shape[-1]
   xhat = (z - mean) * rstd
   dy = dy.astype(mean.dtype)
-  dbias, dscale = dy.sum(axes), (dy * xhat).sum(axes)
+  return _bn_from_sums(z, xhat, rstd, scale, dy, dy.sum(axes), (dy * xhat).sum(axes),
+                       dmean, dvar, axis_name)
+
+
+def _bn_from_sums(z, xhat, rstd, scale, dy, dbias, dscale, dmean, dvar, axis_name):
+  """`_bn_backward` given dy's sums over the batch, dbias = sum dy and dscale =
+  sum dy * xhat -> (dz, dscale, dbias)."""
+  n = z.size // z.shape[-1]
   means = jnp.stack([dbias / n, dscale / n, dmean / n, 2 * dvar / (n * rstd)])
   if axis_name is not None:   # each device's z moves the global statistics
     means = jax.lax.pmean(means, axis_name)
@@ -294,16 +300,10 @@ def _gated_bwd(spec, res, cts):
 def _bn_input_grad(z, mean, rstd, scale, dy, share, p, c, dmean, dvar, axis_name):
   """`_bn_backward` for the cotangent share[b, c] * dy of one branch, from its per-example
   sums p = sum_hw dy and c = sum_hw dy * xhat -> (dz, dscale, dbias)."""
-  n = z.size // z.shape[-1]
-  dbias, dscale = (share * p).sum(0), (share * c).sum(0)
-  means = jnp.stack([dbias / n, dscale / n, dmean / n, 2 * dvar / (n * rstd)])
-  if axis_name is not None:   # each device's z moves the global statistics
-    means = jax.lax.pmean(means, axis_name)
-  mean_dy, mean_dyx, via_mean, via_var = means
-  xhat = (z.astype(mean.dtype) - mean) * rstd
+  xhat = (z - mean) * rstd
   shared = share.reshape(share.shape[:1] + (1,) * (z.ndim - 2) + share.shape[1:]) * dy
-  dz = rstd * scale * (shared - mean_dy - xhat * mean_dyx) + via_mean + xhat * via_var
-  return dz.astype(z.dtype), dscale, dbias
+  return _bn_from_sums(z, xhat, rstd, scale, shared, (share * p).sum(0), (share * c).sum(0),
+                       dmean, dvar, axis_name)
 
 
 _gated.defvjp(_gated_fwd, _gated_bwd)
